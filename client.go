@@ -1,0 +1,435 @@
+// Package groq is a client for Groq's chat completions API that paces its requests
+// to the provider's rate limits instead of running into them.
+//
+// A Client routes each call through a priority queue, a per-key pool of
+// golang.org/x/time/rate limiters (requests and tokens per minute and per day, per
+// model), a bound on requests in flight, and a retry loop with jittered exponential
+// backoff that always obeys Retry-After. It corrects its limiters from Groq's
+// x-ratelimit-* headers and 429 messages. It never rotates keys to evade a limit and
+// never writes an API key into a log or an error.
+package groq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// maxResponseBytes bounds the body the client will read from one response.
+const maxResponseBytes = 64 << 20
+
+// Client calls Groq's chat completions API. It is safe for concurrent use by many
+// goroutines; create one and share it. Close releases it.
+type Client struct {
+	cfg     *config
+	keys    []string
+	hc      *http.Client
+	chatURL string
+	log     *slog.Logger
+	sched   *scheduler
+	closed  atomic.Bool
+}
+
+// NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
+// (comma-separated), else GROQ_API_KEY; with none it returns ErrNoAPIKey. An option
+// with a bad value makes it return an *OptionError naming the option.
+func NewClient(opts ...Option) (*Client, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(cfg); err != nil {
+			return nil, err
+		}
+	}
+	keys := cfg.keys
+	if len(keys) == 0 && len(cfg.orgs) == 0 {
+		keys = keysFromEnv()
+	}
+	if len(keys) == 0 && len(cfg.orgs) == 0 {
+		return nil, ErrNoAPIKey
+	}
+	limitsFor := func(model string) Limits {
+		l, ok := cfg.modelLimits[model]
+		if !ok {
+			l = builtinLimits[model]
+		}
+		if l.RPM == 0 {
+			l.RPM = cfg.defaultRPM
+		}
+		return l
+	}
+	all, quotas, err := buildQuotas(keys, cfg.orgs, func() bucketStore { return newMemoryStore(limitsFor) })
+	if err != nil {
+		return nil, err
+	}
+	hc := cfg.httpClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	c := &Client{
+		cfg:     cfg,
+		keys:    all,
+		hc:      hc,
+		chatURL: cfg.baseURL.String() + "/chat/completions",
+		log:     cfg.logger,
+		sched:   newScheduler(quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay),
+	}
+	return c, nil
+}
+
+// Close stops the client: calls waiting for admission fail with ErrClientClosed, and
+// later calls too. Requests already sent finish. Close is idempotent.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.sched.close()
+	return nil
+}
+
+// Limits returns a snapshot of the client's rate-limit state for model (the default
+// model when empty): for each quota, what is used and left this minute and today,
+// the cooldown, the last headers; and the queue by priority. It makes no network
+// call.
+func (c *Client) Limits(model string) LimitsSnapshot {
+	if model == "" {
+		model = c.cfg.defaultModel
+	}
+	return c.sched.snapshot(model)
+}
+
+// Chat sends msgs to the client's default model (or WithModel's) and returns the
+// completion. See ChatCompletion for the errors.
+func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {
+	return c.ChatCompletion(ctx, &ChatRequest{Messages: msgs}, opts...)
+}
+
+// ChatCompletion sends req, which it does not modify, and returns the completion.
+//
+// Errors: a *RequestError (ErrInvalidRequest) for a malformed request, before any
+// network call; ErrRequestTooLarge when the request cannot fit the model's token
+// limits; ErrQueueFull; ErrClientClosed; a *RateLimitError (ErrRateLimited) when the
+// wait for capacity or the server's Retry-After would pass the context's deadline or
+// WithMaxRetryDelay; an *APIError for a response that is not retried; a *RetryError
+// (ErrRetriesExhausted) wrapping the last failure when retries ran out; and an error
+// matching context.Canceled or context.DeadlineExceeded when ctx ended.
+func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
+	if c.closed.Load() {
+		return nil, ErrClientClosed
+	}
+	if req == nil {
+		return nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+	}
+	if req.Stream {
+		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
+	}
+	r, cc, err := c.prepare(req, opts)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, &RequestError{Field: "request", Reason: err.Error()}
+	}
+	return c.do(ctx, r, body, cc)
+}
+
+// prepare copies req, applies call options and defaults, and validates it.
+func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
+	cc := &callConfig{priority: DefaultPriority}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(cc); err != nil {
+			return nil, nil, err
+		}
+	}
+	r := *req
+	if cc.model != "" {
+		r.Model = cc.model
+	}
+	if r.Model == "" {
+		r.Model = c.cfg.defaultModel
+	}
+	if cc.maxTokens != nil {
+		n := *cc.maxTokens
+		r.MaxCompletionTokens, r.MaxTokens = &n, nil
+	}
+	if cc.temperature != nil {
+		t := *cc.temperature
+		r.Temperature = &t
+	}
+	if err := validateRequest(&r); err != nil {
+		return nil, nil, err
+	}
+	return &r, cc, nil
+}
+
+func validateRequest(r *ChatRequest) error {
+	if strings.TrimSpace(r.Model) == "" {
+		return &RequestError{Field: "model", Reason: "empty"}
+	}
+	if len(r.Messages) == 0 {
+		return &RequestError{Field: "messages", Reason: "no messages"}
+	}
+	for i, m := range r.Messages {
+		switch m.Role {
+		case RoleSystem, RoleUser, RoleAssistant, RoleTool:
+		case "":
+			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: "empty role"}
+		default:
+			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: fmt.Sprintf("unknown role %q", m.Role)}
+		}
+		if m.Role == RoleTool && m.ToolCallID == "" {
+			return &RequestError{Field: fmt.Sprintf("messages[%d].tool_call_id", i), Reason: "a tool message needs the id of the call it answers"}
+		}
+	}
+	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) {
+		return &RequestError{Field: "temperature", Reason: fmt.Sprintf("%v is outside [0, 2]", *r.Temperature)}
+	}
+	if r.TopP != nil && !(*r.TopP >= 0 && *r.TopP <= 1) {
+		return &RequestError{Field: "top_p", Reason: fmt.Sprintf("%v is outside [0, 1]", *r.TopP)}
+	}
+	if n := r.completionLimit(); n < 0 || (n == 0 && (r.MaxCompletionTokens != nil || r.MaxTokens != nil)) {
+		return &RequestError{Field: "max_completion_tokens", Reason: fmt.Sprintf("%d is not positive", n)}
+	}
+	if len(r.Stop) > 4 {
+		return &RequestError{Field: "stop", Reason: fmt.Sprintf("%d stop sequences; Groq takes at most 4", len(r.Stop))}
+	}
+	if len(r.Tools) > 128 {
+		return &RequestError{Field: "tools", Reason: fmt.Sprintf("%d tools; Groq takes at most 128", len(r.Tools))}
+	}
+	return nil
+}
+
+// attemptResult is what one HTTP attempt produced.
+type attemptResult struct {
+	status int
+	header http.Header
+	body   []byte
+	at     time.Time
+	info   RateLimitInfo
+}
+
+// do runs the admission and retry loop for one call.
+func (c *Client) do(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig) (*ChatResponse, error) {
+	start := time.Now()
+	prompt := estimatePrompt(r.Messages, r.Tools)
+	if err := c.sched.check(r.Model, prompt+r.completionLimit()); err != nil {
+		return nil, err
+	}
+	completion := r.completionLimit()
+	if completion == 0 {
+		completion = c.cfg.completionGuess
+	}
+	w := newWaiter(cc.priority, r.Model, c.clampReserve(r.Model, prompt+completion))
+
+	var (
+		lastErr   error
+		last429   *RateLimitError
+		prevSleep time.Duration
+	)
+	for attempt := 1; ; attempt++ {
+		g, err := c.sched.acquire(ctx, w)
+		if err != nil {
+			var local *RateLimitError
+			if errors.As(err, &local) && local.Local && last429 != nil {
+				last429.Reason = "retry not attempted: " + local.Reason
+				return nil, last429
+			}
+			if ctx.Err() != nil {
+				return nil, c.ctxError(ctx, r.Model, lastErr)
+			}
+			return nil, err
+		}
+		res, err := c.send(ctx, g.keyIndex, body)
+		if err != nil {
+			c.sched.finish(g, g.reserved, true, RateLimitInfo{}, "", time.Time{})
+			if ctx.Err() != nil {
+				return nil, c.ctxError(ctx, r.Model, lastErr)
+			}
+			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
+			lastErr = err
+		} else if res.status/100 == 2 {
+			resp := new(ChatResponse)
+			if derr := json.Unmarshal(res.body, resp); derr != nil {
+				c.sched.finish(g, g.reserved, true, res.info, "", time.Time{})
+				return nil, fmt.Errorf("groq: decoding the response to request %s: %w", res.header.Get("X-Request-Id"), derr)
+			}
+			used := g.reserved
+			if resp.Usage != nil {
+				used = resp.Usage.TotalTokens
+			}
+			c.sched.finish(g, used, true, res.info, "", time.Time{})
+			resp.Meta = ResponseMeta{
+				RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex,
+				RateLimit: res.info, Latency: time.Since(start),
+			}
+			if resp.Meta.RequestID == "" && resp.XGroq != nil {
+				resp.Meta.RequestID = resp.XGroq.ID
+			}
+			c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
+				slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
+			return resp, nil
+		} else {
+			apiErr := parseAPIError(res.status, res.header, res.body)
+			wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
+			retry := retryableStatus(res.status, res.header)
+			switch res.status {
+			case http.StatusTooManyRequests:
+				if !hasWait || wait <= 0 {
+					prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+					wait = prevSleep
+				}
+				c.sched.finish(g, 0, false, res.info, apiErr.Message, res.at.Add(wait))
+				last429 = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
+				lastErr = last429
+			case http.StatusRequestEntityTooLarge:
+				c.sched.finish(g, 0, false, res.info, "", time.Time{})
+				return nil, &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
+			default:
+				// Server errors are not billed; other client errors count as a request.
+				counted := res.status < 500 && res.status != 498
+				c.sched.finish(g, 0, counted, res.info, "", time.Time{})
+				lastErr = apiErr
+			}
+			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
+				slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
+			if !retry {
+				return nil, lastErr
+			}
+			if attempt > c.cfg.maxRetries {
+				return nil, &RetryError{Attempts: attempt, Last: lastErr}
+			}
+			if res.status == http.StatusTooManyRequests {
+				continue // the cooldown is enforced by admission, which may pick another quota
+			}
+			if hasWait && wait > 0 {
+				if err := c.sleep(ctx, wait, true, apiErr, res.info, r.Model, g.keyIndex); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		if attempt > c.cfg.maxRetries {
+			return nil, &RetryError{Attempts: attempt, Last: lastErr}
+		}
+		prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+		if err := c.sleep(ctx, prevSleep, false, nil, RateLimitInfo{}, r.Model, -1); err != nil {
+			if ctx.Err() == nil {
+				return nil, &RetryError{Attempts: attempt, Last: lastErr}
+			}
+			return nil, c.ctxError(ctx, r.Model, lastErr)
+		}
+	}
+}
+
+// clampReserve keeps a reservation within the model's per-minute token capacity, so
+// that a generous completion guess cannot make a request unadmittable.
+func (c *Client) clampReserve(model string, tokens int) int {
+	snap := c.sched.snapshot(model)
+	for _, q := range snap.Quotas {
+		if q.Limits.TPM > 0 && tokens > q.Limits.TPM {
+			tokens = q.Limits.TPM
+		}
+	}
+	return tokens
+}
+
+// errWouldPassDeadline marks a backoff sleep that was not started because the
+// context would end first.
+var errWouldPassDeadline = errors.New("groq: backoff would pass the context deadline")
+
+// sleep waits d before a retry. A server-directed wait longer than the maximum
+// delay or past the deadline is not slept: it returns a *RateLimitError at once.
+func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr *APIError, info RateLimitInfo, model string, key int) error {
+	dl, hasDL := ctx.Deadline()
+	if server {
+		reason := ""
+		if d > c.cfg.maxRetryDelay {
+			reason = fmt.Sprintf("the wait is longer than the maximum delay %s", c.cfg.maxRetryDelay)
+		} else if hasDL && time.Now().Add(d).After(dl) {
+			reason = "the wait would pass the context deadline"
+		}
+		if reason != "" {
+			return &RateLimitError{APIError: *apiErr, RetryAfter: d, RateLimit: info, Model: model, KeyIndex: key, Reason: reason}
+		}
+	} else if hasDL && time.Now().Add(d).After(dl) {
+		return errWouldPassDeadline
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return c.ctxError(ctx, model, nil)
+	}
+}
+
+func (c *Client) ctxError(ctx context.Context, model string, last error) error {
+	if last != nil {
+		return fmt.Errorf("groq: chat %s: %w (last failure: %v)", model, ctx.Err(), last)
+	}
+	return fmt.Errorf("groq: chat %s: %w", model, ctx.Err())
+}
+
+// send makes one HTTP attempt with the key at keyIndex.
+func (c *Client) send(ctx context.Context, keyIndex int, body []byte) (*attemptResult, error) {
+	if c.cfg.attemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.attemptTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("groq: building the request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.keys[keyIndex])
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, fmt.Errorf("groq: reading the response (status %d): %w", resp.StatusCode, err)
+	}
+	now := time.Now()
+	return &attemptResult{
+		status: resp.StatusCode, header: resp.Header, body: data, at: now,
+		info: parseRateLimitHeaders(resp.Header, now),
+	}, nil
+}
+
+// transportError rewrites a transport failure so that it cannot carry a key: the
+// request's URL is kept, its headers are never printed by net/http, and any key
+// text that a custom transport put in its error is masked.
+func (c *Client) transportError(err error) error {
+	msg, leaked := err.Error(), false
+	for _, k := range c.keys {
+		if strings.Contains(msg, k) {
+			msg, leaked = strings.ReplaceAll(msg, k, "[redacted]"), true
+		}
+	}
+	if leaked {
+		return fmt.Errorf("groq: transport: %s", msg)
+	}
+	return fmt.Errorf("groq: transport: %w", err)
+}
+
+const userAgent = "groqkit-go/0.1"

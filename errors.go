@@ -1,0 +1,178 @@
+package groq
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Match them with errors.Is; the typed errors below carry the data.
+var (
+	// ErrNoAPIKey: no key was given to NewClient and neither GROQ_API_KEYS nor
+	// GROQ_API_KEY is set.
+	ErrNoAPIKey = errors.New("groq: no API key (use WithAPIKeys, GROQ_API_KEYS or GROQ_API_KEY)")
+	// ErrRateLimited matches every *RateLimitError of a 429, and the client's own
+	// refusals when the wait for capacity would be too long.
+	ErrRateLimited = errors.New("groq: rate limited")
+	// ErrRequestTooLarge matches a 413 from Groq and a request whose estimated tokens
+	// exceed the model's tokens-per-minute limit, refused before any network call.
+	ErrRequestTooLarge = errors.New("groq: request too large for the model's token limit")
+	// ErrRetriesExhausted matches a *RetryError: every attempt failed.
+	ErrRetriesExhausted = errors.New("groq: retries exhausted")
+	// ErrClientClosed is returned by calls made after Close.
+	ErrClientClosed = errors.New("groq: client closed")
+	// ErrQueueFull is returned when WithMaxQueue waiters are already queued.
+	ErrQueueFull = errors.New("groq: priority queue full")
+	// ErrInvalidRequest matches every *RequestError: a request refused before any
+	// network call because it was malformed.
+	ErrInvalidRequest = errors.New("groq: invalid request")
+)
+
+// APIError is an error response from Groq: a status other than 2xx, with the fields
+// of Groq's {"error":{...}} body. A body that is not Groq's JSON still gives an
+// APIError whose Message holds the start of the body.
+type APIError struct {
+	StatusCode       int
+	Type             string // e.g. invalid_request_error, tokens, requests
+	Code             string // e.g. invalid_api_key, rate_limit_exceeded, context_length_exceeded
+	Param            string
+	Message          string
+	FailedGeneration string
+	RequestID        string // x-request-id
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "groq: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	} else if e.Type != "" {
+		fmt.Fprintf(&b, " (%s)", e.Type)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " [request %s]", e.RequestID)
+	}
+	return b.String()
+}
+
+// Is lets errors.Is(err, ErrRequestTooLarge) match a 413.
+func (e *APIError) Is(target error) bool {
+	return target == ErrRequestTooLarge && e.StatusCode == http.StatusRequestEntityTooLarge
+}
+
+// RateLimitError is a 429 or 413 from Groq, or the client's own refusal to wait for
+// capacity (Local). It embeds the API error (zero when Local) and matches
+// ErrRateLimited (ErrRequestTooLarge for a 413); errors.As reaches the *APIError too.
+type RateLimitError struct {
+	APIError
+	// RetryAfter is how long the server asked to wait (or, when Local, how long
+	// until the client's own limiter or cooldown would admit the request).
+	RetryAfter time.Duration
+	// RateLimit holds the x-ratelimit-* headers of the response (zero when Local).
+	RateLimit RateLimitInfo
+	// Local is true when no request was sent: the client refused because the wait
+	// would pass the context's deadline or WithMaxRetryDelay.
+	Local bool
+	// Model and KeyIndex say which quota was limited (KeyIndex -1 when unknown).
+	Model    string
+	KeyIndex int
+	// Reason says why the client gave up instead of waiting.
+	Reason string
+}
+
+func (e *RateLimitError) Error() string {
+	if e.Local {
+		return fmt.Sprintf("groq: rate limited locally on model %s: capacity in %s; %s",
+			e.Model, e.RetryAfter.Round(time.Millisecond), e.Reason)
+	}
+	s := e.APIError.Error()
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; server asks to wait %s", e.RetryAfter.Round(time.Millisecond))
+	}
+	if e.Reason != "" {
+		s += "; " + e.Reason
+	}
+	return s
+}
+
+// Is matches ErrRateLimited, or ErrRequestTooLarge for a 413.
+func (e *RateLimitError) Is(target error) bool {
+	if e.StatusCode == http.StatusRequestEntityTooLarge {
+		return target == ErrRequestTooLarge
+	}
+	return target == ErrRateLimited
+}
+
+// Unwrap gives errors.As access to the embedded *APIError (nil when Local).
+func (e *RateLimitError) Unwrap() error {
+	if e.Local {
+		return nil
+	}
+	return &e.APIError
+}
+
+// RetryError is returned when every attempt failed with a retryable error. It
+// matches ErrRetriesExhausted and unwraps to the last failure.
+type RetryError struct {
+	Attempts int
+	Last     error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("groq: giving up after %d attempts: %v", e.Attempts, e.Last)
+}
+
+// Unwrap returns ErrRetriesExhausted and the last failure.
+func (e *RetryError) Unwrap() []error { return []error{ErrRetriesExhausted, e.Last} }
+
+// RequestError is a request refused before any network call: no messages, an empty
+// model, an unknown role, an invalid call option. It matches ErrInvalidRequest.
+type RequestError struct {
+	Field  string // e.g. "messages[2].role", "model"
+	Reason string
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("groq: invalid request: %s: %s", e.Field, e.Reason)
+}
+
+// Is matches ErrInvalidRequest.
+func (e *RequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// OptionError is returned by NewClient for an option with a bad value; it names the
+// option.
+type OptionError struct {
+	Option string // e.g. "WithBackoff"
+	Reason string
+}
+
+func (e *OptionError) Error() string { return fmt.Sprintf("groq: %s: %s", e.Option, e.Reason) }
+
+// parseAPIError builds the error for a non-2xx response body.
+func parseAPIError(status int, h http.Header, body []byte) *APIError {
+	e := &APIError{StatusCode: status, RequestID: h.Get("X-Request-Id")}
+	var wire struct {
+		Error *ErrorPayload `json:"error"`
+	}
+	if err := json.Unmarshal(body, &wire); err == nil && wire.Error != nil {
+		e.Type, e.Code, e.Param = wire.Error.Type, wire.Error.Code, wire.Error.Param
+		e.Message, e.FailedGeneration = wire.Error.Message, wire.Error.FailedGeneration
+		return e
+	}
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	if msg == "" {
+		msg = "(empty body)"
+	}
+	e.Message = "unexpected body: " + msg
+	return e
+}

@@ -1,0 +1,613 @@
+package groqtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// request is what the simulator reads of a chat request.
+type request struct {
+	Model               string          `json:"model"`
+	Messages            []message       `json:"messages"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	MaxTokens           *int            `json:"max_tokens"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *struct{ IncludeUsage bool `json:"include_usage"` } `json:"stream_options"`
+	N                   *int            `json:"n"`
+	Logprobs            json.RawMessage `json:"logprobs"`
+	LogitBias           json.RawMessage `json:"logit_bias"`
+	TopLogprobs         json.RawMessage `json:"top_logprobs"`
+	Tools               []struct {
+		Function struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
+}
+
+type message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+	Name    *string         `json:"name"`
+}
+
+// text returns the message content as text (the text parts of an array).
+func (m message) text() string {
+	var s string
+	if json.Unmarshal(m.Content, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(m.Content, &parts) == nil {
+		var b strings.Builder
+		for _, p := range parts {
+			b.WriteString(p.Text)
+		}
+		return b.String()
+	}
+	return ""
+}
+
+// countTokens is the simulator's tokenizer: four bytes a token, rounded up, plus
+// four a message and three for the reply. Clients should estimate no lower.
+func countTokens(s string) int { return (len(s) + 3) / 4 }
+
+func (r *request) promptTokens() int {
+	n := 3
+	for _, m := range r.Messages {
+		n += 4 + countTokens(m.text())
+	}
+	for _, t := range r.Tools {
+		n += 4 + countTokens(t.Function.Name) + countTokens(t.Function.Description) + countTokens(string(t.Function.Parameters))
+	}
+	return n
+}
+
+func (r *request) maxCompletion() (int, bool) {
+	if r.MaxCompletionTokens != nil {
+		return *r.MaxCompletionTokens, true
+	}
+	if r.MaxTokens != nil {
+		return *r.MaxTokens, true
+	}
+	return 0, false
+}
+
+func (r *request) lastUser() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role == "user" {
+			return r.Messages[i].text()
+		}
+	}
+	return ""
+}
+
+// ServeHTTP serves the simulated API: POST /openai/v1/chat/completions and
+// GET /openai/v1/models.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case strings.HasSuffix(path, "/chat/completions") && r.Method == http.MethodPost:
+		s.chat(w, r)
+	case strings.HasSuffix(path, "/models") && r.Method == http.MethodGet:
+		s.listModels(w, r)
+	default:
+		writeError(w, http.StatusNotFound, s.requestID(), "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.", "invalid_request_error", "unknown_url", "")
+	}
+}
+
+func (s *Server) requestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	return fmt.Sprintf("req_sim%012d", s.nextID)
+}
+
+func writeError(w http.ResponseWriter, status int, reqID, msg, typ, code, param string) {
+	payload := map[string]string{"message": msg, "type": typ}
+	if code != "" {
+		payload["code"] = code
+	}
+	if param != "" {
+		payload["param"] = param
+	}
+	b, _ := json.Marshal(map[string]any{"error": payload})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", reqID)
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.org(bearer(r)); !ok {
+		writeError(w, http.StatusUnauthorized, s.requestID(), "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
+		return
+	}
+	type model struct {
+		ID            string `json:"id"`
+		Object        string `json:"object"`
+		OwnedBy       string `json:"owned_by"`
+		Active        bool   `json:"active"`
+		ContextWindow int    `json:"context_window"`
+	}
+	var data []model
+	s.mu.Lock()
+	for name, l := range s.models {
+		data = append(data, model{ID: name, Object: "model", OwnedBy: "groqtest", Active: true, ContextWindow: l.ContextWindow})
+	}
+	s.mu.Unlock()
+	sortModels(data, func(m model) string { return m.ID })
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", s.requestID())
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+func sortModels[T any](xs []T, key func(T) string) {
+	for i := 1; i < len(xs); i++ {
+		for j := i; j > 0 && key(xs[j]) < key(xs[j-1]); j-- {
+			xs[j], xs[j-1] = xs[j-1], xs[j]
+		}
+	}
+}
+
+// org returns the organization of key, or false when the key is not accepted.
+func (s *Server) org(key string) (string, bool) {
+	if key == "" {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.orgOfKey) == 0 {
+		return "org_" + shortHash(key), true
+	}
+	o, ok := s.orgOfKey[key]
+	return o, ok
+}
+
+// decision is what the limiter decided for one request.
+type decision struct {
+	status     int
+	wait       time.Duration
+	limitName  string // RPM, RPD, TPM, TPD
+	limit      int
+	used       int
+	requested  int
+	headers    http.Header
+	violation  bool
+	refundFrom *orgModel
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	arrival := time.Now()
+	reqID := s.requestID()
+	key := bearer(r)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+
+	s.mu.Lock()
+	s.stats.Requests++
+	s.stats.PerKey[key]++
+	s.inFlight++
+	if s.inFlight > s.stats.MaxInFlight {
+		s.stats.MaxInFlight = s.inFlight
+	}
+	hook := s.hook
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	arr := Arrival{At: arrival, Key: key}
+	record := func(status int) {
+		arr.Status = status
+		s.mu.Lock()
+		s.arrived = append(s.arrived, arr)
+		switch {
+		case status == http.StatusOK:
+			s.stats.Successes++
+		case status == http.StatusTooManyRequests:
+			s.stats.RateLimited++
+		case status == http.StatusRequestEntityTooLarge:
+			s.stats.TooLarge++
+		case status >= 400 && status < 500:
+			s.stats.Errors++
+		}
+		s.mu.Unlock()
+	}
+
+	if hook != nil && hook(w, r, body) {
+		record(0)
+		return
+	}
+	if err != nil {
+		record(http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, reqID, "could not read the request body", "invalid_request_error", "", "")
+		return
+	}
+	org, ok := s.org(key)
+	if !ok {
+		record(http.StatusUnauthorized)
+		writeError(w, http.StatusUnauthorized, reqID, "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
+		return
+	}
+	arr.Org = org
+
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
+		record(http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, reqID, "We could not parse the JSON body of your request. Please check the body for syntax errors.", "invalid_request_error", "", "")
+		return
+	}
+	arr.Model, arr.Prompt = req.Model, req.lastUser()
+	s.mu.Lock()
+	s.stats.PerModel[req.Model]++
+	limits, known := s.models[req.Model]
+	s.mu.Unlock()
+	if msg, param := validate(&req); msg != "" {
+		record(http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, reqID, msg, "invalid_request_error", "", param)
+		return
+	}
+	if !known {
+		record(http.StatusNotFound)
+		writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found", "")
+		return
+	}
+
+	// Faults come before the limits: a failed request is not counted.
+	s.mu.Lock()
+	fault := s.nextFault()
+	if fault.Kind != FaultNone {
+		s.stats.Faults++
+	}
+	s.mu.Unlock()
+	if done := s.injectFault(w, r, fault, reqID); done {
+		record(0)
+		return
+	}
+
+	prompt := req.promptTokens()
+	maxC, hasMax := req.maxCompletion()
+	if limits.ContextWindow > 0 && prompt+maxC > limits.ContextWindow {
+		record(http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, reqID,
+			fmt.Sprintf("Please reduce the length of the messages or completion. The model's context window is %d tokens; the request needs %d.", limits.ContextWindow, prompt+maxC),
+			"invalid_request_error", "context_length_exceeded", "messages")
+		return
+	}
+
+	content, finish := answer(&req, maxC, hasMax)
+	completion := countTokens(content)
+	cost := prompt + completion
+	if hasMax {
+		cost = prompt + maxC // Groq counts the requested completion up front
+	}
+
+	d := s.admit(org, req.Model, limits, arrival, cost)
+	if d.violation {
+		s.mu.Lock()
+		s.stats.Violations++
+		s.mu.Unlock()
+	}
+	switch d.status {
+	case http.StatusRequestEntityTooLarge:
+		record(d.status)
+		copyHeader(w.Header(), d.headers)
+		writeError(w, d.status, reqID,
+			fmt.Sprintf("Request too large for model `%s` in organization `%s` service tier `on_demand` on tokens per minute (TPM): Limit %d, Requested %d, please reduce your message size and try again.", req.Model, org, d.limit, d.requested),
+			"tokens", "rate_limit_exceeded", "")
+		return
+	case http.StatusTooManyRequests:
+		record(d.status)
+		s.writeRateLimited(w, r, &req, org, d, reqID)
+		return
+	}
+
+	if fault.Kind == FaultSlow {
+		sleepCtx(r, fault.Delay)
+	}
+	lat := s.latency
+	if s.jitter > 0 {
+		s.mu.Lock()
+		lat += time.Duration(s.rng.Int64N(int64(s.jitter)))
+		s.mu.Unlock()
+	}
+	if lat > 0 && !req.Stream {
+		sleepCtx(r, lat)
+	}
+
+	now := time.Now()
+	s.mu.Lock()
+	if hasMax && maxC > completion {
+		om := d.refundFrom
+		for _, b := range []*bucket{om.tpm, om.tpd} {
+			if b != nil {
+				b.refund(now, float64(maxC-completion))
+			}
+		}
+	}
+	hdr := s.headersLocked(s.buckets[org+"\x00"+req.Model], now)
+	s.mu.Unlock()
+	copyHeader(w.Header(), hdr)
+	w.Header().Set("X-Request-Id", reqID)
+	record(http.StatusOK)
+
+	u := usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
+		QueueTime: 0.01, PromptTime: float64(prompt) / 1e5, CompletionTime: float64(completion) / 1e3}
+	u.TotalTime = u.PromptTime + u.CompletionTime
+	id := "chatcmpl-" + shortHash(reqID+content)
+	if req.Stream {
+		s.stream(w, r, &req, id, reqID, content, finish, u, lat, fault.Kind == FaultStreamCut)
+		return
+	}
+	resp := map[string]any{
+		"id": id, "object": "chat.completion", "created": now.Unix(), "model": req.Model,
+		"choices": []any{map[string]any{
+			"index": 0, "message": map[string]any{"role": "assistant", "content": content},
+			"logprobs": nil, "finish_reason": finish,
+		}},
+		"usage": u, "usage_breakdown": nil, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
+		"x_groq": map[string]any{"id": reqID, "seed": 42},
+	}
+	b, _ := json.Marshal(resp)
+	w.Header().Set("Content-Type", "application/json")
+	if fault.Kind == FaultStreamCut {
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b[:len(b)/2])
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	w.Write(b)
+}
+
+type usage struct {
+	QueueTime        float64 `json:"queue_time"`
+	PromptTokens     int     `json:"prompt_tokens"`
+	PromptTime       float64 `json:"prompt_time"`
+	CompletionTokens int     `json:"completion_tokens"`
+	CompletionTime   float64 `json:"completion_time"`
+	TotalTokens      int     `json:"total_tokens"`
+	TotalTime        float64 `json:"total_time"`
+}
+
+func validate(r *request) (msg, param string) {
+	switch {
+	case r.Model == "":
+		return "'model' : property 'model' is missing", "model"
+	case len(r.Messages) == 0:
+		return "'messages' : minimum number of items is 1", "messages"
+	case r.N != nil && *r.N != 1:
+		return "'n' : number must be at most 1", "n"
+	case len(r.Logprobs) > 0 && string(r.Logprobs) != "null" && string(r.Logprobs) != "false":
+		return "logprobs is not supported", "logprobs"
+	case len(r.LogitBias) > 0 && string(r.LogitBias) != "null":
+		return "logit_bias is not supported", "logit_bias"
+	case len(r.TopLogprobs) > 0 && string(r.TopLogprobs) != "null":
+		return "top_logprobs is not supported", "top_logprobs"
+	}
+	for i, m := range r.Messages {
+		switch m.Role {
+		case "system", "user", "assistant", "tool":
+		default:
+			return fmt.Sprintf("'messages.%d' : discriminator property 'role' has invalid value", i), "messages"
+		}
+		if m.Name != nil {
+			return fmt.Sprintf("'messages.%d' : property 'name' is unsupported", i), "messages"
+		}
+	}
+	if n, ok := r.maxCompletion(); ok && n < 1 {
+		return "'max_completion_tokens' : number must be at least 1", "max_completion_tokens"
+	}
+	return "", ""
+}
+
+// answer is the deterministic reply to a request: it names the prompt, so tests can
+// tell answers apart.
+func answer(r *request, maxC int, hasMax bool) (content, finish string) {
+	var all strings.Builder
+	for _, m := range r.Messages {
+		all.WriteString(m.Role)
+		all.WriteString(":")
+		all.WriteString(m.text())
+		all.WriteString("\n")
+	}
+	p := r.lastUser()
+	if len(p) > 48 {
+		p = p[:48]
+	}
+	content = fmt.Sprintf("Simulated answer to %q [%s].", p, shortHash(all.String()))
+	if hasMax && countTokens(content) > maxC {
+		return content[:maxC*4], "length"
+	}
+	return content, "stop"
+}
+
+// admit applies the organization's limits for model to a request of cost tokens.
+func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) decision {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := org + "\x00" + model
+	om := s.buckets[k]
+	if om == nil {
+		om = &orgModel{}
+		mk := func(n int, p time.Duration) *bucket {
+			if n <= 0 {
+				return nil
+			}
+			return newBucket(n, p, s.shape, now)
+		}
+		om.rpm, om.rpd = mk(l.RPM, time.Minute), mk(l.RPD, 24*time.Hour)
+		om.tpm, om.tpd = mk(l.TPM, time.Minute), mk(l.TPD, 24*time.Hour)
+		s.buckets[k] = om
+	}
+	d := decision{status: http.StatusOK, refundFrom: om, requested: cost}
+	if now.After(om.retryIssued) && now.Before(om.retryUntil) {
+		d.violation = true
+	}
+	if (l.TPM > 0 && cost > l.TPM) || (l.TPD > 0 && cost > l.TPD) {
+		d.status, d.limit = http.StatusRequestEntityTooLarge, l.TPM
+		if l.TPM == 0 || (l.TPD > 0 && cost > l.TPD && cost <= l.TPM) {
+			d.limit = l.TPD
+		}
+		d.headers = s.headersLocked(om, now)
+		return d
+	}
+	checks := []struct {
+		name string
+		b    *bucket
+		n    int
+		lim  int
+	}{{"RPM", om.rpm, 1, l.RPM}, {"RPD", om.rpd, 1, l.RPD}, {"TPM", om.tpm, cost, l.TPM}, {"TPD", om.tpd, cost, l.TPD}}
+	for _, c := range checks {
+		if c.b == nil {
+			continue
+		}
+		if wt := c.b.waitFor(now, float64(c.n)); wt > d.wait {
+			d.wait, d.limitName, d.limit = wt, c.name, c.lim
+			d.used = c.lim - int(math.Max(0, math.Floor(c.b.available(now))))
+			d.requested = c.n
+		}
+	}
+	if d.wait > 0 {
+		d.status = http.StatusTooManyRequests
+		d.headers = s.headersLocked(om, now)
+		return d
+	}
+	for _, c := range checks {
+		if c.b != nil {
+			c.b.take(now, float64(c.n))
+		}
+	}
+	return d
+}
+
+// headersLocked builds the x-ratelimit-* headers, with Groq's meanings: requests per
+// day, tokens per minute. s.mu is held.
+func (s *Server) headersLocked(om *orgModel, now time.Time) http.Header {
+	h := http.Header{}
+	if om == nil {
+		return h
+	}
+	if om.rpd != nil {
+		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(int(om.rpd.limit)))
+		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(int(math.Max(0, math.Floor(om.rpd.available(now))))))
+		h.Set("X-Ratelimit-Reset-Requests", FormatDuration(om.rpd.resetIn(now)))
+	}
+	if om.tpm != nil {
+		h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(int(om.tpm.limit)))
+		h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(int(math.Max(0, math.Floor(om.tpm.available(now))))))
+		h.Set("X-Ratelimit-Reset-Tokens", FormatDuration(om.tpm.resetIn(now)))
+	}
+	return h
+}
+
+// FormatDuration writes d as Groq does in reset headers and messages: Go's duration
+// syntax at millisecond precision ("2m59.56s", "7.66s", "150ms").
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+var limitWords = map[string]string{
+	"RPM": "requests per minute", "RPD": "requests per day",
+	"TPM": "tokens per minute", "TPD": "tokens per day",
+}
+
+func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, req *request, org string, d decision, reqID string) {
+	secs := int(math.Ceil(d.wait.Seconds()))
+	copyHeader(w.Header(), d.headers)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	typ := "requests"
+	if d.limitName[0] == 'T' {
+		typ = "tokens"
+	}
+	msg := fmt.Sprintf("Rate limit reached for model `%s` in organization `%s` service tier `on_demand` on %s (%s): Limit %d, Used %d, Requested %d. Please try again in %s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing",
+		req.Model, org, limitWords[d.limitName], d.limitName, d.limit, d.used, d.requested, FormatDuration(d.wait))
+	s.mu.Lock()
+	om := s.buckets[org+"\x00"+req.Model]
+	now := time.Now()
+	om.retryIssued = now
+	if until := now.Add(time.Duration(secs) * time.Second); until.After(om.retryUntil) {
+		om.retryUntil = until
+	}
+	s.mu.Unlock()
+	writeError(w, http.StatusTooManyRequests, reqID, msg, typ, "rate_limit_exceeded", "")
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = append([]string(nil), v...)
+	}
+}
+
+func sleepCtx(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+// injectFault writes fault f, reporting whether the request is done. FaultSlow and
+// FaultStreamCut act later and return false.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault, reqID string) bool {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	switch f.Kind {
+	case Fault500:
+		writeError(w, 500, reqID, "Internal Server Error", "internal_server_error", "", "")
+	case Fault502:
+		writeError(w, 502, reqID, "Bad Gateway", "internal_server_error", "", "")
+	case Fault503:
+		writeError(w, 503, reqID, "Service Unavailable", "internal_server_error", "", "")
+	case FaultCapacity:
+		writeError(w, 498, reqID, "Flex tier capacity exceeded. This is a flex tier request and the capacity is currently exhausted. Please try again later.", "invalid_request_error", "capacity_exceeded", "")
+	case Fault429:
+		writeError(w, 429, reqID, "Rate limit reached (injected). Please try again in "+retryAfterText(f.RetryAfter)+".", "requests", "rate_limit_exceeded", "")
+	case FaultDisconnect:
+		panic(http.ErrAbortHandler)
+	case FaultNotJSON:
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("X-Request-Id", reqID)
+		w.WriteHeader(http.StatusOK)
+		io.Copy(w, bytes.NewReader([]byte("<html><body>upstream proxy says hello</body></html>")))
+	default:
+		return false
+	}
+	return true
+}
+
+func retryAfterText(v string) string {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return FormatDuration(time.Duration(n * float64(time.Second)))
+	}
+	return "1s"
+}

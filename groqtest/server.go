@@ -1,0 +1,315 @@
+// Package groqtest is a simulator of Groq's chat completions API for tests, in the
+// spirit of net/http/httptest: a server that enforces Groq's rate limits per
+// organization and model, answers with Groq's headers, bodies and errors, injects
+// faults on demand, and counts what it saw (including requests that ignored a
+// Retry-After).
+//
+// NewServer listens on loopback; Client returns an *http.Client that calls the
+// handler in memory, with no socket, so that tests under testing/synctest see fake
+// time advance. Both forms share the server's state.
+package groqtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Limits are one model's limits for one organization; 0 means unlimited.
+type Limits struct {
+	RPM, RPD, TPM, TPD int
+	ContextWindow      int // 0: no context check
+}
+
+// DefaultModels is what a server serves when no WithModel option is given: Groq's
+// published developer-plan limits.
+func DefaultModels() map[string]Limits {
+	return map[string]Limits{
+		"llama-3.1-8b-instant":        {RPM: 30, RPD: 14400, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+		"llama-3.3-70b-versatile":     {RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072},
+		"openai/gpt-oss-120b":         {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+		"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+		"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+		"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+	}
+}
+
+// Server is a fake Groq. Its methods are safe for concurrent use.
+type Server struct {
+	mu sync.Mutex
+
+	models    map[string]Limits
+	orgOfKey  map[string]string // empty: any key is accepted as its own organization
+	shape     BucketShape
+	latency   time.Duration
+	jitter    time.Duration
+	rng       *rand.Rand
+	rates     []faultRate
+	script    []Fault
+	hook      func(w http.ResponseWriter, r *http.Request, body []byte) bool
+	chunkWait time.Duration
+
+	buckets map[string]*orgModel // by org + "\x00" + model
+	stats   Stats
+	arrived []Arrival
+	inFlight int
+	nextID  uint64
+
+	ts     *httptest.Server
+	mem    *http.Client
+	closed bool
+}
+
+type orgModel struct {
+	rpm, rpd, tpm, tpd *bucket
+	retryIssued        time.Time // when the last 429 was delivered
+	retryUntil         time.Time // until when its retry-after asked to wait
+}
+
+// Stats are the server's counters. A Violation is a request that arrived for an
+// organization and model after a 429 was delivered to it and before that 429's
+// retry-after had passed: a client that honours Retry-After makes none.
+type Stats struct {
+	Requests    int // every request to the chat endpoint
+	Successes   int // 200s
+	RateLimited int // 429s
+	TooLarge    int // 413s
+	Faults      int // injected faults sent
+	Errors      int // other 4xx
+	Violations  int
+	MaxInFlight int            // most chat requests being handled at once
+	PerKey      map[string]int // requests by API key
+	PerModel    map[string]int // requests by model (as sent)
+}
+
+// Arrival records one chat request as the server saw it.
+type Arrival struct {
+	At     time.Time
+	Key    string
+	Org    string
+	Model  string
+	Prompt string // the last user message
+	Status int
+}
+
+// Option configures a Server. A nonsense value makes NewServer panic, as httptest
+// does, with a message naming the option.
+type Option func(*Server)
+
+// WithKeys sets the accepted API keys, each its own organization. Without WithKeys
+// or WithOrganization any key is accepted, each key its own organization.
+func WithKeys(keys ...string) Option {
+	return func(s *Server) {
+		for _, k := range keys {
+			if k == "" {
+				panic("groqtest: WithKeys: empty key")
+			}
+			s.orgOfKey[k] = "org_" + shortHash(k)
+		}
+	}
+}
+
+// WithOrganization makes keys share one organization's quota.
+func WithOrganization(name string, keys ...string) Option {
+	return func(s *Server) {
+		if name == "" || len(keys) == 0 {
+			panic("groqtest: WithOrganization: needs a name and at least one key")
+		}
+		for _, k := range keys {
+			s.orgOfKey[k] = name
+		}
+	}
+}
+
+// WithModel serves model with the given limits. The first WithModel replaces the
+// default models.
+func WithModel(name string, l Limits) Option {
+	return func(s *Server) {
+		if name == "" {
+			panic("groqtest: WithModel: empty model name")
+		}
+		if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.ContextWindow < 0 {
+			panic(fmt.Sprintf("groqtest: WithModel(%q): negative limit %+v", name, l))
+		}
+		if s.models == nil {
+			s.models = map[string]Limits{}
+		}
+		s.models[name] = l
+	}
+}
+
+// WithBucketShape sets how limits are counted (default TokenBucket).
+func WithBucketShape(shape BucketShape) Option {
+	return func(s *Server) {
+		if shape != TokenBucket && shape != RollingWindow {
+			panic(fmt.Sprintf("groqtest: WithBucketShape: unknown shape %d", shape))
+		}
+		s.shape = shape
+	}
+}
+
+// WithLatency makes every response take d, plus up to jitter more (uniform), after
+// the request is admitted.
+func WithLatency(d, jitter time.Duration) Option {
+	return func(s *Server) {
+		if d < 0 || jitter < 0 {
+			panic("groqtest: WithLatency: negative duration")
+		}
+		s.latency, s.jitter = d, jitter
+	}
+}
+
+// WithSeed seeds the server's randomness (fault rates, latency jitter).
+func WithSeed(seed uint64) Option {
+	return func(s *Server) { s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+}
+
+// WithFaultRate injects fault f into a fraction p of requests (0 ≤ p ≤ 1).
+func WithFaultRate(f Fault, p float64) Option {
+	return func(s *Server) {
+		if !(p >= 0 && p <= 1) {
+			panic(fmt.Sprintf("groqtest: WithFaultRate: rate %v outside [0,1]", p))
+		}
+		f.check("WithFaultRate")
+		s.rates = append(s.rates, faultRate{f, p})
+	}
+}
+
+// WithHandlerHook runs hook before the simulator handles a chat request; when it
+// returns true it has written the response and the simulator does nothing more
+// (the request is still counted in Requests).
+func WithHandlerHook(hook func(w http.ResponseWriter, r *http.Request, body []byte) bool) Option {
+	return func(s *Server) { s.hook = hook }
+}
+
+// WithStreamChunkDelay waits d between the chunks of a streamed answer.
+func WithStreamChunkDelay(d time.Duration) Option {
+	return func(s *Server) {
+		if d < 0 {
+			panic("groqtest: WithStreamChunkDelay: negative duration")
+		}
+		s.chunkWait = d
+	}
+}
+
+// NewUnstartedServer returns a server that does not listen: use Client for the
+// in-memory form (under testing/synctest, this is the one to use), or Start.
+func NewUnstartedServer(opts ...Option) *Server {
+	s := &Server{
+		orgOfKey: map[string]string{},
+		rng:      rand.New(rand.NewPCG(1, 2)),
+		buckets:  map[string]*orgModel{},
+		stats:    Stats{PerKey: map[string]int{}, PerModel: map[string]int{}},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.models == nil {
+		s.models = DefaultModels()
+	}
+	s.mem = &http.Client{Transport: &memTransport{h: s}}
+	return s
+}
+
+// NewServer returns a server listening on a loopback address. Close it when done.
+func NewServer(opts ...Option) *Server {
+	s := NewUnstartedServer(opts...)
+	s.Start()
+	return s
+}
+
+// Start starts listening on loopback. It panics if the server was started already.
+func (s *Server) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ts != nil {
+		panic("groqtest: Start: server already started")
+	}
+	s.ts = httptest.NewServer(s)
+}
+
+// URL is the API root to give a client (…/openai/v1). For a server that is not
+// listening it is a placeholder that only Client's in-memory transport serves.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ts == nil {
+		return "http://groqtest.invalid/openai/v1"
+	}
+	return s.ts.URL + "/openai/v1"
+}
+
+// Client returns an *http.Client whose transport calls the server's handler in
+// memory, whatever the request's host.
+func (s *Server) Client() *http.Client { return s.mem }
+
+// Transport returns the in-memory transport of Client.
+func (s *Server) Transport() http.RoundTripper { return s.mem.Transport }
+
+// Close stops the listener, if any, and blocks until its requests are done.
+func (s *Server) Close() {
+	s.mu.Lock()
+	ts := s.ts
+	s.closed = true
+	s.mu.Unlock()
+	if ts != nil {
+		ts.Close()
+	}
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.PerKey = make(map[string]int, len(s.stats.PerKey))
+	for k, v := range s.stats.PerKey {
+		st.PerKey[k] = v
+	}
+	st.PerModel = make(map[string]int, len(s.stats.PerModel))
+	for k, v := range s.stats.PerModel {
+		st.PerModel[k] = v
+	}
+	return st
+}
+
+// Arrivals returns the chat requests seen so far, in arrival order.
+func (s *Server) Arrivals() []Arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Arrival(nil), s.arrived...)
+}
+
+// Script queues faults for the next requests, one each, in order; FaultNone lets a
+// request through untouched. Scripted faults come before fault rates.
+func (s *Server) Script(faults ...Fault) {
+	for _, f := range faults {
+		f.check("Script")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, faults...)
+}
+
+// Models lists the models served, sorted.
+func (s *Server) Models() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.models))
+	for m := range s.models {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:6])
+}

@@ -1,0 +1,76 @@
+package groq
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RateLimitInfo is what Groq's x-ratelimit-* headers said on one response, with
+// Groq's meanings: the request figures are per day (RPD), the token figures per
+// minute (TPM). OpenAI's headers of the same names mean per-minute requests; these
+// do not. A figure the response did not carry is -1 (counts) or 0 (durations), and
+// Present is false when none of the headers was there.
+type RateLimitInfo struct {
+	Present bool
+
+	RequestsPerDay     int           // x-ratelimit-limit-requests
+	RequestsLeftToday  int           // x-ratelimit-remaining-requests
+	RequestsResetIn    time.Duration // x-ratelimit-reset-requests: until the RPD bucket is full
+	TokensPerMinute    int           // x-ratelimit-limit-tokens
+	TokensLeftInMinute int           // x-ratelimit-remaining-tokens
+	TokensResetIn      time.Duration // x-ratelimit-reset-tokens: until the TPM bucket is full
+
+	// ObservedAt is when the response carrying these values arrived.
+	ObservedAt time.Time
+}
+
+// parseRateLimitHeaders reads Groq's x-ratelimit-* headers. Values that do not parse
+// are left unknown rather than guessed.
+func parseRateLimitHeaders(h http.Header, now time.Time) RateLimitInfo {
+	info := RateLimitInfo{
+		RequestsPerDay: -1, RequestsLeftToday: -1,
+		TokensPerMinute: -1, TokensLeftInMinute: -1,
+		ObservedAt: now,
+	}
+	num := func(name string, dst *int) {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			return
+		}
+		info.Present = true
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			*dst = n
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			return
+		}
+		info.Present = true
+		if d, ok := parseResetDuration(v); ok {
+			*dst = d
+		}
+	}
+	num("X-Ratelimit-Limit-Requests", &info.RequestsPerDay)
+	num("X-Ratelimit-Remaining-Requests", &info.RequestsLeftToday)
+	dur("X-Ratelimit-Reset-Requests", &info.RequestsResetIn)
+	num("X-Ratelimit-Limit-Tokens", &info.TokensPerMinute)
+	num("X-Ratelimit-Remaining-Tokens", &info.TokensLeftInMinute)
+	dur("X-Ratelimit-Reset-Tokens", &info.TokensResetIn)
+	return info
+}
+
+// parseResetDuration reads Groq's reset values ("2m59.56s", "7.66s", "150ms"); a
+// bare number is taken as seconds.
+func parseResetDuration(v string) (time.Duration, bool) {
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d, true
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && saneSeconds(s) {
+		return secondsToDuration(s), true
+	}
+	return 0, false
+}

@@ -1,0 +1,56 @@
+package groq
+
+// Limits are one model's rate limits for one quota (an organization, or a key that
+// stands alone). A zero field means unlimited or unknown: the client then learns
+// what it can from Groq's x-ratelimit-* headers and 429 messages.
+type Limits struct {
+	RPM           int // requests per minute
+	RPD           int // requests per day
+	TPM           int // tokens per minute
+	TPD           int // tokens per day
+	ContextWindow int // prompt plus completion tokens the model accepts
+}
+
+// DefaultRPM is the per-minute request limit applied to a model with no RPM of its
+// own (WithRPM changes it).
+const DefaultRPM = 30
+
+// DefaultModel is the model a request without one uses (WithDefaultModel changes it).
+const DefaultModel = "llama-3.1-8b-instant"
+
+// builtinLimits is Groq's published developer-plan table. Limits change over time:
+// these are defaults that WithModelLimits overrides, not truths.
+var builtinLimits = map[string]Limits{
+	"llama-3.1-8b-instant":        {RPM: 30, RPD: 14400, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+	"llama-3.3-70b-versatile":     {RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072},
+	"openai/gpt-oss-120b":         {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+	"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+	"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+	"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+}
+
+// BuiltinLimits returns a copy of the client's built-in table of Groq's published
+// limits, by model.
+func BuiltinLimits() map[string]Limits {
+	out := make(map[string]Limits, len(builtinLimits))
+	for k, v := range builtinLimits {
+		out[k] = v
+	}
+	return out
+}
+
+func (l Limits) validate() string {
+	switch {
+	case l.RPM < 0:
+		return "RPM is negative"
+	case l.RPD < 0:
+		return "RPD is negative"
+	case l.TPM < 0:
+		return "TPM is negative"
+	case l.TPD < 0:
+		return "TPD is negative"
+	case l.ContextWindow < 0:
+		return "ContextWindow is negative"
+	}
+	return ""
+}

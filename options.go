@@ -1,0 +1,377 @@
+package groq
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is Groq's OpenAI-compatible API root.
+const DefaultBaseURL = "https://api.groq.com/openai/v1"
+
+// Defaults of the scheduler.
+const (
+	DefaultMaxConcurrency    = 8
+	DefaultPriority          = 5
+	DefaultCompletionReserve = 1024
+)
+
+// Option configures a Client. Each option checks its value; NewClient returns the
+// first error, an *OptionError naming the option.
+type Option func(*config) error
+
+type config struct {
+	keys            []string
+	orgs            []orgDecl
+	baseURL         *url.URL
+	httpClient      *http.Client
+	defaultModel    string
+	maxRetries      int
+	backoffBase     time.Duration
+	backoffMax      time.Duration
+	maxRetryDelay   time.Duration
+	attemptTimeout  time.Duration
+	logger          *slog.Logger
+	modelLimits     map[string]Limits
+	defaultRPM      int
+	maxConcurrency  int
+	maxQueue        int
+	aging           time.Duration
+	completionGuess int
+	randN           func(int64) int64
+}
+
+type orgDecl struct {
+	name string
+	keys []string
+}
+
+func defaultConfig() *config {
+	u, _ := url.Parse(DefaultBaseURL)
+	return &config{
+		baseURL:         u,
+		defaultModel:    DefaultModel,
+		maxRetries:      DefaultMaxRetries,
+		backoffBase:     DefaultBackoffBase,
+		backoffMax:      DefaultBackoffMax,
+		maxRetryDelay:   DefaultMaxRetryDelay,
+		logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		modelLimits:     map[string]Limits{},
+		defaultRPM:      DefaultRPM,
+		maxConcurrency:  DefaultMaxConcurrency,
+		completionGuess: DefaultCompletionReserve,
+		randN:           randInt64N,
+	}
+}
+
+func optErr(opt, format string, args ...any) error {
+	return &OptionError{Option: opt, Reason: fmt.Sprintf(format, args...)}
+}
+
+// WithAPIKeys sets the API keys. Each key is its own quota unless WithOrganization
+// groups it with others. Without this option the client reads GROQ_API_KEYS
+// (comma-separated), then GROQ_API_KEY. An empty or duplicated key is an error.
+func WithAPIKeys(keys ...string) Option {
+	return func(c *config) error {
+		if len(keys) == 0 {
+			return optErr("WithAPIKeys", "no key given")
+		}
+		for i, k := range keys {
+			if strings.TrimSpace(k) == "" {
+				return optErr("WithAPIKeys", "key #%d is empty", i)
+			}
+			if strings.TrimSpace(k) != k {
+				return optErr("WithAPIKeys", "key #%d has surrounding white space", i)
+			}
+		}
+		c.keys = append(c.keys, keys...)
+		return nil
+	}
+}
+
+// WithOrganization declares that the keys belong to one Groq organization and so
+// share one set of limits: they add no capacity, and the client keeps one set of
+// buckets for them all. Keys named here are added to the client's keys if absent.
+func WithOrganization(name string, keys ...string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(name) == "" {
+			return optErr("WithOrganization", "empty organization name")
+		}
+		if len(keys) == 0 {
+			return optErr("WithOrganization", "organization %q has no keys", name)
+		}
+		for i, k := range keys {
+			if strings.TrimSpace(k) == "" || strings.TrimSpace(k) != k {
+				return optErr("WithOrganization", "organization %q: key #%d is empty or padded", name, i)
+			}
+		}
+		for _, o := range c.orgs {
+			if o.name == name {
+				return optErr("WithOrganization", "organization %q declared twice", name)
+			}
+		}
+		c.orgs = append(c.orgs, orgDecl{name: name, keys: append([]string(nil), keys...)})
+		return nil
+	}
+}
+
+// WithBaseURL sets the API root (default DefaultBaseURL); chat goes to
+// {base}/chat/completions. It must be an absolute http or https URL.
+func WithBaseURL(raw string) Option {
+	return func(c *config) error {
+		u, err := url.Parse(strings.TrimRight(raw, "/"))
+		if err != nil {
+			return optErr("WithBaseURL", "cannot parse %q: %v", raw, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return optErr("WithBaseURL", "%q is not an absolute http(s) URL", raw)
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. The client is copied, never mutated; its
+// Timeout, if any, applies to each attempt.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return optErr("WithHTTPClient", "nil *http.Client")
+		}
+		cp := *hc
+		c.httpClient = &cp
+		return nil
+	}
+}
+
+// WithDefaultModel sets the model of requests that name none (default DefaultModel).
+func WithDefaultModel(model string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(model) == "" {
+			return optErr("WithDefaultModel", "empty model")
+		}
+		c.defaultModel = model
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times a failed attempt is retried (default 4, so at
+// most 5 attempts). 0 disables retries.
+func WithMaxRetries(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return optErr("WithMaxRetries", "negative retries %d", n)
+		}
+		c.maxRetries = n
+		return nil
+	}
+}
+
+// WithBackoff sets the decorrelated-jitter backoff used when the server gives no
+// wait: each sleep is drawn from [base, 3×previous), capped at max. Defaults 500ms
+// and 30s. base must be positive and max at least base.
+func WithBackoff(base, max time.Duration) Option {
+	return func(c *config) error {
+		if base <= 0 {
+			return optErr("WithBackoff", "base %v is not positive", base)
+		}
+		if max < base {
+			return optErr("WithBackoff", "max %v is less than base %v", max, base)
+		}
+		c.backoffBase, c.backoffMax = base, max
+		return nil
+	}
+}
+
+// WithMaxRetryDelay caps how long the client waits for the server (Retry-After) or
+// for its own limiter before a request goes out (default 2m). A longer wait is not
+// slept: the call returns a *RateLimitError at once.
+func WithMaxRetryDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr("WithMaxRetryDelay", "%v is not positive", d)
+		}
+		c.maxRetryDelay = d
+		return nil
+	}
+}
+
+// WithAttemptTimeout bounds each HTTP attempt; an attempt that times out is retried.
+// 0 (the default) sets no bound beyond the call's context.
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optErr("WithAttemptTimeout", "negative timeout %v", d)
+		}
+		c.attemptTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard). Keys are never logged; a key
+// appears in logs only as its index.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return optErr("WithLogger", "nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithModelLimits sets a model's limits for every quota, replacing the built-in
+// table's entry. A zero field is unlimited or unknown (RPM then takes WithRPM's
+// value).
+func WithModelLimits(model string, l Limits) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(model) == "" {
+			return optErr("WithModelLimits", "empty model")
+		}
+		if why := l.validate(); why != "" {
+			return optErr("WithModelLimits", "model %s: %s", model, why)
+		}
+		c.modelLimits[model] = l
+		return nil
+	}
+}
+
+// WithRPM sets the per-minute request limit of every model that has none
+// (default DefaultRPM). 0 leaves such models unlimited until Groq's 429s teach the
+// client their limit.
+func WithRPM(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return optErr("WithRPM", "negative RPM %d", n)
+		}
+		c.defaultRPM = n
+		return nil
+	}
+}
+
+// WithMaxConcurrency bounds the requests in flight at once across all keys
+// (default 8). Waiting for a slot goes in priority order.
+func WithMaxConcurrency(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return optErr("WithMaxConcurrency", "%d is less than 1", n)
+		}
+		c.maxConcurrency = n
+		return nil
+	}
+}
+
+// WithMaxQueue bounds the calls waiting for admission; past n, a call fails at once
+// with ErrQueueFull. 0 (the default) is unbounded.
+func WithMaxQueue(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return optErr("WithMaxQueue", "negative queue bound %d", n)
+		}
+		c.maxQueue = n
+		return nil
+	}
+}
+
+// WithPriorityAging makes a waiting call gain one priority level per d waited, so a
+// steady stream of urgent calls cannot starve the others forever. 0 (the default)
+// disables aging.
+func WithPriorityAging(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optErr("WithPriorityAging", "negative duration %v", d)
+		}
+		c.aging = d
+		return nil
+	}
+}
+
+// WithCompletionReserve sets how many completion tokens a request that sets no
+// max_completion_tokens reserves against the token limits before it is sent
+// (default 1024). The reservation is settled with the real usage afterwards.
+func WithCompletionReserve(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return optErr("WithCompletionReserve", "negative reserve %d", n)
+		}
+		c.completionGuess = n
+		return nil
+	}
+}
+
+// keysFromEnv reads GROQ_API_KEYS (comma-separated), then GROQ_API_KEY.
+func keysFromEnv() []string {
+	if v := os.Getenv("GROQ_API_KEYS"); strings.TrimSpace(v) != "" {
+		var keys []string
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	if v := strings.TrimSpace(os.Getenv("GROQ_API_KEY")); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+// CallOption configures one call. It overrides the client's settings for that call.
+type CallOption func(*callConfig) error
+
+type callConfig struct {
+	model       string
+	maxTokens   *int
+	temperature *float64
+	priority    int
+}
+
+// WithModel sets the call's model.
+func WithModel(model string) CallOption {
+	return func(c *callConfig) error {
+		if strings.TrimSpace(model) == "" {
+			return &RequestError{Field: "WithModel", Reason: "empty model"}
+		}
+		c.model = model
+		return nil
+	}
+}
+
+// WithMaxTokens sets max_completion_tokens; n must be positive.
+func WithMaxTokens(n int) CallOption {
+	return func(c *callConfig) error {
+		if n <= 0 {
+			return &RequestError{Field: "WithMaxTokens", Reason: fmt.Sprintf("%d is not positive", n)}
+		}
+		c.maxTokens = &n
+		return nil
+	}
+}
+
+// WithTemperature sets the sampling temperature, from 0 to 2.
+func WithTemperature(t float64) CallOption {
+	return func(c *callConfig) error {
+		if !(t >= 0 && t <= 2) {
+			return &RequestError{Field: "WithTemperature", Reason: fmt.Sprintf("%v is outside [0, 2]", t)}
+		}
+		c.temperature = &t
+		return nil
+	}
+}
+
+// WithPriority sets the call's priority: 1 is the most urgent, 10 the least;
+// the default is 5. When capacity is short, the most urgent waiter goes next.
+func WithPriority(p int) CallOption {
+	return func(c *callConfig) error {
+		if p < 1 || p > 10 {
+			return &RequestError{Field: "WithPriority", Reason: fmt.Sprintf("%d is outside 1..10", p)}
+		}
+		c.priority = p
+		return nil
+	}
+}
