@@ -1,6 +1,7 @@
 package groq
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -27,8 +28,8 @@ func decorrelatedJitter(prev, base, max time.Duration, randN func(int64) int64) 
 		prev = base
 	}
 	hi := prev * 3
-	if hi < prev || hi > max { // overflow or past the cap
-		hi = max
+	if hi/3 != prev { // overflow
+		hi = math.MaxInt64
 	}
 	if hi <= base {
 		return min(base, max)

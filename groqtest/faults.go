@@ -2,6 +2,7 @@ package groqtest
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -19,10 +20,11 @@ const (
 	FaultSlow                        // the answer is delayed by Fault.Delay
 	FaultNotJSON                     // a 200 whose body is not JSON
 	Fault429                         // a 429 regardless of the limits, with Fault.RetryAfter
+	FaultStatus                      // an error response with Fault.Status and Fault.Header
 )
 
 func (k FaultKind) String() string {
-	names := [...]string{"none", "500", "502", "503", "498 capacity_exceeded", "disconnect", "stream cut", "slow", "not JSON", "429"}
+	names := [...]string{"none", "500", "502", "503", "498 capacity_exceeded", "disconnect", "stream cut", "slow", "not JSON", "429", "status"}
 	if int(k) < len(names) && k >= 0 {
 		return names[k]
 	}
@@ -35,10 +37,15 @@ type Fault struct {
 	Kind       FaultKind
 	RetryAfter string
 	Delay      time.Duration
+	Status     int         // FaultStatus: the status to send (400 to 599)
+	Header     http.Header // extra response headers (x-should-retry, say)
 }
 
 func (f Fault) check(where string) {
-	if f.Kind < FaultNone || f.Kind > Fault429 {
+	if f.Kind == FaultStatus && (f.Status < 400 || f.Status > 599) {
+		panic(fmt.Sprintf("groqtest: %s: FaultStatus needs a status from 400 to 599, got %d", where, f.Status))
+	}
+	if f.Kind < FaultNone || f.Kind > FaultStatus {
 		panic(fmt.Sprintf("groqtest: %s: unknown fault kind %d", where, int(f.Kind)))
 	}
 	if f.Delay < 0 {

@@ -14,17 +14,19 @@ import (
 
 // request is what the simulator reads of a chat request.
 type request struct {
-	Model               string          `json:"model"`
-	Messages            []message       `json:"messages"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	MaxTokens           *int            `json:"max_tokens"`
-	Stream              bool            `json:"stream"`
-	StreamOptions       *struct{ IncludeUsage bool `json:"include_usage"` } `json:"stream_options"`
-	N                   *int            `json:"n"`
-	Logprobs            json.RawMessage `json:"logprobs"`
-	LogitBias           json.RawMessage `json:"logit_bias"`
-	TopLogprobs         json.RawMessage `json:"top_logprobs"`
-	Tools               []struct {
+	Model               string    `json:"model"`
+	Messages            []message `json:"messages"`
+	MaxCompletionTokens *int      `json:"max_completion_tokens"`
+	MaxTokens           *int      `json:"max_tokens"`
+	Stream              bool      `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	N           *int            `json:"n"`
+	Logprobs    json.RawMessage `json:"logprobs"`
+	LogitBias   json.RawMessage `json:"logit_bias"`
+	TopLogprobs json.RawMessage `json:"top_logprobs"`
+	Tools       []struct {
 		Function struct {
 			Name        string          `json:"name"`
 			Description string          `json:"description"`
@@ -216,11 +218,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	arr := Arrival{At: arrival, Key: key}
+	counted := true // faults are counted in Stats.Faults only
 	record := func(status int) {
 		arr.Status = status
 		s.mu.Lock()
 		s.arrived = append(s.arrived, arr)
 		switch {
+		case !counted:
 		case status == http.StatusOK:
 			s.stats.Successes++
 		case status == http.StatusTooManyRequests:
@@ -279,8 +283,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.stats.Faults++
 	}
 	s.mu.Unlock()
-	if done := s.injectFault(w, r, fault, reqID); done {
-		record(0)
+	if status, done := s.injectFault(w, r, fault, reqID); done {
+		counted = false
+		record(status)
 		return
 	}
 
@@ -575,23 +580,32 @@ func sleepCtx(r *http.Request, d time.Duration) {
 	}
 }
 
-// injectFault writes fault f, reporting whether the request is done. FaultSlow and
-// FaultStreamCut act later and return false.
-func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault, reqID string) bool {
+// injectFault writes fault f, reporting the status sent and whether the request is
+// done. FaultSlow and FaultStreamCut act later and return false.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault, reqID string) (int, bool) {
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
+	copyHeader(w.Header(), f.Header)
 	switch f.Kind {
+	case FaultStatus:
+		writeError(w, f.Status, reqID, "Simulated "+http.StatusText(f.Status), "invalid_request_error", "", "")
+		return f.Status, true
 	case Fault500:
 		writeError(w, 500, reqID, "Internal Server Error", "internal_server_error", "", "")
+		return 500, true
 	case Fault502:
 		writeError(w, 502, reqID, "Bad Gateway", "internal_server_error", "", "")
+		return 502, true
 	case Fault503:
 		writeError(w, 503, reqID, "Service Unavailable", "internal_server_error", "", "")
+		return 503, true
 	case FaultCapacity:
 		writeError(w, 498, reqID, "Flex tier capacity exceeded. This is a flex tier request and the capacity is currently exhausted. Please try again later.", "invalid_request_error", "capacity_exceeded", "")
+		return 498, true
 	case Fault429:
 		writeError(w, 429, reqID, "Rate limit reached (injected). Please try again in "+retryAfterText(f.RetryAfter)+".", "requests", "rate_limit_exceeded", "")
+		return 429, true
 	case FaultDisconnect:
 		panic(http.ErrAbortHandler)
 	case FaultNotJSON:
@@ -599,10 +613,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault, re
 		w.Header().Set("X-Request-Id", reqID)
 		w.WriteHeader(http.StatusOK)
 		io.Copy(w, bytes.NewReader([]byte("<html><body>upstream proxy says hello</body></html>")))
-	default:
-		return false
+		return 200, true
 	}
-	return true
+	return 0, false
 }
 
 func retryAfterText(v string) string {

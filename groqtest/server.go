@@ -55,11 +55,11 @@ type Server struct {
 	hook      func(w http.ResponseWriter, r *http.Request, body []byte) bool
 	chunkWait time.Duration
 
-	buckets map[string]*orgModel // by org + "\x00" + model
-	stats   Stats
-	arrived []Arrival
+	buckets  map[string]*orgModel // by org + "\x00" + model
+	stats    Stats
+	arrived  []Arrival
 	inFlight int
-	nextID  uint64
+	nextID   uint64
 
 	ts     *httptest.Server
 	mem    *http.Client
