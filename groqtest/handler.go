@@ -353,6 +353,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	copyHeader(w.Header(), hdr)
 	w.Header().Set("X-Request-Id", reqID)
+	counted = fault.Kind != FaultStreamCut
 	record(http.StatusOK)
 
 	u := usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
