@@ -226,14 +226,15 @@ type attemptResult struct {
 func (c *Client) do(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig) (*ChatResponse, error) {
 	start := time.Now()
 	prompt := estimatePrompt(r.Messages, r.Tools)
-	if err := c.sched.check(r.Model, prompt+r.completionLimit()); err != nil {
-		return nil, err
-	}
 	completion := r.completionLimit()
 	if completion == 0 {
 		completion = c.cfg.completionGuess
 	}
-	w := newWaiter(cc.priority, r.Model, c.clampReserve(r.Model, prompt+completion))
+	reserve, err := c.sched.check(r.Model, prompt+r.completionLimit(), prompt+completion)
+	if err != nil {
+		return nil, err
+	}
+	w := newWaiter(cc.priority, r.Model, reserve)
 
 	var (
 		lastErr   error
@@ -333,18 +334,6 @@ func (c *Client) do(ctx context.Context, r *ChatRequest, body []byte, cc *callCo
 			return nil, c.ctxError(ctx, r.Model, lastErr)
 		}
 	}
-}
-
-// clampReserve keeps a reservation within the model's per-minute token capacity, so
-// that a generous completion guess cannot make a request unadmittable.
-func (c *Client) clampReserve(model string, tokens int) int {
-	snap := c.sched.snapshot(model)
-	for _, q := range snap.Quotas {
-		if q.Limits.TPM > 0 && tokens > q.Limits.TPM {
-			tokens = q.Limits.TPM
-		}
-	}
-	return tokens
 }
 
 // errWouldPassDeadline marks a backoff sleep that was not started because the

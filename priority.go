@@ -90,18 +90,35 @@ func newWaiter(priority int, model string, tokens int) *waiter {
 	return &waiter{priority: priority, index: -1, wake: make(chan struct{}, 1), model: model, tokens: tokens}
 }
 
-// check refuses at once a request that no quota could ever admit.
-func (s *scheduler) check(model string, tokens int) error {
+// check refuses at once a request of need tokens that no quota could ever admit,
+// and returns the reservation to make: want, lowered to the largest per-minute
+// token capacity among the quotas so that a generous completion guess cannot make
+// a request unadmittable.
+func (s *scheduler) check(model string, need, want int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
+	fits, capacity := false, 0
 	for _, q := range s.quotas {
-		if q.store.fits(model, tokens) {
-			return nil
+		if q.store.fits(model, need) {
+			fits = true
+		}
+		tpm := q.store.snapshot(now, model).Limits.TPM
+		if tpm == 0 {
+			capacity = -1
+		} else if capacity >= 0 {
+			capacity = max(capacity, tpm)
 		}
 	}
-	l := s.quotas[0].store.snapshot(time.Now(), model).Limits
-	return fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
-		ErrRequestTooLarge, model, tokens, l.TPM, l.TPD)
+	if !fits {
+		l := s.quotas[0].store.snapshot(now, model).Limits
+		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
+			ErrRequestTooLarge, model, need, l.TPM, l.TPD)
+	}
+	if capacity > 0 && want > capacity {
+		want = capacity
+	}
+	return max(want, need), nil
 }
 
 // acquire queues w (or re-queues it, keeping its place, for a retry) and blocks

@@ -68,7 +68,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // messageWait finds Groq's "try again in <duration>" in an error message.
 func messageWait(msg string) (time.Duration, bool) {
 	const marker = "try again in "
-	i := strings.Index(strings.ToLower(msg), marker)
+	i := indexFold(msg, marker)
 	if i < 0 {
 		return 0, false
 	}
@@ -82,6 +82,17 @@ func messageWait(msg string) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// indexFold is a case-insensitive strings.Index that keeps byte offsets valid
+// (lowering a string first can change its length when it is not valid UTF-8).
+func indexFold(s, substr string) int {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return i
+		}
+	}
+	return -1
 }
 
 func saneSeconds(s float64) bool {

@@ -184,13 +184,15 @@ func charge(lim *rate.Limiter, now time.Time, n int) {
 	}
 }
 
-// pullDown lowers lim to at most left tokens (a server's "remaining" figure).
+// pullDown lowers lim to what a server's "remaining" figure allows. The server
+// rounds its remaining count down, so a local excess below one whole token is
+// rounding, not usage, and is left alone.
 func pullDown(lim *rate.Limiter, now time.Time, left int) {
 	if lim == nil || left < 0 {
 		return
 	}
-	if excess := lim.TokensAt(now) - float64(left); excess > tokenEpsilon {
-		charge(lim, now, int(math.Ceil(excess)))
+	if excess := math.Floor(lim.TokensAt(now) - float64(left) + tokenEpsilon); excess >= 1 {
+		charge(lim, now, int(excess))
 	}
 }
 

@@ -1,0 +1,73 @@
+package groq_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// BenchmarkChatVsBarePOST runs, side by side, the whole Chat path (validation,
+// queue, limiters, retry loop, decoding) and a bare http.Client POST of the same
+// body whose answer is decoded into the same type, against one in-process server;
+// it reports both costs and their ratio.
+func BenchmarkChatVsBarePOST(b *testing.B) {
+	for _, form := range []string{"socket", "memory"} {
+		b.Run(form, func(b *testing.B) {
+			var srv *groqtest.Server
+			hc := &http.Client{}
+			if form == "socket" {
+				srv = groqtest.NewServer(groqtest.WithModel("m", groqtest.Limits{}))
+				defer srv.Close()
+			} else {
+				srv = groqtest.NewUnstartedServer(groqtest.WithModel("m", groqtest.Limits{}))
+				hc = srv.Client()
+			}
+			c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(hc),
+				groq.WithDefaultModel("m"), groq.WithRPM(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			msgs := []groq.Message{groq.User("What is red teaming?")}
+			body, _ := json.Marshal(groq.ChatRequest{Model: "m", Messages: msgs})
+			ctx := context.Background()
+			bare := func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/chat/completions", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer k")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var out groq.ChatResponse
+				if err := json.Unmarshal(data, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var chatT, bareT time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				t := time.Now()
+				if _, err := c.Chat(ctx, msgs); err != nil {
+					b.Fatal(err)
+				}
+				chatT += time.Since(t)
+				t = time.Now()
+				bare()
+				bareT += time.Since(t)
+			}
+			b.ReportMetric(float64(chatT.Nanoseconds())/float64(b.N), "chat-ns/op")
+			b.ReportMetric(float64(bareT.Nanoseconds())/float64(b.N), "bare-ns/op")
+			b.ReportMetric(float64(chatT)/float64(bareT), "chat/bare")
+		})
+	}
+}

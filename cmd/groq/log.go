@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+)
+
+// newLogger logs to w: colored when w is a terminal, plain text otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if isTerminal(w) {
+		return slog.New(&colorHandler{w: w, level: slog.LevelDebug})
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// colorHandler writes one colored line per record.
+type colorHandler struct {
+	mu    sync.Mutex
+	w     io.Writer
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func (h *colorHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *colorHandler) Handle(_ context.Context, r slog.Record) error {
+	color := "\x1b[36m" // debug, info: cyan
+	switch {
+	case r.Level >= slog.LevelError:
+		color = "\x1b[31m"
+	case r.Level >= slog.LevelWarn:
+		color = "\x1b[33m"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%s %-5s\x1b[0m %s", color, r.Time.Format("15:04:05.000"), r.Level, r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " \x1b[2m%s=\x1b[0m%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *colorHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &colorHandler{w: h.w, level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *colorHandler) WithGroup(string) slog.Handler { return h }

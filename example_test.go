@@ -1,0 +1,84 @@
+package groq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// The README's quick start. It reads GROQ_API_KEY (or GROQ_API_KEYS) and calls
+// Groq, so it is compiled but not run by go test.
+func Example() {
+	client, err := groq.NewClient() // keys from GROQ_API_KEYS or GROQ_API_KEY
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	resp, err := client.Chat(ctx, []groq.Message{
+		groq.System("You answer in one sentence."),
+		groq.User("What is red teaming?"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Text())
+	fmt.Println("request", resp.Meta.RequestID, "attempts", resp.Meta.Attempts,
+		"requests left today", resp.Meta.RateLimit.RequestsLeftToday)
+}
+
+// Branching on errors with errors.Is and errors.As.
+func Example_errors() {
+	srv := groqtest.NewUnstartedServer()
+	srv.Script(groqtest.Fault{Kind: groqtest.Fault429, RetryAfter: "600"})
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()),
+		groq.WithHTTPClient(srv.Client()), groq.WithMaxRetryDelay(time.Minute))
+	defer client.Close()
+
+	_, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")})
+	var rl *groq.RateLimitError
+	var apiErr *groq.APIError
+	switch {
+	case errors.As(err, &rl):
+		fmt.Println("rate limited; the server asks to wait", rl.RetryAfter)
+	case errors.Is(err, groq.ErrRetriesExhausted):
+		fmt.Println("gave up:", err)
+	case errors.As(err, &apiErr):
+		fmt.Println("API error", apiErr.StatusCode, apiErr.Code)
+	case err != nil:
+		fmt.Println("other error:", err)
+	}
+	fmt.Println(errors.Is(err, groq.ErrRateLimited))
+	// Output:
+	// rate limited; the server asks to wait 10m0s
+	// true
+}
+
+// Limits, priorities and the rate-limit snapshot.
+func ExampleClient_Limits() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(
+		groq.WithAPIKeys("gsk_a", "gsk_b"),
+		groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+		groq.WithModelLimits("llama-3.1-8b-instant", groq.Limits{RPM: 30, TPM: 6000, RPD: 14400}),
+		groq.WithMaxConcurrency(4),
+	)
+	defer client.Close()
+	for range 3 {
+		if _, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithPriority(1)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for _, q := range client.Limits("llama-3.1-8b-instant").Quotas {
+		fmt.Printf("%s: %d of %d requests this minute\n", q.Name, q.RequestsThisMinute, q.Limits.RPM)
+	}
+	// Output:
+	// key#0: 2 of 30 requests this minute
+	// key#1: 1 of 30 requests this minute
+}

@@ -1,0 +1,45 @@
+package groqtest_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// summarize is "your code": it calls Groq through the client it is given.
+func summarize(ctx context.Context, c *groq.Client, text string) (string, error) {
+	resp, err := c.Chat(ctx, []groq.Message{groq.System("Summarize."), groq.User(text)})
+	if err != nil {
+		return "", err
+	}
+	return resp.Text(), nil
+}
+
+// Testing your own code against the simulator: an outage of two 503s is ridden
+// out by the client's retries, and the server's counters show what happened. In a
+// real test, use NewServer for a loopback socket, or NewUnstartedServer with
+// Client() inside a testing/synctest bubble.
+func Example() {
+	srv := groqtest.NewServer(groqtest.WithKeys("gsk_test"))
+	defer srv.Close()
+	srv.Script(groqtest.Fault{Kind: groqtest.Fault503, RetryAfter: "0"}, groqtest.Fault{Kind: groqtest.Fault503, RetryAfter: "0"})
+
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_test"), groq.WithBaseURL(srv.URL()),
+		groq.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	out, err := summarize(context.Background(), c, "A long report about red teaming.")
+	fmt.Println(err == nil, strings.Contains(out, "red teaming"))
+	st := srv.Stats()
+	fmt.Println("requests:", st.Requests, "faults:", st.Faults, "successes:", st.Successes, "violations:", st.Violations)
+	// Output:
+	// true true
+	// requests: 3 faults: 2 successes: 1 violations: 0
+}

@@ -1,0 +1,461 @@
+package groq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// load sends n calls at once from n goroutines and returns how long they took and
+// the errors.
+func load(c *groq.Client, n int, opts ...groq.CallOption) (time.Duration, []error) {
+	start := time.Now()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("question %d", i))}, opts...)
+		})
+	}
+	wg.Wait()
+	return time.Since(start), errs
+}
+
+func noErrors(t *testing.T, errs []error) {
+	t.Helper()
+	n := 0
+	for _, err := range errs {
+		if err != nil {
+			if n < 3 {
+				t.Errorf("call failed: %v", err)
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d calls failed", n, len(errs))
+	}
+}
+
+// minimum is the least time a token bucket of rpm (burst rpm) needs to serve n
+// requests: the burst at once, then one every 60/rpm seconds.
+func minimum(n, rpm int) time.Duration {
+	if n <= rpm {
+		return 0
+	}
+	return time.Duration(n-rpm) * time.Minute / time.Duration(rpm)
+}
+
+const simModel = "sim-model"
+
+func TestPacedToKnownLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(
+			groqtest.WithModel(simModel, groqtest.Limits{RPM: 30, TPM: 20000}),
+			groqtest.WithLatency(150*time.Millisecond, 100*time.Millisecond),
+		)
+		c, err := groq.NewClient(groq.WithAPIKeys("k1", "k2"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 30, TPM: 20000}))
+		require.NoError(t, err)
+		defer c.Close()
+
+		took, errs := load(c, 300)
+		noErrors(t, errs)
+		st := srv.Stats()
+		assert.Equal(t, 0, st.RateLimited, "no 429 when the limits are known")
+		assert.Equal(t, 0, st.Violations)
+		assert.Equal(t, 300, st.Requests)
+		assert.Equal(t, map[string]int{"k1": 150, "k2": 150}, st.PerKey)
+		best := minimum(150, 30)
+		assert.GreaterOrEqual(t, took, best)
+		assert.LessOrEqual(t, took, best+best/20, "took %v; the minimum is %v", took, best)
+		t.Logf("300 requests over 2 quotas at 30 RPM: %v (minimum %v)", took, best)
+	})
+}
+
+// TestLearnsUnknownOrTooHighLimits: with no limits, or limits twice too high, the
+// client learns RPM from the first 429's message and TPM and RPD from the headers.
+// The 429s it draws are the requests already in flight on a quota when the
+// server's burst runs out (here two per quota: concurrency 4 over two quotas).
+func TestLearnsUnknownOrTooHighLimits(t *testing.T) {
+	server := groqtest.Limits{RPM: 30, TPM: 6000, RPD: 10000}
+	cases := map[string][]groq.Option{
+		"unknown":        {groq.WithRPM(0)},
+		"twice too high": {groq.WithModelLimits(simModel, groq.Limits{RPM: 60, TPM: 12000, RPD: 20000})},
+	}
+	for name, copts := range cases {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, server),
+					groqtest.WithLatency(200*time.Millisecond, 0))
+				opts := append([]groq.Option{groq.WithAPIKeys("k1", "k2"), groq.WithBaseURL(srv.URL()),
+					groq.WithHTTPClient(srv.Client()), groq.WithDefaultModel(simModel), groq.WithMaxConcurrency(4)}, copts...)
+				c, err := groq.NewClient(opts...)
+				require.NoError(t, err)
+				defer c.Close()
+
+				took, errs := load(c, 300, groq.WithMaxTokens(20))
+				noErrors(t, errs)
+				st := srv.Stats()
+				assert.Equal(t, 0, st.Violations)
+				per := map[string]int{}
+				for _, a := range srv.Arrivals() {
+					if a.Status == 429 {
+						per[a.Key]++
+					}
+				}
+				for k, n := range per {
+					assert.LessOrEqual(t, n, 2, "429s on quota %s", k)
+				}
+				best := minimum(150, 30)
+				assert.LessOrEqual(t, took, best+best*15/100, "took %v; the minimum is %v", took, best)
+				snap := c.Limits(simModel)
+				for _, q := range snap.Quotas {
+					assert.Equal(t, 30, q.Limits.RPM, "RPM learnt from the 429 message")
+					assert.Equal(t, 6000, q.Limits.TPM, "TPM learnt from x-ratelimit-limit-tokens")
+					assert.Equal(t, 10000, q.Limits.RPD, "RPD learnt from x-ratelimit-limit-requests")
+				}
+				t.Logf("%s limits: 429s per quota %v, %v (minimum %v)", name, per, took, best)
+			})
+		})
+	}
+}
+
+func TestUrgentCallOvertakesBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 1}))
+		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 1}))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Chat(context.Background(), []groq.Message{groq.User("first")}) // empties the bucket
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range 500 {
+			wg.Go(func() {
+				c.Chat(ctx, []groq.Message{groq.User(fmt.Sprintf("backlog %d", i))}, groq.WithPriority(10))
+			})
+		}
+		synctest.Wait()
+		assert.Equal(t, map[int]int{10: 500}, c.Limits(simModel).Queued)
+		resp, err := c.Chat(context.Background(), []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
+		require.NoError(t, err)
+		assert.Contains(t, resp.Text(), "urgent")
+		cancel()
+		wg.Wait()
+		arr := srv.Arrivals()
+		require.Len(t, arr, 2, "the urgent call is the next one sent; the backlog left on cancel")
+		assert.Equal(t, "urgent", arr[1].Prompt)
+		assert.Equal(t, time.Minute, arr[1].At.Sub(arr[0].At))
+		assert.Empty(t, c.Limits(simModel).Queued, "cancelled waiters left the queue")
+	})
+}
+
+func TestFirstComeFirstServedWithinPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 6}))
+		_, errs := load(c, 6) // the burst
+		noErrors(t, errs)
+		var wg sync.WaitGroup
+		for i := range 12 {
+			p := 5
+			if i%3 == 0 {
+				p = 2
+			}
+			wg.Go(func() {
+				_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("p%d-%02d", p, i))}, groq.WithPriority(p))
+				assert.NoError(t, err)
+			})
+			synctest.Wait() // arrival order is i's order
+		}
+		wg.Wait()
+		var got []string
+		for _, a := range srv.Arrivals()[6:] {
+			got = append(got, a.Prompt)
+		}
+		assert.Equal(t, []string{"p2-00", "p2-03", "p2-06", "p2-09",
+			"p5-01", "p5-02", "p5-04", "p5-05", "p5-07", "p5-08", "p5-10", "p5-11"}, got)
+	})
+}
+
+func TestPriorityAging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 6}),
+			groq.WithPriorityAging(10*time.Second))
+		_, errs := load(c, 6) // the burst
+		noErrors(t, errs)
+		var wg sync.WaitGroup
+		// One priority-10 call, then a steady stream of urgent calls arriving twice as
+		// fast as the limit serves them: without aging the old call would wait forever.
+		done := make(chan struct{})
+		wg.Go(func() {
+			c.Chat(context.Background(), []groq.Message{groq.User("starving")}, groq.WithPriority(10))
+			close(done)
+		})
+		synctest.Wait()
+		stop := make(chan struct{})
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				go c.Chat(context.Background(), []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
+				time.Sleep(5 * time.Second)
+			}
+		})
+		select {
+		case <-done:
+		case <-time.After(10 * time.Minute):
+			t.Error("a priority-10 call starved behind a steady urgent stream despite aging")
+		}
+		close(stop)
+		c.Close()
+		wg.Wait()
+	})
+}
+
+func TestMaxQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 1}), groq.WithMaxQueue(3))
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { c.Chat(ctx, hello) })
+		}
+		synctest.Wait()
+		_, err = c.Chat(context.Background(), hello)
+		assert.ErrorIs(t, err, groq.ErrQueueFull)
+		cancel()
+		wg.Wait()
+		assert.Equal(t, 1, srv.Stats().Requests)
+	})
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	for _, n := range []int{1, 3, 8} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{}), groqtest.WithLatency(time.Second, 0)},
+					groq.WithDefaultModel(simModel), groq.WithRPM(0), groq.WithMaxConcurrency(n))
+				took, errs := load(c, 24)
+				noErrors(t, errs)
+				assert.Equal(t, n, srv.Stats().MaxInFlight)
+				assert.Equal(t, time.Duration(24/n)*time.Second, took)
+				assert.Equal(t, 0, c.Limits(simModel).InFlight)
+			})
+		})
+	}
+}
+
+func TestTooLargeMakesNoNetworkCall(t *testing.T) {
+	c, srv := sim(t, nil, groq.WithModelLimits("m", groq.Limits{TPM: 1000}))
+	_, err := c.Chat(context.Background(), []groq.Message{groq.User(string(make([]byte, 4000)))}, groq.WithModel("m"))
+	require.ErrorIs(t, err, groq.ErrRequestTooLarge)
+	assert.Contains(t, err.Error(), "1000 tokens per minute")
+	_, err = c.Chat(context.Background(), hello, groq.WithModel("m"), groq.WithMaxTokens(2000))
+	require.ErrorIs(t, err, groq.ErrRequestTooLarge, "the requested completion counts")
+	assert.Equal(t, 0, srv.Stats().Requests)
+}
+
+func TestExhaustedDayReturnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPD: 2}))
+		for range 2 {
+			_, err := c.Chat(context.Background(), hello)
+			require.NoError(t, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Chat(ctx, hello)
+		assert.Equal(t, time.Duration(0), time.Since(start), "no waiting for a day window")
+		var rl *groq.RateLimitError
+		require.True(t, errors.As(err, &rl), "Chat(...) = %v", err)
+		assert.True(t, rl.Local)
+		assert.ErrorIs(t, err, groq.ErrRateLimited)
+		assert.Equal(t, 12*time.Hour, rl.RetryAfter, "one request of 2 a day refills in 12h")
+		assert.Equal(t, 2, srv.Stats().Requests)
+	})
+}
+
+func TestCooldownMovesToOtherQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{}))
+		c, err := groq.NewClient(groq.WithAPIKeys("k0", "k1"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithRPM(0))
+		require.NoError(t, err)
+		defer c.Close()
+		srv.Script(groqtest.Fault{Kind: groqtest.Fault429, RetryAfter: "30"})
+		resp, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		assert.Equal(t, 2, resp.Meta.Attempts)
+		assert.Equal(t, 1, resp.Meta.KeyIndex, "the retry went to the quota that is not cooling down")
+		snap := c.Limits(simModel)
+		assert.Equal(t, time.Now().Add(30*time.Second), snap.Quotas[0].CoolingUntil)
+		for range 4 {
+			resp, err = c.Chat(context.Background(), hello)
+			require.NoError(t, err)
+			assert.Equal(t, 1, resp.Meta.KeyIndex, "k0 is cooling down")
+		}
+		time.Sleep(30 * time.Second)
+		seen := map[int]bool{}
+		for range 4 {
+			resp, err = c.Chat(context.Background(), hello)
+			require.NoError(t, err)
+			seen[resp.Meta.KeyIndex] = true
+		}
+		assert.True(t, seen[0], "k0 serves again after its cooldown")
+		assert.Equal(t, 0, srv.Stats().Violations)
+	})
+}
+
+func TestSingleQuota429WaitsTheCooldown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 3}))
+		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10}), groq.WithMaxConcurrency(1))
+		require.NoError(t, err)
+		defer c.Close()
+		_, errs := load(c, 12)
+		noErrors(t, errs)
+		st := srv.Stats()
+		assert.Equal(t, 0, st.Violations)
+		assert.Equal(t, 1, st.RateLimited, "the 429 teaches the client the real RPM")
+	})
+}
+
+func TestFairAcrossKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{}))
+		c, err := groq.NewClient(groq.WithAPIKeys("a", "b", "c"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 40}))
+		require.NoError(t, err)
+		defer c.Close()
+		_, errs := load(c, 100)
+		noErrors(t, errs)
+		per := srv.Stats().PerKey
+		lo, hi := 100, 0
+		for _, n := range per {
+			lo, hi = min(lo, n), max(hi, n)
+		}
+		assert.LessOrEqual(t, hi-lo, 1, "per-key counts %v", per)
+	})
+}
+
+func TestOrganizationKeysShareBuckets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithOrganization("acme", "a1", "a2"), groqtest.WithModel(simModel, groqtest.Limits{RPM: 10}))
+		c, err := groq.NewClient(groq.WithOrganization("acme", "a1", "a2"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10}))
+		require.NoError(t, err)
+		defer c.Close()
+		took, errs := load(c, 20)
+		noErrors(t, errs)
+		assert.Equal(t, minimum(20, 10), took, "two keys of one organization add no capacity")
+		st := srv.Stats()
+		assert.Equal(t, 0, st.RateLimited)
+		assert.Equal(t, map[string]int{"a1": 10, "a2": 10}, st.PerKey, "the organization's keys take turns")
+		assert.Len(t, c.Limits(simModel).Quotas, 1)
+	})
+}
+
+func TestHeaderCorrectionFromAnotherProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{TPM: 1000}))
+		mk := func() *groq.Client {
+			c, err := groq.NewClient(groq.WithAPIKeys("shared"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+				groq.WithDefaultModel(simModel), groq.WithRPM(0), groq.WithModelLimits(simModel, groq.Limits{TPM: 1000}), groq.WithMaxConcurrency(1))
+			require.NoError(t, err)
+			return c
+		}
+		other, c := mk(), mk()
+		defer other.Close()
+		defer c.Close()
+		// The other process spends most of the minute's tokens.
+		for range 8 {
+			_, err := other.Chat(context.Background(), hello, groq.WithMaxTokens(100))
+			require.NoError(t, err)
+		}
+		_, err := c.Chat(context.Background(), hello, groq.WithMaxTokens(100))
+		require.NoError(t, err)
+		snap := c.Limits(simModel).Quotas[0]
+		assert.Equal(t, snap.LastHeaders.TokensLeftInMinute, 1000-snap.TokensThisMinute, "local bucket pulled down to the server's remaining tokens")
+		_, errs := load(c, 20, groq.WithMaxTokens(100))
+		noErrors(t, errs)
+		assert.Equal(t, 0, srv.Stats().RateLimited, "the corrected client is never throttled")
+	})
+}
+
+func TestLearnsButNeverRaisesLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{TPM: 6000, RPD: 1000})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{TPM: 3000}))
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		l := c.Limits(simModel).Quotas[0].Limits
+		assert.Equal(t, 3000, l.TPM, "a configured limit is never raised")
+		assert.Equal(t, 1000, l.RPD, "an unknown limit is learnt")
+		assert.Equal(t, groq.DefaultRPM, l.RPM)
+	})
+}
+
+func TestReservationIsReconciled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{TPM: 10000, TPD: 100000}))
+		resp, err := c.Chat(context.Background(), hello, groq.WithMaxTokens(2000))
+		require.NoError(t, err)
+		q := c.Limits(simModel).Quotas[0]
+		assert.Equal(t, resp.Usage.TotalTokens, q.TokensThisMinute, "the 2000-token reservation was settled to the real usage")
+		assert.Equal(t, resp.Usage.TotalTokens, q.TokensToday)
+		assert.Equal(t, 1, q.RequestsThisMinute)
+
+		// A failed request the server did not count gives everything back.
+		c2, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10, TPM: 10000}), groq.WithMaxRetries(0))
+		srv.Script(groqtest.Fault{Kind: groqtest.Fault503})
+		_, err = c2.Chat(context.Background(), hello, groq.WithMaxTokens(2000))
+		require.Error(t, err)
+		q = c2.Limits(simModel).Quotas[0]
+		assert.Equal(t, 0, q.TokensThisMinute)
+		assert.Equal(t, 0, q.RequestsThisMinute)
+	})
+}
+
+func TestCloseWakesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 1}))
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		errs := make(chan error, 10)
+		for range 10 {
+			go func() { _, err := c.Chat(context.Background(), hello); errs <- err }()
+		}
+		synctest.Wait()
+		c.Close()
+		for range 10 {
+			assert.ErrorIs(t, <-errs, groq.ErrClientClosed)
+		}
+	})
+}
