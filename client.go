@@ -10,17 +10,13 @@
 package groq
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // maxResponseBytes bounds the body the client will read from one response.
@@ -141,7 +137,8 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	if err != nil {
 		return nil, &RequestError{Field: "request", Reason: err.Error()}
 	}
-	return c.do(ctx, r, body, cc)
+	resp, _, err := c.run(ctx, r, body, cc, false)
+	return resp, err
 }
 
 // prepare copies req, applies call options and defaults, and validates it.
@@ -211,198 +208,6 @@ func validateRequest(r *ChatRequest) error {
 		return &RequestError{Field: "tools", Reason: fmt.Sprintf("%d tools; Groq takes at most 128", len(r.Tools))}
 	}
 	return nil
-}
-
-// attemptResult is what one HTTP attempt produced.
-type attemptResult struct {
-	status int
-	header http.Header
-	body   []byte
-	at     time.Time
-	info   RateLimitInfo
-}
-
-// do runs the admission and retry loop for one call.
-func (c *Client) do(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig) (*ChatResponse, error) {
-	start := time.Now()
-	prompt := estimatePrompt(r.Messages, r.Tools)
-	completion := r.completionLimit()
-	if completion == 0 {
-		completion = c.cfg.completionGuess
-	}
-	reserve, err := c.sched.check(r.Model, prompt+r.completionLimit(), prompt+completion)
-	if err != nil {
-		return nil, err
-	}
-	w := newWaiter(cc.priority, r.Model, reserve)
-
-	var (
-		lastErr   error
-		last429   *RateLimitError
-		prevSleep time.Duration
-	)
-	for attempt := 1; ; attempt++ {
-		g, err := c.sched.acquire(ctx, w)
-		if err != nil {
-			var local *RateLimitError
-			if errors.As(err, &local) && local.Local && last429 != nil {
-				last429.Reason = "retry not attempted: " + local.Reason
-				return nil, last429
-			}
-			if ctx.Err() != nil {
-				return nil, c.ctxError(ctx, r.Model, lastErr)
-			}
-			return nil, err
-		}
-		res, err := c.send(ctx, g.keyIndex, body)
-		if err != nil {
-			c.sched.finish(g, g.reserved, true, RateLimitInfo{}, "", time.Time{})
-			if ctx.Err() != nil {
-				return nil, c.ctxError(ctx, r.Model, lastErr)
-			}
-			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-			lastErr = err
-		} else if res.status/100 == 2 {
-			resp := new(ChatResponse)
-			if derr := json.Unmarshal(res.body, resp); derr != nil {
-				c.sched.finish(g, g.reserved, true, res.info, "", time.Time{})
-				return nil, fmt.Errorf("groq: decoding the response to request %s: %w", res.header.Get("X-Request-Id"), derr)
-			}
-			used := g.reserved
-			if resp.Usage != nil {
-				used = resp.Usage.TotalTokens
-			}
-			c.sched.finish(g, used, true, res.info, "", time.Time{})
-			resp.Meta = ResponseMeta{
-				RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex,
-				RateLimit: res.info, Latency: time.Since(start),
-			}
-			if resp.Meta.RequestID == "" && resp.XGroq != nil {
-				resp.Meta.RequestID = resp.XGroq.ID
-			}
-			c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
-				slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
-			return resp, nil
-		} else {
-			apiErr := parseAPIError(res.status, res.header, res.body)
-			wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
-			retry := retryableStatus(res.status, res.header)
-			switch res.status {
-			case http.StatusTooManyRequests:
-				if !hasWait || wait <= 0 {
-					prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-					wait = prevSleep
-				}
-				c.sched.finish(g, 0, false, res.info, apiErr.Message, res.at.Add(wait))
-				last429 = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
-				lastErr = last429
-			case http.StatusRequestEntityTooLarge:
-				c.sched.finish(g, 0, false, res.info, "", time.Time{})
-				return nil, &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
-			default:
-				// Server errors are not billed; other client errors count as a request.
-				counted := res.status < 500 && res.status != 498
-				c.sched.finish(g, 0, counted, res.info, "", time.Time{})
-				lastErr = apiErr
-			}
-			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
-				slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
-			if !retry {
-				return nil, lastErr
-			}
-			if attempt > c.cfg.maxRetries {
-				return nil, &RetryError{Attempts: attempt, Last: lastErr}
-			}
-			if res.status == http.StatusTooManyRequests {
-				continue // the cooldown is enforced by admission, which may pick another quota
-			}
-			if hasWait && wait > 0 {
-				if err := c.sleep(ctx, wait, true, apiErr, res.info, r.Model, g.keyIndex); err != nil {
-					return nil, err
-				}
-				continue
-			}
-		}
-		if attempt > c.cfg.maxRetries {
-			return nil, &RetryError{Attempts: attempt, Last: lastErr}
-		}
-		prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-		if err := c.sleep(ctx, prevSleep, false, nil, RateLimitInfo{}, r.Model, -1); err != nil {
-			if ctx.Err() == nil {
-				return nil, &RetryError{Attempts: attempt, Last: lastErr}
-			}
-			return nil, c.ctxError(ctx, r.Model, lastErr)
-		}
-	}
-}
-
-// errWouldPassDeadline marks a backoff sleep that was not started because the
-// context would end first.
-var errWouldPassDeadline = errors.New("groq: backoff would pass the context deadline")
-
-// sleep waits d before a retry. A server-directed wait longer than the maximum
-// delay or past the deadline is not slept: it returns a *RateLimitError at once.
-func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr *APIError, info RateLimitInfo, model string, key int) error {
-	dl, hasDL := ctx.Deadline()
-	if server {
-		reason := ""
-		if d > c.cfg.maxRetryDelay {
-			reason = fmt.Sprintf("the wait is longer than the maximum delay %s", c.cfg.maxRetryDelay)
-		} else if hasDL && time.Now().Add(d).After(dl) {
-			reason = "the wait would pass the context deadline"
-		}
-		if reason != "" {
-			return &RateLimitError{APIError: *apiErr, RetryAfter: d, RateLimit: info, Model: model, KeyIndex: key, Reason: reason}
-		}
-	} else if hasDL && time.Now().Add(d).After(dl) {
-		return errWouldPassDeadline
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return c.ctxError(ctx, model, nil)
-	}
-}
-
-func (c *Client) ctxError(ctx context.Context, model string, last error) error {
-	if last != nil {
-		return fmt.Errorf("groq: chat %s: %w (last failure: %v)", model, ctx.Err(), last)
-	}
-	return fmt.Errorf("groq: chat %s: %w", model, ctx.Err())
-}
-
-// send makes one HTTP attempt with the key at keyIndex.
-func (c *Client) send(ctx context.Context, keyIndex int, body []byte) (*attemptResult, error) {
-	if c.cfg.attemptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.attemptTimeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("groq: building the request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.keys[keyIndex])
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.transportError(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("groq: reading the response (status %d): %w", resp.StatusCode, err)
-	}
-	now := time.Now()
-	return &attemptResult{
-		status: resp.StatusCode, header: resp.Header, body: data, at: now,
-		info: parseRateLimitHeaders(resp.Header, now),
-	}, nil
 }
 
 // transportError rewrites a transport failure so that it cannot carry a key: the

@@ -308,3 +308,44 @@ type ResponseMeta struct {
 	// Latency is the time from the call's start to its response, queueing included.
 	Latency time.Duration
 }
+
+// ChatChunk is one event of a streamed completion.
+type ChatChunk struct {
+	ID                string        `json:"id"`
+	Object            string        `json:"object"` // chat.completion.chunk
+	Created           int64         `json:"created"`
+	Model             string        `json:"model"`
+	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
+	ServiceTier       string        `json:"service_tier,omitempty"`
+	Choices           []ChunkChoice `json:"choices"`
+	// Usage is set on the last chunk when the request asked for
+	// stream_options.include_usage.
+	Usage *Usage `json:"usage,omitempty"`
+	// XGroq carries the request id (first and last chunk), the usage (last chunk)
+	// and an error (a stream that stopped early).
+	XGroq *XGroq `json:"x_groq,omitempty"`
+}
+
+// ChunkChoice is one choice's delta in a chunk.
+type ChunkChoice struct {
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	Logprobs     json.RawMessage `json:"logprobs,omitempty"`
+	FinishReason string          `json:"finish_reason,omitempty"`
+}
+
+// Delta is what a chunk adds to a choice.
+type Delta struct {
+	Role      string          `json:"role,omitempty"`
+	Content   string          `json:"content,omitempty"`
+	Reasoning string          `json:"reasoning,omitempty"`
+	ToolCalls []ToolCallDelta `json:"tool_calls,omitempty"`
+}
+
+// ToolCallDelta is a piece of a tool call; pieces with the same Index make one call.
+type ToolCallDelta struct {
+	Index    int          `json:"index"`
+	ID       string       `json:"id,omitempty"`
+	Type     string       `json:"type,omitempty"`
+	Function FunctionCall `json:"function"`
+}

@@ -26,7 +26,7 @@ const (
 
 type options struct {
 	promptFile, defaultPrompt, system, model string
-	stdin, jsonOut, limits, verbose          bool
+	stdin, jsonOut, limits, verbose, stream  bool
 	rpm, concurrency, priority, maxTokens    int
 	temperature                              float64
 }
@@ -48,6 +48,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.BoolVar(&o.jsonOut, "json", false, "print the whole response as JSON")
 	fs.BoolVar(&o.limits, "limits", false, "print the rate-limit snapshot after the call")
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
+	fs.BoolVar(&o.stream, "stream", false, "print the answer as it is generated")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -114,7 +115,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	resp, err := client.Chat(ctx, msgs, call...)
+	var resp *groq.ChatResponse
+	if o.stream {
+		resp, err = streamTo(ctx, client, msgs, call, stdout, !o.jsonOut)
+	} else {
+		resp, err = client.Chat(ctx, msgs, call...)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, describeError(err))
 		if errors.Is(err, groq.ErrInvalidRequest) {
@@ -126,13 +132,38 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(resp)
-	} else {
+	} else if !o.stream {
 		fmt.Fprintln(stdout, resp.Text())
 	}
 	if o.limits {
 		printLimits(stdout, client.Limits(resp.Model))
 	}
 	return exitOK
+}
+
+// streamTo streams the answer, printing deltas as they come when echo is set, and
+// returns the assembled response.
+func streamTo(ctx context.Context, c *groq.Client, msgs []groq.Message, call []groq.CallOption, w io.Writer, echo bool) (*groq.ChatResponse, error) {
+	st, err := c.ChatStream(ctx, msgs, call...)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for st.Next() {
+		if !echo {
+			continue
+		}
+		for _, ch := range st.Current().Choices {
+			fmt.Fprint(w, ch.Delta.Content)
+		}
+	}
+	if echo {
+		fmt.Fprintln(w)
+	}
+	if err := st.Err(); err != nil {
+		return nil, err
+	}
+	return st.Response(), nil
 }
 
 func clamp(p int) int { return min(max(p, 1), 10) }

@@ -1,0 +1,339 @@
+package groq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+)
+
+// ChatStream sends msgs as a streamed request and returns the open stream once its
+// first event has arrived. It goes through the same queue, limiters, concurrency
+// bound and retries as Chat; retries happen only before the first event reaches
+// the caller. The stream holds its concurrency slot until it ends or is closed:
+// always Close it. The errors before the stream opens are ChatCompletion's.
+func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOption) (*Stream, error) {
+	return c.ChatCompletionStream(ctx, &ChatRequest{Messages: msgs}, opts...)
+}
+
+// ChatCompletionStream is ChatStream for a full request; req is not modified (its
+// Stream field is set on a copy).
+func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
+	if c.closed.Load() {
+		return nil, ErrClientClosed
+	}
+	if req == nil {
+		return nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+	}
+	r, cc, err := c.prepare(req, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.Stream = true
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, &RequestError{Field: "request", Reason: err.Error()}
+	}
+	_, st, err := c.run(ctx, r, body, cc, true)
+	return st, err
+}
+
+// Stream is a streamed chat completion. Read it like a bufio.Scanner:
+//
+//	for st.Next() {
+//		fmt.Print(st.Current().Choices[0].Delta.Content)
+//	}
+//	if err := st.Err(); err != nil { ... }
+//
+// or range over All. Text, ToolCalls and Usage accumulate what has arrived. A
+// Stream is not safe for concurrent use. Close releases the connection, the
+// concurrency slot and the token reservation; it is safe to call more than once.
+type Stream struct {
+	c     *Client
+	ctx   context.Context
+	res   *attemptResult
+	sse   *sseReader
+	g     grant
+	start time.Time
+
+	first  *ChatChunk // read before the stream was handed out
+	cur    *ChatChunk
+	err    error
+	ended  bool
+	onDone func(*ChatResponse) // called once with the assembled response of a complete stream
+
+	// Meta describes the request (request id, attempts, key, headers).
+	Meta ResponseMeta
+
+	text, reasoning strings.Builder
+	calls           []ToolCall
+	usage           *Usage
+	finish          string
+	id, model       string
+	created         int64
+	fingerprint     string
+	tier            string
+	xgroqID         string
+}
+
+// errNoDone is a stream that ended without data: [DONE].
+var errNoDone = errors.New("groq: stream ended before [DONE]")
+
+// StreamError is a stream that broke after it had started. It keeps what was
+// received; the stream is never silently replayed.
+type StreamError struct {
+	Err       error  // the cause: an *APIError for an error event, else the read failure
+	Text      string // the content received before the failure
+	RequestID string
+}
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("groq: stream %s broke after %d bytes of text: %v", e.RequestID, len(e.Text), e.Err)
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// openStream reads the first event of a 2xx streamed answer. An error here (the
+// connection broke, the body ended) is returned for the retry loop, which then
+// settles the grant; an error event is the stream's own error, not retried.
+func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, model string, meta ResponseMeta, start time.Time) (*Stream, error) {
+	st := &Stream{c: c, ctx: ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: start, Meta: meta, model: model}
+	chunk, done, err := st.read()
+	res.firstByte()
+	var se *StreamError
+	switch {
+	case err != nil && !errors.As(err, &se):
+		res.resp.Body.Close()
+		res.release()
+		return nil, err
+	case err != nil:
+		st.fail(err)
+	case done:
+		st.end()
+	default:
+		st.first = chunk
+	}
+	return st, nil
+}
+
+// read returns the next chunk, or done at [DONE]. A failure to read is returned
+// as is; an error event as a *StreamError.
+func (s *Stream) read() (*ChatChunk, bool, error) {
+	data, err := s.sse.next()
+	if err != nil {
+		if ctxErr := s.ctx.Err(); ctxErr != nil {
+			return nil, false, fmt.Errorf("groq: stream: %w", ctxErr)
+		}
+		if err == io.EOF {
+			return nil, false, errNoDone
+		}
+		return nil, false, fmt.Errorf("groq: reading the stream: %w", err)
+	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {
+		return nil, true, nil
+	}
+	var wire struct {
+		ChatChunk
+		Error *ErrorPayload `json:"error"`
+	}
+	if err := json.Unmarshal(data, &wire); err != nil {
+		return nil, false, &StreamError{Err: fmt.Errorf("decoding a stream event: %w", err), RequestID: s.Meta.RequestID}
+	}
+	if wire.Error != nil {
+		return nil, false, &StreamError{Err: s.eventError(wire.Error), RequestID: s.Meta.RequestID}
+	}
+	chunk := wire.ChatChunk
+	if chunk.XGroq != nil && chunk.XGroq.Error != nil {
+		s.accumulate(&chunk)
+		return nil, false, &StreamError{Err: s.eventError(chunk.XGroq.Error), RequestID: s.Meta.RequestID}
+	}
+	return &chunk, false, nil
+}
+
+func (s *Stream) eventError(p *ErrorPayload) *APIError {
+	return &APIError{StatusCode: s.res.status, Type: p.Type, Code: p.Code, Param: p.Param,
+		Message: p.Message, FailedGeneration: p.FailedGeneration, RequestID: s.Meta.RequestID}
+}
+
+// Next advances to the next chunk. It returns false at the end of the stream, on
+// an error (see Err) or after Close.
+func (s *Stream) Next() bool {
+	if s.ended {
+		return false
+	}
+	chunk := s.first
+	s.first = nil
+	if chunk == nil {
+		var done bool
+		var err error
+		chunk, done, err = s.read()
+		if err != nil {
+			s.fail(err)
+			return false
+		}
+		if done {
+			s.end()
+			return false
+		}
+	}
+	s.accumulate(chunk)
+	s.cur = chunk
+	return true
+}
+
+// Current is the chunk Next moved to.
+func (s *Stream) Current() *ChatChunk { return s.cur }
+
+// Err is the error that ended the stream: nil after [DONE] or Close, else a
+// *StreamError that keeps the text received (it matches context.Canceled when the
+// context ended).
+func (s *Stream) Err() error { return s.err }
+
+// All ranges over the chunks; a failure is yielded last, with a nil chunk. The
+// stream is closed when the loop ends, early or not.
+func (s *Stream) All() iter.Seq2[*ChatChunk, error] {
+	return func(yield func(*ChatChunk, error) bool) {
+		defer s.Close()
+		for s.Next() {
+			if !yield(s.Current(), nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			yield(nil, s.err)
+		}
+	}
+}
+
+// Close ends the stream early, if it has not ended, and releases its connection,
+// concurrency slot and reservation.
+func (s *Stream) Close() error {
+	s.end()
+	return nil
+}
+
+// Text is the content received so far (choice 0).
+func (s *Stream) Text() string { return s.text.String() }
+
+// Reasoning is the reasoning received so far (choice 0).
+func (s *Stream) Reasoning() string { return s.reasoning.String() }
+
+// ToolCalls are the tool calls assembled from their deltas so far.
+func (s *Stream) ToolCalls() []ToolCall { return append([]ToolCall(nil), s.calls...) }
+
+// Usage is the final usage (x_groq.usage, or the top-level usage with
+// stream_options.include_usage); nil until the last chunk.
+func (s *Stream) Usage() *Usage { return s.usage }
+
+// FinishReason is choice 0's finish reason; empty until the last chunk.
+func (s *Stream) FinishReason() string { return s.finish }
+
+// Response assembles what was received into a ChatResponse.
+func (s *Stream) Response() *ChatResponse {
+	msg := Message{Role: RoleAssistant, Content: s.text.String(), Reasoning: s.reasoning.String(), ToolCalls: s.ToolCalls()}
+	resp := &ChatResponse{
+		ID: s.id, Object: "chat.completion", Created: s.created, Model: s.model,
+		Choices: []Choice{{Index: 0, Message: msg, FinishReason: s.finish}},
+		Usage:   s.usage, SystemFingerprint: s.fingerprint, ServiceTier: s.tier, Meta: s.Meta,
+	}
+	if s.xgroqID != "" {
+		resp.XGroq = &XGroq{ID: s.xgroqID}
+	}
+	return resp
+}
+
+func (s *Stream) accumulate(c *ChatChunk) {
+	if c.ID != "" {
+		s.id = c.ID
+	}
+	if c.Model != "" {
+		s.model = c.Model
+	}
+	if c.Created != 0 {
+		s.created = c.Created
+	}
+	if c.SystemFingerprint != "" {
+		s.fingerprint = c.SystemFingerprint
+	}
+	if c.ServiceTier != "" {
+		s.tier = c.ServiceTier
+	}
+	if c.XGroq != nil {
+		if c.XGroq.ID != "" {
+			s.xgroqID = c.XGroq.ID
+			if s.Meta.RequestID == "" {
+				s.Meta.RequestID = c.XGroq.ID
+			}
+		}
+		if c.XGroq.Usage != nil {
+			s.usage = c.XGroq.Usage
+		}
+	}
+	if c.Usage != nil {
+		s.usage = c.Usage
+	}
+	for _, ch := range c.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		s.text.WriteString(ch.Delta.Content)
+		s.reasoning.WriteString(ch.Delta.Reasoning)
+		if ch.FinishReason != "" {
+			s.finish = ch.FinishReason
+		}
+		for _, d := range ch.Delta.ToolCalls {
+			if d.Index < 0 || d.Index > 1024 {
+				continue
+			}
+			for len(s.calls) <= d.Index {
+				s.calls = append(s.calls, ToolCall{Type: "function"})
+			}
+			tc := &s.calls[d.Index]
+			if d.ID != "" {
+				tc.ID = d.ID
+			}
+			if d.Type != "" {
+				tc.Type = d.Type
+			}
+			tc.Function.Name += d.Function.Name
+			tc.Function.Arguments += d.Function.Arguments
+		}
+	}
+}
+
+// fail ends the stream with err, keeping the text received.
+func (s *Stream) fail(err error) {
+	var se *StreamError
+	if !errors.As(err, &se) {
+		se = &StreamError{Err: err, RequestID: s.Meta.RequestID}
+	}
+	se.Text = s.text.String()
+	s.err = se
+	s.end()
+}
+
+// end settles the reservation with the final usage (or keeps it when the usage is
+// unknown), frees the slot and closes the body. It runs once.
+func (s *Stream) end() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.first = nil
+	s.res.resp.Body.Close()
+	s.res.release()
+	used := s.g.reserved
+	if s.usage != nil {
+		used = s.usage.TotalTokens
+	}
+	s.c.sched.finish(s.g, used, true, s.res.info, "", time.Time{})
+	s.Meta.Latency = time.Since(s.start)
+	if s.err == nil && s.finish != "" && s.onDone != nil {
+		s.onDone(s.Response())
+	}
+}
