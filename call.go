@@ -17,11 +17,24 @@ import (
 // before that is retried like any other, a failure after it is the stream's.
 func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (*ChatResponse, *Stream, error) {
 	start := time.Now()
-	prompt := estimatePrompt(r.Messages, r.Tools)
+	prompt := c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)
+	if cw := c.sched.contextWindow(r.Model); cw > 0 && prompt+r.completionLimit() > cw {
+		return nil, nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: r.completionLimit(), ContextWindow: cw}
+	}
 	completion := r.completionLimit()
 	if completion == 0 {
 		completion = c.cfg.completionGuess
 	}
+	budgetHold := int64(prompt + completion)
+	if err := c.budget.reserve(time.Now(), budgetHold); err != nil {
+		return nil, nil, err
+	}
+	budgetUsed, handedOff := int64(0), false
+	defer func() {
+		if !handedOff {
+			c.budget.settle(time.Now(), budgetHold, budgetUsed)
+		}
+	}()
 	reserve, err := c.sched.check(r.Model, prompt+r.completionLimit(), prompt+completion)
 	if err != nil {
 		return nil, nil, err
@@ -52,12 +65,18 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			if stream {
 				st, serr := c.openStream(ctx, res, g, r.Model, meta, start)
 				if serr == nil {
+					handedOff = true
+					st.budgetHold = budgetHold
 					return nil, st, nil
 				}
 				err = serr // nothing reached the caller yet: retried below
 			} else {
 				resp, derr := c.decode(res, g, meta, start)
 				if derr == nil {
+					budgetUsed = int64(g.reserved)
+					if resp.Usage != nil {
+						budgetUsed = int64(resp.Usage.TotalTokens)
+					}
 					c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
 						slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
 					return resp, nil, nil

@@ -12,11 +12,14 @@ package groq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // maxResponseBytes bounds the body the client will read from one response.
@@ -25,13 +28,17 @@ const maxResponseBytes = 64 << 20
 // Client calls Groq's chat completions API. It is safe for concurrent use by many
 // goroutines; create one and share it. Close releases it.
 type Client struct {
-	cfg     *config
-	keys    []string
-	hc      *http.Client
-	chatURL string
-	log     *slog.Logger
-	sched   *scheduler
-	closed  atomic.Bool
+	cfg      *config
+	keys     []string
+	hc       *http.Client
+	chatURL  string
+	log      *slog.Logger
+	sched    *scheduler
+	cache    Cache
+	ownCache bool
+	budget   *budget
+	flights  singleflight.Group
+	closed   atomic.Bool
 }
 
 // NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
@@ -79,6 +86,21 @@ func NewClient(opts ...Option) (*Client, error) {
 		chatURL: cfg.baseURL.String() + "/chat/completions",
 		log:     cfg.logger,
 		sched:   newScheduler(quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay),
+		cache:   cfg.cache,
+	}
+	if cfg.cacheFile != "" && c.cache == nil {
+		fc, err := OpenFileCache(cfg.cacheFile, cfg.cacheTTL, cfg.cacheEntries, cfg.logger)
+		if err != nil {
+			return nil, &OptionError{Option: "WithCacheFile", Reason: err.Error()}
+		}
+		c.cache, c.ownCache = fc, true
+	}
+	if cfg.budgetTokens > 0 {
+		path := cfg.budgetFile
+		if path == "" && cfg.cacheFile != "" {
+			path = cfg.cacheFile + ".budget"
+		}
+		c.budget = newBudget(cfg.budgetTokens, cfg.budgetZone, path, cfg.logger)
 	}
 	return c, nil
 }
@@ -90,6 +112,10 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.sched.close()
+	c.budget.close()
+	if c.ownCache {
+		return c.cache.Close()
+	}
 	return nil
 }
 
@@ -119,26 +145,96 @@ func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (
 // WithMaxRetryDelay; an *APIError for a response that is not retried; a *RetryError
 // (ErrRetriesExhausted) wrapping the last failure when retries ran out; and an error
 // matching context.Canceled or context.DeadlineExceeded when ctx ended.
-func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
-	if c.closed.Load() {
-		return nil, ErrClientClosed
-	}
-	if req == nil {
-		return nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
-	}
-	if req.Stream {
-		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
-	}
-	r, cc, err := c.prepare(req, opts)
+func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (resp *ChatResponse, err error) {
+	r, cc, err := c.begin(req, opts)
 	if err != nil {
 		return nil, err
+	}
+	if cc.callback != nil {
+		defer func() { cc.callback(resp, err) }()
+	}
+	if r.Stream {
+		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
+	}
+	useCache := c.cache != nil && !cc.noCache
+	var key string
+	if useCache {
+		key = CacheKey(r)
+		if hit, ok := c.cache.Get(ctx, key); ok {
+			return c.fromCache(hit), nil
+		}
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, &RequestError{Field: "request", Reason: err.Error()}
 	}
-	resp, _, err := c.run(ctx, r, body, cc, false)
-	return resp, err
+	if !useCache && !c.cfg.dedup {
+		resp, _, err = c.run(ctx, r, body, cc, false)
+		return resp, err
+	}
+	if key == "" {
+		key = CacheKey(r)
+	}
+	return c.shared(ctx, key, useCache, r, body, cc)
+}
+
+// begin checks the client and applies the call options.
+func (c *Client) begin(req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
+	if c.closed.Load() {
+		return nil, nil, ErrClientClosed
+	}
+	if req == nil {
+		return nil, nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+	}
+	return c.prepare(req, opts)
+}
+
+// fromCache marks a cached response.
+func (c *Client) fromCache(resp *ChatResponse) *ChatResponse {
+	resp.Meta = ResponseMeta{FromCache: true, KeyIndex: -1}
+	if resp.XGroq != nil {
+		resp.Meta.RequestID = resp.XGroq.ID
+	}
+	return resp
+}
+
+// shared runs the call once for every identical call in flight at the same time,
+// and stores a complete answer in the cache.
+func (c *Client) shared(ctx context.Context, key string, useCache bool, r *ChatRequest, body []byte, cc *callConfig) (*ChatResponse, error) {
+	led := false // set when this caller's function is the one that ran
+	ch := c.flights.DoChan(key, func() (any, error) {
+		led = true
+		resp, _, err := c.run(ctx, r, body, cc, false)
+		if err == nil && useCache && len(resp.Choices) > 0 {
+			if serr := c.cache.Set(ctx, key, resp); serr != nil {
+				c.log.Error("groq: cache write failed", "error", serr)
+			}
+		}
+		return resp, err
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return nil, c.ctxError(ctx, r.Model, nil)
+	}
+	if res.Err != nil {
+		// The call that ran for everyone belonged to a caller whose context ended;
+		// this caller's has not, so it runs its own.
+		if res.Shared && ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
+			resp, _, err := c.run(ctx, r, body, cc, false)
+			return resp, err
+		}
+		return nil, res.Err
+	}
+	resp := res.Val.(*ChatResponse)
+	if res.Shared {
+		meta := resp.Meta
+		resp = cloneResponse(resp)
+		resp.Meta = meta
+		resp.Meta.Shared = !led
+	}
+	return resp, nil
 }
 
 // prepare copies req, applies call options and defaults, and validates it.

@@ -26,6 +26,10 @@ var (
 	ErrClientClosed = errors.New("groq: client closed")
 	// ErrQueueFull is returned when WithMaxQueue waiters are already queued.
 	ErrQueueFull = errors.New("groq: priority queue full")
+	// ErrContextWindowExceeded matches a *ContextWindowError.
+	ErrContextWindowExceeded = errors.New("groq: context window exceeded")
+	// ErrBudgetExceeded matches a *BudgetError.
+	ErrBudgetExceeded = errors.New("groq: daily token budget exceeded")
 	// ErrInvalidRequest matches every *RequestError: a request refused before any
 	// network call because it was malformed.
 	ErrInvalidRequest = errors.New("groq: invalid request")
@@ -145,6 +149,23 @@ func (e *RequestError) Error() string {
 
 // Is matches ErrInvalidRequest.
 func (e *RequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// ContextWindowError is a request whose estimated prompt plus requested completion
+// exceeds the model's context window; it is refused before any network call.
+type ContextWindowError struct {
+	Model            string
+	PromptTokens     int // estimated by the client's Tokenizer
+	CompletionTokens int // requested max_completion_tokens (0 when unset)
+	ContextWindow    int
+}
+
+func (e *ContextWindowError) Error() string {
+	return fmt.Sprintf("groq: model %s: about %d prompt tokens plus %d requested completion tokens exceed the context window of %d",
+		e.Model, e.PromptTokens, e.CompletionTokens, e.ContextWindow)
+}
+
+// Is matches ErrContextWindowExceeded.
+func (e *ContextWindowError) Is(target error) bool { return target == ErrContextWindowExceeded }
 
 // OptionError is returned by NewClient for an option with a bad value; it names the
 // option.

@@ -22,6 +22,8 @@ type bucketStore interface {
 	// observe corrects the buckets from a response's headers and, for a 429, its
 	// message.
 	observe(now time.Time, model string, info RateLimitInfo, rateLimitMessage string)
+	// limits are model's limits in force.
+	limits(now time.Time, model string) Limits
 	// snapshot describes model's buckets.
 	snapshot(now time.Time, model string) QuotaSnapshot
 }
@@ -71,6 +73,10 @@ func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo, m
 	if msg != "" {
 		b.observeRateLimit(now, msg)
 	}
+}
+
+func (m *memoryStore) limits(now time.Time, model string) Limits {
+	return m.buckets(now, model).limits()
 }
 
 func (m *memoryStore) snapshot(now time.Time, model string) QuotaSnapshot {

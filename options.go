@@ -44,6 +44,15 @@ type config struct {
 	aging           time.Duration
 	completionGuess int
 	randN           func(int64) int64
+	tokenizer       Tokenizer
+	cache           Cache
+	cacheFile       string
+	cacheTTL        time.Duration
+	cacheEntries    int
+	dedup           bool
+	budgetTokens    int64
+	budgetZone      *time.Location
+	budgetFile      string
 }
 
 type orgDecl struct {
@@ -66,6 +75,9 @@ func defaultConfig() *config {
 		maxConcurrency:  DefaultMaxConcurrency,
 		completionGuess: DefaultCompletionReserve,
 		randN:           randInt64N,
+		tokenizer:       EstimateTokens,
+		cacheEntries:    DefaultCacheMaxEntries,
+		budgetZone:      time.UTC,
 	}
 }
 
@@ -304,6 +316,108 @@ func WithCompletionReserve(n int) Option {
 	}
 }
 
+// WithTokenizer sets how prompt tokens are counted for reservations, context-window
+// checks and CountTokens (default EstimateTokens). Plug in a real BPE tokenizer for
+// exact counts; a count below the server's lets the client overrun a limit.
+func WithTokenizer(t Tokenizer) Option {
+	return func(c *config) error {
+		if t == nil {
+			return optErr("WithTokenizer", "nil tokenizer")
+		}
+		c.tokenizer = t
+		return nil
+	}
+}
+
+// WithCache plugs in a cache. The client does not close a cache given this way.
+// No cache is the default.
+func WithCache(c Cache) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return optErr("WithCache", "nil cache")
+		}
+		cfg.cache = c
+		return nil
+	}
+}
+
+// WithCacheFile caches responses in a JSON file (see FileCache) for ttl; the
+// command's default is DefaultCacheFile with DefaultCacheTTL. The client opens it
+// in NewClient and flushes and closes it in Close.
+func WithCacheFile(path string, ttl time.Duration) Option {
+	return func(c *config) error {
+		if path == "" {
+			return optErr("WithCacheFile", "empty path")
+		}
+		if ttl <= 0 {
+			return optErr("WithCacheFile", "TTL %v is not positive", ttl)
+		}
+		c.cacheFile, c.cacheTTL = path, ttl
+		return nil
+	}
+}
+
+// WithCacheMaxEntries bounds the entries of the cache WithCacheFile opens (least
+// recently used evicted first; default DefaultCacheMaxEntries; 0: unbounded).
+func WithCacheMaxEntries(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return optErr("WithCacheMaxEntries", "negative bound %d", n)
+		}
+		c.cacheEntries = n
+		return nil
+	}
+}
+
+// WithInflightDedup makes identical calls that arrive while the first is in flight
+// share its one network call even without a cache (with a cache this is always
+// on). Each caller gets its own copy of the response.
+func WithInflightDedup() Option {
+	return func(c *config) error {
+		c.dedup = true
+		return nil
+	}
+}
+
+// WithDailyTokenBudget sets a soft cap on tokens per day across all keys. Each
+// call reserves its estimate before it is sent and settles with its real usage;
+// a call that would pass the cap fails before any network call with a
+// *BudgetError (ErrBudgetExceeded). The day starts at midnight UTC
+// (WithBudgetZone changes it).
+func WithDailyTokenBudget(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return optErr("WithDailyTokenBudget", "%d is not positive", n)
+		}
+		c.budgetTokens = n
+		return nil
+	}
+}
+
+// WithBudgetZone sets the time zone whose midnight starts the budget's day.
+func WithBudgetZone(loc *time.Location) Option {
+	return func(c *config) error {
+		if loc == nil {
+			return optErr("WithBudgetZone", "nil location")
+		}
+		c.budgetZone = loc
+		return nil
+	}
+}
+
+// WithBudgetFile keeps the budget's state in path so that it survives a restart.
+// With WithCacheFile and no budget file, the state goes beside the cache file
+// (path + ".budget").
+func WithBudgetFile(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return optErr("WithBudgetFile", "empty path")
+		}
+		c.budgetFile = path
+		return nil
+	}
+}
+
 // keysFromEnv reads GROQ_API_KEYS (comma-separated), then GROQ_API_KEY.
 func keysFromEnv() []string {
 	if v := os.Getenv("GROQ_API_KEYS"); strings.TrimSpace(v) != "" {
@@ -329,6 +443,28 @@ type callConfig struct {
 	maxTokens   *int
 	temperature *float64
 	priority    int
+	noCache     bool
+	callback    func(*ChatResponse, error)
+}
+
+// WithoutCache makes the call skip the cache: it neither reads nor stores.
+func WithoutCache() CallOption {
+	return func(c *callConfig) error {
+		c.noCache = true
+		return nil
+	}
+}
+
+// WithCallback calls f once when the call finishes, with its result, from the
+// goroutine that made the call (for ChatBatch, the batch's worker).
+func WithCallback(f func(*ChatResponse, error)) CallOption {
+	return func(c *callConfig) error {
+		if f == nil {
+			return &RequestError{Field: "WithCallback", Reason: "nil function"}
+		}
+		c.callback = f
+		return nil
+	}
 }
 
 // WithModel sets the call's model.

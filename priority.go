@@ -103,7 +103,7 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 		if q.store.fits(model, need) {
 			fits = true
 		}
-		tpm := q.store.snapshot(now, model).Limits.TPM
+		tpm := q.store.limits(now, model).TPM
 		if tpm == 0 {
 			capacity = -1
 		} else if capacity >= 0 {
@@ -111,7 +111,7 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 		}
 	}
 	if !fits {
-		l := s.quotas[0].store.snapshot(now, model).Limits
+		l := s.quotas[0].store.limits(now, model)
 		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
 			ErrRequestTooLarge, model, need, l.TPM, l.TPD)
 	}
@@ -119,6 +119,13 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 		want = capacity
 	}
 	return max(want, need), nil
+}
+
+// contextWindow is the model's context window (0 when unknown).
+func (s *scheduler) contextWindow(model string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quotas[0].store.limits(time.Now(), model).ContextWindow
 }
 
 // acquire queues w (or re-queues it, keeping its place, for a retry) and blocks

@@ -24,13 +24,7 @@ func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOpt
 // ChatCompletionStream is ChatStream for a full request; req is not modified (its
 // Stream field is set on a copy).
 func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
-	if c.closed.Load() {
-		return nil, ErrClientClosed
-	}
-	if req == nil {
-		return nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
-	}
-	r, cc, err := c.prepare(req, opts)
+	r, cc, err := c.begin(req, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +33,59 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 	if err != nil {
 		return nil, &RequestError{Field: "request", Reason: err.Error()}
 	}
+	useCache := c.cache != nil && !cc.noCache
+	var key string
+	if useCache {
+		key = CacheKey(r)
+		if hit, ok := c.cache.Get(ctx, key); ok {
+			return replayStream(c.fromCache(hit)), nil
+		}
+	}
 	_, st, err := c.run(ctx, r, body, cc, true)
-	return st, err
+	if err != nil {
+		return nil, err
+	}
+	if useCache {
+		st.onDone = func(resp *ChatResponse) {
+			if serr := c.cache.Set(ctx, key, resp); serr != nil {
+				c.log.Error("groq: cache write failed", "error", serr)
+			}
+		}
+	}
+	return st, nil
+}
+
+// replayStream serves a cached response as a stream: a role chunk, the content,
+// the tool calls, and a last chunk with the finish reason and usage.
+func replayStream(resp *ChatResponse) *Stream {
+	st := &Stream{ctx: context.Background(), start: time.Now(), Meta: resp.Meta, model: resp.Model}
+	mk := func(d Delta, finish string) *ChatChunk {
+		return &ChatChunk{ID: resp.ID, Object: "chat.completion.chunk", Created: resp.Created, Model: resp.Model,
+			SystemFingerprint: resp.SystemFingerprint, Choices: []ChunkChoice{{Delta: d, FinishReason: finish}}}
+	}
+	var msg Message
+	finish := "stop"
+	if len(resp.Choices) > 0 {
+		msg, finish = resp.Choices[0].Message, resp.Choices[0].FinishReason
+	}
+	first := mk(Delta{Role: RoleAssistant}, "")
+	if resp.XGroq != nil {
+		first.XGroq = &XGroq{ID: resp.XGroq.ID}
+	}
+	st.replay = append(st.replay, first)
+	if msg.Reasoning != "" {
+		st.replay = append(st.replay, mk(Delta{Reasoning: msg.Reasoning}, ""))
+	}
+	if msg.Content != "" {
+		st.replay = append(st.replay, mk(Delta{Content: msg.Content}, ""))
+	}
+	for i, tc := range msg.ToolCalls {
+		st.replay = append(st.replay, mk(Delta{ToolCalls: []ToolCallDelta{{Index: i, ID: tc.ID, Type: tc.Type, Function: tc.Function}}}, ""))
+	}
+	last := mk(Delta{}, finish)
+	last.Usage = resp.Usage
+	st.replay = append(st.replay, last)
+	return st
 }
 
 // Stream is a streamed chat completion. Read it like a bufio.Scanner:
@@ -61,11 +106,13 @@ type Stream struct {
 	g     grant
 	start time.Time
 
-	first  *ChatChunk // read before the stream was handed out
-	cur    *ChatChunk
-	err    error
-	ended  bool
-	onDone func(*ChatResponse) // called once with the assembled response of a complete stream
+	first      *ChatChunk // read before the stream was handed out
+	cur        *ChatChunk
+	err        error
+	ended      bool
+	onDone     func(*ChatResponse) // called once with the assembled response of a complete stream
+	budgetHold int64               // the call's budget reservation, settled at the end
+	replay     []*ChatChunk        // a cached answer replayed: no connection
 
 	// Meta describes the request (request id, attempts, key, headers).
 	Meta ResponseMeta
@@ -168,6 +215,13 @@ func (s *Stream) Next() bool {
 	}
 	chunk := s.first
 	s.first = nil
+	if chunk == nil && s.res == nil { // replaying a cached answer
+		if len(s.replay) == 0 {
+			s.end()
+			return false
+		}
+		chunk, s.replay = s.replay[0], s.replay[1:]
+	}
 	if chunk == nil {
 		var done bool
 		var err error
@@ -324,7 +378,11 @@ func (s *Stream) end() {
 		return
 	}
 	s.ended = true
-	s.first = nil
+	s.first, s.replay = nil, nil
+	s.Meta.Latency = time.Since(s.start)
+	if s.res == nil {
+		return // a replay holds nothing
+	}
 	s.res.resp.Body.Close()
 	s.res.release()
 	used := s.g.reserved
@@ -332,7 +390,7 @@ func (s *Stream) end() {
 		used = s.usage.TotalTokens
 	}
 	s.c.sched.finish(s.g, used, true, s.res.info, "", time.Time{})
-	s.Meta.Latency = time.Since(s.start)
+	s.c.budget.settle(time.Now(), s.budgetHold, int64(used))
 	if s.err == nil && s.finish != "" && s.onDone != nil {
 		s.onDone(s.Response())
 	}

@@ -305,6 +305,9 @@ type ResponseMeta struct {
 	RateLimit RateLimitInfo
 	// FromCache is true when the response came from the cache without a network call.
 	FromCache bool
+	// Shared is true when an identical call in flight at the same time made the
+	// network call and this caller got a copy of its answer.
+	Shared bool
 	// Latency is the time from the call's start to its response, queueing included.
 	Latency time.Duration
 }

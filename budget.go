@@ -1,0 +1,168 @@
+package groq
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// BudgetStatus is the daily token budget's state.
+type BudgetStatus struct {
+	Limit     int64     // the daily cap; 0 when no budget is set
+	Used      int64     // tokens settled today (real usage)
+	Reserved  int64     // tokens held by calls in flight (estimates)
+	Remaining int64     // Limit - Used - Reserved, never negative
+	ResetAt   time.Time // the next midnight in the budget's zone
+}
+
+// BudgetError is a call refused, before any network call, because its estimated
+// tokens would pass the daily token budget. It matches ErrBudgetExceeded.
+type BudgetError struct {
+	Used, Reserved, Requested, Limit int64
+	ResetAt                          time.Time
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("groq: daily token budget exceeded: %d used and %d reserved of %d, this call needs about %d; the budget resets at %s",
+		e.Used, e.Reserved, e.Limit, e.Requested, e.ResetAt.Format(time.RFC3339))
+}
+
+// Is matches ErrBudgetExceeded.
+func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
+
+// budget is a soft cap on tokens per day across all keys. Each call reserves its
+// estimate before it is sent and settles with its real usage afterwards. The day
+// starts at midnight in loc. With a path, the state survives a restart.
+type budget struct {
+	mu       sync.Mutex
+	limit    int64
+	loc      *time.Location
+	day      string
+	used     int64
+	reserved int64
+	path     string
+	log      *slog.Logger
+	dirty    bool
+}
+
+type budgetFile struct {
+	Day  string `json:"day"`
+	Zone string `json:"zone"`
+	Used int64  `json:"used"`
+}
+
+func newBudget(limit int64, loc *time.Location, path string, log *slog.Logger) *budget {
+	b := &budget{limit: limit, loc: loc, path: path, log: log}
+	b.day = b.dayOf(time.Now())
+	if path != "" {
+		b.load()
+	}
+	return b
+}
+
+func (b *budget) dayOf(t time.Time) string { return t.In(b.loc).Format(time.DateOnly) }
+
+func (b *budget) resetAt(now time.Time) time.Time {
+	t := now.In(b.loc)
+	return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, b.loc)
+}
+
+// rollover starts a new day when now is past midnight. b.mu is held.
+func (b *budget) rollover(now time.Time) {
+	if d := b.dayOf(now); d != b.day {
+		b.day, b.used, b.dirty = d, 0, true
+	}
+}
+
+// reserve holds n tokens for a call, or refuses it.
+func (b *budget) reserve(now time.Time, n int64) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rollover(now)
+	if b.used+b.reserved+n > b.limit {
+		return &BudgetError{Used: b.used, Reserved: b.reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
+	}
+	b.reserved += n
+	return nil
+}
+
+// settle releases a reservation and charges what the call really used.
+func (b *budget) settle(now time.Time, reserved, used int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reserved = max(0, b.reserved-reserved)
+	b.rollover(now)
+	if used > 0 {
+		b.used += used
+		b.dirty = true
+	}
+	if b.dirty {
+		b.saveLocked(false)
+	}
+}
+
+func (b *budget) status(now time.Time) BudgetStatus {
+	if b == nil {
+		return BudgetStatus{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rollover(now)
+	return BudgetStatus{Limit: b.limit, Used: b.used, Reserved: b.reserved,
+		Remaining: max(0, b.limit-b.used-b.reserved), ResetAt: b.resetAt(now)}
+}
+
+func (b *budget) load() {
+	data, err := os.ReadFile(b.path)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			b.log.Warn("groq: cannot read the budget file; starting from zero", "path", b.path, "error", err)
+		}
+		return
+	}
+	var f budgetFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		b.log.Warn("groq: the budget file is not valid; starting from zero", "path", b.path, "error", err)
+		return
+	}
+	if f.Day == b.day && f.Used > 0 {
+		b.used = f.Used
+	}
+}
+
+// saveLocked writes the state atomically; sync also fsyncs it. b.mu is held. A
+// failure is logged: the budget keeps working in memory.
+func (b *budget) saveLocked(sync bool) {
+	if b.path == "" {
+		return
+	}
+	data, _ := json.Marshal(budgetFile{Day: b.day, Zone: b.loc.String(), Used: b.used})
+	if err := writeFileAtomic(b.path, data, sync); err != nil {
+		b.log.Error("groq: cannot save the budget file", "path", b.path, "error", err)
+		return
+	}
+	b.dirty = false
+}
+
+// close flushes the state to disk.
+func (b *budget) close() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.saveLocked(true)
+}
+
+// Budget reports the daily token budget: used, reserved, remaining and when it
+// resets. It is zero when no budget was set (WithDailyTokenBudget).
+func (c *Client) Budget() BudgetStatus { return c.budget.status(time.Now()) }

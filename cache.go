@@ -1,0 +1,334 @@
+package groq
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Cache stores complete chat responses by request key (CacheKey). The client asks
+// it before queueing a call and stores every successful, complete response.
+// Implementations must be safe for concurrent use, must hand out responses that
+// the caller may modify (copies), and must never return an entry past its TTL.
+// Errors from Set and Delete are logged by the client; a call never fails because
+// of its cache.
+type Cache interface {
+	Get(ctx context.Context, key string) (*ChatResponse, bool)
+	Set(ctx context.Context, key string, resp *ChatResponse) error
+	Delete(ctx context.Context, key string) error
+	// Close flushes what the cache holds and releases it.
+	Close() error
+}
+
+// Default cache settings (the command's and WithCacheFile's).
+const (
+	DefaultCacheFile       = ".groq_cache.json"
+	DefaultCacheTTL        = 6 * time.Hour
+	DefaultCacheMaxEntries = 10_000
+)
+
+// CacheKey is the cache key of a request: the hex SHA-256 of a canonical form of
+// the fields that shape the answer (model, messages, sampling, tools, response
+// format, reasoning), never a key, the stream flag, the service tier or the
+// end-user id. max_tokens and max_completion_tokens count as one; raw JSON schemas
+// are compacted, so white space in them does not change the key.
+func CacheKey(r *ChatRequest) string {
+	bp := keyBufs.Get().(*[]byte)
+	b := appendKey((*bp)[:0], r)
+	sum := sha256.Sum256(b)
+	*bp = b
+	keyBufs.Put(bp)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendKey writes the canonical form: every field tagged and length-prefixed, so
+// that no two requests share a form.
+func appendKey(b []byte, r *ChatRequest) []byte {
+	str := func(tag byte, s string) {
+		b = append(b, tag)
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	num := func(tag byte, f *float64) {
+		if f != nil {
+			b = append(b, tag)
+			b = strconv.AppendFloat(b, *f, 'g', -1, 64)
+			b = append(b, ';')
+		}
+	}
+	js := func(tag byte, v any) {
+		data, _ := json.Marshal(v)
+		str(tag, string(data))
+	}
+	b = append(b, "groq-cache-v1;"...)
+	str('M', r.Model)
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		str('r', m.Role)
+		str('c', m.Content)
+		if m.Parts != nil {
+			js('p', m.Parts)
+		}
+		if m.Reasoning != "" {
+			str('R', m.Reasoning)
+		}
+		if len(m.ToolCalls) > 0 {
+			js('t', m.ToolCalls)
+		}
+		if m.ToolCallID != "" {
+			str('i', m.ToolCallID)
+		}
+	}
+	num('T', r.Temperature)
+	num('P', r.TopP)
+	if r.Seed != nil {
+		b = append(b, 'S')
+		b = strconv.AppendInt(b, *r.Seed, 10)
+		b = append(b, ';')
+	}
+	if n := r.completionLimit(); n != 0 {
+		b = append(b, 'X')
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, ';')
+	}
+	for _, s := range r.Stop {
+		str('s', s)
+	}
+	for _, t := range r.Tools {
+		t.Function.Parameters = compactJSON(t.Function.Parameters)
+		js('o', t)
+	}
+	if r.ToolChoice != nil {
+		js('C', r.ToolChoice)
+	}
+	if r.ParallelToolCalls != nil {
+		js('L', *r.ParallelToolCalls)
+	}
+	if rf := r.ResponseFormat; rf != nil {
+		if rf.JSONSchema != nil {
+			cp, js2 := *rf, *rf.JSONSchema
+			js2.Schema = compactJSON(js2.Schema)
+			cp.JSONSchema = &js2
+			rf = &cp
+		}
+		js('F', rf)
+	}
+	str('e', r.ReasoningEffort)
+	str('f', r.ReasoningFormat)
+	if r.IncludeReasoning != nil {
+		js('I', *r.IncludeReasoning)
+	}
+	return b
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// cloneResponse deep-copies a response so that a cached entry and what a caller
+// holds never share memory.
+func cloneResponse(r *ChatResponse) *ChatResponse {
+	c := *r
+	if r.Choices != nil {
+		c.Choices = make([]Choice, len(r.Choices))
+		for i, ch := range r.Choices {
+			ch.Message = cloneMessage(ch.Message)
+			ch.Logprobs = cloneRaw(ch.Logprobs)
+			c.Choices[i] = ch
+		}
+	}
+	if r.Usage != nil {
+		u := cloneUsage(r.Usage)
+		c.Usage = u
+	}
+	c.UsageBreakdown = cloneRaw(r.UsageBreakdown)
+	if r.XGroq != nil {
+		x := *r.XGroq
+		if x.Usage != nil {
+			x.Usage = cloneUsage(x.Usage)
+		}
+		if x.Error != nil {
+			e := *x.Error
+			x.Error = &e
+		}
+		c.XGroq = &x
+	}
+	return &c
+}
+
+func cloneUsage(u *Usage) *Usage {
+	c := *u
+	if u.PromptTokensDetails != nil {
+		d := *u.PromptTokensDetails
+		c.PromptTokensDetails = &d
+	}
+	if u.CompletionTokensDetails != nil {
+		d := *u.CompletionTokensDetails
+		c.CompletionTokensDetails = &d
+	}
+	return &c
+}
+
+func cloneMessage(m Message) Message {
+	if m.Parts != nil {
+		parts := make([]ContentPart, len(m.Parts))
+		for i, p := range m.Parts {
+			if p.ImageURL != nil {
+				u := *p.ImageURL
+				p.ImageURL = &u
+			}
+			parts[i] = p
+		}
+		m.Parts = parts
+	}
+	if m.ToolCalls != nil {
+		m.ToolCalls = append([]ToolCall(nil), m.ToolCalls...)
+	}
+	return m
+}
+
+func cloneRaw(r json.RawMessage) json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	return append(json.RawMessage(nil), r...)
+}
+
+// lruEntry is one cached response with its expiry.
+type lruEntry struct {
+	key     string
+	resp    *ChatResponse // nil until decoded from raw (file cache)
+	raw     []byte        // the response's JSON (file cache)
+	created time.Time
+	expires time.Time
+}
+
+// lru is a size-bounded map with least-recently-used eviction. Not safe for
+// concurrent use.
+type lru struct {
+	max   int
+	ll    *list.List // front: most recently used
+	items map[string]*list.Element
+}
+
+func newLRU(max int) *lru {
+	return &lru{max: max, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+func (l *lru) get(key string, now time.Time) (*lruEntry, bool) {
+	el, ok := l.items[key]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*lruEntry)
+	if !now.Before(e.expires) {
+		l.ll.Remove(el)
+		delete(l.items, key)
+		return nil, false
+	}
+	l.ll.MoveToFront(el)
+	return e, true
+}
+
+// put stores e and returns the keys it evicted.
+func (l *lru) put(e *lruEntry) (evicted []string) {
+	if el, ok := l.items[e.key]; ok {
+		el.Value = e
+		l.ll.MoveToFront(el)
+		return nil
+	}
+	l.items[e.key] = l.ll.PushFront(e)
+	for l.max > 0 && l.ll.Len() > l.max {
+		last := l.ll.Back()
+		old := last.Value.(*lruEntry)
+		l.ll.Remove(last)
+		delete(l.items, old.key)
+		evicted = append(evicted, old.key)
+	}
+	return evicted
+}
+
+func (l *lru) remove(key string) bool {
+	el, ok := l.items[key]
+	if ok {
+		l.ll.Remove(el)
+		delete(l.items, key)
+	}
+	return ok
+}
+
+func (l *lru) len() int { return l.ll.Len() }
+
+// MemoryCache is an in-process Cache with a TTL and a bound on entries (least
+// recently used evicted first). It is safe for concurrent use.
+type MemoryCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	lru *lru
+}
+
+// NewMemoryCache returns an in-memory cache. ttl must be positive; maxEntries 0
+// means unbounded.
+func NewMemoryCache(ttl time.Duration, maxEntries int) *MemoryCache {
+	if ttl <= 0 {
+		ttl = DefaultCacheTTL
+	}
+	return &MemoryCache{ttl: ttl, lru: newLRU(max(maxEntries, 0))}
+}
+
+// Get returns a copy of the entry for key, if present and not expired.
+func (m *MemoryCache) Get(_ context.Context, key string) (*ChatResponse, bool) {
+	m.mu.Lock()
+	e, ok := m.lru.get(key, time.Now())
+	m.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return cloneResponse(e.resp), true
+}
+
+// Set stores a copy of resp under key for the cache's TTL.
+func (m *MemoryCache) Set(_ context.Context, key string, resp *ChatResponse) error {
+	now := time.Now()
+	e := &lruEntry{key: key, resp: cloneResponse(resp), created: now, expires: now.Add(m.ttl)}
+	m.mu.Lock()
+	m.lru.put(e)
+	m.mu.Unlock()
+	return nil
+}
+
+// Delete removes key.
+func (m *MemoryCache) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	m.lru.remove(key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Len is the number of entries, expired ones not yet dropped included.
+func (m *MemoryCache) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lru.len()
+}
+
+// Close does nothing; it is there to satisfy Cache.
+func (m *MemoryCache) Close() error { return nil }
