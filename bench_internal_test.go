@@ -15,8 +15,8 @@ func BenchmarkAdmission(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("waiters=%d", n), func(b *testing.B) {
 			limits := func(string) Limits { return Limits{} }
-			_, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits) })
-			s := newScheduler(quotas, 8, 0, 0, time.Minute)
+			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits) })
+			s := newScheduler(keys, quotas, 8, 0, 0, time.Minute)
 			for i := range n {
 				w := newWaiter(10, "m", 100)
 				w.seq, w.key = uint64(i+1), 10

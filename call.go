@@ -59,7 +59,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			}
 			return nil, nil, err
 		}
-		res, err := c.send(ctx, g.keyIndex, body, stream)
+		res, err := c.send(ctx, g, body, stream)
 		if err == nil && res.status/100 == 2 {
 			meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
 			if stream {
@@ -251,7 +251,7 @@ func (r *attemptResult) readAll() ([]byte, error) {
 
 // send makes one HTTP attempt with the key at keyIndex. The attempt timeout covers
 // the whole answer, or for a stream the wait for its first event.
-func (c *Client) send(ctx context.Context, keyIndex int, body []byte, stream bool) (*attemptResult, error) {
+func (c *Client) send(ctx context.Context, g grant, body []byte, stream bool) (*attemptResult, error) {
 	actx, cancel := context.WithCancel(ctx)
 	release, firstByte := cancel, func() {}
 	if d := c.cfg.attemptTimeout; d > 0 {
@@ -261,12 +261,12 @@ func (c *Client) send(ctx context.Context, keyIndex int, body []byte, stream boo
 			firstByte = func() { t.Stop() }
 		}
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.chatURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, g.url, bytes.NewReader(body))
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("groq: building the request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.keys[keyIndex])
+	req.Header.Set("Authorization", "Bearer "+g.key)
 	req.Header.Set("Content-Type", "application/json")
 	if stream {
 		req.Header.Set("Accept", "text/event-stream")

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -29,9 +30,7 @@ const maxResponseBytes = 64 << 20
 // goroutines; create one and share it. Close releases it.
 type Client struct {
 	cfg      *config
-	keys     []string
 	hc       *http.Client
-	chatURL  string
 	log      *slog.Logger
 	sched    *scheduler
 	cache    Cache
@@ -55,23 +54,18 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	keys := cfg.keys
-	if len(keys) == 0 && len(cfg.orgs) == 0 {
+	var rt routing
+	if cfg.fileConfig != nil {
+		rt = cfg.fileConfig.routing()
+	}
+	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		keys = keysFromEnv()
 	}
-	if len(keys) == 0 && len(cfg.orgs) == 0 {
+	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		return nil, ErrNoAPIKey
 	}
-	limitsFor := func(model string) Limits {
-		l, ok := cfg.modelLimits[model]
-		if !ok {
-			l = builtinLimits[model]
-		}
-		if l.RPM == 0 {
-			l.RPM = cfg.defaultRPM
-		}
-		return l
-	}
-	all, quotas, err := buildQuotas(keys, cfg.orgs, func() bucketStore { return newMemoryStore(limitsFor) })
+	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache}
+	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newStore)
 	if err != nil {
 		return nil, err
 	}
@@ -79,14 +73,11 @@ func NewClient(opts ...Option) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	c := &Client{
-		cfg:     cfg,
-		keys:    all,
-		hc:      hc,
-		chatURL: cfg.baseURL.String() + "/chat/completions",
-		log:     cfg.logger,
-		sched:   newScheduler(quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay),
-		cache:   cfg.cache,
+	c.hc = hc
+	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay)
+	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
+	if cfg.fileConfig != nil {
+		c.sched.applyRouting(time.Now(), rt, true, c.newStore)
 	}
 	if cfg.cacheFile != "" && c.cache == nil {
 		fc, err := OpenFileCache(cfg.cacheFile, cfg.cacheTTL, cfg.cacheEntries, cfg.logger)
@@ -104,6 +95,22 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// limitsFor is the configured limits of model: WithModelLimits or the config file,
+// else the built-in table, with WithRPM's default for a missing RPM. It is called
+// under the scheduler's mutex, which also guards Reload's changes.
+func (c *Client) limitsFor(model string) Limits {
+	l, ok := c.cfg.modelLimits[model]
+	if !ok {
+		l = builtinLimits[model]
+	}
+	if l.RPM == 0 {
+		l.RPM = c.cfg.defaultRPM
+	}
+	return l
+}
+
+func (c *Client) newStore() bucketStore { return newMemoryStore(c.limitsFor) }
 
 // Close stops the client: calls waiting for admission fail with ErrClientClosed, and
 // later calls too. Requests already sent finish. Close is idempotent.
@@ -147,11 +154,11 @@ func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (
 // matching context.Canceled or context.DeadlineExceeded when ctx ended.
 func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (resp *ChatResponse, err error) {
 	r, cc, err := c.begin(req, opts)
+	if cc != nil && cc.callback != nil {
+		defer func() { cc.callback(resp, err) }()
+	}
 	if err != nil {
 		return nil, err
-	}
-	if cc.callback != nil {
-		defer func() { cc.callback(resp, err) }()
 	}
 	if r.Stream {
 		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
@@ -184,7 +191,8 @@ func (c *Client) begin(req *ChatRequest, opts []CallOption) (*ChatRequest, *call
 		return nil, nil, ErrClientClosed
 	}
 	if req == nil {
-		return nil, nil, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+		_, cc, _ := c.prepare(&ChatRequest{}, opts) // for the callback
+		return nil, cc, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
 	}
 	return c.prepare(req, opts)
 }
@@ -264,7 +272,7 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 		r.Temperature = &t
 	}
 	if err := validateRequest(&r); err != nil {
-		return nil, nil, err
+		return nil, cc, err // cc still carries the callback
 	}
 	return &r, cc, nil
 }
@@ -311,7 +319,7 @@ func validateRequest(r *ChatRequest) error {
 // text that a custom transport put in its error is masked.
 func (c *Client) transportError(err error) error {
 	msg, leaked := err.Error(), false
-	for _, k := range c.keys {
+	for _, k := range c.sched.allKeys() {
 		if strings.Contains(msg, k) {
 			msg, leaked = strings.ReplaceAll(msg, k, "[redacted]"), true
 		}

@@ -26,6 +26,9 @@ type bucketStore interface {
 	limits(now time.Time, model string) Limits
 	// snapshot describes model's buckets.
 	snapshot(now time.Time, model string) QuotaSnapshot
+	// reconfigure re-reads the configured limits of every model it holds and
+	// changes its limiters in place.
+	reconfigure(now time.Time)
 }
 
 // memoryStore is the in-process bucketStore.
@@ -75,6 +78,13 @@ func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo, m
 	}
 }
 
+func (m *memoryStore) reconfigure(now time.Time) {
+	for model, b := range m.models {
+		b.configured = m.limitsFor(model)
+		b.apply(now)
+	}
+}
+
 func (m *memoryStore) limits(now time.Time, model string) Limits {
 	return m.buckets(now, model).limits()
 }
@@ -117,6 +127,12 @@ type quota struct {
 	keys    []int // indexes into the client's keys
 	nextKey int   // round-robin among the quota's keys
 	store   bucketStore
+	models  map[string]bool // the models it serves; nil: all
+	retired bool            // removed by Reload: serves nothing, settles what it sent
+}
+
+func (q *quota) serves(model string) bool {
+	return !q.retired && (q.models == nil || q.models[model])
 }
 
 // buildQuotas groups the keys: each organization is one quota, every other key is a

@@ -53,6 +53,7 @@ type config struct {
 	budgetTokens    int64
 	budgetZone      *time.Location
 	budgetFile      string
+	fileConfig      *Config
 }
 
 type orgDecl struct {
@@ -445,6 +446,7 @@ type callConfig struct {
 	priority    int
 	noCache     bool
 	callback    func(*ChatResponse, error)
+	progress    func(done, total int)
 }
 
 // WithoutCache makes the call skip the cache: it neither reads nor stores.

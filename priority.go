@@ -62,6 +62,9 @@ type scheduler struct {
 	slots    int64
 	inFlight int
 	quotas   []*quota
+	keys     []string          // every key ever configured; indexes are stable
+	urls     map[string]string // model -> chat URL, when it is not defURL
+	defURL   string
 	rr       int // round-robin start among quotas
 	seq      uint64
 	maxQueue int
@@ -70,10 +73,10 @@ type scheduler struct {
 	closed   bool
 }
 
-func newScheduler(quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration) *scheduler {
+func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration) *scheduler {
 	return &scheduler{
-		quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), slots: int64(slots),
-		maxQueue: maxQueue, aging: aging, maxWait: maxWait,
+		keys: keys, quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), slots: int64(slots),
+		maxQueue: maxQueue, aging: aging, maxWait: maxWait, urls: map[string]string{},
 	}
 }
 
@@ -82,6 +85,8 @@ func newScheduler(quotas []*quota, slots, maxQueue int, aging, maxWait time.Dura
 type grant struct {
 	quota    int
 	keyIndex int
+	key      string // the secret itself, for the Authorization header only
+	url      string // where to send the request
 	model    string
 	reserved int
 }
@@ -98,8 +103,12 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	fits, capacity := false, 0
+	fits, capacity, serves := false, 0, false
 	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
+		serves = true
 		if q.store.fits(model, need) {
 			fits = true
 		}
@@ -110,6 +119,9 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 			capacity = max(capacity, tpm)
 		}
 	}
+	if !serves {
+		return 0, &RequestError{Field: "model", Reason: fmt.Sprintf("no configured key serves model %q", model)}
+	}
 	if !fits {
 		l := s.quotas[0].store.limits(now, model)
 		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
@@ -119,6 +131,13 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 		want = capacity
 	}
 	return max(want, need), nil
+}
+
+// allKeys returns every key the client was given (for redaction).
+func (s *scheduler) allKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.keys...)
 }
 
 // contextWindow is the model's context window (0 when unknown).
@@ -223,6 +242,9 @@ func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok boo
 	n := len(s.quotas)
 	for k := 0; k < n; k++ {
 		i := (s.rr + k) % n
+		if !s.quotas[i].serves(w.model) {
+			continue
+		}
 		t, fits := s.quotas[i].store.readyAt(now, w.model, w.tokens)
 		if !fits {
 			continue
@@ -245,7 +267,11 @@ func (s *scheduler) admit(now time.Time, w *waiter, qi int) grant {
 	s.byPrio[w.priority]--
 	s.inFlight++
 	s.wakeHead()
-	return grant{quota: qi, keyIndex: key, model: w.model, reserved: w.tokens}
+	url, ok := s.urls[w.model]
+	if !ok {
+		url = s.defURL
+	}
+	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens}
 }
 
 // leave takes w out of the queue (its context ended or it gave up). s.mu is held.
@@ -304,6 +330,9 @@ func (s *scheduler) snapshot(model string) LimitsSnapshot {
 	defer s.mu.Unlock()
 	snap := LimitsSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight}
 	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
 		qs := q.store.snapshot(now, model)
 		qs.Name, qs.Keys = q.name, append([]int(nil), q.keys...)
 		snap.Quotas = append(snap.Quotas, qs)

@@ -1,0 +1,368 @@
+package groq
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is the JSON configuration file: one entry per model, and optional client
+// settings.
+//
+//	{
+//	  "models": {
+//	    "llama-3.1-8b-instant": {
+//	      "api_keys": ["$GROQ_KEY_A", "$GROQ_KEY_B"],
+//	      "req_per_minute": 30, "req_per_day": 14400,
+//	      "token_per_minute": 6000, "token_per_day": 500000,
+//	      "context_window": 131072
+//	    }
+//	  },
+//	  "default_model": "llama-3.1-8b-instant",
+//	  "concurrency": 8, "max_retries": 4,
+//	  "cache_path": ".groq_cache.json", "cache_ttl": "6h",
+//	  "daily_token_budget": 1000000
+//	}
+//
+// A key written "$NAME" is read from the environment variable NAME when the file
+// is loaded. A model's keys serve that model only; a key listed under several
+// models serves them all.
+type Config struct {
+	Models           map[string]ModelConfig `json:"models"`
+	DefaultModel     string                 `json:"default_model,omitempty"`
+	Concurrency      int                    `json:"concurrency,omitempty"`
+	MaxRetries       *int                   `json:"max_retries,omitempty"`
+	CachePath        string                 `json:"cache_path,omitempty"`
+	CacheTTL         string                 `json:"cache_ttl,omitempty"` // a Go duration, "6h"
+	DailyTokenBudget int64                  `json:"daily_token_budget,omitempty"`
+}
+
+// ModelConfig is one model's entry: where to send it, with which keys, and its
+// limits (0 or absent: unknown; RPM then defaults to WithRPM's value).
+type ModelConfig struct {
+	BaseURL        string   `json:"base_url,omitempty"`
+	APIKey         string   `json:"api_key,omitempty"`
+	APIKeys        []string `json:"api_keys,omitempty"`
+	ReqPerMinute   int      `json:"req_per_minute,omitempty"`
+	ReqPerDay      int      `json:"req_per_day,omitempty"`
+	TokenPerMinute int      `json:"token_per_minute,omitempty"`
+	TokenPerDay    int      `json:"token_per_day,omitempty"`
+	ContextWindow  int      `json:"context_window,omitempty"`
+}
+
+// ConfigError names what is wrong in a configuration.
+type ConfigError struct {
+	Model  string // empty for a client setting
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Model != "" {
+		return fmt.Sprintf("groq: config: model %q: %s: %s", e.Model, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("groq: config: %s: %s", e.Field, e.Reason)
+}
+
+// LoadConfig reads and checks the JSON configuration at path, resolving "$NAME"
+// keys from the environment. Unknown fields, negative limits, a model without a
+// key, an unset environment variable: a *ConfigError naming the field and model.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("groq: config: %w", err)
+	}
+	return ParseConfig(data, os.Getenv)
+}
+
+// ParseConfig is LoadConfig for bytes already read; getenv resolves "$NAME" keys.
+func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, configDecodeError(err)
+	}
+	for name, m := range cfg.Models {
+		keys, err := m.resolveKeys(name, getenv)
+		if err != nil {
+			return nil, err
+		}
+		m.APIKey, m.APIKeys = "", keys
+		cfg.Models[name] = m
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func configDecodeError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "unknown field "); i >= 0 {
+		return &ConfigError{Field: strings.Trim(msg[i+len("unknown field "):], `"`), Reason: "unknown field"}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &ConfigError{Field: te.Field, Reason: fmt.Sprintf("expected %s, got %s", te.Type, te.Value)}
+	}
+	return &ConfigError{Field: "(file)", Reason: "not valid JSON: " + msg}
+}
+
+// resolveKeys returns the model's keys with "$NAME" read from the environment.
+func (m ModelConfig) resolveKeys(model string, getenv func(string) string) ([]string, error) {
+	raw := append([]string(nil), m.APIKeys...)
+	if m.APIKey != "" {
+		raw = append([]string{m.APIKey}, raw...)
+	}
+	var out []string
+	for i, k := range raw {
+		field := fmt.Sprintf("api_keys[%d]", i)
+		if m.APIKey != "" {
+			field = "api_key"
+			if i > 0 {
+				field = fmt.Sprintf("api_keys[%d]", i-1)
+			}
+		}
+		if strings.HasPrefix(k, "$") {
+			name := k[1:]
+			v := strings.TrimSpace(getenv(name))
+			if v == "" {
+				return nil, &ConfigError{Model: model, Field: field, Reason: fmt.Sprintf("environment variable %s is not set", name)}
+			}
+			k = v
+		}
+		if strings.TrimSpace(k) == "" {
+			return nil, &ConfigError{Model: model, Field: field, Reason: "empty key"}
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Validate checks the configuration: at least one model, every model with a key,
+// no negative limit, a parsable base URL and cache TTL, sane client settings.
+func (c *Config) Validate() error {
+	if len(c.Models) == 0 {
+		return &ConfigError{Field: "models", Reason: "no model configured"}
+	}
+	for _, name := range c.modelNames() {
+		m := c.Models[name]
+		if len(m.APIKeys) == 0 && m.APIKey == "" {
+			return &ConfigError{Model: name, Field: "api_key", Reason: "missing (give api_key or api_keys)"}
+		}
+		for field, v := range map[string]int{
+			"req_per_minute": m.ReqPerMinute, "req_per_day": m.ReqPerDay, "token_per_minute": m.TokenPerMinute,
+			"token_per_day": m.TokenPerDay, "context_window": m.ContextWindow,
+		} {
+			if v < 0 {
+				return &ConfigError{Model: name, Field: field, Reason: fmt.Sprintf("negative value %d", v)}
+			}
+		}
+		if m.BaseURL != "" {
+			u, err := url.Parse(m.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &ConfigError{Model: name, Field: "base_url", Reason: fmt.Sprintf("%q is not an absolute http(s) URL", m.BaseURL)}
+			}
+		}
+	}
+	if c.DefaultModel != "" {
+		if _, ok := c.Models[c.DefaultModel]; !ok {
+			return &ConfigError{Field: "default_model", Reason: fmt.Sprintf("%q is not among the models", c.DefaultModel)}
+		}
+	}
+	if c.Concurrency < 0 {
+		return &ConfigError{Field: "concurrency", Reason: fmt.Sprintf("negative value %d", c.Concurrency)}
+	}
+	if c.MaxRetries != nil && *c.MaxRetries < 0 {
+		return &ConfigError{Field: "max_retries", Reason: fmt.Sprintf("negative value %d", *c.MaxRetries)}
+	}
+	if c.CacheTTL != "" {
+		if d, err := time.ParseDuration(c.CacheTTL); err != nil || d <= 0 {
+			return &ConfigError{Field: "cache_ttl", Reason: fmt.Sprintf("%q is not a positive duration", c.CacheTTL)}
+		}
+	}
+	if c.DailyTokenBudget < 0 {
+		return &ConfigError{Field: "daily_token_budget", Reason: fmt.Sprintf("negative value %d", c.DailyTokenBudget)}
+	}
+	return nil
+}
+
+func (c *Config) modelNames() []string {
+	names := make([]string, 0, len(c.Models))
+	for n := range c.Models {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (m ModelConfig) keys() []string {
+	if m.APIKey != "" {
+		return append([]string{m.APIKey}, m.APIKeys...)
+	}
+	return m.APIKeys
+}
+
+func (m ModelConfig) limits() Limits {
+	return Limits{RPM: m.ReqPerMinute, RPD: m.ReqPerDay, TPM: m.TokenPerMinute, TPD: m.TokenPerDay, ContextWindow: m.ContextWindow}
+}
+
+// routing is what a configuration says about keys: which models each key serves,
+// the per-model limits and the per-model chat URLs.
+type routing struct {
+	keys      []string            // in first-seen order
+	keyModels map[string][]string // key -> models it serves
+	limits    map[string]Limits
+	urls      map[string]string // model -> chat URL
+}
+
+func (c *Config) routing() routing {
+	r := routing{keyModels: map[string][]string{}, limits: map[string]Limits{}, urls: map[string]string{}}
+	for _, name := range c.modelNames() {
+		m := c.Models[name]
+		r.limits[name] = m.limits()
+		if m.BaseURL != "" {
+			r.urls[name] = strings.TrimRight(m.BaseURL, "/") + "/chat/completions"
+		}
+		for _, k := range m.keys() {
+			if _, seen := r.keyModels[k]; !seen {
+				r.keys = append(r.keys, k)
+			}
+			r.keyModels[k] = append(r.keyModels[k], name)
+		}
+	}
+	return r
+}
+
+// WithConfig applies a configuration: its keys (each serving its models), limits
+// and base URLs, and its client settings. Options after it override its settings.
+func WithConfig(cfg *Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return optErr("WithConfig", "nil config")
+		}
+		if err := cfg.Validate(); err != nil {
+			return optErr("WithConfig", "%v", err)
+		}
+		c.fileConfig = cfg
+		rt := cfg.routing()
+		for m, l := range rt.limits {
+			c.modelLimits[m] = l
+		}
+		if cfg.DefaultModel != "" {
+			c.defaultModel = cfg.DefaultModel
+		} else if len(cfg.Models) == 1 {
+			c.defaultModel = cfg.modelNames()[0]
+		}
+		if cfg.Concurrency > 0 {
+			c.maxConcurrency = cfg.Concurrency
+		}
+		if cfg.MaxRetries != nil {
+			c.maxRetries = *cfg.MaxRetries
+		}
+		if cfg.CachePath != "" {
+			c.cacheFile, c.cacheTTL = cfg.CachePath, DefaultCacheTTL
+			if cfg.CacheTTL != "" {
+				c.cacheTTL, _ = time.ParseDuration(cfg.CacheTTL)
+			}
+		}
+		if cfg.DailyTokenBudget > 0 {
+			c.budgetTokens = cfg.DailyTokenBudget
+		}
+		return nil
+	}
+}
+
+// applyRouting gives the scheduler a configuration's keys, models and URLs: new
+// keys get quotas of their own, keys no longer configured are retired (their
+// requests in flight still settle), and the limits of every bucket are changed in
+// place with SetLimit and SetBurst. s.mu is held.
+func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, newStore func() bucketStore) {
+	index := map[string]int{}
+	for i, k := range s.keys {
+		index[k] = i
+	}
+	quotaOf := map[int]*quota{}
+	for _, q := range s.quotas {
+		for _, k := range q.keys {
+			quotaOf[k] = q
+		}
+	}
+	live := map[*quota]bool{}
+	for _, k := range rt.keys {
+		i, ok := index[k]
+		if !ok {
+			i = len(s.keys)
+			s.keys = append(s.keys, k)
+			index[k] = i
+		}
+		q, existed := quotaOf[i]
+		if !existed {
+			q = &quota{name: fmt.Sprintf("key#%d", i), keys: []int{i}, store: newStore(), models: map[string]bool{}}
+			s.quotas = append(s.quotas, q)
+			quotaOf[i] = q
+		}
+		switch {
+		case keepUnrouted && existed && q.models == nil:
+			// also given by WithAPIKeys: it keeps serving every model
+		case !live[q]:
+			q.models = map[string]bool{}
+			fallthrough
+		default:
+			for _, m := range rt.keyModels[k] {
+				q.models[m] = true
+			}
+		}
+		q.retired = false
+		live[q] = true
+	}
+	if !keepUnrouted {
+		for _, q := range s.quotas {
+			if !live[q] {
+				q.retired = true
+			}
+		}
+	}
+	s.urls = rt.urls
+	for _, q := range s.quotas {
+		q.store.reconfigure(now)
+	}
+	s.wakeHead()
+}
+
+// Reload swaps the client's keys, per-model limits and base URLs for cfg's while
+// it runs. Calls queued or in flight are neither lost nor failed: new limits apply
+// to the limiters in place (SetLimit, SetBurst), keys no longer listed stop being
+// chosen, new keys start serving. An invalid cfg is rejected whole and the old
+// configuration stays. Other settings (concurrency, retries, cache, budget) need a
+// new client; Reload ignores them.
+func (c *Client) Reload(cfg *Config) error {
+	if cfg == nil {
+		return &ConfigError{Field: "(config)", Reason: "nil"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if c.closed.Load() {
+		return ErrClientClosed
+	}
+	rt := cfg.routing()
+	s := c.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limits := map[string]Limits{}
+	for m, l := range rt.limits {
+		limits[m] = l
+	}
+	c.cfg.modelLimits = limits
+	s.applyRouting(time.Now(), rt, false, c.newStore)
+	c.log.Info("groq: configuration reloaded", "models", len(cfg.Models), "keys", len(rt.keys))
+	return nil
+}

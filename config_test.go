@@ -1,0 +1,234 @@
+package groq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+const validConfig = `{
+  "models": {
+    "llama-3.1-8b-instant": {
+      "base_url": "https://api.groq.com/openai/v1",
+      "api_keys": ["$TEST_GROQ_KEY_A", "gsk_literal"],
+      "req_per_minute": 30, "req_per_day": 14400,
+      "token_per_minute": 6000, "token_per_day": 500000,
+      "context_window": 131072
+    },
+    "qwen/qwen3-32b": {"api_key": "$TEST_GROQ_KEY_A", "req_per_minute": 60}
+  },
+  "default_model": "llama-3.1-8b-instant",
+  "concurrency": 4, "max_retries": 2,
+  "cache_path": "CACHE", "cache_ttl": "2h",
+  "daily_token_budget": 100000
+}`
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "groq.json")
+	require.NoError(t, os.WriteFile(path, []byte(validConfig), 0o600))
+	t.Setenv("TEST_GROQ_KEY_A", "gsk_from_env")
+	cfg, err := groq.LoadConfig(path)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"gsk_from_env", "gsk_literal"}, cfg.Models["llama-3.1-8b-instant"].APIKeys)
+	assert.Equal(t, []string{"gsk_from_env"}, cfg.Models["qwen/qwen3-32b"].APIKeys)
+	assert.Equal(t, 6000, cfg.Models["llama-3.1-8b-instant"].TokenPerMinute)
+	assert.Equal(t, 4, cfg.Concurrency)
+	assert.Equal(t, "2h", cfg.CacheTTL)
+
+	_, err = groq.LoadConfig(filepath.Join(t.TempDir(), "missing.json"))
+	assert.Error(t, err)
+}
+
+func TestConfigErrors(t *testing.T) {
+	getenv := env(map[string]string{"SET": "gsk_x"})
+	tests := []struct {
+		name, json   string
+		model, field string
+	}{
+		{"unknown top-level field", `{"models":{"m":{"api_key":"k"}},"colour":"red"}`, "", "colour"},
+		{"unknown model field", `{"models":{"m":{"api_key":"k","rpm":3}}}`, "", "rpm"},
+		{"negative limit", `{"models":{"m":{"api_key":"k","token_per_minute":-5}}}`, "m", "token_per_minute"},
+		{"missing key", `{"models":{"m":{"req_per_minute":5}}}`, "m", "api_key"},
+		{"unset env key", `{"models":{"m":{"api_key":"$NOT_SET"}}}`, "m", "api_key"},
+		{"unset env in list", `{"models":{"m":{"api_keys":["$SET","$NOT_SET"]}}}`, "m", "api_keys[1]"},
+		{"bad base url", `{"models":{"m":{"api_key":"k","base_url":"nope"}}}`, "m", "base_url"},
+		{"no models", `{"models":{}}`, "", "models"},
+		{"bad ttl", `{"models":{"m":{"api_key":"k"}},"cache_ttl":"soon"}`, "", "cache_ttl"},
+		{"unknown default model", `{"models":{"m":{"api_key":"k"}},"default_model":"x"}`, "", "default_model"},
+		{"wrong type", `{"models":{"m":{"api_key":"k","req_per_day":"many"}}}`, "", "models.req_per_day"},
+		{"not JSON", `{"models":`, "", "(file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := groq.ParseConfig([]byte(tt.json), getenv)
+			var ce *groq.ConfigError
+			require.True(t, errors.As(err, &ce), "ParseConfig(%s) = %v; want *ConfigError", tt.json, err)
+			assert.Equal(t, tt.model, ce.Model)
+			assert.Equal(t, tt.field, ce.Field)
+			assert.NotContains(t, err.Error(), "gsk_x", "never the key")
+		})
+	}
+}
+
+func TestWithConfigRoutesModels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvA := groqtest.NewUnstartedServer()
+		cfg, err := groq.ParseConfig([]byte(`{"models":{
+			"llama-3.1-8b-instant":{"api_key":"gsk_a","req_per_minute":2},
+			"qwen/qwen3-32b":{"api_key":"gsk_b","req_per_minute":5}}, "default_model":"qwen/qwen3-32b"}`), env(nil))
+		require.NoError(t, err)
+		c, err := groq.NewClient(groq.WithConfig(cfg), groq.WithBaseURL(srvA.URL()), groq.WithHTTPClient(srvA.Client()))
+		require.NoError(t, err)
+		defer c.Close()
+		resp, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		assert.Equal(t, "qwen/qwen3-32b", resp.Model, "default_model")
+		_, err = c.Chat(context.Background(), hello, groq.WithModel("llama-3.1-8b-instant"))
+		require.NoError(t, err)
+		assert.Equal(t, map[string]int{"gsk_b": 1, "gsk_a": 1}, srvA.Stats().PerKey, "each model uses its own key")
+		l := c.Limits("llama-3.1-8b-instant")
+		require.Len(t, l.Quotas, 1)
+		assert.Equal(t, 2, l.Quotas[0].Limits.RPM)
+		_, err = c.Chat(context.Background(), hello, groq.WithModel("openai/gpt-oss-20b"))
+		assert.ErrorIs(t, err, groq.ErrInvalidRequest, "no configured key serves that model")
+	})
+}
+
+func TestReloadUnderLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 60}), groqtest.WithLatency(100*time.Millisecond, 0))
+		parse := func(rpm int, keys string) *groq.Config {
+			cfg, err := groq.ParseConfig([]byte(fmt.Sprintf(`{"models":{%q:{"api_keys":[%s],"req_per_minute":%d}}}`, simModel, keys, rpm)), env(nil))
+			require.NoError(t, err)
+			return cfg
+		}
+		c, err := groq.NewClient(groq.WithConfig(parse(60, `"k1"`)), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		require.NoError(t, err)
+		defer c.Close()
+
+		var wg sync.WaitGroup
+		errs := make([]error, 150)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint(i))}) })
+		}
+		time.Sleep(30 * time.Second) // 60 burst + 30 more sent by now
+		before := len(srv.Arrivals())
+		swap := time.Now()
+		require.NoError(t, c.Reload(parse(6, `"k1","k2"`)), "lower the limit, add a key")
+		// An invalid config is rejected whole; the old one stays.
+		require.Error(t, c.Reload(&groq.Config{Models: map[string]groq.ModelConfig{simModel: {APIKey: "k9", ReqPerMinute: -1}}}))
+		assert.Equal(t, 6, c.Limits(simModel).Quotas[0].Limits.RPM)
+		wg.Wait()
+		noErrors(t, errs)
+		st := srv.Stats()
+		assert.Equal(t, 150, st.Successes, "no call lost or failed by the reload")
+		assert.Equal(t, 0, st.RateLimited)
+
+		// After the swap: 2 keys at 6 RPM each (k2 starts with a full burst of 6).
+		var perKeyAfter = map[string][]time.Time{}
+		for _, a := range srv.Arrivals()[before:] {
+			if a.At.After(swap) {
+				perKeyAfter[a.Key] = append(perKeyAfter[a.Key], a.At)
+			}
+		}
+		require.Contains(t, perKeyAfter, "k2", "the new key serves")
+		for k, times := range perKeyAfter {
+			// Within any minute after the swap, at most 6 (+ the refill already due) per key.
+			for i := range times {
+				n := 0
+				for _, u := range times[i:] {
+					if u.Sub(times[i]) < time.Minute {
+						n++
+					}
+				}
+				assert.LessOrEqual(t, n, 7, "key %s: %d requests in the minute from %v", k, n, times[i].Sub(swap))
+			}
+		}
+	})
+}
+
+func TestChatBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10}))
+		var reqs []*groq.ChatRequest
+		for i := range 25 {
+			reqs = append(reqs, &groq.ChatRequest{Messages: []groq.Message{groq.User(fmt.Sprintf("q%02d", i))}})
+		}
+		reqs[3] = nil
+		var progress []int
+		callbacks := 0
+		var mu sync.Mutex
+		res := c.ChatBatch(context.Background(), reqs,
+			groq.WithProgress(func(done, total int) { progress = append(progress, done); assert.Equal(t, 25, total) }),
+			groq.WithCallback(func(*groq.ChatResponse, error) { mu.Lock(); callbacks++; mu.Unlock() }))
+		require.Len(t, res, 25)
+		for i, r := range res {
+			assert.Equal(t, i, r.Index)
+			if i == 3 {
+				assert.ErrorIs(t, r.Err, groq.ErrInvalidRequest)
+				continue
+			}
+			require.NoError(t, r.Err)
+			assert.Contains(t, r.Response.Text(), fmt.Sprintf("q%02d", i), "results in input order")
+		}
+		assert.Equal(t, 24, callbacks, "the callback runs once per call")
+		assert.Len(t, progress, 25)
+		assert.Equal(t, 25, progress[24])
+		assert.Equal(t, 24, srv.Stats().Requests)
+	})
+}
+
+func TestChatBatchCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10}))
+		var reqs []*groq.ChatRequest
+		for i := range 100 {
+			reqs = append(reqs, &groq.ChatRequest{Messages: []groq.Message{groq.User(fmt.Sprint(i))}})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(33*time.Second, cancel)
+		start := time.Now()
+		res := c.ChatBatch(ctx, reqs)
+		assert.Equal(t, 33*time.Second, time.Since(start), "cancel stops the batch at once")
+		ok, cancelled := 0, 0
+		for _, r := range res {
+			if r.Err == nil {
+				ok++
+			} else {
+				assert.True(t, r.Cancelled, "result %d: %v", r.Index, r.Err)
+				assert.ErrorIs(t, r.Err, context.Canceled)
+				cancelled++
+			}
+		}
+		assert.Equal(t, 100, ok+cancelled)
+		assert.Equal(t, 15, ok, "10 at once, then one every 6s until 33s")
+		assert.Equal(t, ok, srv.Stats().Requests)
+	})
+}
+
+func TestCallback(t *testing.T) {
+	c, _ := sim(t, nil)
+	var got *groq.ChatResponse
+	resp, err := c.Chat(context.Background(), hello, groq.WithCallback(func(r *groq.ChatResponse, err error) { got = r }))
+	require.NoError(t, err)
+	assert.Same(t, resp, got)
+	var gotErr error
+	_, err = c.Chat(context.Background(), nil, groq.WithCallback(func(r *groq.ChatResponse, err error) { gotErr = err }))
+	assert.Equal(t, err, gotErr)
+}
