@@ -61,3 +61,10 @@ func retryableStatus(status int, h http.Header) bool {
 	}
 	return false
 }
+
+// NextBackoff draws the sleep before the next retry when the server gave no wait:
+// decorrelated jitter, min(max, random in [base, 3×prev)). Pass prev = 0 for the
+// first retry. It is safe for concurrent use.
+func NextBackoff(prev, base, max time.Duration) time.Duration {
+	return decorrelatedJitter(prev, base, max, randInt64N)
+}

@@ -102,3 +102,13 @@ func saneSeconds(s float64) bool {
 func secondsToDuration(s float64) time.Duration {
 	return time.Duration(math.Ceil(s * float64(time.Second)))
 }
+
+// ParseRetryAfter reads the wait a response asks for, as the client does: the
+// retry-after-ms header, then retry-after (integer or decimal seconds, or an HTTP
+// date; a past date means no wait), and, for a 429, Groq's "try again in 5.289s"
+// in message when it is longer than the header. ok is false when the response
+// gives no usable wait (absent, negative, unparsable or absurd). now is the time
+// the response arrived.
+func ParseRetryAfter(h http.Header, status int, message string, now time.Time) (wait time.Duration, ok bool) {
+	return serverWait(h, status, message, now)
+}

@@ -10,12 +10,24 @@ import (
 	"sync"
 )
 
-// newLogger logs to w: colored when w is a terminal, plain text otherwise.
-func newLogger(w io.Writer) *slog.Logger {
-	if isTerminal(w) {
-		return slog.New(&colorHandler{w: w, level: slog.LevelDebug})
+// newLogger logs to w: colored when w is a terminal, plain text otherwise. Any
+// string that contains one of keys is redacted (the client never logs a key; this
+// guards what other code might).
+func newLogger(w io.Writer, keys []string) *slog.Logger {
+	redact := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindString {
+			s := a.Value.String()
+			for _, k := range keys {
+				s = strings.ReplaceAll(s, k, "[redacted]")
+			}
+			a.Value = slog.StringValue(s)
+		}
+		return a
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if isTerminal(w) {
+		return slog.New(&colorHandler{w: w, level: slog.LevelDebug, redact: redact})
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redact}))
 }
 
 func isTerminal(w io.Writer) bool {
@@ -29,10 +41,11 @@ func isTerminal(w io.Writer) bool {
 
 // colorHandler writes one colored line per record.
 type colorHandler struct {
-	mu    sync.Mutex
-	w     io.Writer
-	level slog.Level
-	attrs []slog.Attr
+	mu     sync.Mutex
+	w      io.Writer
+	level  slog.Level
+	attrs  []slog.Attr
+	redact func([]string, slog.Attr) slog.Attr
 }
 
 func (h *colorHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
@@ -46,8 +59,10 @@ func (h *colorHandler) Handle(_ context.Context, r slog.Record) error {
 		color = "\x1b[33m"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s%s %-5s\x1b[0m %s", color, r.Time.Format("15:04:05.000"), r.Level, r.Message)
+	msg := h.redact(nil, slog.String("", r.Message)).Value.String()
+	fmt.Fprintf(&b, "%s%s %-5s\x1b[0m %s", color, r.Time.Format("15:04:05.000"), r.Level, msg)
 	add := func(a slog.Attr) bool {
+		a = h.redact(nil, a)
 		fmt.Fprintf(&b, " \x1b[2m%s=\x1b[0m%v", a.Key, a.Value)
 		return true
 	}
@@ -63,7 +78,7 @@ func (h *colorHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *colorHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &colorHandler{w: h.w, level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+	return &colorHandler{w: h.w, level: h.level, redact: h.redact, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
 }
 
 func (h *colorHandler) WithGroup(string) slog.Handler { return h }

@@ -20,19 +20,27 @@ import (
 // Exit codes.
 const (
 	exitOK    = 0
-	exitAPI   = 1 // the call failed
+	exitAPI   = 1 // the call (or a self-test check) failed
 	exitUsage = 2 // bad flags or input
 )
 
 type options struct {
-	promptFile, defaultPrompt, system, model string
-	stdin, jsonOut, limits, verbose, stream  bool
-	rpm, concurrency, priority, maxTokens    int
-	temperature                              float64
+	promptFile, defaultPrompt, system, model, cachePath, config string
+	stdin, jsonOut, limits, verbose, stream, noCache, selfTest   bool
+	rpm, concurrency, priority, maxTokens                        int
+	budget                                                       int64
+	temperature                                                  float64
+	cacheTTL                                                     time.Duration
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	var o options
+// env is what the command reads from its environment.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func newFlags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("groq", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.promptFile, "prompt-file", "", "read the prompt from `file`")
@@ -42,14 +50,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.StringVar(&o.model, "model", "", "model (default "+groq.DefaultModel+")")
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", groq.DefaultMaxConcurrency, "requests in flight at most")
+	fs.Int64Var(&o.budget, "budget", 0, "daily token budget (0: none)")
+	fs.StringVar(&o.cachePath, "cache", groq.DefaultCacheFile, "cache file")
+	fs.DurationVar(&o.cacheTTL, "cache-ttl", groq.DefaultCacheTTL, "how long cached answers live")
+	fs.BoolVar(&o.noCache, "no-cache", false, "neither read nor write the cache")
 	fs.IntVar(&o.priority, "priority", groq.DefaultPriority, "priority, 1 (most urgent) to 10")
 	fs.IntVar(&o.maxTokens, "max-tokens", 0, "max completion tokens (0: the server's default)")
 	fs.Float64Var(&o.temperature, "temperature", -1, "sampling temperature, 0 to 2")
+	fs.StringVar(&o.config, "config", "", "JSON configuration `file` (models, keys, limits)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the whole response as JSON")
 	fs.BoolVar(&o.limits, "limits", false, "print the rate-limit snapshot after the call")
-	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
 	fs.BoolVar(&o.stream, "stream", false, "print the answer as it is generated")
-	fs.Usage = func() {}
+	fs.BoolVar(&o.selfTest, "self-test", false, "check the whole pipeline offline against the built-in simulator")
+	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
+	return fs
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	var o options
+	fs := newFlags(&o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
@@ -58,54 +78,38 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "groq: %v (see groq -h)\n", err)
 		return exitUsage
 	}
+	if msg := o.check(); msg != "" {
+		fmt.Fprintf(stderr, "groq: %s\n", msg)
+		return exitUsage
+	}
+	if o.selfTest {
+		return selfTest(stdout)
+	}
 	prompt, err := readPrompt(&o, fs.Args(), stdin)
+	if errors.Is(err, errNoInput) {
+		fmt.Fprintln(stderr, "groq: no prompt given (an argument, --prompt-file, --stdin or --default-prompt); running the self-test instead")
+		return selfTest(stdout)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "groq: %v\n", err)
 		return exitUsage
 	}
 
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if o.verbose {
-		logger = newLogger(stderr)
-	}
-	opts := []groq.Option{
-		groq.WithRPM(o.rpm), groq.WithMaxConcurrency(max(o.concurrency, 0)), groq.WithLogger(logger),
-	}
-	if o.model != "" {
-		opts = append(opts, groq.WithDefaultModel(o.model))
-	}
-	if strings.TrimSpace(getenv("GROQ_API_KEYS")) == "" && strings.TrimSpace(getenv("GROQ_API_KEY")) == "" {
-		srv := groqtest.NewUnstartedServer()
-		opts = append(opts, groq.WithAPIKeys("gsk_simulator"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
-		fmt.Fprintln(stderr, "groq: no GROQ_API_KEY or GROQ_API_KEYS set; answering from the built-in simulator (groqtest), not from Groq")
-	} else {
-		opts = append(opts, groq.WithAPIKeys(envKeys(getenv)...))
-	}
-	client, err := groq.NewClient(opts...)
-	if err != nil {
-		fmt.Fprintf(stderr, "groq: %v\n", err)
-		return exitUsage
+	client, code := newClient(&o, e)
+	if client == nil {
+		return code
 	}
 	defer client.Close()
 
-	var call []groq.CallOption
-	call = append(call, groq.WithPriority(clamp(o.priority)))
-	if o.priority < 1 || o.priority > 10 {
-		fmt.Fprintf(stderr, "groq: -priority %d is outside 1..10\n", o.priority)
-		return exitUsage
-	}
+	call := []groq.CallOption{groq.WithPriority(o.priority)}
 	if o.maxTokens > 0 {
 		call = append(call, groq.WithMaxTokens(o.maxTokens))
-	} else if o.maxTokens < 0 {
-		fmt.Fprintf(stderr, "groq: -max-tokens %d is negative\n", o.maxTokens)
-		return exitUsage
 	}
 	if o.temperature != -1 {
-		if o.temperature < 0 || o.temperature > 2 {
-			fmt.Fprintf(stderr, "groq: -temperature %v is outside [0, 2]\n", o.temperature)
-			return exitUsage
-		}
 		call = append(call, groq.WithTemperature(o.temperature))
+	}
+	if o.noCache {
+		call = append(call, groq.WithoutCache())
 	}
 	var msgs []groq.Message
 	if o.system != "" {
@@ -137,8 +141,92 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}
 	if o.limits {
 		printLimits(stdout, client.Limits(resp.Model))
+		if b := client.Budget(); b.Limit > 0 {
+			fmt.Fprintf(stdout, "daily token budget: %d used, %d remaining of %d, resets %s\n", b.Used, b.Remaining, b.Limit, b.ResetAt.Format(time.RFC3339))
+		}
 	}
 	return exitOK
+}
+
+// check validates the flag values.
+func (o *options) check() string {
+	switch {
+	case o.priority < 1 || o.priority > 10:
+		return fmt.Sprintf("--priority %d is outside 1..10", o.priority)
+	case o.maxTokens < 0:
+		return fmt.Sprintf("--max-tokens %d is negative", o.maxTokens)
+	case o.temperature != -1 && (o.temperature < 0 || o.temperature > 2):
+		return fmt.Sprintf("--temperature %v is outside [0, 2]", o.temperature)
+	case o.concurrency < 1:
+		return fmt.Sprintf("--concurrency %d is less than 1", o.concurrency)
+	case o.rpm < 0:
+		return fmt.Sprintf("--rpm %d is negative", o.rpm)
+	case o.budget < 0:
+		return fmt.Sprintf("--budget %d is negative", o.budget)
+	case o.cacheTTL <= 0:
+		return fmt.Sprintf("--cache-ttl %v is not positive", o.cacheTTL)
+	}
+	return ""
+}
+
+// newClient builds the client from flags, the config file and the environment;
+// with no key anywhere it wires the built-in simulator and says so.
+func newClient(o *options, e env) (*groq.Client, int) {
+	var keys []string
+	for _, name := range []string{"GROQ_API_KEYS", "GROQ_API_KEY"} {
+		for _, k := range strings.Split(e.getenv(name), ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			break
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.verbose {
+		logger = newLogger(e.stderr, keys)
+	}
+	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithLogger(logger)}
+	var cfg *groq.Config
+	if o.config != "" {
+		data, err := os.ReadFile(o.config)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "groq: cannot read the config file: %v\n", err)
+			return nil, exitUsage
+		}
+		if cfg, err = groq.ParseConfig(data, e.getenv); err != nil {
+			fmt.Fprintf(e.stderr, "%v\n", err)
+			return nil, exitUsage
+		}
+		opts = append(opts, groq.WithConfig(cfg))
+	}
+	switch {
+	case len(keys) > 0:
+		opts = append(opts, groq.WithAPIKeys(keys...))
+	case cfg == nil:
+		srv := groqtest.NewUnstartedServer()
+		opts = append(opts, groq.WithAPIKeys("gsk_simulator"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		fmt.Fprintln(e.stderr, "groq: no GROQ_API_KEY or GROQ_API_KEYS set; answering from the built-in simulator (groqtest), not from Groq")
+	}
+	if u := e.getenv("GROQ_BASE_URL"); u != "" {
+		opts = append(opts, groq.WithBaseURL(u))
+	}
+	if o.model != "" {
+		opts = append(opts, groq.WithDefaultModel(o.model))
+	}
+	if !o.noCache && o.cachePath != "" {
+		opts = append(opts, groq.WithCacheFile(o.cachePath, o.cacheTTL))
+	}
+	if o.budget > 0 {
+		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
+	}
+	client, err := groq.NewClient(opts...)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v\n", err)
+		return nil, exitUsage
+	}
+	return client, exitOK
 }
 
 // streamTo streams the answer, printing deltas as they come when echo is set, and
@@ -166,21 +254,7 @@ func streamTo(ctx context.Context, c *groq.Client, msgs []groq.Message, call []g
 	return st.Response(), nil
 }
 
-func clamp(p int) int { return min(max(p, 1), 10) }
-
-func envKeys(getenv func(string) string) []string {
-	v := getenv("GROQ_API_KEYS")
-	if strings.TrimSpace(v) == "" {
-		v = getenv("GROQ_API_KEY")
-	}
-	var keys []string
-	for _, k := range strings.Split(v, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
+var errNoInput = errors.New("no prompt")
 
 // readPrompt applies the precedence: positional text, --prompt-file, --stdin,
 // --default-prompt.
@@ -204,7 +278,7 @@ func readPrompt(o *options, positional []string, stdin io.Reader) (string, error
 	case o.defaultPrompt != "":
 		p = o.defaultPrompt
 	default:
-		return "", errors.New("no prompt: give it as an argument, --prompt-file, --stdin or --default-prompt")
+		return "", errNoInput
 	}
 	if strings.TrimSpace(p) == "" {
 		return "", errors.New("the prompt is empty")
@@ -252,6 +326,7 @@ func printLimits(w io.Writer, s groq.LimitsSnapshot) {
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "usage: groq [flags] [prompt]")
 	fmt.Fprintln(w, "Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the built-in simulator answers.")
+	fmt.Fprintln(w, "GROQ_BASE_URL overrides the API root. With no prompt at all, the self-test runs.")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
