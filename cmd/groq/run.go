@@ -26,11 +26,11 @@ const (
 
 type options struct {
 	promptFile, defaultPrompt, system, model, cachePath, config string
-	stdin, jsonOut, limits, verbose, stream, noCache, selfTest   bool
-	rpm, concurrency, priority, maxTokens                        int
-	budget                                                       int64
-	temperature                                                  float64
-	cacheTTL                                                     time.Duration
+	stdin, jsonOut, limits, verbose, stream, noCache, selfTest  bool
+	rpm, concurrency, priority, maxTokens                       int
+	budget                                                      int64
+	temperature                                                 float64
+	cacheTTL                                                    time.Duration
 }
 
 // env is what the command reads from its environment.
