@@ -140,7 +140,7 @@ func (c *Client) Limits(model string) LimitsSnapshot {
 // Chat sends msgs to the client's default model (or WithModel's) and returns the
 // completion. See ChatCompletion for the errors.
 func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {
-	return c.ChatCompletion(ctx, &ChatRequest{Messages: msgs}, opts...)
+	return c.ChatCompletion(ctx, &ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}, opts...)
 }
 
 // ChatCompletion sends req, which it does not modify, and returns the completion.
@@ -247,35 +247,46 @@ func (c *Client) shared(ctx context.Context, key string, useCache bool, r *ChatR
 
 // prepare copies req, applies call options and defaults, and validates it.
 func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
-	cc := &callConfig{priority: DefaultPriority}
-	for _, o := range opts {
-		if o == nil {
-			continue
+	cc := &defaultCall
+	if len(opts) > 0 {
+		cc = &callConfig{priority: DefaultPriority}
+		for _, o := range opts {
+			if o == nil {
+				continue
+			}
+			if err := o(cc); err != nil {
+				return nil, nil, err
+			}
 		}
-		if err := o(cc); err != nil {
-			return nil, nil, err
+	}
+	r := req
+	if cc.model != "" || r.Model == "" || cc.maxTokens != nil || cc.temperature != nil {
+		cp := *req // the caller's request is never modified
+		r = &cp
+		if cc.model != "" {
+			r.Model = cc.model
+		}
+		if r.Model == "" {
+			r.Model = c.cfg.defaultModel
+		}
+		if cc.maxTokens != nil {
+			n := *cc.maxTokens
+			r.MaxCompletionTokens, r.MaxTokens = &n, nil
+		}
+		if cc.temperature != nil {
+			t := *cc.temperature
+			r.Temperature = &t
 		}
 	}
-	r := *req
-	if cc.model != "" {
-		r.Model = cc.model
-	}
-	if r.Model == "" {
-		r.Model = c.cfg.defaultModel
-	}
-	if cc.maxTokens != nil {
-		n := *cc.maxTokens
-		r.MaxCompletionTokens, r.MaxTokens = &n, nil
-	}
-	if cc.temperature != nil {
-		t := *cc.temperature
-		r.Temperature = &t
-	}
-	if err := validateRequest(&r); err != nil {
+	if err := validateRequest(r); err != nil {
 		return nil, cc, err // cc still carries the callback
 	}
-	return &r, cc, nil
+	return r, cc, nil
 }
+
+// defaultCall is the call configuration of a call without options; it is never
+// modified.
+var defaultCall = callConfig{priority: DefaultPriority}
 
 func validateRequest(r *ChatRequest) error {
 	if strings.TrimSpace(r.Model) == "" {

@@ -490,3 +490,16 @@ func TestKeysNeverLeak(t *testing.T) {
 	assert.NotContains(t, logs.String(), secret)
 	assert.Contains(t, logs.String(), "attempt failed", "the logs were written (the check is not vacuous)")
 }
+
+func TestChatCompletionDoesNotModifyTheRequest(t *testing.T) {
+	c, _ := sim(t, nil)
+	req := &groq.ChatRequest{Messages: hello}
+	_, err := c.ChatCompletion(context.Background(), req, groq.WithMaxTokens(50), groq.WithTemperature(0.2))
+	require.NoError(t, err)
+	assert.Equal(t, &groq.ChatRequest{Messages: hello}, req)
+	st, err := c.ChatCompletionStream(context.Background(), req)
+	require.NoError(t, err)
+	st.Close()
+	assert.False(t, req.Stream, "ChatCompletionStream sets Stream on a copy")
+	assert.Equal(t, "", req.Model)
+}

@@ -198,6 +198,6 @@ type QuotaSnapshot struct {
 type LimitsSnapshot struct {
 	Model    string
 	Quotas   []QuotaSnapshot
-	Queued   map[int]int // waiting calls by priority (only priorities with waiters)
+	Queued   map[int]int // waiting calls by priority, all models (only priorities with waiters)
 	InFlight int
 }

@@ -109,13 +109,18 @@ func FuzzSSEReader(f *testing.F) {
 	})
 }
 
-func BenchmarkSSEParse(b *testing.B) {
+// benchEvents is 1 MiB of typical chunk events.
+func benchEvents() []byte {
 	chunk := `{"id":"chatcmpl-b610d559","object":"chat.completion.chunk","created":1770770843,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_f8b414701e","choices":[{"index":0,"delta":{"content":" some words of the answer"},"logprobs":null,"finish_reason":null}]}`
 	var buf bytes.Buffer
 	for buf.Len() < 1<<20 {
 		buf.WriteString("data: " + chunk + "\n\n")
 	}
-	data := buf.Bytes()
+	return buf.Bytes()
+}
+
+func BenchmarkSSEParse(b *testing.B) {
+	data := benchEvents()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -131,12 +136,7 @@ func BenchmarkSSEParse(b *testing.B) {
 // BenchmarkStreamDecode measures SSE framing plus JSON decoding of each chunk, the
 // whole cost of reading a stream.
 func BenchmarkStreamDecode(b *testing.B) {
-	chunk := `{"id":"chatcmpl-b610d559","object":"chat.completion.chunk","created":1770770843,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_f8b414701e","choices":[{"index":0,"delta":{"content":" some words of the answer"},"logprobs":null,"finish_reason":null}]}`
-	var buf bytes.Buffer
-	for buf.Len() < 1<<20 {
-		buf.WriteString("data: " + chunk + "\n\n")
-	}
-	data := buf.Bytes()
+	data := benchEvents()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

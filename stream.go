@@ -18,7 +18,7 @@ import (
 // the caller. The stream holds its concurrency slot until it ends or is closed:
 // always Close it. The errors before the stream opens are ChatCompletion's.
 func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOption) (*Stream, error) {
-	return c.ChatCompletionStream(ctx, &ChatRequest{Messages: msgs}, opts...)
+	return c.ChatCompletionStream(ctx, &ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}, opts...)
 }
 
 // ChatCompletionStream is ChatStream for a full request; req is not modified (its
@@ -27,6 +27,10 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 	r, cc, err := c.begin(req, opts)
 	if err != nil {
 		return nil, err
+	}
+	if r == req {
+		cp := *req
+		r = &cp
 	}
 	r.Stream = true
 	body, err := json.Marshal(r)
