@@ -423,6 +423,28 @@ func TestBudgetZoneAndPersistence(t *testing.T) {
 	})
 }
 
+func TestBudgetBesideTheCacheFile(t *testing.T) {
+	dir := t.TempDir()
+	srv := groqtest.NewUnstartedServer()
+	mk := func() *groq.Client {
+		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDailyTokenBudget(10000), groq.WithCacheFile(filepath.Join(dir, "c.json"), time.Hour))
+		require.NoError(t, err)
+		return c
+	}
+	c := mk()
+	_, err := c.Chat(context.Background(), hello)
+	require.NoError(t, err)
+	used := c.Budget().Used
+	require.Greater(t, used, int64(0))
+	c.Close()
+	_, err = os.Stat(filepath.Join(dir, "c.json.budget"))
+	require.NoError(t, err)
+	c = mk()
+	defer c.Close()
+	assert.Equal(t, used, c.Budget().Used)
+}
+
 func TestContextWindow(t *testing.T) {
 	c, srv := sim(t, nil, groq.WithModelLimits("small", groq.Limits{ContextWindow: 100}))
 	_, err := c.Chat(context.Background(), []groq.Message{groq.User(strings.Repeat("word ", 200))}, groq.WithModel("small"))
