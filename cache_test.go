@@ -203,6 +203,25 @@ func TestFileCacheSurvivesRestart(t *testing.T) {
 	})
 }
 
+func TestCacheFileBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.json")
+	srv := groqtest.NewUnstartedServer()
+	c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+		groq.WithCacheFile(path, time.Hour), groq.WithCacheMaxEntries(3))
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Close())
+	fc, err := groq.OpenFileCache(path, time.Hour, 0, nil)
+	require.NoError(t, err)
+	defer fc.Close()
+	assert.Equal(t, 3, fc.Len(), "the least recently used entries were evicted")
+	_, err = groq.NewClient(groq.WithAPIKeys("k"), groq.WithCacheMaxEntries(-1))
+	assert.Error(t, err)
+}
+
 func TestFileCacheExpiredDroppedOnLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c.json")

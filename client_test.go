@@ -3,6 +3,7 @@ package groq_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -502,4 +503,27 @@ func TestChatCompletionDoesNotModifyTheRequest(t *testing.T) {
 	st.Close()
 	assert.False(t, req.Stream, "ChatCompletionStream sets Stream on a copy")
 	assert.Equal(t, "", req.Model)
+}
+
+func TestBuiltinLimitsIsACopy(t *testing.T) {
+	l := groq.BuiltinLimits()
+	assert.Equal(t, groq.Limits{RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072}, l["llama-3.3-70b-versatile"])
+	l["llama-3.3-70b-versatile"] = groq.Limits{RPM: 1}
+	assert.Equal(t, 30, groq.BuiltinLimits()["llama-3.3-70b-versatile"].RPM, "changing the copy changes nothing")
+	c, _ := sim(t, nil)
+	assert.Equal(t, 6000, c.Limits("llama-3.1-8b-instant").Quotas[0].Limits.TPM, "the table is the default")
+}
+
+func TestToolResultMessage(t *testing.T) {
+	b, err := json.Marshal(groq.ToolResult("call_1", `{"temp":21}`))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"role":"tool","content":"{\"temp\":21}","tool_call_id":"call_1"}`, string(b))
+	c, srv := sim(t, nil)
+	_, err = c.Chat(context.Background(), []groq.Message{
+		groq.User("weather?"),
+		{Role: groq.RoleAssistant, ToolCalls: []groq.ToolCall{{ID: "call_1", Type: "function", Function: groq.FunctionCall{Name: "weather", Arguments: "{}"}}}},
+		groq.ToolResult("call_1", `{"temp":21}`),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.Stats().Successes)
 }
