@@ -459,3 +459,25 @@ func TestCloseWakesWaiters(t *testing.T) {
 		}
 	})
 }
+
+// TestRollingWindowServer: against a server that counts a rolling window instead of
+// Groq's refilling bucket, the client draws a 429 as each window closes, obeys it,
+// and still finishes at the window's minimum.
+func TestRollingWindowServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 30}),
+			groqtest.WithBucketShape(groqtest.RollingWindow), groqtest.WithLatency(100*time.Millisecond, 0))
+		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 30}), groq.WithMaxRetries(10))
+		require.NoError(t, err)
+		defer c.Close()
+		took, errs := load(c, 100)
+		noErrors(t, errs)
+		st := srv.Stats()
+		assert.Equal(t, 0, st.Violations)
+		assert.LessOrEqual(t, st.RateLimited, 4)
+		best := 3 * time.Minute // windows open at 0, 60, 120 and 180 s
+		assert.LessOrEqual(t, took, best+best/20, "took %v; the minimum is %v", took, best)
+		t.Logf("rolling window: %v, %d 429s, %d violations", took, st.RateLimited, st.Violations)
+	})
+}
