@@ -117,3 +117,25 @@ func TestWaitQueueOrder(t *testing.T) {
 	heap.Push(&q, retry)
 	assert.Same(t, retry, q[0])
 }
+
+func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
+	b := newModelBuckets(t0, Limits{RPM: 60, TPM: 1000})
+	for range 50 {
+		b.reserve(t0, 10)
+	}
+	rpm, tpm := b.rpm, b.tpm
+	b.configured = Limits{RPM: 120, TPM: 400}
+	b.apply(t0)
+	assert.Same(t, rpm, b.rpm, "changed with SetLimit/SetBurst, not rebuilt")
+	assert.Same(t, tpm, b.tpm)
+	assert.InDelta(t, 10, b.rpm.TokensAt(t0), 1e-6, "what was consumed stays consumed")
+	assert.InDelta(t, 400, b.tpm.TokensAt(t0), 1e-6, "capped at the new, smaller capacity")
+	assert.Equal(t, 120, b.rpm.Burst())
+	at, _ := b.readyAt(t0, 10)
+	assert.Equal(t, t0, at)
+	for range 10 {
+		b.reserve(t0, 0)
+	}
+	at, _ = b.readyAt(t0, 0)
+	assert.Equal(t, t0.Add(500*time.Millisecond), at, "the new rate: 2 requests a second")
+}
