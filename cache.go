@@ -39,14 +39,21 @@ const (
 // end-user id. max_tokens and max_completion_tokens count as one; raw JSON schemas
 // are compacted, so white space in them does not change the key.
 func CacheKey(r *ChatRequest) string {
+	var k cacheKey
+	k.compute(r)
+	return string(k[:])
+}
+
+// cacheKey is CacheKey's text without the string allocation, for lookups.
+type cacheKey [2 * sha256.Size]byte
+
+func (k *cacheKey) compute(r *ChatRequest) {
 	bp := keyBufs.Get().(*[]byte)
 	b := appendKey((*bp)[:0], r)
 	sum := sha256.Sum256(b)
 	*bp = b
 	keyBufs.Put(bp)
-	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], sum[:])
-	return string(out[:])
+	hex.Encode(k[:], sum[:])
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -234,14 +241,22 @@ func newLRU(max int) *lru {
 }
 
 func (l *lru) get(key string, now time.Time) (*lruEntry, bool) {
-	el, ok := l.items[key]
-	if !ok {
+	return l.found(l.items[key], now)
+}
+
+// getKey is get for a key still in bytes (the lookup does not allocate).
+func (l *lru) getKey(key []byte, now time.Time) (*lruEntry, bool) {
+	return l.found(l.items[string(key)], now)
+}
+
+func (l *lru) found(el *list.Element, now time.Time) (*lruEntry, bool) {
+	if el == nil {
 		return nil, false
 	}
 	e := el.Value.(*lruEntry)
 	if !now.Before(e.expires) {
 		l.ll.Remove(el)
-		delete(l.items, key)
+		delete(l.items, e.key)
 		return nil, false
 	}
 	l.ll.MoveToFront(el)
@@ -298,6 +313,17 @@ func NewMemoryCache(ttl time.Duration, maxEntries int) *MemoryCache {
 func (m *MemoryCache) Get(_ context.Context, key string) (*ChatResponse, bool) {
 	m.mu.Lock()
 	e, ok := m.lru.get(key, time.Now())
+	m.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return cloneResponse(e.resp), true
+}
+
+// getKey is Get for the client's own lookups, with the key still in bytes.
+func (m *MemoryCache) getKey(key []byte) (*ChatResponse, bool) {
+	m.mu.Lock()
+	e, ok := m.lru.getKey(key, time.Now())
 	m.mu.Unlock()
 	if !ok {
 		return nil, false

@@ -491,3 +491,22 @@ func TestTokenizerIsPluggable(t *testing.T) {
 	d, _ := sim(t, nil)
 	assert.Greater(t, d.CountTokens("", []groq.Message{groq.User("What is red teaming?")}), 8)
 }
+
+// TestCacheHitAllocatesOnlyTheCopy: a hit through Chat allocates exactly what the
+// cache's own copy of the response does.
+func TestCacheHitAllocatesOnlyTheCopy(t *testing.T) {
+	cache := groq.NewMemoryCache(time.Hour, 0)
+	c, _ := sim(t, nil, groq.WithCache(cache))
+	ctx := context.Background()
+	_, err := c.Chat(ctx, hello)
+	require.NoError(t, err)
+	key := groq.CacheKey(&groq.ChatRequest{Model: groq.DefaultModel, Messages: hello})
+	copyAllocs := testing.AllocsPerRun(100, func() { cache.Get(ctx, key) })
+	hitAllocs := testing.AllocsPerRun(100, func() {
+		if resp, _ := c.Chat(ctx, hello); !resp.Meta.FromCache {
+			t.Fatal("not a hit")
+		}
+	})
+	assert.Greater(t, copyAllocs, 0.0)
+	assert.Equal(t, copyAllocs, hitAllocs, "a hit allocates only the response copy")
+}

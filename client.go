@@ -145,7 +145,33 @@ func (c *Client) Limits(model string) LimitsSnapshot {
 // Chat sends msgs to the client's default model (or WithModel's) and returns the
 // completion. See ChatCompletion for the errors.
 func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {
+	if len(opts) == 0 && c.cache != nil && !c.closed.Load() {
+		// A hit allocates nothing but the response's copy: this request stays on
+		// the stack, and the one below is built only on a miss.
+		probe := ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}
+		var key cacheKey
+		key.compute(&probe)
+		if resp, ok := c.lookup(ctx, &key); ok {
+			return resp, nil
+		}
+	}
 	return c.ChatCompletion(ctx, &ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}, opts...)
+}
+
+// lookup asks the cache for key; the client's own MemoryCache is asked without
+// turning the key into a string.
+func (c *Client) lookup(ctx context.Context, key *cacheKey) (*ChatResponse, bool) {
+	var resp *ChatResponse
+	var ok bool
+	if mc, mine := c.cache.(*MemoryCache); mine {
+		resp, ok = mc.getKey(key[:])
+	} else {
+		resp, ok = c.cache.Get(ctx, string(key[:]))
+	}
+	if !ok {
+		return nil, false
+	}
+	return c.fromCache(resp), true
 }
 
 // ChatCompletion sends req, which it does not modify, and returns the completion.
@@ -171,10 +197,12 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	useCache := c.cache != nil && !cc.noCache
 	var key string
 	if useCache {
-		key = CacheKey(r)
-		if hit, ok := c.cache.Get(ctx, key); ok {
-			return c.fromCache(hit), nil
+		var k cacheKey
+		k.compute(r)
+		if hit, ok := c.lookup(ctx, &k); ok {
+			return hit, nil
 		}
+		key = string(k[:])
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
