@@ -33,17 +33,19 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 		r = &cp
 	}
 	r.Stream = true
-	body, err := json.Marshal(r)
-	if err != nil {
-		return nil, &RequestError{Field: "request", Reason: err.Error()}
-	}
 	useCache := c.cache != nil && !cc.noCache
 	var key string
 	if useCache {
-		key = CacheKey(r)
-		if hit, ok := c.cache.Get(ctx, key); ok {
-			return replayStream(c.fromCache(hit)), nil
+		var k cacheKey
+		k.compute(r)
+		if hit, ok := c.lookup(ctx, &k); ok {
+			return replayStream(hit), nil
 		}
+		key = string(k[:])
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, &RequestError{Field: "request", Reason: err.Error()}
 	}
 	_, st, err := c.run(ctx, r, body, cc, true)
 	if err != nil {
