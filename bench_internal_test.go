@@ -3,6 +3,7 @@ package groq
 import (
 	"container/heap"
 	"context"
+	"log/slog"
 	"fmt"
 	"runtime"
 	"testing"
@@ -10,29 +11,46 @@ import (
 )
 
 // BenchmarkAdmission measures one admission (queue, pick a quota, reserve, take a
-// slot, settle) while n other calls wait in the queue. A heap keeps it O(log n).
+// slot, settle) while n other calls wait, spread over 10 models whose buckets
+// cannot take them yet (a backlog waiting for refill). The measured call goes to
+// one of those models with a higher priority and a cost that fits: it is pushed
+// onto its model's heap, becomes its head, is admitted by dispatch and settled.
 func BenchmarkAdmission(b *testing.B) {
+	const models = 10
 	for _, n := range []int{1_000, 100_000} {
-		b.Run(fmt.Sprintf("waiters=%d", n), func(b *testing.B) {
-			limits := func(string) Limits { return Limits{} }
-			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits) })
-			s := newScheduler(keys, quotas, 8, 0, 0, time.Minute)
+		b.Run(fmt.Sprintf("waiters=%d/models=%d", n, models), func(b *testing.B) {
+			limits := func(string) Limits { return Limits{TPD: 1000} }
+			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits, DefaultPacingMargin) })
+			s := newScheduler(keys, quotas, 8, 0, 0, time.Hour, slog.New(slog.DiscardHandler))
+			now := time.Now()
+			name := func(i int) string { return fmt.Sprintf("m%d", i%models) }
+			for i := range models {
+				for _, q := range quotas {
+					q.store.reserve(now, name(i), 500) // half a day's tokens left: 1000 wait 12 hours
+				}
+			}
 			for i := range n {
-				w := newWaiter(10, "m", 100)
+				w := newWaiter(10, name(i), 1000)
 				w.seq, w.key = uint64(i+1), 10
-				heap.Push(&s.queue, w)
+				s.enqueue(w)
 			}
 			s.seq = uint64(n + 1)
 			ctx := context.Background()
+			i := 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				w := newWaiter(1, "m", 100)
+				w := newWaiter(1, name(i), 1)
+				i++
 				g, err := s.acquire(ctx, w)
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.finish(g, 100, true, RateLimitInfo{}, "", time.Time{})
+				s.finish(g, outcome{counted: true, used: 1})
+			}
+			b.StopTimer()
+			if s.waiting != n {
+				b.Fatalf("%d waiters queued; want %d (the backlog must stay queued)", s.waiting, n)
 			}
 		})
 	}

@@ -17,14 +17,16 @@ import (
 // before that is retried like any other, a failure after it is the stream's.
 func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (*ChatResponse, *Stream, error) {
 	start := time.Now()
-	prompt := c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)
+	estimate := c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)
+	prompt := c.costs.prompt(r.Model, estimate)
 	if cw := c.sched.contextWindow(r.Model); cw > 0 && prompt+r.completionLimit() > cw {
 		return nil, nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: r.completionLimit(), ContextWindow: cw}
 	}
-	completion := r.completionLimit()
-	if completion == 0 {
-		completion = c.cfg.completionGuess
+	completion, openEnded := r.completionLimit(), r.completionLimit() == 0
+	if openEnded {
+		completion = c.costs.completionReserve(r.Model)
 	}
+	learn := func(u *Usage) { c.costs.observe(r.Model, estimate, u, openEnded) }
 	budgetHold := int64(prompt + completion)
 	if err := c.budget.reserve(time.Now(), budgetHold); err != nil {
 		return nil, nil, err
@@ -66,7 +68,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 				st, serr := c.openStream(ctx, res, g, r.Model, meta, start)
 				if serr == nil {
 					handedOff = true
-					st.budgetHold = budgetHold
+					st.budgetHold, st.learn = budgetHold, learn
 					return nil, st, nil
 				}
 				err = serr // nothing reached the caller yet: retried below
@@ -77,6 +79,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 					if resp.Usage != nil {
 						budgetUsed = int64(resp.Usage.TotalTokens)
 					}
+					learn(resp.Usage)
 					c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
 						slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
 					return resp, nil, nil
@@ -89,7 +92,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			}
 		}
 		if err != nil {
-			c.sched.finish(g, g.reserved, true, RateLimitInfo{}, "", time.Time{})
+			c.sched.finish(g, outcome{counted: true, used: g.reserved})
 			if ctx.Err() != nil {
 				return nil, nil, c.ctxError(ctx, r.Model, lastErr)
 			}
@@ -105,16 +108,23 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 					prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 					wait = prevSleep
 				}
-				c.sched.finish(g, 0, false, res.info, apiErr.Message, res.at.Add(wait))
+				o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
+				if sig, ok := parseLimitSignal(apiErr.Message); ok {
+					o.limited = &sig
+					if n := sig.serverCost(); n > 0 {
+						w.tokens = n // the retry reserves what the server counts
+					}
+				}
+				c.sched.finish(g, o)
 				last429 = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
 				lastErr = last429
 			case http.StatusRequestEntityTooLarge:
-				c.sched.finish(g, 0, false, res.info, "", time.Time{})
+				c.sched.finish(g, outcome{info: res.info})
 				return nil, nil, &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
 			default:
 				// Server errors are not billed; other client errors count as a request.
 				counted := res.status < 500 && res.status != 498
-				c.sched.finish(g, 0, counted, res.info, "", time.Time{})
+				c.sched.finish(g, outcome{counted: counted, info: res.info})
 				lastErr = apiErr
 			}
 			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
@@ -169,14 +179,14 @@ func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start ti
 	}
 	resp := new(ChatResponse)
 	if err := json.Unmarshal(data, resp); err != nil {
-		c.sched.finish(g, g.reserved, true, res.info, "", time.Time{})
+		c.sched.finish(g, outcome{counted: true, used: g.reserved, info: res.info})
 		return nil, &decodeError{requestID: meta.RequestID, err: err}
 	}
 	used := g.reserved
 	if resp.Usage != nil {
 		used = resp.Usage.TotalTokens
 	}
-	c.sched.finish(g, used, true, res.info, "", time.Time{})
+	c.sched.finish(g, outcome{counted: true, used: used, info: res.info})
 	meta.Latency = time.Since(start)
 	if meta.RequestID == "" && resp.XGroq != nil {
 		meta.RequestID = resp.XGroq.ID

@@ -41,6 +41,7 @@ type Client struct {
 	cache    Cache
 	ownCache bool
 	budget   *budget
+	costs    *costModel
 	flights  singleflight.Group
 	closed   atomic.Bool
 }
@@ -69,7 +70,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		return nil, ErrNoAPIKey
 	}
-	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache}
+	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess)}
 	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newStore)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		hc = &http.Client{}
 	}
 	c.hc = hc
-	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay)
+	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay, cfg.logger)
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
 		c.sched.applyRouting(time.Now(), rt, true, c.newStore)
@@ -115,7 +116,7 @@ func (c *Client) limitsFor(model string) Limits {
 	return l
 }
 
-func (c *Client) newStore() bucketStore { return newMemoryStore(c.limitsFor) }
+func (c *Client) newStore() bucketStore { return newMemoryStore(c.limitsFor, c.cfg.pacingMargin) }
 
 // Close stops the client: calls waiting for admission fail with ErrClientClosed, and
 // later calls too. Requests already sent finish. Close is idempotent.
@@ -132,14 +133,17 @@ func (c *Client) Close() error {
 }
 
 // Limits returns a snapshot of the client's rate-limit state for model (the default
-// model when empty): for each quota, what is used and left this minute and today,
-// the cooldown, the last headers; and the queue by priority. It makes no network
-// call.
+// model when empty): for each quota, the limits and bucket depths in force, what is
+// used this minute and today, the pacing margin, the cooldown, the last headers;
+// the queue by priority; and what the client has learnt of the model's request
+// cost. It makes no network call and is safe for concurrent use.
 func (c *Client) Limits(model string) LimitsSnapshot {
 	if model == "" {
 		model = c.cfg.defaultModel
 	}
-	return c.sched.snapshot(model)
+	snap := c.sched.snapshot(model)
+	snap.PromptRatio, snap.CompletionReserve = c.costs.learnt(model)
+	return snap
 }
 
 // Chat sends msgs to the client's default model (or WithModel's) and returns the

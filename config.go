@@ -334,7 +334,7 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 	for _, q := range s.quotas {
 		q.store.reconfigure(now)
 	}
-	s.wakeHead()
+	s.dispatch(now)
 }
 
 // Reload swaps the client's keys, per-model limits and base URLs for cfg's while

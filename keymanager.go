@@ -5,23 +5,33 @@ import (
 	"time"
 )
 
+// This file chooses the quota (a key, or an organization's keys) that serves a
+// request, keeps each quota's cooldowns, and defines the seam between the scheduler
+// and the state of a quota's buckets.
+
 // bucketStore is the rate-limit state of one quota, for all its models. The
 // scheduler calls it under its own mutex, so an implementation need not lock. It is
-// the seam where a store shared between processes (Redis, say) plugs in.
+// the seam where a store shared between processes plugs in.
 type bucketStore interface {
 	// fits reports whether a request of tokens can ever be admitted for model.
 	fits(model string, tokens int) bool
-	// readyAt is the earliest time at which a request of tokens may be sent.
+	// readyAt is the earliest time at which a request of tokens may be sent, pacing
+	// margin and cooldown included.
 	readyAt(now time.Time, model string, tokens int) (time.Time, bool)
-	// reserve takes one request and tokens from every bucket of model.
-	reserve(now time.Time, model string, tokens int)
+	// reserve takes one request and tokens from every bucket of model and returns
+	// what the buckets held before.
+	reserve(now time.Time, model string, tokens int) sendLevels
 	// reconcile settles a reservation with what the request really used.
 	reconcile(now time.Time, model string, reserved, used int, counted bool)
 	// coolDown holds model back until t (only ever extended).
 	coolDown(model string, t time.Time)
-	// observe corrects the buckets from a response's headers and, for a 429, its
-	// message.
-	observe(now time.Time, model string, info RateLimitInfo, rateLimitMessage string)
+	// observe corrects the buckets from a response's headers.
+	observe(now time.Time, model string, info RateLimitInfo)
+	// rateLimited learns from a 429 that named its limit, for a request of tokens
+	// admitted with the buckets at sent.
+	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens int) lesson
+	// settled lets what was learnt for model recover after a quiet spell.
+	settled(now time.Time, model string) bool
 	// limits are model's limits in force.
 	limits(now time.Time, model string) Limits
 	// snapshot describes model's buckets.
@@ -34,17 +44,18 @@ type bucketStore interface {
 // memoryStore is the in-process bucketStore.
 type memoryStore struct {
 	limitsFor func(model string) Limits
+	margin    time.Duration
 	models    map[string]*modelBuckets
 }
 
-func newMemoryStore(limitsFor func(string) Limits) *memoryStore {
-	return &memoryStore{limitsFor: limitsFor, models: map[string]*modelBuckets{}}
+func newMemoryStore(limitsFor func(string) Limits, margin time.Duration) *memoryStore {
+	return &memoryStore{limitsFor: limitsFor, margin: margin, models: map[string]*modelBuckets{}}
 }
 
 func (m *memoryStore) buckets(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
-		b = newModelBuckets(now, m.limitsFor(model))
+		b = newModelBuckets(now, m.limitsFor(model), m.margin)
 		m.models[model] = b
 	}
 	return b
@@ -58,8 +69,8 @@ func (m *memoryStore) readyAt(now time.Time, model string, tokens int) (time.Tim
 	return m.buckets(now, model).readyAt(now, tokens)
 }
 
-func (m *memoryStore) reserve(now time.Time, model string, tokens int) {
-	m.buckets(now, model).reserve(now, tokens)
+func (m *memoryStore) reserve(now time.Time, model string, tokens int) sendLevels {
+	return m.buckets(now, model).reserve(now, tokens)
 }
 
 func (m *memoryStore) reconcile(now time.Time, model string, reserved, used int, counted bool) {
@@ -70,12 +81,16 @@ func (m *memoryStore) coolDown(model string, t time.Time) {
 	m.buckets(time.Now(), model).coolDown(t)
 }
 
-func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo, msg string) {
-	b := m.buckets(now, model)
-	b.observe(now, info)
-	if msg != "" {
-		b.observeRateLimit(now, msg)
-	}
+func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo) {
+	m.buckets(now, model).observe(now, info)
+}
+
+func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens int) lesson {
+	return m.buckets(now, model).rateLimited(now, sig, sent, tokens)
+}
+
+func (m *memoryStore) settled(now time.Time, model string) bool {
+	return m.buckets(now, model).settled(now)
 }
 
 func (m *memoryStore) reconfigure(now time.Time) {
@@ -91,33 +106,19 @@ func (m *memoryStore) limits(now time.Time, model string) Limits {
 
 func (m *memoryStore) snapshot(now time.Time, model string) QuotaSnapshot {
 	b := m.buckets(now, model)
-	s := QuotaSnapshot{Limits: b.limits(), LastHeaders: b.last}
+	s := QuotaSnapshot{Limits: b.limits(), Burst: b.bursts(), PacingMargin: b.margin, LastHeaders: b.last}
 	if b.coolUntil.After(now) {
 		s.CoolingUntil = b.coolUntil
 	}
-	used := func(n int, lim interface{ TokensAt(time.Time) float64 }) int {
-		if n == 0 {
+	used := func(k limitKind) int {
+		lim := b.lim[k]
+		if lim == nil {
 			return -1
 		}
-		return max(0, n-int(lim.TokensAt(now)))
+		return max(0, lim.Burst()-int(lim.TokensAt(now)))
 	}
-	l := s.Limits
-	s.RequestsThisMinute = -1
-	if b.rpm != nil {
-		s.RequestsThisMinute = used(l.RPM, b.rpm)
-	}
-	s.RequestsToday = -1
-	if b.rpd != nil {
-		s.RequestsToday = used(l.RPD, b.rpd)
-	}
-	s.TokensThisMinute = -1
-	if b.tpm != nil {
-		s.TokensThisMinute = used(l.TPM, b.tpm)
-	}
-	s.TokensToday = -1
-	if b.tpd != nil {
-		s.TokensToday = used(l.TPD, b.tpd)
-	}
+	s.RequestsThisMinute, s.RequestsToday = used(kindRPM), used(kindRPD)
+	s.TokensThisMinute, s.TokensToday = used(kindTPM), used(kindTPD)
 	return s
 }
 
@@ -184,8 +185,17 @@ type QuotaSnapshot struct {
 	Name string // organization name, or "key#N"
 	Keys []int  // indexes of the quota's keys
 
-	Limits             Limits // in force: configured, lowered by what Groq said
-	RequestsThisMinute int    // consumed and not yet refilled
+	Limits Limits // in force: configured, lowered by what Groq said
+	// Burst is the depth of each bucket in force: the period's limit, or less where
+	// a 429 showed the server's bucket to be shallower (learnt, and growing back
+	// after a quiet minute). ContextWindow is unset.
+	Burst Limits
+	// PacingMargin is how long after its bucket allows it a request that waited for
+	// refill is sent: WithPacingMargin's value, or wider after a 429 that timing
+	// explains (narrowing back after a quiet minute).
+	PacingMargin time.Duration
+
+	RequestsThisMinute int // consumed and not yet refilled (of Burst)
 	TokensThisMinute   int
 	RequestsToday      int
 	TokensToday        int
@@ -200,4 +210,50 @@ type LimitsSnapshot struct {
 	Quotas   []QuotaSnapshot
 	Queued   map[int]int // waiting calls by priority, all models (only priorities with waiters)
 	InFlight int
+
+	// What the client has learnt of this model's request cost (see WithPacingMargin
+	// and WithCompletionReserve): PromptRatio is the server's prompt token count
+	// over the local estimate (0 before the first answer; estimates are multiplied
+	// by it), CompletionReserve what a call without max tokens reserves for its
+	// answer.
+	PromptRatio       float64
+	CompletionReserve int
+}
+
+// pick chooses, among the quotas that serve w's model, the one that can admit w
+// soonest; ties go round-robin from s.rr. ok is false when none can ever admit it.
+// s.mu is held.
+func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok bool) {
+	qi = -1
+	n := len(s.quotas)
+	for k := 0; k < n; k++ {
+		i := (s.rr + k) % n
+		if !s.quotas[i].serves(w.model) {
+			continue
+		}
+		t, fits := s.quotas[i].store.readyAt(now, w.model, w.tokens)
+		if !fits {
+			continue
+		}
+		if qi < 0 || t.Before(at) {
+			qi, at = i, t
+		}
+	}
+	return qi, at, qi >= 0
+}
+
+// take reserves w's cost in quota qi and chooses the key that sends it: the
+// quota's keys take turns. The next choice among quotas starts after qi. s.mu is
+// held.
+func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
+	q := s.quotas[qi]
+	sent := q.store.reserve(now, w.model, w.tokens)
+	s.rr = (qi + 1) % len(s.quotas)
+	key := q.keys[q.nextKey%len(q.keys)]
+	q.nextKey++
+	url, ok := s.urls[w.model]
+	if !ok {
+		url = s.defURL
+	}
+	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens, sent: sent}
 }

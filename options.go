@@ -21,6 +21,10 @@ const (
 	DefaultCompletionReserve = 1024
 )
 
+// DefaultPacingMargin is the base pacing margin (see WithPacingMargin). The
+// README's rate-limit section says how it was chosen.
+const DefaultPacingMargin = 50 * time.Millisecond
+
 // Option configures a Client. Each option checks its value; NewClient returns the
 // first error, an *OptionError naming the option.
 type Option func(*config) error
@@ -43,6 +47,7 @@ type config struct {
 	maxQueue        int
 	aging           time.Duration
 	completionGuess int
+	pacingMargin    time.Duration
 	randN           func(int64) int64
 	tokenizer       Tokenizer
 	cache           Cache
@@ -75,6 +80,7 @@ func defaultConfig() *config {
 		defaultRPM:      DefaultRPM,
 		maxConcurrency:  DefaultMaxConcurrency,
 		completionGuess: DefaultCompletionReserve,
+		pacingMargin:    DefaultPacingMargin,
 		randN:           randInt64N,
 		tokenizer:       EstimateTokens,
 		cacheEntries:    DefaultCacheMaxEntries,
@@ -305,14 +311,38 @@ func WithPriorityAging(d time.Duration) Option {
 }
 
 // WithCompletionReserve sets how many completion tokens a request that sets no
-// max_completion_tokens reserves against the token limits before it is sent
-// (default 1024). The reservation is settled with the real usage afterwards.
+// max_completion_tokens reserves against the token limits before it is sent, until
+// the model has answered a few such calls (default 1024). From then on the client
+// reserves the 95th percentile of the model's last 64 open-ended answers. The
+// reservation is settled with the real usage afterwards either way.
 func WithCompletionReserve(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
 			return optErr("WithCompletionReserve", "negative reserve %d", n)
 		}
 		c.completionGuess = n
+		return nil
+	}
+}
+
+// WithPacingMargin sets how long after its local bucket allows it a request that
+// had to wait for refill is sent (default DefaultPacingMargin; 0 turns the base
+// margin off). Groq counts a request when it arrives, so network jitter (a new
+// connection's handshake, a slow route) can put a request ahead of the server's
+// refill; the margin absorbs that. It costs one margin per stretch of refill-bound
+// sending, not one per request. A 429 that timing explains widens the margin for
+// that quota and model (doubling, at most one second); each quiet minute halves it
+// back towards this value. Limits reports the margin in force. A negative value is
+// an error.
+func WithPacingMargin(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optErr("WithPacingMargin", "negative duration %v", d)
+		}
+		if d > maxPacingMargin {
+			return optErr("WithPacingMargin", "%v is longer than the %v a margin may reach", d, maxPacingMargin)
+		}
+		c.pacingMargin = d
 		return nil
 	}
 }

@@ -4,11 +4,38 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
-	"sync"
 )
+
+// The scheduler admits calls: it decides who goes next, to which quota, and when.
+//
+// Waiters are grouped by model. A model is one resource, served by the quotas whose
+// keys serve it; each group is a heap ordered by priority (or, with aging, by the
+// time a waiter reaches the top level) and then by arrival. Only a group's head is
+// considered for admission, so priority and first-come order hold within a model,
+// and a model whose buckets are empty holds back its own waiters and nobody else's.
+//
+// dispatch runs under the mutex whenever something changes (a call arrives or
+// leaves, a request finishes, a head's timer fires). It computes each group's head's
+// ready time (the earliest time a quota can take it: buckets, pacing margin and
+// cooldowns, see modelBuckets.readyAt) and, while a concurrency slot is free, hands
+// one to the most urgent head that is ready now, across all groups, so that slots
+// go in priority order. The admitted waiter is woken with its grant. A head that is
+// not ready sleeps on a timer set to its ready time; every other waiter sleeps on
+// its wake channel. The scheduler has no goroutine of its own.
+//
+// Cost: one dispatch is O(G·Q + log n) for G models with waiters, Q quotas and n
+// waiters. G and Q are small, so admission stays logarithmic in the waiters.
+//
+// Trade-off: a slot is never held idle for a call that cannot go yet. When a
+// low-priority call of one model is ready and an urgent call of another waits for
+// its bucket to refill, the low-priority call takes the free slot (strict
+// head-of-line order, as in x/sync/semaphore, would leave both waiting). Within a
+// model, order is strict.
 
 // waiter is one call waiting for admission. It keeps its place (key, seq) across
 // retries.
@@ -16,21 +43,43 @@ type waiter struct {
 	key      int64  // priority, or with aging the time it reaches the top level
 	seq      uint64 // arrival order, breaks ties first come first served
 	priority int
-	index    int // position in the heap, -1 when not queued
+	index    int // position in its group's heap, -1 when not queued
 	wake     chan struct{}
 	model    string
 	tokens   int
+
+	// Set by dispatch, under the scheduler's mutex.
+	ready   time.Time // when a head can be admitted (zero: not a head yet)
+	quota   int       // the quota that can take it then
+	armed   time.Time // the ready time the waiter's timer is set for
+	granted bool
+	grant   grant
+	err     error // it can never be admitted
+}
+
+func newWaiter(priority int, model string, tokens int) *waiter {
+	return &waiter{priority: priority, index: -1, wake: make(chan struct{}, 1), model: model, tokens: tokens}
+}
+
+// before orders waiters: lower key first, then earlier arrival.
+func (w *waiter) before(o *waiter) bool {
+	if w.key != o.key {
+		return w.key < o.key
+	}
+	return w.seq < o.seq
+}
+
+func (w *waiter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 type waitQueue []*waiter
 
-func (q waitQueue) Len() int { return len(q) }
-func (q waitQueue) Less(i, j int) bool {
-	if q[i].key != q[j].key {
-		return q[i].key < q[j].key
-	}
-	return q[i].seq < q[j].seq
-}
+func (q waitQueue) Len() int           { return len(q) }
+func (q waitQueue) Less(i, j int) bool { return q[i].before(q[j]) }
 func (q waitQueue) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
 	q[i].index, q[j].index = i, j
@@ -50,16 +99,13 @@ func (q *waitQueue) Pop() any {
 	return w
 }
 
-// scheduler admits calls: the most urgent waiter goes next, to the quota that can
-// take it soonest, once a concurrency slot is free. It has no goroutine of its own:
-// the waiter at the head of the queue waits on a timer for capacity, the others on
-// their wake channel, and every change that may let the head go wakes it.
+// scheduler: see the comment at the top of this file.
 type scheduler struct {
 	mu       sync.Mutex
-	queue    waitQueue
+	groups   map[string]*waitQueue // waiters by model; a group is deleted when empty
+	waiting  int
 	byPrio   [11]int
 	sem      *semaphore.Weighted
-	slots    int64
 	inFlight int
 	quotas   []*quota
 	keys     []string          // every key ever configured; indexes are stable
@@ -71,17 +117,18 @@ type scheduler struct {
 	aging    time.Duration
 	maxWait  time.Duration
 	closed   bool
+	log      *slog.Logger
 }
 
-func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration) *scheduler {
+func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration, log *slog.Logger) *scheduler {
 	return &scheduler{
-		keys: keys, quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), slots: int64(slots),
-		maxQueue: maxQueue, aging: aging, maxWait: maxWait, urls: map[string]string{},
+		keys: keys, quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*waitQueue{},
+		maxQueue: maxQueue, aging: aging, maxWait: maxWait, urls: map[string]string{}, log: log,
 	}
 }
 
 // grant is an admission: a quota, a key and a concurrency slot, with the tokens
-// reserved. release must be called exactly once.
+// reserved. finish must be called exactly once.
 type grant struct {
 	quota    int
 	keyIndex int
@@ -89,16 +136,13 @@ type grant struct {
 	url      string // where to send the request
 	model    string
 	reserved int
-}
-
-func newWaiter(priority int, model string, tokens int) *waiter {
-	return &waiter{priority: priority, index: -1, wake: make(chan struct{}, 1), model: model, tokens: tokens}
+	sent     sendLevels // the buckets before the reservation, for learning from a 429
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
 // and returns the reservation to make: want, lowered to the largest per-minute
-// token capacity among the quotas so that a generous completion guess cannot make
-// a request unadmittable.
+// token limit among the quotas so that a generous completion guess cannot make a
+// request unadmittable.
 func (s *scheduler) check(model string, need, want int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,7 +202,7 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 		return grant{}, ErrClientClosed
 	}
 	if w.seq == 0 { // first attempt
-		if s.maxQueue > 0 && len(s.queue) >= s.maxQueue {
+		if s.maxQueue > 0 && s.waiting >= s.maxQueue {
 			s.mu.Unlock()
 			return grant{}, ErrQueueFull
 		}
@@ -169,8 +213,7 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 			w.key = time.Now().UnixNano() + int64(w.priority-1)*int64(s.aging)
 		}
 	}
-	heap.Push(&s.queue, w)
-	s.byPrio[w.priority]++
+	s.enqueue(w)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -178,6 +221,24 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 		}
 	}()
 	for {
+		now := time.Now()
+		s.dispatch(now)
+		if w.granted {
+			g := w.grant
+			w.granted, w.grant = false, grant{}
+			if err := ctx.Err(); err != nil { // admitted just as it gave up
+				s.settle(now, g, outcome{})
+				s.mu.Unlock()
+				return grant{}, err
+			}
+			s.mu.Unlock()
+			return g, nil
+		}
+		if err := w.err; err != nil {
+			w.err = nil
+			s.mu.Unlock()
+			return grant{}, err
+		}
 		if s.closed {
 			s.leave(w)
 			s.mu.Unlock()
@@ -189,41 +250,25 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 			return grant{}, err
 		}
 		var timerC <-chan time.Time
-		if s.queue[0] == w {
-			now := time.Now()
-			qi, at, ok := s.pick(now, w)
-			if !ok {
+		if w.index == 0 && w.ready.After(now) {
+			wait := w.ready.Sub(now)
+			reason := ""
+			if wait > s.maxWait {
+				reason = fmt.Sprintf("longer than the maximum delay %s", s.maxWait)
+			} else if dl, has := ctx.Deadline(); has && w.ready.After(dl) {
+				reason = fmt.Sprintf("past the context deadline (in %s)", dl.Sub(now).Round(time.Millisecond))
+			}
+			if reason != "" {
 				s.leave(w)
 				s.mu.Unlock()
-				return grant{}, fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
+				return grant{}, &RateLimitError{Local: true, RetryAfter: wait, Model: w.model, KeyIndex: -1, Reason: reason}
 			}
-			if !at.After(now) {
-				if s.sem.TryAcquire(1) {
-					g := s.admit(now, w, qi)
-					s.mu.Unlock()
-					return g, nil
-				}
-				// wait for a slot: release wakes the head
+			if timer == nil {
+				timer = time.NewTimer(wait)
 			} else {
-				wait := at.Sub(now)
-				reason := ""
-				if wait > s.maxWait {
-					reason = fmt.Sprintf("longer than the maximum delay %s", s.maxWait)
-				} else if dl, has := ctx.Deadline(); has && at.After(dl) {
-					reason = fmt.Sprintf("past the context deadline (in %s)", dl.Sub(now).Round(time.Millisecond))
-				}
-				if reason != "" {
-					s.leave(w)
-					s.mu.Unlock()
-					return grant{}, &RateLimitError{Local: true, RetryAfter: wait, Model: w.model, KeyIndex: -1, Reason: reason}
-				}
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				timerC = timer.C
+				timer.Reset(wait)
 			}
+			w.armed, timerC = w.ready, timer.C
 		}
 		s.mu.Unlock()
 		select {
@@ -235,80 +280,127 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 	}
 }
 
-// pick chooses, among the quotas, the one that can admit w soonest; ties go
-// round-robin. ok is false when no quota can ever admit it.
-func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok bool) {
-	qi = -1
-	n := len(s.quotas)
-	for k := 0; k < n; k++ {
-		i := (s.rr + k) % n
-		if !s.quotas[i].serves(w.model) {
-			continue
-		}
-		t, fits := s.quotas[i].store.readyAt(now, w.model, w.tokens)
-		if !fits {
-			continue
-		}
-		if qi < 0 || t.Before(at) {
-			qi, at = i, t
-		}
+// enqueue puts w in its model's group. s.mu is held.
+func (s *scheduler) enqueue(w *waiter) {
+	g := s.groups[w.model]
+	if g == nil {
+		g = &waitQueue{}
+		s.groups[w.model] = g
 	}
-	return qi, at, qi >= 0
+	w.ready, w.armed = time.Time{}, time.Time{}
+	heap.Push(g, w)
+	s.waiting++
+	s.byPrio[w.priority]++
 }
 
-// admit takes the head off the queue with quota qi. s.mu is held and a slot taken.
-func (s *scheduler) admit(now time.Time, w *waiter, qi int) grant {
-	q := s.quotas[qi]
-	q.store.reserve(now, w.model, w.tokens)
-	s.rr = (qi + 1) % len(s.quotas)
-	key := q.keys[q.nextKey%len(q.keys)]
-	q.nextKey++
-	heap.Remove(&s.queue, w.index)
+// remove takes w out of its group. s.mu is held.
+func (s *scheduler) remove(w *waiter) {
+	if w.index < 0 {
+		return
+	}
+	g := s.groups[w.model]
+	heap.Remove(g, w.index)
+	if g.Len() == 0 {
+		delete(s.groups, w.model)
+	}
+	s.waiting--
 	s.byPrio[w.priority]--
-	s.inFlight++
-	s.wakeHead()
-	url, ok := s.urls[w.model]
-	if !ok {
-		url = s.defURL
-	}
-	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens}
 }
 
-// leave takes w out of the queue (its context ended or it gave up). s.mu is held.
+// leave takes w out of the queue (its context ended or it gave up) and lets the
+// next waiter of its model move up. s.mu is held.
 func (s *scheduler) leave(w *waiter) {
-	if w.index >= 0 {
-		heap.Remove(&s.queue, w.index)
-		s.byPrio[w.priority]--
-	}
-	s.wakeHead()
+	s.remove(w)
+	s.dispatch(time.Now())
 }
 
-// wakeHead tells the head waiter to look again. s.mu is held.
-func (s *scheduler) wakeHead() {
-	if len(s.queue) > 0 {
-		select {
-		case s.queue[0].wake <- struct{}{}:
-		default:
+// dispatch admits, while concurrency slots are free, the most urgent group head
+// that is ready now, and wakes every head whose ready time changed so that it sets
+// its timer again. s.mu is held.
+func (s *scheduler) dispatch(now time.Time) {
+	for {
+		var best *waiter
+		dropped := false
+		for _, g := range s.groups {
+			h := (*g)[0]
+			qi, at, ok := s.pick(now, h)
+			if !ok {
+				// The limits changed under it (Reload, a learnt limit): it can never
+				// be admitted. Its group's next head is looked at on the next round.
+				s.remove(h)
+				h.err = fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, h.model, h.tokens)
+				h.signal()
+				dropped = true
+				continue
+			}
+			h.ready, h.quota = at, qi
+			if at.After(now) {
+				if !h.armed.Equal(at) {
+					h.signal()
+				}
+				continue
+			}
+			if best == nil || h.before(best) {
+				best = h
+			}
 		}
+		if best == nil || !s.sem.TryAcquire(1) {
+			if dropped {
+				continue
+			}
+			return
+		}
+		s.remove(best)
+		s.inFlight++
+		best.grant, best.granted = s.take(now, best, best.quota), true
+		best.signal()
 	}
 }
 
-// finish settles an admitted request and frees its slot: used is the total tokens
-// the server reported, counted whether the server counted the request at all, info
-// the response's headers, and rateLimitMsg a 429's message (or "").
-func (s *scheduler) finish(g grant, used int, counted bool, info RateLimitInfo, rateLimitMsg string, coolUntil time.Time) {
+// outcome is what became of an admitted request.
+type outcome struct {
+	counted   bool          // the server counted the request
+	used      int           // tokens it counted, when counted
+	info      RateLimitInfo // the response's x-ratelimit-* headers
+	limited   *limitSignal  // a 429 that named its limit
+	coolUntil time.Time     // a cooldown to set (zero: none)
+}
+
+// finish settles an admitted request and frees its slot.
+func (s *scheduler) finish(g grant, o outcome) {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	l := s.settle(now, g, o)
+	name := s.quotas[g.quota].name
+	s.mu.Unlock()
+	switch {
+	case l.burst > 0:
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
+	case l.margin > 0:
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
+	}
+}
+
+// settle is finish under s.mu.
+func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	st := s.quotas[g.quota].store
-	st.reconcile(now, g.model, g.reserved, used, counted)
-	st.observe(now, g.model, info, rateLimitMsg)
-	if !coolUntil.IsZero() {
-		st.coolDown(g.model, coolUntil)
+	st.reconcile(now, g.model, g.reserved, o.used, o.counted)
+	st.observe(now, g.model, o.info)
+	var l lesson
+	if o.limited != nil {
+		l = st.rateLimited(now, g.model, *o.limited, g.sent, g.reserved)
+	} else if o.counted {
+		st.settled(now, g.model)
+	}
+	if !o.coolUntil.IsZero() {
+		st.coolDown(g.model, o.coolUntil)
 	}
 	s.inFlight--
 	s.sem.Release(1)
-	s.wakeHead()
+	s.dispatch(now)
+	return l
 }
 
 // close fails every waiter with ErrClientClosed.
@@ -316,10 +408,9 @@ func (s *scheduler) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for _, w := range s.queue {
-		select {
-		case w.wake <- struct{}{}:
-		default:
+	for _, g := range s.groups {
+		for _, w := range *g {
+			w.signal()
 		}
 	}
 }

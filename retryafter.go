@@ -112,3 +112,58 @@ func secondsToDuration(s float64) time.Duration {
 func ParseRetryAfter(h http.Header, status int, message string, now time.Time) (wait time.Duration, ok bool) {
 	return serverWait(h, status, message, now)
 }
+
+// limitSignal is what a 429's message says about the limit that was hit. Groq
+// writes "… on tokens per minute (TPM): Limit 6000, Used 5990, Requested 120.
+// Please try again in 1.2s.", with "Requested ~12903" when its count is an
+// estimate. Figures the message lacks are -1; ok is false when it names no limit.
+type limitSignal struct {
+	kind      limitKind
+	limit     int
+	used      int
+	requested int
+}
+
+// parseLimitSignal reads a 429 message; ok is false when it names none of RPM,
+// RPD, TPM and TPD.
+func parseLimitSignal(msg string) (sig limitSignal, ok bool) {
+	for k := range numKinds {
+		if strings.Contains(msg, "("+k.String()+")") {
+			sig.kind, ok = k, true
+			break
+		}
+	}
+	if !ok {
+		return limitSignal{}, false
+	}
+	sig.limit, sig.used, sig.requested = numberAfter(msg, "Limit "), numberAfter(msg, "Used "), numberAfter(msg, "Requested ")
+	return sig, true
+}
+
+// serverCost is the token count the server charged a refused request, from a TPM
+// or TPD message's "Requested N" (0 when it gave none): the truth a retry reserves.
+func (sig limitSignal) serverCost() int {
+	if (sig.kind == kindTPM || sig.kind == kindTPD) && sig.requested > 0 {
+		return sig.requested
+	}
+	return 0
+}
+
+// numberAfter reads the whole number that follows marker in s ("~" before it is
+// allowed), or -1.
+func numberAfter(s, marker string) int {
+	i := strings.Index(s, marker)
+	if i < 0 {
+		return -1
+	}
+	s = strings.TrimPrefix(s[i+len(marker):], "~")
+	j := 0
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	n, err := strconv.Atoi(s[:j])
+	if err != nil {
+		return -1
+	}
+	return n
+}

@@ -118,6 +118,7 @@ type Stream struct {
 	ended      bool
 	onDone     func(*ChatResponse) // called once with the assembled response of a complete stream
 	budgetHold int64               // the call's budget reservation, settled at the end
+	learn      func(*Usage)        // teaches the client the call's real cost
 	replay     []*ChatChunk        // a cached answer replayed: no connection
 
 	// Meta describes the request (request id, attempts, key, headers).
@@ -395,7 +396,10 @@ func (s *Stream) end() {
 	if s.usage != nil {
 		used = s.usage.TotalTokens
 	}
-	s.c.sched.finish(s.g, used, true, s.res.info, "", time.Time{})
+	s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
+	if s.learn != nil && s.err == nil {
+		s.learn(s.usage)
+	}
 	s.c.budget.settle(time.Now(), s.budgetHold, int64(used))
 	if s.err == nil && s.finish != "" && s.onDone != nil {
 		s.onDone(s.Response())

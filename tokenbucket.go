@@ -2,33 +2,92 @@ package groq
 
 import (
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
+// This file holds one quota's buckets for one model and what the client learns
+// about the server's buckets from its refusals: their depth (burst) and how far
+// behind the client's its refill runs (the pacing margin).
+
 // tokenEpsilon absorbs float rounding when a limiter's tokens are compared with a
 // whole request.
 const tokenEpsilon = 1e-6
 
+// limitKind names one of a model's four limits.
+type limitKind int
+
+const (
+	kindRPM limitKind = iota
+	kindRPD
+	kindTPM
+	kindTPD
+	numKinds
+)
+
+var kindNames = [numKinds]string{"RPM", "RPD", "TPM", "TPD"}
+
+func (k limitKind) String() string { return kindNames[k] }
+
+// period is how long the limit's bucket takes to refill from empty.
+func (k limitKind) period() time.Duration {
+	if k == kindRPM || k == kindTPM {
+		return time.Minute
+	}
+	return 24 * time.Hour
+}
+
+// cost is what a request of tokens takes from this limit's bucket.
+func (k limitKind) cost(tokens int) int {
+	if k == kindTPM || k == kindTPD {
+		return tokens
+	}
+	return 1
+}
+
+func (l Limits) of(k limitKind) int {
+	return [numKinds]int{l.RPM, l.RPD, l.TPM, l.TPD}[k]
+}
+
+func (l *Limits) set(k limitKind, n int) {
+	*[numKinds]*int{&l.RPM, &l.RPD, &l.TPM, &l.TPD}[k] = n
+}
+
+// Learning constants. A learnt burst grows back by half (at least one) after each
+// burstRecovery without a refusal that points at the bucket's depth; a widened
+// margin halves back towards the configured one after each marginQuiet without a
+// refusal that points at timing.
+const (
+	maxPacingMargin = time.Second
+	minWidenedBy    = 10 * time.Millisecond
+	marginQuiet     = time.Minute
+	burstRecovery   = time.Minute
+)
+
 // modelBuckets holds one quota's limiters for one model, shaped like Groq's: each
-// refills continuously and holds one period's worth (a minute for RPM and TPM, a
-// day for RPD and TPD). A nil limiter is unlimited. It is not safe for concurrent
-// use: the scheduler's mutex guards it.
+// refills continuously at its period's rate and holds one period's worth (a minute
+// for RPM and TPM, a day for RPD and TPD) unless a refusal showed the server's
+// bucket to be shallower. A nil limiter is unlimited. It is not safe for
+// concurrent use: the scheduler's mutex guards it.
 type modelBuckets struct {
 	configured Limits // what the user (or the built-in table) set; never exceeded
 	learned    Limits // what Groq's headers and 429 messages said
 
-	rpm, rpd, tpm, tpd *rate.Limiter
+	lim        [numKinds]*rate.Limiter
+	burst      [numKinds]int // learnt capacity below the period's limit; 0: none
+	burstSince [numKinds]time.Time
+
+	baseMargin  time.Duration // WithPacingMargin
+	margin      time.Duration // in force: the base, or wider after timing refusals
+	marginSince time.Time
 
 	coolUntil time.Time
 	last      RateLimitInfo
 }
 
-func newModelBuckets(now time.Time, configured Limits) *modelBuckets {
-	b := &modelBuckets{configured: configured}
+func newModelBuckets(now time.Time, configured Limits, margin time.Duration) *modelBuckets {
+	b := &modelBuckets{configured: configured, baseMargin: margin, margin: margin}
 	b.apply(now)
 	return b
 }
@@ -56,91 +115,119 @@ func (b *modelBuckets) limits() Limits {
 	}
 }
 
-// apply brings the limiters in line with the effective limits. A limiter whose limit
-// changes is adjusted with SetLimitAt and SetBurstAt, keeping what it had consumed.
+// capacity is the depth in force of limit k's bucket: the period's limit, or the
+// learnt burst when that is smaller.
+func (b *modelBuckets) capacity(l Limits, k limitKind) int {
+	n := l.of(k)
+	if b.burst[k] > 0 && b.burst[k] < n {
+		return b.burst[k]
+	}
+	return n
+}
+
+// bursts are the capacities in force, as Limits (ContextWindow unset).
+func (b *modelBuckets) bursts() Limits {
+	l, out := b.limits(), Limits{}
+	for k := range numKinds {
+		out.set(k, b.capacity(l, k))
+	}
+	return out
+}
+
+// apply brings the limiters in line with the limits and bursts in force. A limiter
+// whose rate or depth changes is adjusted in place (SetLimitAt, SetBurstAt), keeping
+// what it had consumed.
 func (b *modelBuckets) apply(now time.Time) {
 	l := b.limits()
-	b.rpm = shapeLimiter(b.rpm, now, l.RPM, time.Minute)
-	b.rpd = shapeLimiter(b.rpd, now, l.RPD, 24*time.Hour)
-	b.tpm = shapeLimiter(b.tpm, now, l.TPM, time.Minute)
-	b.tpd = shapeLimiter(b.tpd, now, l.TPD, 24*time.Hour)
-}
-
-func shapeLimiter(lim *rate.Limiter, now time.Time, n int, period time.Duration) *rate.Limiter {
-	if n <= 0 {
-		return nil
-	}
-	r := rate.Limit(float64(n) / period.Seconds())
-	if lim == nil {
-		lim = rate.NewLimiter(r, n)
-		lim.SetBurstAt(now, n) // start full at now
-		return lim
-	}
-	if lim.Limit() != r {
-		lim.SetLimitAt(now, r)
-	}
-	if lim.Burst() != n {
-		lim.SetBurstAt(now, n)
-	}
-	return lim
-}
-
-// each calls f for every limiter with the amount a request of tokens costs in it.
-func (b *modelBuckets) each(tokens int, f func(lim *rate.Limiter, cost int)) {
-	if b.rpm != nil {
-		f(b.rpm, 1)
-	}
-	if b.rpd != nil {
-		f(b.rpd, 1)
-	}
-	if b.tpm != nil {
-		f(b.tpm, tokens)
-	}
-	if b.tpd != nil {
-		f(b.tpd, tokens)
-	}
-}
-
-// fits reports whether a request of tokens can ever be admitted (it is no larger
-// than the token limits' capacities).
-func (b *modelBuckets) fits(tokens int) bool {
-	ok := true
-	b.each(tokens, func(lim *rate.Limiter, cost int) {
-		if cost > lim.Burst() {
-			ok = false
+	for k := range numKinds {
+		n := l.of(k)
+		if n <= 0 {
+			b.lim[k] = nil
+			continue
 		}
-	})
-	return ok
+		r, depth := rate.Limit(float64(n)/k.period().Seconds()), b.capacity(l, k)
+		switch lim := b.lim[k]; {
+		case lim == nil:
+			lim = rate.NewLimiter(r, depth)
+			lim.SetBurstAt(now, depth) // full, as of now
+			b.lim[k] = lim
+		default:
+			if lim.Limit() != r {
+				lim.SetLimitAt(now, r)
+			}
+			if lim.Burst() != depth {
+				lim.SetBurstAt(now, depth)
+			}
+		}
+	}
 }
 
-// readyAt is the earliest time, not before now, at which every limiter holds what a
-// request of tokens costs and no cooldown is running. ok is false when the request
-// can never fit.
+// fits reports whether a request of tokens can ever be admitted: it is no larger
+// than any limit (a learnt burst does not count: a request larger than the burst
+// waits for a full bucket and goes into debt).
+func (b *modelBuckets) fits(tokens int) bool {
+	l := b.limits()
+	for k := range numKinds {
+		if n := l.of(k); n > 0 && k.cost(tokens) > n {
+			return false
+		}
+	}
+	return true
+}
+
+// readyAt is the earliest time, not before now, at which no cooldown runs and every
+// limiter holds what a request of tokens costs, plus, in the per-minute buckets,
+// the pacing margin's worth of refill (capped at the bucket's depth). The margin is what makes a request that
+// waited for refill leave a little after the local bucket allows it, so that a
+// server whose refill runs a few milliseconds behind has refilled too. ok is false
+// when the request can never fit.
 func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool) {
-	at, ok = now, true
+	if !b.fits(tokens) {
+		return time.Time{}, false
+	}
+	at = now
 	if b.coolUntil.After(at) {
 		at = b.coolUntil
 	}
-	b.each(tokens, func(lim *rate.Limiter, cost int) {
-		if cost > lim.Burst() {
-			ok = false
-			return
+	for k, lim := range b.lim {
+		if lim == nil {
+			continue
+		}
+		r, need := float64(lim.Limit()), float64(limitKind(k).cost(tokens))
+		if limitKind(k).period() == time.Minute {
+			need = min(need+b.margin.Seconds()*r, float64(lim.Burst()))
 		}
 		avail := lim.TokensAt(now)
-		if avail+tokenEpsilon >= float64(cost) {
-			return
+		if avail+tokenEpsilon >= need {
+			continue
 		}
-		secs := (float64(cost) - avail) / float64(lim.Limit())
+		secs := (need - avail) / r
 		if t := now.Add(time.Duration(math.Ceil(secs * float64(time.Second)))); t.After(at) {
 			at = t
 		}
-	})
-	return at, ok
+	}
+	return at, true
 }
 
-// reserve takes a request's cost from every limiter.
-func (b *modelBuckets) reserve(now time.Time, tokens int) {
-	b.each(tokens, func(lim *rate.Limiter, cost int) { lim.ReserveN(now, cost) })
+// sendLevels is what each bucket held when a request was admitted, before it took
+// its cost: the evidence a later refusal is read against. A capacity of 0 means the
+// limit was unknown then.
+type sendLevels struct {
+	level    [numKinds]float64
+	capacity [numKinds]int
+}
+
+// reserve takes a request's cost from every limiter and returns the levels before.
+func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
+	var s sendLevels
+	for k, lim := range b.lim {
+		if lim == nil {
+			continue
+		}
+		s.level[k], s.capacity[k] = lim.TokensAt(now), lim.Burst()
+		charge(lim, now, limitKind(k).cost(tokens))
+	}
+	return s
 }
 
 // reconcile settles a reservation. A request the server did not count gives back
@@ -148,24 +235,33 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) {
 // tokens reserved and those it used.
 func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool) {
 	if !counted {
-		b.each(reserved, func(lim *rate.Limiter, cost int) { giveBack(lim, now, cost) })
+		for k, lim := range b.lim {
+			if lim != nil {
+				giveBack(lim, now, limitKind(k).cost(reserved))
+			}
+		}
 		return
 	}
 	diff := used - reserved
-	for _, lim := range []*rate.Limiter{b.tpm, b.tpd} {
-		if lim == nil {
-			continue
-		}
-		if diff < 0 {
+	for _, lim := range []*rate.Limiter{b.lim[kindTPM], b.lim[kindTPD]} {
+		switch {
+		case lim == nil:
+		case diff < 0:
 			giveBack(lim, now, -diff)
-		} else if diff > 0 {
+		case diff > 0:
 			charge(lim, now, diff)
 		}
 	}
 }
 
-// giveBack returns n tokens to lim, never past its capacity. A negative reservation
-// is how x/time/rate adds tokens (ReserveN with no future limit always applies).
+// giveBack returns n tokens to lim, never past its capacity.
+//
+// x/time/rate's own way to give tokens back, Reservation.CancelAt, restores nothing
+// once the reservation's time to act has passed, and ours act at once (a request is
+// admitted only when its tokens are there): by the time the server's answer says
+// what to give back, CancelAt would be a no-op. A reservation of -n tokens is the
+// one operation that adds tokens to a Limiter; it is capped here at the bucket's
+// room, so the bucket never holds more than its burst.
 func giveBack(lim *rate.Limiter, now time.Time, n int) {
 	room := float64(lim.Burst()) - lim.TokensAt(now)
 	n = min(n, int(math.Floor(room)))
@@ -174,8 +270,8 @@ func giveBack(lim *rate.Limiter, now time.Time, n int) {
 	}
 }
 
-// charge takes n more tokens from lim, going into debt if it must; a charge larger
-// than the capacity is taken in pieces.
+// charge takes n tokens from lim, going into debt if it must; a charge larger than
+// the capacity is taken in pieces (ReserveN refuses more than the burst at once).
 func charge(lim *rate.Limiter, now time.Time, n int) {
 	for n > 0 {
 		c := min(n, lim.Burst())
@@ -221,70 +317,87 @@ func (b *modelBuckets) observe(now time.Time, info RateLimitInfo) {
 	if changed {
 		b.apply(now)
 	}
-	pullDown(b.tpm, now, info.TokensLeftInMinute)
-	pullDown(b.rpd, now, info.RequestsLeftToday)
+	pullDown(b.lim[kindTPM], now, info.TokensLeftInMinute)
+	pullDown(b.lim[kindRPD], now, info.RequestsLeftToday)
 }
 
-// observeRateLimit learns from a 429's message ("... on requests per minute (RPM):
-// Limit 30, Used 30, Requested 1 ...") which limit was hit and its size, and empties
-// the local bucket of that limit accordingly.
-func (b *modelBuckets) observeRateLimit(now time.Time, message string) {
-	kind, limit, used, ok := parseLimitMessage(message)
-	if !ok {
-		return
-	}
-	var field *int
-	switch kind {
-	case "RPM":
-		field = &b.learned.RPM
-	case "RPD":
-		field = &b.learned.RPD
-	case "TPM":
-		field = &b.learned.TPM
-	case "TPD":
-		field = &b.learned.TPD
-	}
-	if limit > 0 && *field != limit {
-		*field = limit
+// lesson is what a refusal taught: a learnt burst or a wider margin (zero when
+// nothing changed). The scheduler logs it.
+type lesson struct {
+	kind   limitKind
+	burst  int           // the new learnt capacity, or 0
+	margin time.Duration // the new margin, or 0
+}
+
+// rateLimited learns from a 429 whose message named the limit (sig), for a request
+// of tokens that was admitted with the buckets at sent.
+//
+// The limit's size is learnt from the message. Then the refusal is read against
+// what the local bucket held when the request left: the server refused a request
+// of cost c after this process had taken `consumed` from a bucket of capacity B, so
+// (its refill being in step) the server's bucket holds less than consumed + c. When
+// that bound is clearly below B, the server's bucket is shallower than the client's:
+// the bound becomes the learnt burst. When it is not (the local bucket was nearly
+// empty anyway), the refusal is one of timing, the server's refill running behind
+// the client's: the pacing margin doubles (at most maxPacingMargin). Finally the
+// bucket is pulled down to what the server said was left.
+func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLevels, tokens int) lesson {
+	k := sig.kind
+	if sig.limit > 0 && b.learned.of(k) != sig.limit {
+		b.learned.set(k, sig.limit)
 		b.apply(now)
 	}
-	lim := map[string]*rate.Limiter{"RPM": b.rpm, "RPD": b.rpd, "TPM": b.tpm, "TPD": b.tpd}[kind]
-	left := 0
-	if kind[0] == 'T' && used >= 0 && limit > used {
-		left = limit - used
-	}
-	pullDown(lim, now, left)
-}
-
-// parseLimitMessage reads the limit kind, its size and the used figure from Groq's
-// 429 message. used is -1 when absent.
-func parseLimitMessage(msg string) (kind string, limit, used int, ok bool) {
-	for _, k := range []string{"RPM", "RPD", "TPM", "TPD"} {
-		if strings.Contains(msg, "("+k+")") {
-			kind = k
-			break
+	var learnt lesson
+	if lvl, capacity := sent.level[k], sent.capacity[k]; capacity > 0 {
+		cost := float64(k.cost(tokens))
+		bound := int(math.Ceil(float64(capacity) - lvl + cost - 1 - tokenEpsilon))
+		tolerance := max(2*int(cost), capacity/10)
+		if bound <= capacity-tolerance {
+			bound = max(bound, 1)
+			if cur := b.capacity(b.limits(), k); bound < cur {
+				b.burst[k], learnt = bound, lesson{kind: k, burst: bound}
+				b.apply(now)
+			}
+			b.burstSince[k] = now
+		} else {
+			m := min(max(2*b.margin, b.margin+minWidenedBy), maxPacingMargin)
+			if m != b.margin {
+				b.margin, learnt = m, lesson{kind: k, margin: m}
+			}
+			b.marginSince = now
 		}
 	}
-	if kind == "" {
-		return "", 0, 0, false
+	left := 0
+	if (k == kindTPM || k == kindTPD) && sig.used >= 0 && sig.limit > sig.used {
+		left = sig.limit - sig.used
 	}
-	limit, used = numberAfter(msg, "Limit "), numberAfter(msg, "Used ")
-	return kind, limit, used, true
+	pullDown(b.lim[k], now, left)
+	return learnt
 }
 
-func numberAfter(s, marker string) int {
-	i := strings.Index(s, marker)
-	if i < 0 {
-		return -1
+// settled lets what was learnt recover after a quiet spell: a widened margin halves
+// back towards the base after marginQuiet without a timing refusal, and a learnt
+// burst grows by half after burstRecovery without a depth refusal, until it is the
+// period's limit again (a learnt burst can be wrong: another process may have spent
+// the quota). It reports whether anything changed.
+func (b *modelBuckets) settled(now time.Time) bool {
+	changed := false
+	if b.margin > b.baseMargin && now.Sub(b.marginSince) >= marginQuiet {
+		b.margin, b.marginSince, changed = max(b.baseMargin, b.margin/2), now, true
 	}
-	s = s[i+len(marker):]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
+	l := b.limits()
+	for k := range numKinds {
+		if b.burst[k] == 0 || now.Sub(b.burstSince[k]) < burstRecovery {
+			continue
+		}
+		b.burst[k] += max(1, b.burst[k]/2)
+		if b.burst[k] >= l.of(k) {
+			b.burst[k] = 0
+		}
+		b.burstSince[k], changed = now, true
 	}
-	n, err := strconv.Atoi(s[:j])
-	if err != nil {
-		return -1
+	if changed {
+		b.apply(now)
 	}
-	return n
+	return changed
 }
