@@ -334,6 +334,7 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 	for _, q := range s.quotas {
 		q.store.reconfigure(now)
 	}
+	s.changed("")
 	s.dispatch(now)
 }
 

@@ -248,6 +248,7 @@ func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok boo
 func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	q := s.quotas[qi]
 	sent := q.store.reserve(now, w.model, w.tokens)
+	s.changed(w.model)
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++

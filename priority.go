@@ -49,12 +49,12 @@ type waiter struct {
 	tokens   int
 
 	// Set by dispatch, under the scheduler's mutex.
-	ready   time.Time // when a head can be admitted (zero: not a head yet)
-	quota   int       // the quota that can take it then
-	armed   time.Time // the ready time the waiter's timer is set for
-	granted bool
-	grant   grant
-	err     error // it can never be admitted
+	ready time.Time // when a head can be admitted (zero: not a head yet)
+	quota int       // the quota that can take it then
+	epoch uint64    // its group's epoch when ready was computed
+	armed time.Time // the ready time the waiter's timer is set for
+	grant *grant    // its admission, once granted
+	err   error     // it can never be admitted
 }
 
 func newWaiter(priority int, model string, tokens int) *waiter {
@@ -77,6 +77,14 @@ func (w *waiter) signal() {
 }
 
 type waitQueue []*waiter
+
+// group is one model's waiters. Its epoch counts changes to the model's buckets, so
+// that a head's ready time is computed again only when it may have changed (with
+// no change, a bucket only refills, and a future ready time stays right).
+type group struct {
+	q     waitQueue
+	epoch uint64
+}
 
 func (q waitQueue) Len() int           { return len(q) }
 func (q waitQueue) Less(i, j int) bool { return q[i].before(q[j]) }
@@ -102,7 +110,7 @@ func (q *waitQueue) Pop() any {
 // scheduler: see the comment at the top of this file.
 type scheduler struct {
 	mu       sync.Mutex
-	groups   map[string]*waitQueue // waiters by model; a group is deleted when empty
+	groups   map[string]*group // waiters by model; a group is deleted when empty
 	waiting  int
 	byPrio   [11]int
 	sem      *semaphore.Weighted
@@ -122,7 +130,7 @@ type scheduler struct {
 
 func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration, log *slog.Logger) *scheduler {
 	return &scheduler{
-		keys: keys, quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*waitQueue{},
+		keys: keys, quotas: quotas, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*group{},
 		maxQueue: maxQueue, aging: aging, maxWait: maxWait, urls: map[string]string{}, log: log,
 	}
 }
@@ -223,9 +231,9 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 	for {
 		now := time.Now()
 		s.dispatch(now)
-		if w.granted {
-			g := w.grant
-			w.granted, w.grant = false, grant{}
+		if w.grant != nil {
+			g := *w.grant
+			w.grant = nil
 			if err := ctx.Err(); err != nil { // admitted just as it gave up
 				s.settle(now, g, outcome{})
 				s.mu.Unlock()
@@ -284,11 +292,11 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 func (s *scheduler) enqueue(w *waiter) {
 	g := s.groups[w.model]
 	if g == nil {
-		g = &waitQueue{}
+		g = &group{}
 		s.groups[w.model] = g
 	}
 	w.ready, w.armed = time.Time{}, time.Time{}
-	heap.Push(g, w)
+	heap.Push(&g.q, w)
 	s.waiting++
 	s.byPrio[w.priority]++
 }
@@ -299,8 +307,8 @@ func (s *scheduler) remove(w *waiter) {
 		return
 	}
 	g := s.groups[w.model]
-	heap.Remove(g, w.index)
-	if g.Len() == 0 {
+	heap.Remove(&g.q, w.index)
+	if g.q.Len() == 0 {
 		delete(s.groups, w.model)
 	}
 	s.waiting--
@@ -322,7 +330,10 @@ func (s *scheduler) dispatch(now time.Time) {
 		var best *waiter
 		dropped := false
 		for _, g := range s.groups {
-			h := (*g)[0]
+			h := g.q[0]
+			if h.ready.After(now) && h.epoch == g.epoch {
+				continue // nothing changed: still not ready, its timer is set
+			}
 			qi, at, ok := s.pick(now, h)
 			if !ok {
 				// The limits changed under it (Reload, a learnt limit): it can never
@@ -333,7 +344,7 @@ func (s *scheduler) dispatch(now time.Time) {
 				dropped = true
 				continue
 			}
-			h.ready, h.quota = at, qi
+			h.ready, h.quota, h.epoch = at, qi, g.epoch
 			if at.After(now) {
 				if !h.armed.Equal(at) {
 					h.signal()
@@ -352,7 +363,8 @@ func (s *scheduler) dispatch(now time.Time) {
 		}
 		s.remove(best)
 		s.inFlight++
-		best.grant, best.granted = s.take(now, best, best.quota), true
+		g := s.take(now, best, best.quota)
+		best.grant = &g
 		best.signal()
 	}
 }
@@ -383,8 +395,23 @@ func (s *scheduler) finish(g grant, o outcome) {
 	}
 }
 
+// changed marks model's buckets changed, so that its head's ready time is computed
+// again; an empty model marks every model. s.mu is held.
+func (s *scheduler) changed(model string) {
+	if model != "" {
+		if g := s.groups[model]; g != nil {
+			g.epoch++
+		}
+		return
+	}
+	for _, g := range s.groups {
+		g.epoch++
+	}
+}
+
 // settle is finish under s.mu.
 func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
+	s.changed(g.model)
 	st := s.quotas[g.quota].store
 	st.reconcile(now, g.model, g.reserved, o.used, o.counted)
 	st.observe(now, g.model, o.info)
@@ -409,7 +436,7 @@ func (s *scheduler) close() {
 	defer s.mu.Unlock()
 	s.closed = true
 	for _, g := range s.groups {
-		for _, w := range *g {
+		for _, w := range g.q {
 			w.signal()
 		}
 	}

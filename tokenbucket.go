@@ -75,7 +75,9 @@ type modelBuckets struct {
 	learned    Limits // what Groq's headers and 429 messages said
 
 	lim        [numKinds]*rate.Limiter
-	burst      [numKinds]int // learnt capacity below the period's limit; 0: none
+	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
+	refunded   [numKinds]float64 // all ever given back for requests the server did not count
+	burst      [numKinds]int     // learnt capacity below the period's limit; 0: none
 	burstSince [numKinds]time.Time
 
 	baseMargin  time.Duration // WithPacingMargin
@@ -210,11 +212,13 @@ func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool
 }
 
 // sendLevels is what each bucket held when a request was admitted, before it took
-// its cost: the evidence a later refusal is read against. A capacity of 0 means the
-// limit was unknown then.
+// its cost, and the running totals then: the evidence a later refusal is read
+// against. A capacity of 0 means the limit was unknown then.
 type sendLevels struct {
 	level    [numKinds]float64
 	capacity [numKinds]int
+	taken    [numKinds]float64
+	refunded [numKinds]float64
 }
 
 // reserve takes a request's cost from every limiter and returns the levels before.
@@ -224,8 +228,10 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 		if lim == nil {
 			continue
 		}
-		s.level[k], s.capacity[k] = lim.TokensAt(now), lim.Burst()
-		charge(lim, now, limitKind(k).cost(tokens))
+		cost := limitKind(k).cost(tokens)
+		s.level[k], s.capacity[k], s.taken[k], s.refunded[k] = lim.TokensAt(now), lim.Burst(), b.taken[k], b.refunded[k]
+		charge(lim, now, cost)
+		b.taken[k] += float64(cost)
 	}
 	return s
 }
@@ -238,6 +244,7 @@ func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool
 		for k, lim := range b.lim {
 			if lim != nil {
 				giveBack(lim, now, limitKind(k).cost(reserved))
+				b.refunded[k] += float64(limitKind(k).cost(reserved))
 			}
 		}
 		return
@@ -251,6 +258,10 @@ func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool
 		case diff > 0:
 			charge(lim, now, diff)
 		}
+	}
+	if diff > 0 {
+		b.taken[kindTPM] += float64(diff)
+		b.taken[kindTPD] += float64(diff)
 	}
 }
 
@@ -330,17 +341,23 @@ type lesson struct {
 }
 
 // rateLimited learns from a 429 whose message named the limit (sig), for a request
-// of tokens that was admitted with the buckets at sent.
+// of tokens that was admitted with the buckets at sent. The request's reservation
+// has been given back already.
 //
 // The limit's size is learnt from the message. Then the refusal is read against
-// what the local bucket held when the request left: the server refused a request
-// of cost c after this process had taken `consumed` from a bucket of capacity B, so
-// (its refill being in step) the server's bucket holds less than consumed + c. When
-// that bound is clearly below B, the server's bucket is shallower than the client's:
-// the bound becomes the learnt burst. When it is not (the local bucket was nearly
-// empty anyway), the refusal is one of timing, the server's refill running behind
-// the client's: the pacing margin doubles (at most maxPacingMargin). Finally the
-// bucket is pulled down to what the server said was left.
+// what this process had spent when the server refused: what it had taken from the
+// bucket before the request left (capacity minus the level then), plus what it took
+// while the request was in flight, minus what refusals gave back since. Requests in
+// flight together can reach the server in any order, which is why the ones sent
+// later count too. The server refused a request of cost c with at most that much
+// spent, so (its refill in step) its bucket holds less than spent + c. When that
+// bound is clearly below the local capacity, the server's bucket is shallower than
+// the client's: the bound becomes the learnt burst (the smallest bound wins, so a
+// wave of refusals converges on the number of requests the server took). When it
+// is not (the local bucket was nearly empty anyway), the refusal is one of timing,
+// the server's refill running behind the client's: the pacing margin doubles (at
+// most maxPacingMargin). Finally the bucket is pulled down to what the server said
+// was left.
 func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLevels, tokens int) lesson {
 	k := sig.kind
 	if sig.limit > 0 && b.learned.of(k) != sig.limit {
@@ -348,9 +365,10 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 		b.apply(now)
 	}
 	var learnt lesson
-	if lvl, capacity := sent.level[k], sent.capacity[k]; capacity > 0 {
+	if capacity := sent.capacity[k]; capacity > 0 {
 		cost := float64(k.cost(tokens))
-		bound := int(math.Ceil(float64(capacity) - lvl + cost - 1 - tokenEpsilon))
+		spent := float64(capacity) - sent.level[k] + (b.taken[k] - sent.taken[k]) - (b.refunded[k] - sent.refunded[k])
+		bound := int(math.Ceil(spent + cost - 1 - tokenEpsilon))
 		tolerance := max(2*int(cost), capacity/10)
 		if bound <= capacity-tolerance {
 			bound = max(bound, 1)

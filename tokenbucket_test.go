@@ -125,11 +125,14 @@ func TestRateLimitedLearnsBurst(t *testing.T) {
 		sent = append(sent, b.reserve(t0, 1))
 	}
 	sig := limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}
-	// The server took 10; the 11th to 16th were refused, in any order.
-	for _, i := range []int{13, 10, 15, 11, 12, 14} {
+	// The server took 10 of the 16 (they arrived in another order than they were
+	// sent): the refused ones come back in any order, each giving back its
+	// reservation before it is read.
+	for _, i := range []int{13, 2, 15, 7, 12, 0} {
+		b.reconcile(t0, 1, 0, false)
 		b.rateLimited(t0, sig, sent[i], 1)
 	}
-	assert.Equal(t, 10, b.bursts().RPM, "the 11th request showed a bucket of 10")
+	assert.Equal(t, 10, b.bursts().RPM, "16 spent, 6 refused: the server's bucket holds 10")
 	assert.Equal(t, 10, b.lim[kindRPM].Burst())
 	assert.Equal(t, 600, b.limits().RPM, "the rate is unchanged")
 	assert.Equal(t, 50*time.Millisecond, b.margin, "a depth refusal does not widen the margin")
@@ -154,6 +157,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	at, _ := b.readyAt(t0, 1)
 	assert.Equal(t, t0, at, "two requests left: one, and the margin's worth (0.2) too")
 	sent := b.reserve(t0, 1)
+	b.reconcile(t0, 1, 0, false)
 	b.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent, 1)
 	assert.Equal(t, 40*time.Millisecond, b.margin)
 	assert.Equal(t, 600, b.bursts().RPM, "a timing refusal teaches nothing of the depth")

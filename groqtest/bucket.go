@@ -12,7 +12,9 @@ const (
 	// TokenBucket refills continuously and holds one period's worth, as Groq's
 	// headers show (30 requests used of 14,400 a day reset in 3 minutes).
 	TokenBucket BucketShape = iota
-	// RollingWindow admits what fits in the sum of the last period's usage.
+	// RollingWindow is a sliding window: it admits what fits in the limit minus the
+	// sum of the last period's usage (an exact sliding log). Limits' bursts do not
+	// apply to it.
 	RollingWindow
 )
 
@@ -25,9 +27,10 @@ func (s BucketShape) String() string {
 
 // bucket is one limit of one organization and model. Not safe for concurrent use.
 type bucket struct {
-	limit  float64
-	period time.Duration
-	shape  BucketShape
+	limit    float64 // per period: the refill rate's basis, and the figure in headers
+	capacity float64 // the token bucket's depth (limit unless a burst is set)
+	period   time.Duration
+	shape    BucketShape
 
 	tokens float64 // token bucket
 	last   time.Time
@@ -40,8 +43,13 @@ type event struct {
 	n  float64
 }
 
-func newBucket(limit int, period time.Duration, shape BucketShape, now time.Time) *bucket {
-	return &bucket{limit: float64(limit), period: period, shape: shape, tokens: float64(limit), last: now}
+// newBucket makes a full bucket of limit per period; capacity is its depth (0: the
+// limit), for the token bucket shape.
+func newBucket(limit, capacity int, period time.Duration, shape BucketShape, now time.Time) *bucket {
+	if capacity <= 0 || shape == RollingWindow {
+		capacity = limit
+	}
+	return &bucket{limit: float64(limit), capacity: float64(capacity), period: period, shape: shape, tokens: float64(capacity), last: now}
 }
 
 func (b *bucket) rate() float64 { return b.limit / b.period.Seconds() }
@@ -57,7 +65,7 @@ func (b *bucket) advance(now time.Time) {
 		return
 	}
 	if now.After(b.last) {
-		b.tokens = math.Min(b.limit, b.tokens+now.Sub(b.last).Seconds()*b.rate())
+		b.tokens = math.Min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.rate())
 		b.last = now
 	}
 }
@@ -115,13 +123,13 @@ func (b *bucket) refund(now time.Time, n float64) {
 		}
 		return
 	}
-	b.tokens = math.Min(b.limit, b.tokens+n)
+	b.tokens = math.Min(b.capacity, b.tokens+n)
 }
 
 // resetIn is the time until the bucket is full again.
 func (b *bucket) resetIn(now time.Time) time.Duration {
 	avail := b.available(now)
-	if avail >= b.limit {
+	if avail >= b.capacity {
 		return 0
 	}
 	if b.shape == RollingWindow {
@@ -130,5 +138,5 @@ func (b *bucket) resetIn(now time.Time) time.Duration {
 		}
 		return b.events[len(b.events)-1].at.Add(b.period).Sub(now)
 	}
-	return time.Duration(math.Ceil((b.limit - avail) / b.rate() * float64(time.Second)))
+	return time.Duration(math.Ceil((b.capacity - avail) / b.rate() * float64(time.Second)))
 }

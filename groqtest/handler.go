@@ -306,6 +306,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		cost = prompt + maxC // Groq counts the requested completion up front
 	}
 
+	// The request reaches the limiter: after the handshake of a new connection,
+	// and after the network's jitter.
+	delay := time.Duration(0)
+	if s.firstConn > 0 && s.firstOnConnection(r, key) {
+		delay += s.firstConn
+	}
+	if s.arrival > 0 {
+		s.mu.Lock()
+		delay += time.Duration(s.rng.Int64N(int64(s.arrival)))
+		s.mu.Unlock()
+	}
+	if delay > 0 {
+		sleepCtx(r, delay)
+		arrival = time.Now()
+		arr.At = arrival
+	}
 	d := s.admit(org, req.Model, limits, arrival, cost)
 	if d.violation {
 		s.mu.Lock()
@@ -457,14 +473,14 @@ func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) dec
 	om := s.buckets[k]
 	if om == nil {
 		om = &orgModel{}
-		mk := func(n int, p time.Duration) *bucket {
+		mk := func(n, capacity int, p time.Duration) *bucket {
 			if n <= 0 {
 				return nil
 			}
-			return newBucket(n, p, s.shape, now)
+			return newBucket(n, capacity, p, s.shape, now)
 		}
-		om.rpm, om.rpd = mk(l.RPM, time.Minute), mk(l.RPD, 24*time.Hour)
-		om.tpm, om.tpd = mk(l.TPM, time.Minute), mk(l.TPD, 24*time.Hour)
+		om.rpm, om.rpd = mk(l.RPM, l.Burst, time.Minute), mk(l.RPD, 0, 24*time.Hour)
+		om.tpm, om.tpd = mk(l.TPM, l.TokenBurst, time.Minute), mk(l.TPD, 0, 24*time.Hour)
 		s.buckets[k] = om
 	}
 	d := decision{status: http.StatusOK, refundFrom: om, requested: cost}

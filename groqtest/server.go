@@ -10,21 +10,33 @@
 package groqtest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Limits are one model's limits for one organization; 0 means unlimited.
+//
+// Burst and TokenBurst set the depth of the RPM and TPM token buckets: how much can
+// be spent at once, while RPM and TPM stay the refill rates. 0 means a minute's
+// worth (RPM, TPM), which is Groq's shape; a smaller value is a server whose bucket
+// is shallower than a minute, as OpenAI-compatible gateways and proxies often are.
+// They apply to the TokenBucket shape only.
 type Limits struct {
 	RPM, RPD, TPM, TPD int
 	ContextWindow      int // 0: no context check
+
+	Burst      int // capacity of the RPM bucket; 0: RPM
+	TokenBurst int // capacity of the TPM bucket; 0: TPM
 }
 
 // DefaultModels is what a server serves when no WithModel option is given: Groq's
@@ -49,6 +61,9 @@ type Server struct {
 	shape     BucketShape
 	latency   time.Duration
 	jitter    time.Duration
+	arrival   time.Duration // WithArrivalJitter
+	firstConn time.Duration // WithFirstConnectionDelay
+	seenKeys  map[string]bool
 	rng       *rand.Rand
 	rates     []faultRate
 	script    []Fault
@@ -134,8 +149,11 @@ func WithModel(name string, l Limits) Option {
 		if name == "" {
 			panic("groqtest: WithModel: empty model name")
 		}
-		if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.ContextWindow < 0 {
+		if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.ContextWindow < 0 || l.Burst < 0 || l.TokenBurst < 0 {
 			panic(fmt.Sprintf("groqtest: WithModel(%q): negative limit %+v", name, l))
+		}
+		if (l.Burst > 0 && l.RPM == 0) || (l.TokenBurst > 0 && l.TPM == 0) {
+			panic(fmt.Sprintf("groqtest: WithModel(%q): a burst needs its per-minute limit %+v", name, l))
 		}
 		if s.models == nil {
 			s.models = map[string]Limits{}
@@ -165,7 +183,35 @@ func WithLatency(d, jitter time.Duration) Option {
 	}
 }
 
-// WithSeed seeds the server's randomness (fault rates, latency jitter).
+// WithArrivalJitter delays every chat request by a random time, uniform in
+// [0, d), after it is received and before the limits are checked: the server counts
+// a request when it arrives, and arrivals jitter with the network. A client that
+// paces at exactly the limit draws 429s against it.
+func WithArrivalJitter(d time.Duration) Option {
+	return func(s *Server) {
+		if d < 0 {
+			panic("groqtest: WithArrivalJitter: negative duration")
+		}
+		s.arrival = d
+	}
+}
+
+// WithFirstConnectionDelay delays the first chat request of each connection by d
+// before the limits are checked, as a TCP and TLS handshake delays it on a real
+// network: that request arrives later than the ones sent after it on open
+// connections. On the socket server it is the first request of each accepted
+// connection; the in-memory transport has no connections, so there it is the
+// first request of each API key.
+func WithFirstConnectionDelay(d time.Duration) Option {
+	return func(s *Server) {
+		if d < 0 {
+			panic("groqtest: WithFirstConnectionDelay: negative duration")
+		}
+		s.firstConn = d
+	}
+}
+
+// WithSeed seeds the server's randomness (fault rates, latency and arrival jitter).
 func WithSeed(seed uint64) Option {
 	return func(s *Server) { s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 }
@@ -205,6 +251,7 @@ func NewUnstartedServer(opts ...Option) *Server {
 		orgOfKey: map[string]string{},
 		rng:      rand.New(rand.NewPCG(1, 2)),
 		buckets:  map[string]*orgModel{},
+		seenKeys: map[string]bool{},
 		stats:    Stats{PerKey: map[string]int{}, PerModel: map[string]int{}},
 	}
 	for _, o := range opts {
@@ -231,7 +278,30 @@ func (s *Server) Start() {
 	if s.ts != nil {
 		panic("groqtest: Start: server already started")
 	}
-	s.ts = httptest.NewServer(s)
+	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, new(atomic.Bool))
+	}
+	s.ts.Start()
+}
+
+// connKey marks a socket connection's context with whether it has served a chat
+// request yet.
+type connKey struct{}
+
+// firstOnConnection reports whether r is the first chat request of its connection
+// (of its key, in memory), and marks it seen. s.mu is not held.
+func (s *Server) firstOnConnection(r *http.Request, key string) bool {
+	if used, ok := r.Context().Value(connKey{}).(*atomic.Bool); ok {
+		return !used.Swap(true)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seenKeys[key] {
+		return false
+	}
+	s.seenKeys[key] = true
+	return true
 }
 
 // URL is the API root to give a client (…/openai/v1). For a server that is not
