@@ -11,7 +11,7 @@ import (
 // Default retry settings.
 const (
 	DefaultMaxRetries    = 4
-	DefaultBackoffBase   = 500 * time.Millisecond
+	DefaultBackoffBase   = 250 * time.Millisecond
 	DefaultBackoffMax    = 30 * time.Second
 	DefaultMaxRetryDelay = 2 * time.Minute
 )

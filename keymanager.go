@@ -30,6 +30,8 @@ type bucketStore interface {
 	// rateLimited learns from a 429 that named its limit, for a request of tokens
 	// admitted with the buckets at sent.
 	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens int) lesson
+	// hintBurst applies a burst another quota learnt for model.
+	hintBurst(now time.Time, model string, k limitKind, n int)
 	// settled lets what was learnt for model recover after a quiet spell.
 	settled(now time.Time, model string) bool
 	// limits are model's limits in force.
@@ -89,6 +91,10 @@ func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, 
 	return m.buckets(now, model).rateLimited(now, sig, sent, tokens)
 }
 
+func (m *memoryStore) hintBurst(now time.Time, model string, k limitKind, n int) {
+	m.buckets(now, model).hintBurst(now, k, n)
+}
+
 func (m *memoryStore) settled(now time.Time, model string) bool {
 	return m.buckets(now, model).settled(now)
 }
@@ -120,6 +126,14 @@ func (m *memoryStore) snapshot(now time.Time, model string) QuotaSnapshot {
 	s.RequestsThisMinute, s.RequestsToday = used(kindRPM), used(kindRPD)
 	s.TokensThisMinute, s.TokensToday = used(kindTPM), used(kindTPD)
 	return s
+}
+
+// coolDown holds a quota's model back until t, after a 429 asked it to wait; a
+// cooldown is only ever extended. readyAt honours it.
+func (b *modelBuckets) coolDown(t time.Time) {
+	if t.After(b.coolUntil) {
+		b.coolUntil = t
+	}
 }
 
 // quota is a set of keys that share limits: one organization, or one key alone.

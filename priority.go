@@ -418,6 +418,13 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	var l lesson
 	if o.limited != nil {
 		l = st.rateLimited(now, g.model, *o.limited, g.sent, g.reserved)
+		if l.burst > 0 {
+			for i, q := range s.quotas {
+				if i != g.quota && q.serves(g.model) {
+					q.store.hintBurst(now, g.model, l.kind, l.burst)
+				}
+			}
+		}
 	} else if o.counted {
 		st.settled(now, g.model)
 	}

@@ -303,13 +303,6 @@ func pullDown(lim *rate.Limiter, now time.Time, left int) {
 	}
 }
 
-// coolDown holds the model back until t; a cooldown is only ever extended.
-func (b *modelBuckets) coolDown(t time.Time) {
-	if t.After(b.coolUntil) {
-		b.coolUntil = t
-	}
-}
-
 // observe corrects the buckets from a response's x-ratelimit-* headers: unknown
 // limits are learnt, a lower server limit wins over a configured one, and the local
 // buckets are pulled down to what the server says is left.
@@ -372,9 +365,8 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 		tolerance := max(2*int(cost), capacity/10)
 		if bound <= capacity-tolerance {
 			bound = max(bound, 1)
-			if cur := b.capacity(b.limits(), k); bound < cur {
-				b.burst[k], learnt = bound, lesson{kind: k, burst: bound}
-				b.apply(now)
+			if b.lowerBurst(now, k, bound) {
+				learnt = lesson{kind: k, burst: bound}
 			}
 			b.burstSince[k] = now
 		} else {
@@ -391,6 +383,32 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 	}
 	pullDown(b.lim[k], now, left)
 	return learnt
+}
+
+// lowerBurst makes n the depth of limit k's bucket when it is shallower than the
+// depth in force, and reports whether it was. What had been spent stays spent: a
+// bucket of 600 with 16 taken becomes a bucket of 10 with 16 taken, 6 in debt
+// (x/time/rate's SetBurst alone would leave it holding 10).
+func (b *modelBuckets) lowerBurst(now time.Time, k limitKind, n int) bool {
+	lim := b.lim[k]
+	if lim == nil || n >= lim.Burst() {
+		return false
+	}
+	spent := float64(lim.Burst()) - lim.TokensAt(now)
+	b.burst[k], b.burstSince[k] = n, now
+	b.apply(now)
+	if excess := math.Floor(lim.TokensAt(now) - (float64(n) - spent) + tokenEpsilon); excess >= 1 {
+		charge(lim, now, int(excess))
+	}
+	return true
+}
+
+// hintBurst applies a burst that another quota serving the same model learnt: the
+// same server most likely shapes this quota's bucket the same way, and a quota
+// that has sent a wave of its own should not wait for its own refusals to know it.
+// Like a learnt burst, it grows back after quiet minutes.
+func (b *modelBuckets) hintBurst(now time.Time, k limitKind, n int) {
+	b.lowerBurst(now, k, n)
 }
 
 // settled lets what was learnt recover after a quiet spell: a widened margin halves
