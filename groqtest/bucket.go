@@ -83,8 +83,12 @@ func (b *bucket) available(now time.Time) float64 {
 	return b.tokens
 }
 
-// waitFor is how long until n can be taken (0 when it can now).
+// waitFor is how long until n can be taken (0 when it can now). A token bucket
+// takes more than its depth once it is full, going into debt.
 func (b *bucket) waitFor(now time.Time, n float64) time.Duration {
+	if b.shape == TokenBucket {
+		n = math.Min(n, b.capacity)
+	}
 	avail := b.available(now)
 	if avail+1e-9 >= n {
 		return 0

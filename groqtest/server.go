@@ -30,7 +30,8 @@ import (
 // be spent at once, while RPM and TPM stay the refill rates. 0 means a minute's
 // worth (RPM, TPM), which is Groq's shape; a smaller value is a server whose bucket
 // is shallower than a minute, as OpenAI-compatible gateways and proxies often are.
-// They apply to the TokenBucket shape only.
+// A request larger than the depth (but within the limit) is taken when the bucket
+// is full, leaving it in debt. They apply to the TokenBucket shape only.
 type Limits struct {
 	RPM, RPD, TPM, TPD int
 	ContextWindow      int // 0: no context check

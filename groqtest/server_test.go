@@ -302,6 +302,82 @@ func TestBucketsRefillAtTheConfiguredRate(t *testing.T) {
 	}
 }
 
+// TestBurstIsTheBucketsDepth: a bucket shallower than a minute takes its burst at
+// once, then refills at the minute's rate; its headers still give the minute's limit.
+func TestBurstIsTheBucketsDepth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewUnstartedServer(WithModel("m", Limits{RPM: 600, Burst: 10, TPM: 60000, TokenBurst: 1000}))
+		send := func(prompt string) reply { return post(t, s.Client(), s.URL(), "k", chatBody("m", prompt, "")) }
+		for i := range 10 {
+			require.Equal(t, 200, send("hi").status, "request %d of the burst", i)
+		}
+		r := send("hi")
+		require.Equal(t, 429, r.status)
+		assert.Contains(t, errField(r, "message"), "(RPM): Limit 600, Used 600, Requested 1. Please try again in 100ms.")
+		time.Sleep(100 * time.Millisecond)
+		assert.Equal(t, 200, send("hi").status, "one request refills in 100ms at 600 a minute")
+		time.Sleep(time.Hour)
+		r = send(strings.Repeat("x", 4000))
+		assert.Equal(t, 200, r.status)
+		assert.Equal(t, "60000", r.header.Get("X-Ratelimit-Limit-Tokens"), "the header gives the minute's limit")
+		assert.Equal(t, "0", r.header.Get("X-Ratelimit-Remaining-Tokens"), "a request larger than the depth empties a full bucket, into debt")
+		r = send(strings.Repeat("x", 400))
+		assert.Equal(t, 429, r.status)
+		assert.Contains(t, errField(r, "message"), "(TPM)")
+	})
+}
+
+// TestArrivalJitterAndFirstConnectionDelay: requests are counted after their
+// delay, which Arrivals shows.
+func TestArrivalJitterAndFirstConnectionDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewUnstartedServer(WithModel("m", Limits{}), WithFirstConnectionDelay(30*time.Millisecond),
+			WithArrivalJitter(5*time.Millisecond), WithSeed(3))
+		var sent []time.Time
+		for _, key := range []string{"a", "a", "a", "b", "b"} {
+			sent = append(sent, time.Now())
+			require.Equal(t, 200, post(t, s.Client(), s.URL(), key, chatBody("m", "hi", "")).status)
+		}
+		arr := s.Arrivals()
+		require.Len(t, arr, 5)
+		var delays []time.Duration
+		for i, a := range arr {
+			delays = append(delays, a.At.Sub(sent[i]))
+		}
+		for i, d := range delays {
+			lo, hi := time.Duration(0), 5*time.Millisecond
+			if i == 0 || i == 3 { // the first request of each key (in memory)
+				lo, hi = 30*time.Millisecond, 35*time.Millisecond
+			}
+			assert.True(t, d >= lo && d < hi, "request %d arrived %v after it was sent; want [%v, %v)", i, d, lo, hi)
+		}
+		assert.NotEqual(t, delays[1], delays[2], "the jitter varies")
+	})
+}
+
+// TestFirstConnectionDelayOverSockets: on the socket server the delay is per
+// connection: a kept-alive connection's later requests are not delayed.
+func TestFirstConnectionDelayOverSockets(t *testing.T) {
+	s := NewServer(WithModel("m", Limits{}), WithFirstConnectionDelay(200*time.Millisecond))
+	defer s.Close()
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	var took []time.Duration
+	for range 3 {
+		start := time.Now()
+		require.Equal(t, 200, post(t, hc, s.URL(), "k", chatBody("m", "hi", "")).status)
+		took = append(took, time.Since(start))
+	}
+	assert.GreaterOrEqual(t, took[0], 200*time.Millisecond, "the first request of the connection")
+	assert.Less(t, took[1], 200*time.Millisecond, "later requests on the same connection")
+	assert.Less(t, took[2], 200*time.Millisecond)
+	hc2 := &http.Client{Transport: &http.Transport{}}
+	defer hc2.CloseIdleConnections()
+	start := time.Now()
+	require.Equal(t, 200, post(t, hc2, s.URL(), "k", chatBody("m", "hi", "")).status)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "a new connection's first request")
+}
+
 func TestTokensPerMinuteAndRefund(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewUnstartedServer(WithModel("m", Limits{TPM: 1000}))
@@ -480,6 +556,11 @@ func TestBadOptionsPanic(t *testing.T) {
 		"empty key":       WithKeys(""),
 		"org without key": WithOrganization("x"),
 		"status fault":    WithFaultRate(Fault{Kind: FaultStatus, Status: 200}, 0.1),
+		"negative burst":  WithModel("m", Limits{RPM: 10, Burst: -1}),
+		"burst, no RPM":   WithModel("m", Limits{Burst: 5}),
+		"token burst":     WithModel("m", Limits{TokenBurst: 5}),
+		"arrival jitter":  WithArrivalJitter(-time.Millisecond),
+		"first conn":      WithFirstConnectionDelay(-time.Millisecond),
 	} {
 		assert.Panics(t, func() { NewUnstartedServer(opt) }, name)
 	}
