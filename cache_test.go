@@ -308,40 +308,58 @@ func TestFileCacheDiskFull(t *testing.T) {
 	c.Close()
 }
 
-// TestFileCacheTwoProcesses runs a second process (this test binary) that writes
-// to the same file while this one does.
-func TestFileCacheTwoProcesses(t *testing.T) {
+// TestFileCacheSeveralProcesses runs three more processes (this test binary) that
+// write to the same file while this one does, each folding the journal now and then
+// and looking up keys it does not have (which reads the others' lines), and checks
+// that no entry is lost and no line is misread.
+func TestFileCacheSeveralProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.json")
-	const n = 300
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCacheWriter$")
-	cmd.Env = append(os.Environ(), "GROQ_CACHE_HELPER="+path, fmt.Sprintf("GROQ_CACHE_HELPER_N=%d", n))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
+	const n, children = 300, 3
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for i := range children {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCacheWriter$")
+		cmd.Env = append(os.Environ(), "GROQ_CACHE_HELPER="+path, fmt.Sprintf("GROQ_CACHE_HELPER_N=%d", n),
+			fmt.Sprintf("GROQ_CACHE_HELPER_WHO=child%d", i))
+		out := new(bytes.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
 	writeEntries(t, path, "parent", n)
-	require.NoError(t, cmd.Wait(), "helper: %s", out.String())
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "helper %d: %s", i, outs[i].String())
+		assert.NotContains(t, outs[i].String(), "unreadable", "helper %d misread the journal", i)
+	}
 
 	fc, err := groq.OpenFileCache(path, time.Hour, 0, nil)
 	require.NoError(t, err)
 	defer fc.Close()
 	ctx := context.Background()
-	for _, who := range []string{"parent", "child"} {
+	lost := 0
+	for _, who := range []string{"parent", "child0", "child1", "child2"} {
 		for i := range n {
-			_, ok := fc.Get(ctx, fmt.Sprintf("%s-%d", who, i))
-			require.True(t, ok, "entry %s-%d was lost", who, i)
+			if _, ok := fc.Get(ctx, fmt.Sprintf("%s-%d", who, i)); !ok {
+				lost++
+			}
 		}
 	}
-	assert.Equal(t, 2*n, fc.Len())
+	assert.Equal(t, 0, lost, "entries lost")
+	assert.Equal(t, (children+1)*n, fc.Len())
 }
 
+// writeEntries writes n entries as who, folds the journal every 100, and after
+// each write looks up a key nobody writes, so that it reads what the other
+// processes appended. Warnings go to stderr.
 func writeEntries(t *testing.T, path, who string, n int) {
-	fc, err := groq.OpenFileCache(path, time.Hour, 0, nil)
+	fc, err := groq.OpenFileCache(path, time.Hour, 0, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := range n {
 		require.NoError(t, fc.Set(ctx, fmt.Sprintf("%s-%d", who, i), &groq.ChatResponse{Model: who, Choices: []groq.Choice{{Message: groq.Assistant(strings.Repeat("x", 200))}}}))
+		fc.Get(ctx, "nobody-"+who)
 		if i%100 == 50 {
-			require.NoError(t, fc.Flush()) // fold the journal while the other process appends
+			require.NoError(t, fc.Flush()) // fold the journal while the others append
 		}
 	}
 	require.NoError(t, fc.Close())
@@ -350,11 +368,11 @@ func writeEntries(t *testing.T, path, who string, n int) {
 func TestHelperCacheWriter(t *testing.T) {
 	path := os.Getenv("GROQ_CACHE_HELPER")
 	if path == "" {
-		return // only runs as TestFileCacheTwoProcesses's child
+		t.Skip("runs only as a child process of TestFileCacheSeveralProcesses")
 	}
 	var n int
 	fmt.Sscan(os.Getenv("GROQ_CACHE_HELPER_N"), &n)
-	writeEntries(t, path, "child", n)
+	writeEntries(t, path, os.Getenv("GROQ_CACHE_HELPER_WHO"), n)
 }
 
 func TestStreamAndCache(t *testing.T) {

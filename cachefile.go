@@ -22,8 +22,12 @@ import (
 // as one line to a journal (path + ".journal"), so its cost does not grow with the
 // number of entries; the journal is folded into the snapshot when it grows past
 // twice the entries, and on Close. Processes sharing the file take an advisory
-// lock (path + ".lock") around every write, fold each other's journal lines in,
-// and pick up each other's new entries on a miss. Timestamps live inside the file.
+// lock (path + ".lock") around every read and write of the files, fold each
+// other's journal lines in, and pick up each other's new entries on a miss. Each
+// fold starts a new generation, written in the snapshot and as the journal's first
+// line, so that a process whose place in the journal predates another's fold
+// re-reads the new snapshot and journal instead of reading on from a stale
+// offset. Timestamps live inside the file.
 //
 // A corrupt snapshot is moved aside (path + ".corrupt-<time>"), a warning is
 // logged, and the cache starts empty. When the file cannot be written (read-only
@@ -39,7 +43,9 @@ type FileCache struct {
 	lock         *os.File // nil when it cannot be created
 	journal      *os.File // nil when it cannot be written
 	journalLines int
-	readOffset   int64 // how far this process has read the journal
+	readOffset   int64  // how far this process has read the journal
+	journalGen   uint64 // the generation of the journal this process has read
+	snapGen      uint64 // the generation of the last snapshot read or written
 	snapSeen     snapStamp
 	writeFailed  bool
 	closed       bool
@@ -67,12 +73,14 @@ type fileEntry struct {
 	Created  time.Time       `json:"created"`
 	Expires  time.Time       `json:"expires"`
 	Response json.RawMessage `json:"response,omitempty"`
-	Op       string          `json:"op,omitempty"` // journal only: "set" or "del"
+	Op       string          `json:"op,omitempty"`  // journal only: "set", "del", or "gen" (the first line)
+	Gen      uint64          `json:"gen,omitempty"` // "gen": the journal's generation
 }
 
 type fileSnapshot struct {
-	Version int         `json:"version"`
-	Entries []fileEntry `json:"entries"` // least recently used first
+	Version    int         `json:"version"`
+	Generation uint64      `json:"generation,omitempty"` // bumped by each fold
+	Entries    []fileEntry `json:"entries"`              // least recently used first
 }
 
 // OpenFileCache opens (or creates) the cache file at path. Entries live for ttl;
@@ -108,8 +116,66 @@ func OpenFileCache(path string, ttl time.Duration, maxEntries int, log *slog.Log
 			fc.lru.put(e)
 		}
 		fc.readJournal(now, 0)
+		if fc.readOffset == 0 && fc.journal != nil { // a new journal: stamp its generation
+			fc.writeGenLocked(fc.snapGen)
+		}
 	})
 	return fc, nil
+}
+
+// journalGeneration reads the generation in the journal's first line (0 for a
+// journal without one). The file lock is held.
+func (fc *FileCache) journalGeneration() uint64 {
+	f, err := os.Open(fc.journalPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	buf := make([]byte, 128) // the line is {"op":"gen","gen":N}
+	n, _ := f.ReadAt(buf, 0)
+	line, _, ok := bytes.Cut(buf[:n], []byte{'\n'})
+	if !ok {
+		return 0
+	}
+	var e fileEntry
+	if json.Unmarshal(line, &e) != nil || e.Op != "gen" {
+		return 0
+	}
+	return e.Gen
+}
+
+// writeGenLocked starts an empty journal of generation gen. The file lock is held.
+func (fc *FileCache) writeGenLocked(gen uint64) {
+	line := fmt.Appendf(nil, `{"op":"gen","gen":%d}`+"\n", gen)
+	if _, err := fc.journal.Write(line); err != nil {
+		fc.writeError("starting the journal", err)
+		return
+	}
+	fc.journalGen, fc.readOffset = gen, int64(len(line))
+}
+
+// syncLocked brings this process up to date with the files: when another process
+// has folded the journal since this one last read it, the new snapshot and the
+// whole new journal are read; otherwise the lines appended since. The file lock
+// is held.
+func (fc *FileCache) syncLocked(now time.Time) {
+	st, err := os.Stat(fc.journalPath)
+	if err != nil || !st.Mode().IsRegular() {
+		return
+	}
+	if gen := fc.journalGeneration(); gen != fc.journalGen {
+		for _, e := range fc.readSnapshot(now) {
+			if _, ok := fc.lru.items[e.key]; !ok {
+				fc.lru.put(e)
+			}
+		}
+		fc.journalLines = 0
+		fc.readJournal(now, 0)
+		return
+	}
+	if st.Size() > fc.readOffset {
+		fc.readJournal(now, fc.readOffset)
+	}
 }
 
 func (fc *FileCache) withLock(f func()) {
@@ -145,6 +211,7 @@ func (fc *FileCache) readSnapshot(now time.Time) []*lruEntry {
 	}
 	var snap fileSnapshot
 	if err := json.Unmarshal(data, &snap); err != nil || snap.Version != 1 {
+		snap = fileSnapshot{}
 		if err == nil {
 			err = fmt.Errorf("unknown version %d", snap.Version)
 		}
@@ -156,6 +223,7 @@ func (fc *FileCache) readSnapshot(now time.Time) []*lruEntry {
 		}
 		return nil
 	}
+	fc.snapGen = snap.Generation
 	out := make([]*lruEntry, 0, len(snap.Entries))
 	for _, e := range snap.Entries {
 		if len(e.Response) == 0 || !now.Before(e.Expires) {
@@ -196,7 +264,12 @@ func (fc *FileCache) readJournal(now time.Time, offset int64) {
 		}
 		pos += int64(len(line))
 		var e fileEntry
-		if jerr := json.Unmarshal(bytes.TrimSpace(line), &e); jerr != nil || e.Key == "" {
+		jerr := json.Unmarshal(bytes.TrimSpace(line), &e)
+		if jerr == nil && e.Op == "gen" {
+			fc.journalGen = e.Gen
+			continue
+		}
+		if jerr != nil || e.Key == "" {
 			bad++
 			continue
 		}
@@ -222,24 +295,7 @@ func (fc *FileCache) readJournal(now time.Time, offset int64) {
 // refresh picks up entries other processes appended (or a snapshot one of them
 // wrote). fc.mu is held.
 func (fc *FileCache) refresh(now time.Time) {
-	st, err := os.Stat(fc.journalPath)
-	if err != nil || !st.Mode().IsRegular() {
-		return
-	}
-	switch {
-	case st.Size() > fc.readOffset:
-		fc.readJournal(now, fc.readOffset)
-	case st.Size() < fc.readOffset: // another process folded the journal into a new snapshot
-		fc.withLock(func() {
-			for _, e := range fc.readSnapshot(now) {
-				if _, ok := fc.lru.items[e.key]; !ok {
-					fc.lru.put(e)
-				}
-			}
-			fc.journalLines = 0
-			fc.readJournal(now, 0)
-		})
-	}
+	fc.withLock(func() { fc.syncLocked(now) })
 }
 
 // Get returns a copy of the entry for key, if present and not expired.
@@ -308,12 +364,11 @@ func (fc *FileCache) appendLocked(now time.Time, line []byte) error {
 	}
 	var err error
 	fc.withLock(func() {
+		fc.syncLocked(now) // everything before this line is read, so it need not be read back
 		if _, err = fc.journal.Write(line); err != nil {
 			return
 		}
-		// When nobody else wrote since this process last read the journal, its own
-		// line need not be read back at the next fold.
-		if pos, serr := fc.journal.Seek(0, io.SeekCurrent); serr == nil && pos-int64(len(line)) == fc.readOffset {
+		if pos, serr := fc.journal.Seek(0, io.SeekCurrent); serr == nil {
 			fc.readOffset = pos
 		}
 	})
@@ -333,13 +388,8 @@ func (fc *FileCache) appendLocked(now time.Time, line []byte) error {
 func (fc *FileCache) compactLocked(now time.Time, sync bool) error {
 	var err error
 	fc.withLock(func() {
-		// Entries other processes wrote that this one has not seen yet.
-		for _, e := range fc.readSnapshot(now) {
-			if _, ok := fc.lru.items[e.key]; !ok {
-				fc.lru.put(e)
-			}
-		}
-		fc.readJournal(now, fc.readOffset)
+		fc.syncLocked(now) // entries other processes wrote that this one has not seen yet
+		gen := max(fc.snapGen, fc.journalGen) + 1
 		entries := make([]fileEntry, 0, fc.lru.len())
 		for el := fc.lru.ll.Back(); el != nil; el = el.Prev() { // least recently used first
 			e := el.Value.(*lruEntry)
@@ -348,7 +398,7 @@ func (fc *FileCache) compactLocked(now time.Time, sync bool) error {
 			}
 		}
 		var data []byte
-		data, err = json.Marshal(fileSnapshot{Version: 1, Entries: entries})
+		data, err = json.Marshal(fileSnapshot{Version: 1, Generation: gen, Entries: entries})
 		if err != nil {
 			return
 		}
@@ -356,14 +406,15 @@ func (fc *FileCache) compactLocked(now time.Time, sync bool) error {
 			fc.writeError("writing the snapshot", err)
 			return
 		}
-		fc.snapSeen = stampOf(fc.path)
+		fc.snapSeen, fc.snapGen = stampOf(fc.path), gen
+		fc.journalLines, fc.readOffset = 0, 0
 		if fc.journal != nil {
 			if err = fc.journal.Truncate(0); err != nil {
 				fc.writeError("emptying the journal", err)
 				return
 			}
+			fc.writeGenLocked(gen)
 		}
-		fc.journalLines, fc.readOffset = 0, 0
 	})
 	return err
 }
