@@ -18,7 +18,8 @@ type Result struct {
 
 // WithProgress is a call option for ChatBatch: f is called after each call of the
 // batch finishes, with how many are done and the total; calls to f are
-// serialized. Single calls ignore it.
+// serialized. A single call (Chat, ChatCompletion, a stream) given it fails with a
+// *RequestError: it has no progress to report (use WithCallback).
 func WithProgress(f func(done, total int)) CallOption {
 	return func(c *callConfig) error {
 		if f == nil {
@@ -38,6 +39,13 @@ func WithProgress(f func(done, total int)) CallOption {
 // its result.
 func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...CallOption) []Result {
 	results := make([]Result, len(reqs))
+	if ctx == nil {
+		for i := range results {
+			results[i] = Result{Index: i, Err: &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}}
+		}
+		return results
+	}
+	opts = append(opts[:len(opts):len(opts)], func(cc *callConfig) error { cc.inBatch = true; return nil })
 	var bc callConfig
 	for _, o := range opts {
 		if o == nil {

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -300,13 +302,22 @@ type MemoryCache struct {
 	lru *lru
 }
 
-// NewMemoryCache returns an in-memory cache. ttl must be positive; maxEntries 0
-// means unbounded.
+// NewMemoryCache returns an in-memory cache whose entries live for ttl (0:
+// DefaultCacheTTL), holding at most maxEntries (0: unbounded). A negative ttl or
+// maxEntries is a programming error: it panics with a message naming it, as
+// time.NewTicker does, so that the one-line WithCache(NewMemoryCache(...)) form
+// stays possible.
 func NewMemoryCache(ttl time.Duration, maxEntries int) *MemoryCache {
-	if ttl <= 0 {
+	if ttl < 0 {
+		panic(fmt.Sprintf("groq: NewMemoryCache: negative TTL %v", ttl))
+	}
+	if maxEntries < 0 {
+		panic(fmt.Sprintf("groq: NewMemoryCache: negative maxEntries %d", maxEntries))
+	}
+	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
-	return &MemoryCache{ttl: ttl, lru: newLRU(max(maxEntries, 0))}
+	return &MemoryCache{ttl: ttl, lru: newLRU(maxEntries)}
 }
 
 // Get returns a copy of the entry for key, if present and not expired.
@@ -333,6 +344,9 @@ func (m *MemoryCache) getKey(key []byte) (*ChatResponse, bool) {
 
 // Set stores a copy of resp under key for the cache's TTL.
 func (m *MemoryCache) Set(_ context.Context, key string, resp *ChatResponse) error {
+	if resp == nil {
+		return errors.New("groq: MemoryCache.Set: nil response")
+	}
 	now := time.Now()
 	e := &lruEntry{key: key, resp: cloneResponse(resp), created: now, expires: now.Add(m.ttl)}
 	m.mu.Lock()

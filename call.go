@@ -42,6 +42,15 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		return nil, nil, err
 	}
 	w := newWaiter(cc.priority, r.Model, reserve)
+	var held grant // the latest admission; a panic below must not keep its slot
+	defer func() {
+		if p := recover(); p != nil {
+			if held.settled != nil {
+				c.sched.finish(held, outcome{})
+			}
+			panic(p)
+		}
+	}()
 
 	var (
 		lastErr   error
@@ -50,6 +59,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 	)
 	for attempt := 1; ; attempt++ {
 		g, err := c.sched.acquire(ctx, w)
+		held = g
 		if err != nil {
 			var local *RateLimitError
 			if errors.As(err, &local) && local.Local && last429 != nil {
@@ -65,10 +75,9 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		if err == nil && res.status/100 == 2 {
 			meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
 			if stream {
-				st, serr := c.openStream(ctx, res, g, r.Model, meta, start)
+				st, serr := c.openStream(ctx, res, g, r.Model, meta, start, budgetHold, learn, cc.callback)
 				if serr == nil {
 					handedOff = true
-					st.budgetHold, st.learn = budgetHold, learn
 					return nil, st, nil
 				}
 				err = serr // nothing reached the caller yet: retried below
@@ -100,6 +109,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			lastErr = err
 		} else {
 			apiErr := parseAPIError(res.status, res.header, res.body)
+			apiErr.redact(c.redact)
 			wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
 			retry := retryableStatus(res.status, res.header)
 			switch res.status {
@@ -150,6 +160,9 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		}
 		prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 		if err := c.sleep(ctx, prevSleep, false, nil, RateLimitInfo{}, r.Model, -1); err != nil {
+			if errors.Is(err, ErrClientClosed) {
+				return nil, nil, err
+			}
 			if ctx.Err() == nil {
 				return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
 			}
@@ -201,6 +214,7 @@ var errWouldPassDeadline = errors.New("groq: backoff would pass the context dead
 
 // sleep waits d before a retry. A server-directed wait longer than the maximum
 // delay or past the deadline is not slept: it returns a *RateLimitError at once.
+// Close ends the sleep with ErrClientClosed.
 func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr *APIError, info RateLimitInfo, model string, key int) error {
 	dl, hasDL := ctx.Deadline()
 	if server {
@@ -221,6 +235,8 @@ func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr
 	select {
 	case <-t.C:
 		return nil
+	case <-c.done:
+		return ErrClientClosed
 	case <-ctx.Done():
 		return c.ctxError(ctx, model, nil)
 	}

@@ -44,6 +44,8 @@ type Client struct {
 	costs    *costModel
 	flights  singleflight.Group
 	closed   atomic.Bool
+	done     chan struct{} // closed by Close: ends every retry's sleep
+	ownHTTP  bool          // the client made hc's transport, and closes its idle connections
 }
 
 // NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
@@ -70,14 +72,17 @@ func NewClient(opts ...Option) (*Client, error) {
 	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		return nil, ErrNoAPIKey
 	}
-	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess)}
+	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess), done: make(chan struct{})}
 	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newStore)
 	if err != nil {
 		return nil, err
 	}
 	hc := cfg.httpClient
 	if hc == nil {
-		hc = &http.Client{}
+		// A transport of its own, so that Close can drop its idle connections
+		// without touching anyone else's (http.DefaultTransport is shared).
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.ownHTTP = true
 	}
 	c.hc = hc
 	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay, cfg.logger)
@@ -118,14 +123,21 @@ func (c *Client) limitsFor(model string) Limits {
 
 func (c *Client) newStore() bucketStore { return newMemoryStore(c.limitsFor, c.cfg.pacingMargin) }
 
-// Close stops the client: calls waiting for admission fail with ErrClientClosed, and
-// later calls too. Requests already sent finish. Close is idempotent.
+// Close stops the client: calls waiting for admission or sleeping before a retry
+// fail at once with ErrClientClosed, and later calls too. Requests already sent
+// finish (and open streams can be read to their end). When the client made its own
+// HTTP transport (no WithHTTPClient), its idle connections are closed. Close is
+// idempotent.
 func (c *Client) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
+	close(c.done)
 	c.sched.close()
 	c.budget.close()
+	if c.ownHTTP {
+		c.hc.CloseIdleConnections()
+	}
 	if c.ownCache {
 		return c.cache.Close()
 	}
@@ -149,7 +161,7 @@ func (c *Client) Limits(model string) LimitsSnapshot {
 // Chat sends msgs to the client's default model (or WithModel's) and returns the
 // completion. See ChatCompletion for the errors.
 func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {
-	if len(opts) == 0 && c.cache != nil && !c.closed.Load() {
+	if len(opts) == 0 && c.cache != nil && !c.closed.Load() && ctx != nil {
 		// A hit allocates nothing but the response's copy: this request stays on
 		// the stack, and the one below is built only on a miss.
 		probe := ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}
@@ -188,7 +200,7 @@ func (c *Client) lookup(ctx context.Context, key *cacheKey) (*ChatResponse, bool
 // (ErrRetriesExhausted) wrapping the last failure when retries ran out; and an error
 // matching context.Canceled or context.DeadlineExceeded when ctx ended.
 func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (resp *ChatResponse, err error) {
-	r, cc, err := c.begin(req, opts)
+	r, cc, err := c.begin(ctx, req, opts)
 	if cc != nil && cc.callback != nil {
 		defer func() { cc.callback(resp, err) }()
 	}
@@ -222,16 +234,26 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	return c.shared(ctx, key, useCache, r, body, cc)
 }
 
-// begin checks the client and applies the call options.
-func (c *Client) begin(req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
-	if c.closed.Load() {
-		return nil, nil, ErrClientClosed
+// begin checks the context, the client and the request, and applies the call
+// options. The callConfig comes back whenever the options were valid, so that a
+// call that fails here still reports to its WithCallback.
+func (c *Client) begin(ctx context.Context, req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
+	probe := req
+	if probe == nil {
+		probe = &ChatRequest{}
 	}
-	if req == nil {
-		_, cc, _ := c.prepare(&ChatRequest{}, opts) // for the callback
+	r, cc, err := c.prepare(probe, opts)
+	switch {
+	case cc == nil:
+		return nil, nil, err // a bad option
+	case ctx == nil:
+		return nil, cc, &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
+	case c.closed.Load():
+		return nil, cc, ErrClientClosed
+	case req == nil:
 		return nil, cc, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
 	}
-	return c.prepare(req, opts)
+	return r, cc, err
 }
 
 // fromCache marks a cached response.
@@ -294,6 +316,9 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 			if err := o(cc); err != nil {
 				return nil, nil, err
 			}
+		}
+		if cc.progress != nil && !cc.inBatch {
+			return nil, nil, &RequestError{Field: "WithProgress", Reason: "applies to ChatBatch only; a single call reports through WithCallback"}
 		}
 	}
 	r := req
@@ -366,16 +391,44 @@ func validateRequest(r *ChatRequest) error {
 // request's URL is kept, its headers are never printed by net/http, and any key
 // text that a custom transport put in its error is masked.
 func (c *Client) transportError(err error) error {
-	msg, leaked := err.Error(), false
-	for _, k := range c.sched.allKeys() {
-		if strings.Contains(msg, k) {
-			msg, leaked = strings.ReplaceAll(msg, k, "[redacted]"), true
-		}
-	}
-	if leaked {
-		return fmt.Errorf("groq: transport: %s", msg)
+	if msg := c.redact(err.Error()); msg != err.Error() {
+		return &redactedError{msg: "groq: transport: " + msg, cause: c.cleanCause(err)}
 	}
 	return fmt.Errorf("groq: transport: %w", err)
 }
+
+// redact masks every configured key in s: server text (an error body that echoes
+// the Authorization header, a proxy's page) and a transport's error go through it
+// before they reach an error or a log.
+func (c *Client) redact(s string) string {
+	for _, k := range c.sched.allKeys() {
+		if k != "" && strings.Contains(s, k) {
+			s = strings.ReplaceAll(s, k, "[redacted]")
+		}
+	}
+	return s
+}
+
+// cleanCause is the first error in err's chain whose text holds no key, so that
+// errors.Is and errors.As still see the cause (a timeout, a refused connection)
+// without a key ever being reachable from the error.
+func (c *Client) cleanCause(err error) error {
+	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+		if c.redact(e.Error()) == e.Error() {
+			return e
+		}
+	}
+	return nil
+}
+
+// redactedError is an error whose text had a key masked; it unwraps to the first
+// cause that holds none.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.cause }
 
 const userAgent = "groqkit-go/0.1"

@@ -249,7 +249,7 @@ func WithConfig(cfg *Config) Option {
 			return optErr("WithConfig", "nil config")
 		}
 		if err := cfg.Validate(); err != nil {
-			return optErr("WithConfig", "%v", err)
+			return &OptionError{Option: "WithConfig", Reason: err.Error(), Err: err}
 		}
 		c.fileConfig = cfg
 		rt := cfg.routing()

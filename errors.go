@@ -22,8 +22,12 @@ var (
 	ErrRequestTooLarge = errors.New("groq: request too large for the model's token limit")
 	// ErrRetriesExhausted matches a *RetryError: every attempt failed.
 	ErrRetriesExhausted = errors.New("groq: retries exhausted")
-	// ErrClientClosed is returned by calls made after Close.
+	// ErrClientClosed is returned by calls made after Close, and by calls that were
+	// waiting in the queue or sleeping before a retry when Close was called.
 	ErrClientClosed = errors.New("groq: client closed")
+	// ErrStreamClosed is what a stream's WithCallback receives when the stream was
+	// closed before its last event.
+	ErrStreamClosed = errors.New("groq: stream closed before its end")
 	// ErrQueueFull is returned when WithMaxQueue waiters are already queued.
 	ErrQueueFull = errors.New("groq: priority queue full")
 	// ErrContextWindowExceeded matches a *ContextWindowError.
@@ -46,6 +50,12 @@ type APIError struct {
 	Message          string
 	FailedGeneration string
 	RequestID        string // x-request-id
+}
+
+// redact passes every text the server wrote through mask (which hides keys).
+func (e *APIError) redact(mask func(string) string) {
+	e.Type, e.Code, e.Param = mask(e.Type), mask(e.Code), mask(e.Param)
+	e.Message, e.FailedGeneration = mask(e.Message), mask(e.FailedGeneration)
 }
 
 func (e *APIError) Error() string {
@@ -172,9 +182,13 @@ func (e *ContextWindowError) Is(target error) bool { return target == ErrContext
 type OptionError struct {
 	Option string // e.g. "WithBackoff"
 	Reason string
+	Err    error // the underlying error, when there is one (a *ConfigError for WithConfig)
 }
 
 func (e *OptionError) Error() string { return fmt.Sprintf("groq: %s: %s", e.Option, e.Reason) }
+
+// Unwrap returns the underlying error, if any.
+func (e *OptionError) Unwrap() error { return e.Err }
 
 // parseAPIError builds the error for a non-2xx response body.
 func parseAPIError(status int, h http.Header, body []byte) *APIError {

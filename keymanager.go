@@ -2,6 +2,7 @@ package groq
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -270,5 +271,5 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	if !ok {
 		url = s.defURL
 	}
-	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens, sent: sent}
+	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
 }

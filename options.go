@@ -477,6 +477,7 @@ type callConfig struct {
 	noCache     bool
 	callback    func(*ChatResponse, error)
 	progress    func(done, total int)
+	inBatch     bool // set by ChatBatch, where WithProgress applies
 }
 
 // WithoutCache makes the call skip the cache: it neither reads nor stores.
@@ -487,8 +488,14 @@ func WithoutCache() CallOption {
 	}
 }
 
-// WithCallback calls f once when the call finishes, with its result, from the
-// goroutine that made the call (for ChatBatch, the batch's worker).
+// WithCallback calls f exactly once for every call it is given to, when the call
+// ends, whatever the outcome: with the response, or with the error (a bad request,
+// a closed client, a cancelled context included). For Chat and ChatCompletion it
+// runs on the calling goroutine before the call returns (for ChatBatch, on the
+// batch's worker). For a stream it runs when the stream ends: with the assembled
+// response after its last event (a cache replay too), or with the error that
+// stopped it, or, when the stream is closed before its end, with
+// ErrStreamClosed.
 func WithCallback(f func(*ChatResponse, error)) CallOption {
 	return func(c *callConfig) error {
 		if f == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -144,7 +145,8 @@ type grant struct {
 	url      string // where to send the request
 	model    string
 	reserved int
-	sent     sendLevels // the buckets before the reservation, for learning from a 429
+	sent     sendLevels   // the buckets before the reservation, for learning from a 429
+	settled  *atomic.Bool // set by the first finish: a grant is settled once
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -223,24 +225,40 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 	}
 	s.enqueue(w)
 	var timer *time.Timer
+	locked := true
 	defer func() {
 		if timer != nil {
 			timer.Stop()
+		}
+		// A panic (in a caller's Context, say) must not leave the waiter queued,
+		// its grant held or the mutex locked: every later call would hang.
+		if r := recover(); r != nil {
+			if !locked {
+				s.mu.Lock()
+			}
+			if g := w.grant; g != nil && g.settled.CompareAndSwap(false, true) {
+				s.settle(time.Now(), *g, outcome{})
+				w.grant = nil
+			}
+			s.leave(w)
+			s.mu.Unlock()
+			panic(r)
 		}
 	}()
 	for {
 		now := time.Now()
 		s.dispatch(now)
-		if w.grant != nil {
-			g := *w.grant
-			w.grant = nil
+		if gp := w.grant; gp != nil {
 			if err := ctx.Err(); err != nil { // admitted just as it gave up
-				s.settle(now, g, outcome{})
+				gp.settled.Store(true)
+				s.settle(now, *gp, outcome{})
+				w.grant = nil
 				s.mu.Unlock()
 				return grant{}, err
 			}
+			w.grant = nil
 			s.mu.Unlock()
-			return g, nil
+			return *gp, nil
 		}
 		if err := w.err; err != nil {
 			w.err = nil
@@ -279,12 +297,14 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 			w.armed, timerC = w.ready, timer.C
 		}
 		s.mu.Unlock()
+		locked = false
 		select {
 		case <-w.wake:
 		case <-timerC:
 		case <-ctx.Done():
 		}
 		s.mu.Lock()
+		locked = true
 	}
 }
 
@@ -378,8 +398,12 @@ type outcome struct {
 	coolUntil time.Time     // a cooldown to set (zero: none)
 }
 
-// finish settles an admitted request and frees its slot.
+// finish settles an admitted request and frees its slot. A grant is settled once:
+// later calls do nothing (a panic's cleanup may come after a regular finish).
 func (s *scheduler) finish(g grant, o outcome) {
+	if g.settled != nil && !g.settled.CompareAndSwap(false, true) {
+		return
+	}
 	now := time.Now()
 	s.mu.Lock()
 	l := s.settle(now, g, o)

@@ -24,8 +24,11 @@ func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOpt
 // ChatCompletionStream is ChatStream for a full request; req is not modified (its
 // Stream field is set on a copy).
 func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
-	r, cc, err := c.begin(req, opts)
+	r, cc, err := c.begin(ctx, req, opts)
 	if err != nil {
+		if cc != nil && cc.callback != nil {
+			cc.callback(nil, err)
+		}
 		return nil, err
 	}
 	if r == req {
@@ -39,16 +42,24 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 		var k cacheKey
 		k.compute(r)
 		if hit, ok := c.lookup(ctx, &k); ok {
-			return replayStream(hit), nil
+			st := replayStream(hit)
+			st.callback = cc.callback
+			return st, nil
 		}
 		key = string(k[:])
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
-		return nil, &RequestError{Field: "request", Reason: err.Error()}
+		err = &RequestError{Field: "request", Reason: err.Error()}
 	}
-	_, st, err := c.run(ctx, r, body, cc, true)
+	var st *Stream
+	if err == nil {
+		_, st, err = c.run(ctx, r, body, cc, true)
+	}
 	if err != nil {
+		if cc.callback != nil {
+			cc.callback(nil, err)
+		}
 		return nil, err
 	}
 	if useCache {
@@ -116,7 +127,9 @@ type Stream struct {
 	cur        *ChatChunk
 	err        error
 	ended      bool
+	done       bool // the last event arrived
 	onDone     func(*ChatResponse) // called once with the assembled response of a complete stream
+	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
 	budgetHold int64               // the call's budget reservation, settled at the end
 	learn      func(*Usage)        // teaches the client the call's real cost
 	replay     []*ChatChunk        // a cached answer replayed: no connection
@@ -155,8 +168,13 @@ func (e *StreamError) Unwrap() error { return e.Err }
 // openStream reads the first event of a 2xx streamed answer. An error here (the
 // connection broke, the body ended) is returned for the retry loop, which then
 // settles the grant; an error event is the stream's own error, not retried.
-func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, model string, meta ResponseMeta, start time.Time) (*Stream, error) {
-	st := &Stream{c: c, ctx: ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: start, Meta: meta, model: model}
+//
+// The stream settles the call's budget hold and teaches the client the call's cost
+// when it ends, which can be here already (an answer of one event).
+func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, model string, meta ResponseMeta, start time.Time,
+	budgetHold int64, learn func(*Usage), callback func(*ChatResponse, error)) (*Stream, error) {
+	st := &Stream{c: c, ctx: ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: start, Meta: meta, model: model,
+		budgetHold: budgetHold, learn: learn, callback: callback}
 	chunk, done, err := st.read()
 	res.firstByte()
 	var se *StreamError
@@ -168,6 +186,7 @@ func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, mo
 	case err != nil:
 		st.fail(err)
 	case done:
+		st.done = true
 		st.end()
 	default:
 		st.first = chunk
@@ -210,8 +229,10 @@ func (s *Stream) read() (*ChatChunk, bool, error) {
 }
 
 func (s *Stream) eventError(p *ErrorPayload) *APIError {
-	return &APIError{StatusCode: s.res.status, Type: p.Type, Code: p.Code, Param: p.Param,
+	e := &APIError{StatusCode: s.res.status, Type: p.Type, Code: p.Code, Param: p.Param,
 		Message: p.Message, FailedGeneration: p.FailedGeneration, RequestID: s.Meta.RequestID}
+	e.redact(s.c.redact)
+	return e
 }
 
 // Next advances to the next chunk. It returns false at the end of the stream, on
@@ -224,6 +245,7 @@ func (s *Stream) Next() bool {
 	s.first = nil
 	if chunk == nil && s.res == nil { // replaying a cached answer
 		if len(s.replay) == 0 {
+			s.done = true
 			s.end()
 			return false
 		}
@@ -238,6 +260,7 @@ func (s *Stream) Next() bool {
 			return false
 		}
 		if done {
+			s.done = true
 			s.end()
 			return false
 		}
@@ -387,21 +410,31 @@ func (s *Stream) end() {
 	s.ended = true
 	s.first, s.replay = nil, nil
 	s.Meta.Latency = time.Since(s.start)
-	if s.res == nil {
-		return // a replay holds nothing
+	complete := s.err == nil && s.done
+	if s.res != nil { // a replay holds nothing
+		s.res.resp.Body.Close()
+		s.res.release()
+		used := s.g.reserved
+		if s.usage != nil {
+			used = s.usage.TotalTokens
+		}
+		s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
+		if s.learn != nil && s.err == nil {
+			s.learn(s.usage)
+		}
+		s.c.budget.settle(time.Now(), s.budgetHold, int64(used))
+		if complete && s.finish != "" && s.onDone != nil {
+			s.onDone(s.Response())
+		}
 	}
-	s.res.resp.Body.Close()
-	s.res.release()
-	used := s.g.reserved
-	if s.usage != nil {
-		used = s.usage.TotalTokens
-	}
-	s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
-	if s.learn != nil && s.err == nil {
-		s.learn(s.usage)
-	}
-	s.c.budget.settle(time.Now(), s.budgetHold, int64(used))
-	if s.err == nil && s.finish != "" && s.onDone != nil {
-		s.onDone(s.Response())
+	if s.callback != nil {
+		switch {
+		case s.err != nil:
+			s.callback(nil, s.err)
+		case complete:
+			s.callback(s.Response(), nil)
+		default:
+			s.callback(nil, ErrStreamClosed)
+		}
 	}
 }

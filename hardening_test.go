@@ -1,0 +1,267 @@
+package groq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// TestNilContextIsAnError: a nil context is refused with a clear error before any
+// lock is taken, and the client keeps working.
+func TestNilContextIsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, nil, groq.WithCache(groq.NewMemoryCache(time.Hour, 0)))
+		//lint:ignore SA1012 a nil context is what this test is about
+		_, err := c.Chat(nil, hello) //nolint:staticcheck
+		require.ErrorIs(t, err, groq.ErrInvalidRequest)
+		assert.Contains(t, err.Error(), "ctx")
+		//lint:ignore SA1012 likewise
+		_, err = c.ChatStream(nil, hello) //nolint:staticcheck
+		require.ErrorIs(t, err, groq.ErrInvalidRequest)
+		//lint:ignore SA1012 likewise
+		rs := c.ChatBatch(nil, []*groq.ChatRequest{{Messages: hello}}) //nolint:staticcheck
+		require.ErrorIs(t, rs[0].Err, groq.ErrInvalidRequest)
+		assert.Equal(t, 0, srv.Stats().Requests)
+
+		_, err = c.Chat(context.Background(), hello)
+		require.NoError(t, err, "the client still works")
+		require.NoError(t, c.Close())
+	})
+}
+
+// panicky is a Context whose Err panics.
+type panicky struct{ context.Context }
+
+func (panicky) Err() error { panic("a context that panics") }
+
+// TestPanicInTheSchedulerLeavesNoLock: a panic while a call is in the scheduler
+// (here, a caller's Context) takes the call out of the queue and releases the
+// lock: later calls and Close work.
+func TestPanicInTheSchedulerLeavesNoLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, nil)
+		func() {
+			defer func() { assert.NotNil(t, recover(), "the panic reaches the caller") }()
+			c.Chat(panicky{context.Background()}, hello)
+		}()
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		snap := c.Limits("")
+		assert.Empty(t, snap.Queued, "nothing left queued")
+		assert.Equal(t, 0, snap.InFlight)
+		require.NoError(t, c.Close())
+	})
+}
+
+// TestCloseWakesSleepingRetries: calls sleeping before a retry (a 503 asked for
+// ten seconds) return ErrClientClosed as soon as Close is called.
+func TestCloseWakesSleepingRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithFaultRate(groqtest.Fault{Kind: groqtest.Fault503, RetryAfter: "10"}, 1)},
+			groq.WithRPM(0))
+		start := time.Now()
+		errs := make([]error, 100)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint(i))}) })
+		}
+		time.Sleep(time.Second)
+		require.Positive(t, srv.Stats().Requests)
+		require.NoError(t, c.Close())
+		wg.Wait()
+		assert.Equal(t, time.Second, time.Since(start), "every call returned at Close, none waited out its 10 s")
+		for i, err := range errs {
+			assert.ErrorIs(t, err, groq.ErrClientClosed, "call %d", i)
+		}
+	})
+}
+
+// TestServerTextNeverCarriesAKey: a server (or proxy) that echoes the Authorization
+// header into its error bodies and stream error events has the key masked,
+// whether the key came from WithAPIKeys or from a config file.
+func TestServerTextNeverCarriesAKey(t *testing.T) {
+	const key = "gsk_secret_echoed_0123456789"
+	echo := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		auth := r.Header.Get("Authorization")
+		if strings.Contains(string(body), `"stream":true`) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"error\":{\"message\":\"upstream refused %s\",\"type\":\"server_error\"}}\n\n", auth)
+			return true
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":{"message":"bad header %s","type":"invalid_request_error","param":"%s"}}`, auth, auth)
+		return true
+	}
+	cfg, err := groq.ParseConfig([]byte(`{"models":{"llama-3.1-8b-instant":{"api_key":"`+key+`"}}}`), func(string) string { return "" })
+	require.NoError(t, err)
+	for name, opt := range map[string]groq.Option{"WithAPIKeys": groq.WithAPIKeys(key), "config file": groq.WithConfig(cfg)} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := groqtest.NewUnstartedServer(groqtest.WithHandlerHook(echo))
+				c, err := groq.NewClient(opt, groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+				require.NoError(t, err)
+				defer c.Close()
+				_, err = c.Chat(context.Background(), hello)
+				var apiErr *groq.APIError
+				require.True(t, errors.As(err, &apiErr), "Chat(...) = %v", err)
+				assert.NotContains(t, fmt.Sprintf("%v %+v", err, *apiErr), key)
+				assert.Contains(t, apiErr.Message, "[redacted]")
+
+				st, err := c.ChatStream(context.Background(), hello)
+				require.NoError(t, err)
+				for st.Next() {
+				}
+				require.Error(t, st.Err())
+				assert.NotContains(t, st.Err().Error(), key)
+				assert.Contains(t, st.Err().Error(), "[redacted]")
+				st.Close()
+			})
+		})
+	}
+}
+
+// TestTransportErrorKeepsItsChain: a transport error whose text holds the key is
+// masked, and still matches its cause.
+func TestTransportErrorKeepsItsChain(t *testing.T) {
+	const key = "gsk_in_the_transport_error"
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, fmt.Errorf("proxy said %s: %w", r.Header.Get("Authorization"), context.DeadlineExceeded)
+	})
+	c, err := groq.NewClient(groq.WithAPIKeys(key), groq.WithHTTPClient(&http.Client{Transport: rt}), groq.WithMaxRetries(0))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Chat(context.Background(), hello)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), key)
+	assert.Contains(t, err.Error(), "[redacted]")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the cause is still reachable")
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		assert.NotContains(t, e.Error(), key, "no error in the chain holds the key")
+	}
+}
+
+// TestWithConfigKeepsTheConfigError: the *ConfigError behind WithConfig's failure
+// is reachable with errors.As.
+func TestWithConfigKeepsTheConfigError(t *testing.T) {
+	cfg := &groq.Config{Models: map[string]groq.ModelConfig{"m": {APIKey: "k", ReqPerMinute: -1}}}
+	_, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithConfig(cfg))
+	var oe *groq.OptionError
+	require.True(t, errors.As(err, &oe), "NewClient(...) = %v", err)
+	var ce *groq.ConfigError
+	assert.True(t, errors.As(err, &ce), "NewClient(...) = %v; want a *ConfigError in the chain", err)
+}
+
+func TestMemoryCacheBadInput(t *testing.T) {
+	m := groq.NewMemoryCache(0, 0)
+	err := m.Set(context.Background(), "k", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nil response")
+	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative TTL -1s", func() { groq.NewMemoryCache(-time.Second, 0) })
+	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative maxEntries -1", func() { groq.NewMemoryCache(time.Hour, -1) })
+}
+
+// TestCloseClosesItsOwnIdleConnections: the connections of the transport the
+// client made are closed by Close (real sockets).
+func TestCloseClosesItsOwnIdleConnections(t *testing.T) {
+	var opened, closed atomic.Int64
+	ts := httptest.NewUnstartedServer(groqtest.NewUnstartedServer())
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(ts.URL+"/openai/v1"))
+	require.NoError(t, err)
+	_, err = c.Chat(context.Background(), hello)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), opened.Load())
+	require.Equal(t, int64(0), closed.Load(), "kept alive while the client is open")
+	require.NoError(t, c.Close())
+	assert.Eventually(t, func() bool { return closed.Load() == 1 }, 5*time.Second, 5*time.Millisecond, "Close closed the idle connection")
+}
+
+// TestStreamEndingOnItsFirstEventSettlesTheBudget: a stream whose first event is
+// its last ([DONE], or an error event) gives back its budget hold.
+func TestStreamEndingOnItsFirstEventSettlesTheBudget(t *testing.T) {
+	for name, event := range map[string]string{
+		"done":  "data: [DONE]\n\n",
+		"error": `data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+					w.Header().Set("Content-Type", "text/event-stream")
+					fmt.Fprint(w, event)
+					return true
+				}
+				c, _ := sim(t, []groqtest.Option{groqtest.WithHandlerHook(hook)}, groq.WithDailyTokenBudget(100_000))
+				st, err := c.ChatStream(context.Background(), hello)
+				require.NoError(t, err)
+				for st.Next() {
+				}
+				st.Close()
+				assert.Equal(t, int64(0), c.Budget().Reserved, "nothing stays reserved")
+			})
+		})
+	}
+}
+
+// TestCallbackRule: WithCallback is called exactly once for every call, whatever
+// its end; WithProgress on a single call is an error.
+func TestCallbackRule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, nil, groq.WithCache(groq.NewMemoryCache(time.Hour, 0)))
+		var calls []string
+		cb := func(tag string) groq.CallOption {
+			return groq.WithCallback(func(resp *groq.ChatResponse, err error) {
+				calls = append(calls, fmt.Sprintf("%s:%v:%v", tag, resp != nil, err != nil))
+			})
+		}
+		ctx := context.Background()
+		c.Chat(ctx, hello, cb("chat"))
+		c.Chat(ctx, []groq.Message{}, cb("bad"))
+		st, err := c.ChatStream(ctx, []groq.Message{groq.User("stream me")}, cb("stream"))
+		require.NoError(t, err)
+		for st.Next() {
+		}
+		st.Close()
+		replay, err := c.ChatStream(ctx, []groq.Message{groq.User("stream me")}, cb("replay"))
+		require.NoError(t, err)
+		for replay.Next() {
+		}
+		early, err := c.ChatStream(ctx, []groq.Message{groq.User("closed early")}, cb("early"))
+		require.NoError(t, err)
+		early.Close()
+		_, err = c.Chat(ctx, hello, groq.WithProgress(func(int, int) {}))
+		assert.ErrorIs(t, err, groq.ErrInvalidRequest, "WithProgress is for ChatBatch")
+		rs := c.ChatBatch(ctx, []*groq.ChatRequest{{Messages: hello}}, groq.WithProgress(func(int, int) {}))
+		assert.NoError(t, rs[0].Err, "and works there")
+		c.Close()
+		c.Chat(ctx, hello, cb("closed"))
+		_, err = c.ChatStream(ctx, hello, cb("closed-stream"))
+		assert.ErrorIs(t, err, groq.ErrClientClosed)
+		assert.Equal(t, []string{"chat:true:false", "bad:false:true", "stream:true:false", "replay:true:false",
+			"early:false:true", "closed:false:true", "closed-stream:false:true"}, calls)
+	})
+}
