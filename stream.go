@@ -127,12 +127,12 @@ type Stream struct {
 	cur        *ChatChunk
 	err        error
 	ended      bool
-	done       bool // the last event arrived
-	onDone     func(*ChatResponse) // called once with the assembled response of a complete stream
+	done       bool                       // the last event arrived
+	onDone     func(*ChatResponse)        // called once with the assembled response of a complete stream
 	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
-	budgetHold int64               // the call's budget reservation, settled at the end
-	learn      func(*Usage)        // teaches the client the call's real cost
-	replay     []*ChatChunk        // a cached answer replayed: no connection
+	budgetHold int64                      // the call's budget reservation, settled at the end
+	learn      func(*Usage)               // teaches the client the call's real cost
+	replay     []*ChatChunk               // a cached answer replayed: no connection
 
 	// Meta describes the request (request id, attempts, key, headers).
 	Meta ResponseMeta
