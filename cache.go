@@ -35,23 +35,26 @@ const (
 	DefaultCacheMaxEntries = 10_000
 )
 
-// CacheKey is the cache key of a request: the hex SHA-256 of a canonical form of
-// the fields that shape the answer (model, messages, sampling, tools, response
-// format, reasoning), never a key, the stream flag, the service tier or the
-// end-user id. max_tokens and max_completion_tokens count as one; raw JSON schemas
+// CacheKey is the cache key of a request sent to chatURL (the client's base URL
+// plus "/chat/completions", or the model's own URL from a config file): the hex
+// SHA-256 of a canonical form of where the request goes and the fields that shape
+// the answer (model, messages, sampling, tools, response format, reasoning), never
+// an API key, the stream flag, the service tier or the end-user id. The URL is in
+// it so that answers from one server (a simulator, a proxy) are never served as
+// another's. max_tokens and max_completion_tokens count as one; raw JSON schemas
 // are compacted, so white space in them does not change the key.
-func CacheKey(r *ChatRequest) string {
+func CacheKey(chatURL string, r *ChatRequest) string {
 	var k cacheKey
-	k.compute(r)
+	k.compute(chatURL, r)
 	return string(k[:])
 }
 
 // cacheKey is CacheKey's text without the string allocation, for lookups.
 type cacheKey [2 * sha256.Size]byte
 
-func (k *cacheKey) compute(r *ChatRequest) {
+func (k *cacheKey) compute(chatURL string, r *ChatRequest) {
 	bp := keyBufs.Get().(*[]byte)
-	b := appendKey((*bp)[:0], r)
+	b := appendKey((*bp)[:0], chatURL, r)
 	sum := sha256.Sum256(b)
 	*bp = b
 	keyBufs.Put(bp)
@@ -62,7 +65,7 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 
 // appendKey writes the canonical form: every field tagged and length-prefixed, so
 // that no two requests share a form.
-func appendKey(b []byte, r *ChatRequest) []byte {
+func appendKey(b []byte, chatURL string, r *ChatRequest) []byte {
 	str := func(tag byte, s string) {
 		b = append(b, tag)
 		b = strconv.AppendInt(b, int64(len(s)), 10)
@@ -80,7 +83,8 @@ func appendKey(b []byte, r *ChatRequest) []byte {
 		data, _ := json.Marshal(v)
 		str(tag, string(data))
 	}
-	b = append(b, "groq-cache-v1;"...)
+	b = append(b, "groq-cache-v2;"...)
+	str('U', chatURL)
 	str('M', r.Model)
 	for i := range r.Messages {
 		m := &r.Messages[i]

@@ -30,18 +30,22 @@ func TestCacheKey(t *testing.T) {
 		return &groq.ChatRequest{Model: "m", Messages: []groq.Message{groq.User("hi")}, Temperature: ptr(0.5),
 			Tools: []groq.Tool{{Type: "function", Function: groq.ToolFunction{Name: "f", Parameters: json.RawMessage(`{"type": "object"}`)}}}}
 	}
-	k := groq.CacheKey(base())
+	const url = groq.DefaultBaseURL + "/chat/completions"
+	key := func(r *groq.ChatRequest) string { return groq.CacheKey(url, r) }
+	k := key(base())
 	assert.Len(t, k, 64)
-	assert.Equal(t, k, groq.CacheKey(base()), "stable")
+	assert.Equal(t, k, key(base()), "stable")
+	assert.NotEqual(t, k, groq.CacheKey("http://groqtest.invalid/openai/v1/chat/completions", base()),
+		"the same request to another server is another entry")
 
 	same := base()
 	same.Tools[0].Function.Parameters = json.RawMessage("{\n  \"type\":\"object\"\n}")
 	same.User, same.ServiceTier, same.Stream = "someone", "flex", true
-	assert.Equal(t, k, groq.CacheKey(same), "white space in a schema, user, service tier and stream do not shape the answer")
+	assert.Equal(t, k, key(same), "white space in a schema, user, service tier and stream do not shape the answer")
 
 	a, b := base(), base()
 	a.MaxTokens, b.MaxCompletionTokens = ptr(10), ptr(10)
-	assert.Equal(t, groq.CacheKey(a), groq.CacheKey(b), "max_tokens and max_completion_tokens are one")
+	assert.Equal(t, key(a), key(b), "max_tokens and max_completion_tokens are one")
 
 	for name, change := range map[string]func(r *groq.ChatRequest){
 		"model":       func(r *groq.ChatRequest) { r.Model = "other" },
@@ -56,7 +60,7 @@ func TestCacheKey(t *testing.T) {
 	} {
 		r := base()
 		change(r)
-		assert.NotEqual(t, k, groq.CacheKey(r), name)
+		assert.NotEqual(t, k, key(r), name)
 	}
 }
 
@@ -514,11 +518,11 @@ func TestTokenizerIsPluggable(t *testing.T) {
 // cache's own copy of the response does.
 func TestCacheHitAllocatesOnlyTheCopy(t *testing.T) {
 	cache := groq.NewMemoryCache(time.Hour, 0)
-	c, _ := sim(t, nil, groq.WithCache(cache))
+	c, srv := sim(t, nil, groq.WithCache(cache))
 	ctx := context.Background()
 	_, err := c.Chat(ctx, hello)
 	require.NoError(t, err)
-	key := groq.CacheKey(&groq.ChatRequest{Model: groq.DefaultModel, Messages: hello})
+	key := groq.CacheKey(srv.URL()+"/chat/completions", &groq.ChatRequest{Model: groq.DefaultModel, Messages: hello})
 	copyAllocs := testing.AllocsPerRun(100, func() { cache.Get(ctx, key) })
 	hitAllocs := testing.AllocsPerRun(100, func() {
 		if resp, _ := c.Chat(ctx, hello); !resp.Meta.FromCache {

@@ -166,7 +166,7 @@ func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (
 		// the stack, and the one below is built only on a miss.
 		probe := ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}
 		var key cacheKey
-		key.compute(&probe)
+		key.compute(c.sched.urlFor(probe.Model), &probe)
 		if resp, ok := c.lookup(ctx, &key); ok {
 			return resp, nil
 		}
@@ -214,7 +214,7 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	var key string
 	if useCache {
 		var k cacheKey
-		k.compute(r)
+		k.compute(c.sched.urlFor(r.Model), r)
 		if hit, ok := c.lookup(ctx, &k); ok {
 			return hit, nil
 		}
@@ -229,7 +229,7 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 		return resp, err
 	}
 	if key == "" {
-		key = CacheKey(r)
+		key = CacheKey(c.sched.urlFor(r.Model), r)
 	}
 	return c.shared(ctx, key, useCache, r, body, cc)
 }
@@ -364,6 +364,9 @@ func validateRequest(r *ChatRequest) error {
 			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: "empty role"}
 		default:
 			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: fmt.Sprintf("unknown role %q", m.Role)}
+		}
+		if (m.Role == RoleUser || m.Role == RoleSystem) && strings.TrimSpace(m.Content) == "" && len(m.Parts) == 0 {
+			return &RequestError{Field: fmt.Sprintf("messages[%d].content", i), Reason: "empty " + m.Role + " message"}
 		}
 		if m.Role == RoleTool && m.ToolCallID == "" {
 			return &RequestError{Field: fmt.Sprintf("messages[%d].tool_call_id", i), Reason: "a tool message needs the id of the call it answers"}

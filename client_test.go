@@ -153,6 +153,12 @@ func TestBadRequestsNeverReachTheNetwork(t *testing.T) {
 			_, err := c.ChatCompletion(ctx, &groq.ChatRequest{Messages: hello, Stream: true})
 			return err
 		}, "stream"},
+		{"empty user message", func() error { _, err := c.Chat(ctx, []groq.Message{groq.User("  ")}); return err }, "messages[0].content"},
+		{"nil context", func() error {
+			//lint:ignore SA1012 a nil context is the bad input here
+			_, err := c.Chat(nil, hello) //nolint:staticcheck
+			return err
+		}, "ctx"},
 		{"tool message without id", func() error {
 			_, err := c.Chat(ctx, []groq.Message{{Role: groq.RoleTool, Content: "42"}})
 			return err

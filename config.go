@@ -87,7 +87,7 @@ func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, configDecodeError(err)
+		return nil, configDecodeError(data, err)
 	}
 	for name, m := range cfg.Models {
 		keys, err := m.resolveKeys(name, getenv)
@@ -103,16 +103,49 @@ func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
 	return &cfg, nil
 }
 
-func configDecodeError(err error) error {
+func configDecodeError(data []byte, err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "unknown field "); i >= 0 {
 		return &ConfigError{Field: strings.Trim(msg[i+len("unknown field "):], `"`), Reason: "unknown field"}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &ConfigError{Field: te.Field, Reason: fmt.Sprintf("expected %s, got %s", te.Type, te.Value)}
+		if te.Field == "" {
+			return &ConfigError{Field: "(file)", Reason: fmt.Sprintf(`the file must hold a JSON object ({"models": {...}}), not %s`, article(te.Value))}
+		}
+		ce := &ConfigError{Field: te.Field, Reason: fmt.Sprintf("expected %s, got %s", te.Type, te.Value)}
+		if field, ok := strings.CutPrefix(te.Field, "models."); ok {
+			ce.Field, ce.Model = field, failingModel(data)
+		}
+		return ce
 	}
 	return &ConfigError{Field: "(file)", Reason: "not valid JSON: " + msg}
+}
+
+// article puts "a" or "an" before a JSON kind ("an array", "a string").
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// failingModel finds the model whose settings do not decode (encoding/json's error
+// names the field but not the map key).
+func failingModel(data []byte) string {
+	var raw struct {
+		Models map[string]json.RawMessage `json:"models"`
+	}
+	if json.Unmarshal(data, &raw) != nil {
+		return ""
+	}
+	for name, m := range raw.Models {
+		var mc ModelConfig
+		if json.Unmarshal(m, &mc) != nil {
+			return name
+		}
+	}
+	return ""
 }
 
 // resolveKeys returns the model's keys with "$NAME" read from the environment.

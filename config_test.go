@@ -69,7 +69,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no models", `{"models":{}}`, "", "models"},
 		{"bad ttl", `{"models":{"m":{"api_key":"k"}},"cache_ttl":"soon"}`, "", "cache_ttl"},
 		{"unknown default model", `{"models":{"m":{"api_key":"k"}},"default_model":"x"}`, "", "default_model"},
-		{"wrong type", `{"models":{"m":{"api_key":"k","req_per_day":"many"}}}`, "", "models.req_per_day"},
+		{"wrong type", `{"models":{"m":{"api_key":"k","req_per_day":"many"}}}`, "m", "req_per_day"},
 		{"not JSON", `{"models":`, "", "(file)"},
 	}
 	for _, tt := range tests {
@@ -231,4 +231,16 @@ func TestCallback(t *testing.T) {
 	var gotErr error
 	_, err = c.Chat(context.Background(), nil, groq.WithCallback(func(r *groq.ChatResponse, err error) { gotErr = err }))
 	assert.Equal(t, err, gotErr)
+}
+
+func TestConfigDecodeErrorsNameTheirPlace(t *testing.T) {
+	for json, want := range map[string]string{
+		`[{"models":{}}]`: `groq: config: (file): the file must hold a JSON object ({"models": {...}}), not an array`,
+		`"models"`:        `groq: config: (file): the file must hold a JSON object ({"models": {...}}), not a string`,
+		`{"models":{"llama-3.1-8b-instant":{"api_key":"k"},"big-model":{"api_key":"k","req_per_minute":1e99}}}`: `groq: config: model "big-model": req_per_minute: expected int, got number 1e99`,
+	} {
+		_, err := groq.ParseConfig([]byte(json), env(nil))
+		require.Error(t, err, json)
+		assert.Equal(t, want, err.Error(), json)
+	}
 }

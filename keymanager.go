@@ -257,6 +257,20 @@ func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok boo
 	return qi, at, qi >= 0
 }
 
+// urlFor is where requests for model are sent.
+func (s *scheduler) urlFor(model string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.urlLocked(model)
+}
+
+func (s *scheduler) urlLocked(model string) string {
+	if url, ok := s.urls[model]; ok {
+		return url
+	}
+	return s.defURL
+}
+
 // take reserves w's cost in quota qi and chooses the key that sends it: the
 // quota's keys take turns. The next choice among quotas starts after qi. s.mu is
 // held.
@@ -267,9 +281,5 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
-	url, ok := s.urls[w.model]
-	if !ok {
-		url = s.defURL
-	}
-	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: url, model: w.model, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
+	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
 }

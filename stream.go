@@ -40,7 +40,7 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 	var key string
 	if useCache {
 		var k cacheKey
-		k.compute(r)
+		k.compute(c.sched.urlFor(r.Model), r)
 		if hit, ok := c.lookup(ctx, &k); ok {
 			st := replayStream(hit)
 			st.callback = cc.callback

@@ -123,19 +123,78 @@ func TestRealKeyPath(t *testing.T) {
 }
 
 func TestCacheByDefaultAndNoCache(t *testing.T) {
+	srv := groqtest.NewServer()
+	defer srv.Close()
+	vars := map[string]string{"GROQ_API_KEY": "gsk_k", "GROQ_BASE_URL": srv.URL()}
+	getenv := func(k string) string { return vars[k] }
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.json")
 	var out, errb bytes.Buffer
-	code := run([]string{"--cache", path, "hello"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
-	require.Equal(t, 0, code)
+	for range 2 {
+		code := run([]string{"--cache", path, "hello"}, strings.NewReader(""), &out, &errb, getenv)
+		require.Equal(t, 0, code, errb.String())
+	}
 	_, err := os.Stat(path)
 	assert.NoError(t, err, "the answer was cached")
+	assert.Equal(t, 1, srv.Stats().Requests, "the second run was answered from the cache")
 
 	other := filepath.Join(dir, "other.json")
-	code = run([]string{"--cache", other, "--no-cache", "hello"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	code := run([]string{"--cache", other, "--no-cache", "hello"}, strings.NewReader(""), &out, &errb, getenv)
 	require.Equal(t, 0, code)
 	_, err = os.Stat(other)
 	assert.True(t, os.IsNotExist(err), "--no-cache writes no cache")
+}
+
+// TestSimulatedAnswersAreNeverServedAsGroqs: an answer from the built-in simulator
+// (no key) is not cached, so a later run with a key asks the server.
+func TestSimulatedAnswersAreNeverServedAsGroqs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.json")
+	var out, errb bytes.Buffer
+	code := run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	require.Equal(t, 0, code, errb.String())
+	assert.Contains(t, errb.String(), "nothing is cached")
+
+	srv := groqtest.NewServer()
+	defer srv.Close()
+	vars := map[string]string{"GROQ_API_KEY": "gsk_k", "GROQ_BASE_URL": srv.URL()}
+	out.Reset()
+	code = run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, func(k string) string { return vars[k] })
+	require.Equal(t, 0, code, errb.String())
+	assert.Equal(t, 1, srv.Stats().Requests, "the run with a key asked the server")
+}
+
+// TestFlagsAfterThePrompt: flags may follow the prompt, as people type them; after
+// "--" everything is the prompt.
+func TestFlagsAfterThePrompt(t *testing.T) {
+	r := cmd(t, nil, "", "what", "is", "this", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var resp groq.ChatResponse
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &resp), "--json after the prompt applies: %s", r.stdout)
+	assert.Contains(t, resp.Text(), `"what is this"`)
+
+	r = cmd(t, nil, "", "--", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `Simulated answer to "--json"`)
+}
+
+func TestTemperatureIsChecked(t *testing.T) {
+	for _, v := range []string{"-1", "2.5", "NaN"} {
+		r := cmd(t, nil, "", "--temperature", v, "hi")
+		assert.Equal(t, 2, r.code, "--temperature %s", v)
+		assert.Contains(t, r.stderr, "--temperature")
+	}
+	r := cmd(t, nil, "", "--temperature", "0", "hi")
+	assert.Equal(t, 0, r.code, r.stderr)
+}
+
+func TestPromptFileFinalNewlineIsNotSent(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.txt")
+	require.NoError(t, os.WriteFile(file, []byte("hello there\n"), 0o600))
+	r := cmd(t, nil, "", "--prompt-file", file)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `Simulated answer to "hello there"`)
+	r = cmd(t, nil, "hi from stdin\r\n", "--stdin")
+	assert.Contains(t, r.stdout, `Simulated answer to "hi from stdin"`)
 }
 
 func TestStreamFlag(t *testing.T) {

@@ -31,6 +31,7 @@ type options struct {
 	budget                                                      int64
 	temperature                                                 float64
 	cacheTTL                                                    time.Duration
+	set                                                         map[string]bool // flags given on the command line
 }
 
 // env is what the command reads from its environment.
@@ -56,7 +57,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.noCache, "no-cache", false, "neither read nor write the cache")
 	fs.IntVar(&o.priority, "priority", groq.DefaultPriority, "priority, 1 (most urgent) to 10")
 	fs.IntVar(&o.maxTokens, "max-tokens", 0, "max completion tokens (0: the server's default)")
-	fs.Float64Var(&o.temperature, "temperature", -1, "sampling temperature, 0 to 2")
+	fs.Float64Var(&o.temperature, "temperature", 0, "sampling temperature, 0 to 2 (default: the server's)")
 	fs.StringVar(&o.config, "config", "", "JSON configuration `file` (models, keys, limits)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the whole response as JSON")
 	fs.BoolVar(&o.limits, "limits", false, "print the rate-limit snapshot after the call")
@@ -70,7 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	var o options
 	fs := newFlags(&o)
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
 			return exitOK
@@ -78,6 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "groq: %v (see groq -h)\n", err)
 		return exitUsage
 	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	if msg := o.check(); msg != "" {
 		fmt.Fprintf(stderr, "groq: %s\n", msg)
 		return exitUsage
@@ -85,7 +89,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if o.selfTest {
 		return selfTest(stdout)
 	}
-	prompt, err := readPrompt(&o, fs.Args(), stdin)
+	prompt, err := readPrompt(&o, positional, stdin)
 	if errors.Is(err, errNoInput) {
 		fmt.Fprintln(stderr, "groq: no prompt given (an argument, --prompt-file, --stdin or --default-prompt); running the self-test instead")
 		return selfTest(stdout)
@@ -105,7 +109,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if o.maxTokens > 0 {
 		call = append(call, groq.WithMaxTokens(o.maxTokens))
 	}
-	if o.temperature != -1 {
+	if o.set["temperature"] {
 		call = append(call, groq.WithTemperature(o.temperature))
 	}
 	if o.noCache {
@@ -155,7 +159,7 @@ func (o *options) check() string {
 		return fmt.Sprintf("--priority %d is outside 1..10", o.priority)
 	case o.maxTokens < 0:
 		return fmt.Sprintf("--max-tokens %d is negative", o.maxTokens)
-	case o.temperature != -1 && (o.temperature < 0 || o.temperature > 2):
+	case o.set["temperature"] && !(o.temperature >= 0 && o.temperature <= 2):
 		return fmt.Sprintf("--temperature %v is outside [0, 2]", o.temperature)
 	case o.concurrency < 1:
 		return fmt.Sprintf("--concurrency %d is less than 1", o.concurrency)
@@ -201,13 +205,15 @@ func newClient(o *options, e env) (*groq.Client, int) {
 		}
 		opts = append(opts, groq.WithConfig(cfg))
 	}
+	simulated := false
 	switch {
 	case len(keys) > 0:
 		opts = append(opts, groq.WithAPIKeys(keys...))
 	case cfg == nil:
 		srv := groqtest.NewUnstartedServer()
 		opts = append(opts, groq.WithAPIKeys("gsk_simulator"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
-		fmt.Fprintln(e.stderr, "groq: no GROQ_API_KEY or GROQ_API_KEYS set; answering from the built-in simulator (groqtest), not from Groq")
+		fmt.Fprintln(e.stderr, "groq: no GROQ_API_KEY or GROQ_API_KEYS set; answering from the built-in simulator (groqtest), not from Groq; nothing is cached")
+		simulated = true
 	}
 	if u := e.getenv("GROQ_BASE_URL"); u != "" {
 		opts = append(opts, groq.WithBaseURL(u))
@@ -215,7 +221,7 @@ func newClient(o *options, e env) (*groq.Client, int) {
 	if o.model != "" {
 		opts = append(opts, groq.WithDefaultModel(o.model))
 	}
-	if !o.noCache && o.cachePath != "" {
+	if !o.noCache && o.cachePath != "" && !simulated { // a simulated answer never lands in the cache file
 		opts = append(opts, groq.WithCacheFile(o.cachePath, o.cacheTTL))
 	}
 	if o.budget > 0 {
@@ -256,6 +262,26 @@ func streamTo(ctx context.Context, c *groq.Client, msgs []groq.Message, call []g
 
 var errNoInput = errors.New("no prompt")
 
+// parseInterleaved parses flags wherever they stand among the arguments, as people
+// type them ("groq 'a question' --json"); everything after "--" is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
 // readPrompt applies the precedence: positional text, --prompt-file, --stdin,
 // --default-prompt.
 func readPrompt(o *options, positional []string, stdin io.Reader) (string, error) {
@@ -268,13 +294,13 @@ func readPrompt(o *options, positional []string, stdin io.Reader) (string, error
 		if err != nil {
 			return "", fmt.Errorf("cannot read the prompt file: %v", err)
 		}
-		p = string(b)
+		p = strings.TrimRight(string(b), "\r\n") // an editor's final newline is not part of the prompt
 	case o.stdin:
 		b, err := io.ReadAll(stdin)
 		if err != nil {
 			return "", fmt.Errorf("cannot read standard input: %v", err)
 		}
-		p = string(b)
+		p = strings.TrimRight(string(b), "\r\n")
 	case o.defaultPrompt != "":
 		p = o.defaultPrompt
 	default:
