@@ -1,5 +1,6 @@
-// Package exsim gives the examples a client: against Groq when GROQ_API_KEY (or
-// GROQ_API_KEYS) is set, else against the built-in simulator, and says which.
+// Package exsim gives the examples a client: against Groq (or GROQ_BASE_URL) when
+// GROQ_API_KEY (or GROQ_API_KEYS) is set, else against the built-in simulator, and
+// says which.
 package exsim
 
 import (
@@ -19,6 +20,8 @@ func Client(sopts []groqtest.Option, opts ...groq.Option) (*groq.Client, *groqte
 		srv = groqtest.NewUnstartedServer(sopts...)
 		opts = append([]groq.Option{groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client())}, opts...)
 		fmt.Println("(no GROQ_API_KEY: running against the built-in simulator)")
+	} else if u := strings.TrimSpace(os.Getenv("GROQ_BASE_URL")); u != "" {
+		opts = append([]groq.Option{groq.WithBaseURL(u)}, opts...)
 	}
 	c, err := groq.NewClient(opts...)
 	if err != nil {
