@@ -532,3 +532,31 @@ func TestCacheHitAllocatesOnlyTheCopy(t *testing.T) {
 	assert.Greater(t, copyAllocs, 0.0)
 	assert.Equal(t, copyAllocs, hitAllocs, "a hit allocates only the response copy")
 }
+
+// FuzzFileCacheLoad: whatever the snapshot and journal hold, opening the cache
+// neither panics nor hangs, and what it serves decodes.
+func FuzzFileCacheLoad(f *testing.F) {
+	good, _ := json.Marshal(map[string]any{"version": 1, "generation": 3, "entries": []map[string]any{
+		{"key": "k1", "created": "2026-01-01T00:00:00Z", "expires": "2999-01-01T00:00:00Z", "response": map[string]any{"id": "x", "choices": []any{}}},
+	}})
+	f.Add(good, []byte(`{"op":"gen","gen":3}`+"\n"+`{"op":"set","key":"k2","created":"2026-01-01T00:00:00Z","expires":"2999-01-01T00:00:00Z","response":{"id":"y"}}`+"\n"))
+	f.Add([]byte(`{"version":2}`), []byte(`{"op":"del","key":"k1"}`+"\n"+`{"op":"gen"`))
+	f.Add([]byte{}, []byte("\n\n{}\n"))
+	f.Fuzz(func(t *testing.T, snapshot, journal []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "c.json")
+		if len(snapshot) > 0 {
+			require.NoError(t, os.WriteFile(path, snapshot, 0o600))
+		}
+		require.NoError(t, os.WriteFile(path+".journal", journal, 0o600))
+		fc, err := groq.OpenFileCache(path, time.Hour, 100, nil)
+		require.NoError(t, err)
+		for _, k := range []string{"k1", "k2", ""} {
+			if resp, ok := fc.Get(context.Background(), k); ok && resp == nil {
+				t.Fatalf("Get(%q) = nil, true", k)
+			}
+		}
+		require.NoError(t, fc.Set(context.Background(), "k3", &groq.ChatResponse{ID: "z"}))
+		fc.Close()
+	})
+}

@@ -244,3 +244,30 @@ func TestConfigDecodeErrorsNameTheirPlace(t *testing.T) {
 		assert.Equal(t, want, err.Error(), json)
 	}
 }
+
+// FuzzParseConfig: any bytes give a *Config or a *ConfigError, never a panic, and
+// a config that parses is valid.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"models":{"llama-3.1-8b-instant":{"api_key":"k","req_per_minute":30}},"default_model":"llama-3.1-8b-instant"}`))
+	f.Add([]byte(`{"models":{"m":{"api_keys":["$A","b"],"base_url":"http://x/v1","token_per_day":1e99}}}`))
+	f.Add([]byte(`[{"models":{}}]`))
+	f.Add([]byte(`{"models":{"m":{"api_key":"k"}},"cache_ttl":"1h","concurrency":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := groq.ParseConfig(data, func(k string) string {
+			if k == "A" {
+				return "from-env"
+			}
+			return ""
+		})
+		if err != nil {
+			var ce *groq.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("ParseConfig(%q) = %v; want a *ConfigError", data, err)
+			}
+			return
+		}
+		if verr := cfg.Validate(); verr != nil {
+			t.Fatalf("ParseConfig(%q) accepted a config that Validate refuses: %v", data, verr)
+		}
+	})
+}
