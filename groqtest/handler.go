@@ -26,13 +26,24 @@ type request struct {
 	Logprobs    json.RawMessage `json:"logprobs"`
 	LogitBias   json.RawMessage `json:"logit_bias"`
 	TopLogprobs json.RawMessage `json:"top_logprobs"`
-	Tools       []struct {
-		Function struct {
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			Parameters  json.RawMessage `json:"parameters"`
-		} `json:"function"`
-	} `json:"tools"`
+	Tools          []tool          `json:"tools"`
+	ToolChoice     json.RawMessage `json:"tool_choice"`
+	ResponseFormat *struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
+}
+
+type tool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
 }
 
 type message struct {
@@ -300,7 +311,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	content, finish := answer(&req, maxC, hasMax)
+	content, calls := req.structuredAnswer(content, reqID)
+	if len(calls) > 0 {
+		finish = "tool_calls"
+	}
 	completion := countTokens(content)
+	for _, c := range calls {
+		completion += countTokens(c.Function.Name) + countTokens(c.Function.Arguments)
+	}
 	cost := prompt + completion
 	if hasMax {
 		cost = prompt + maxC // Groq counts the requested completion up front
@@ -377,13 +395,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	u.TotalTime = u.PromptTime + u.CompletionTime
 	id := "chatcmpl-" + shortHash(reqID+content)
 	if req.Stream {
-		s.stream(w, r, &req, id, reqID, content, finish, u, lat, fault.Kind == FaultStreamCut)
+		s.stream(w, r, &req, id, reqID, content, calls, finish, u, lat, fault.Kind == FaultStreamCut)
 		return
 	}
 	resp := map[string]any{
 		"id": id, "object": "chat.completion", "created": now.Unix(), "model": req.Model,
 		"choices": []any{map[string]any{
-			"index": 0, "message": map[string]any{"role": "assistant", "content": content},
+			"index": 0, "message": answerMessage(content, calls),
 			"logprobs": nil, "finish_reason": finish,
 		}},
 		"usage": u, "usage_breakdown": nil, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
@@ -401,6 +419,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	w.Write(b)
+}
+
+// answerMessage is an answer's assistant message: content, or tool calls (with a null
+// content, as Groq sends them).
+func answerMessage(content string, calls []toolCall) map[string]any {
+	if len(calls) > 0 {
+		return map[string]any{"role": "assistant", "content": nil, "tool_calls": calls}
+	}
+	return map[string]any{"role": "assistant", "content": content}
 }
 
 type usage struct {
@@ -441,7 +468,7 @@ func validate(r *request) (msg, param string) {
 	if n, ok := r.maxCompletion(); ok && n < 1 {
 		return "'max_completion_tokens' : number must be at least 1", "max_completion_tokens"
 	}
-	return "", ""
+	return r.validateStructure()
 }
 
 // answer is the deterministic reply to a request: it names the prompt, so tests can

@@ -9,10 +9,11 @@ import (
 )
 
 // stream writes content as data-only server-sent events, as Groq does: a first chunk
-// with the role and x_groq.id, several content deltas, a last chunk with the finish
+// with the role and x_groq.id, several content deltas (or one delta per tool call),
+// a last chunk with the finish
 // reason and x_groq.usage (and a top-level usage when include_usage was asked), then
 // data: [DONE]. cut stops half-way without [DONE].
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *request, id, reqID, content, finish string, u usage, latency time.Duration, cut bool) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *request, id, reqID, content string, calls []toolCall, finish string, u usage, latency time.Duration, cut bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -29,8 +30,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *request, id
 	first := base(map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": ""}, "logprobs": nil, "finish_reason": nil})
 	first["x_groq"] = map[string]any{"id": reqID, "seed": 42}
 	events = append(events, first)
-	for _, piece := range splitPieces(content, 4) {
-		events = append(events, base(map[string]any{"index": 0, "delta": map[string]any{"content": piece}, "logprobs": nil, "finish_reason": nil}))
+	if content != "" {
+		for _, piece := range splitPieces(content, 4) {
+			events = append(events, base(map[string]any{"index": 0, "delta": map[string]any{"content": piece}, "logprobs": nil, "finish_reason": nil}))
+		}
+	}
+	for i, c := range calls { // Groq sends each call whole, in one delta
+		d := map[string]any{"index": i, "id": c.ID, "type": c.Type, "function": c.Function}
+		events = append(events, base(map[string]any{"index": 0, "delta": map[string]any{"tool_calls": []any{d}}, "logprobs": nil, "finish_reason": nil}))
 	}
 	last := base(map[string]any{"index": 0, "delta": map[string]any{}, "logprobs": nil, "finish_reason": finish})
 	last["x_groq"] = map[string]any{"id": reqID, "usage": u}
