@@ -22,10 +22,10 @@ type request struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	N           *int            `json:"n"`
-	Logprobs    json.RawMessage `json:"logprobs"`
-	LogitBias   json.RawMessage `json:"logit_bias"`
-	TopLogprobs json.RawMessage `json:"top_logprobs"`
+	N              *int            `json:"n"`
+	Logprobs       json.RawMessage `json:"logprobs"`
+	LogitBias      json.RawMessage `json:"logit_bias"`
+	TopLogprobs    json.RawMessage `json:"top_logprobs"`
 	Tools          []tool          `json:"tools"`
 	ToolChoice     json.RawMessage `json:"tool_choice"`
 	ResponseFormat *struct {
