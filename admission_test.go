@@ -245,7 +245,7 @@ func TestRequestCostIsLearnt(t *testing.T) {
 		assert.Equal(t, groq.DefaultCompletionReserve, snap.CompletionReserve)
 
 		msgs := []groq.Message{groq.User("What does a token bucket do, in one sentence?")}
-		estimate := groq.EstimateTokens.CountTokens(simModel, msgs)
+		estimate := groq.EstimateTokens(simModel, msgs)
 		var completions []int
 		for range 8 {
 			resp, err := c.Chat(context.Background(), msgs, groq.WithoutCache())

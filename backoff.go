@@ -1,11 +1,11 @@
 package groq
 
 import (
-	"math"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/groqkit/groq/internal/retry"
 )
 
 // Default retry settings.
@@ -16,28 +16,12 @@ const (
 	DefaultMaxRetryDelay = 2 * time.Minute
 )
 
-// decorrelatedJitter returns the next backoff sleep after prev, following AWS's
-// "decorrelated jitter": sleep = min(max, rand[base, prev*3)). For the first retry,
-// pass prev = 0. randN returns a uniform value in [0, n); it is a parameter so that
-// tests can pin the draw.
+// decorrelatedJitter is internal/retry's Jitter: min(max, rand[base, 3·prev)).
 func decorrelatedJitter(prev, base, max time.Duration, randN func(int64) int64) time.Duration {
-	if base <= 0 {
-		return 0
-	}
-	if prev < base {
-		prev = base
-	}
-	hi := prev * 3
-	if hi/3 != prev { // overflow
-		hi = math.MaxInt64
-	}
-	if hi <= base {
-		return min(base, max)
-	}
-	return min(base+time.Duration(randN(int64(hi-base))), max)
+	return retry.Jitter(prev, base, max, randN)
 }
 
-func randInt64N(n int64) int64 { return rand.Int64N(n) }
+func randInt64N(n int64) int64 { return retry.RandN(n) }
 
 // retryableStatus says whether a response with this status and headers may be
 // retried. x-should-retry overrides the status rule, except for a 413: a request
@@ -60,11 +44,4 @@ func retryableStatus(status int, h http.Header) bool {
 		return true
 	}
 	return false
-}
-
-// NextBackoff draws the sleep before the next retry when the server gave no wait:
-// decorrelated jitter, min(max, random in [base, 3×prev)). Pass prev = 0 for the
-// first retry. It is safe for concurrent use.
-func NextBackoff(prev, base, max time.Duration) time.Duration {
-	return decorrelatedJitter(prev, base, max, randInt64N)
 }

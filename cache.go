@@ -30,7 +30,6 @@ type Cache interface {
 
 // Default cache settings (the command's and WithCacheFile's).
 const (
-	DefaultCacheFile       = ".groq_cache.json"
 	DefaultCacheTTL        = 6 * time.Hour
 	DefaultCacheMaxEntries = 10_000
 )

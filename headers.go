@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/groqkit/groq/internal/retry"
 )
 
 // RateLimitInfo is what Groq's x-ratelimit-* headers said on one response, with
@@ -69,8 +71,8 @@ func parseResetDuration(v string) (time.Duration, bool) {
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 		return d, true
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && saneSeconds(s) {
-		return secondsToDuration(s), true
+	if s, err := strconv.ParseFloat(v, 64); err == nil && retry.SaneSeconds(s) {
+		return retry.SecondsToDuration(s), true
 	}
 	return 0, false
 }

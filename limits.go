@@ -1,5 +1,7 @@
 package groq
 
+import "github.com/groqkit/groq/internal/limits"
+
 // Limits are one model's rate limits for one quota (an organization, or a key that
 // stands alone). A zero field means unlimited or unknown: the client then learns
 // what it can from Groq's x-ratelimit-* headers and 429 messages.
@@ -18,16 +20,16 @@ const DefaultRPM = 30
 // DefaultModel is the model a request without one uses (WithDefaultModel changes it).
 const DefaultModel = "llama-3.1-8b-instant"
 
-// builtinLimits is Groq's published developer-plan table. Limits change over time:
-// these are defaults that WithModelLimits overrides, not truths.
-var builtinLimits = map[string]Limits{
-	"llama-3.1-8b-instant":        {RPM: 30, RPD: 14400, TPM: 6000, TPD: 500000, ContextWindow: 131072},
-	"llama-3.3-70b-versatile":     {RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072},
-	"openai/gpt-oss-120b":         {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
-	"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
-	"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
-	"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
-}
+// builtinLimits is Groq's published developer-plan table (internal/limits, which
+// groqtest shares). Limits change over time: these are defaults that
+// WithModelLimits overrides, not truths.
+var builtinLimits = func() map[string]Limits {
+	out := map[string]Limits{}
+	for name, m := range limits.Published() {
+		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow}
+	}
+	return out
+}()
 
 // BuiltinLimits returns a copy of the client's built-in table of Groq's published
 // limits, by model.

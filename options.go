@@ -82,7 +82,7 @@ func defaultConfig() *config {
 		completionGuess: DefaultCompletionReserve,
 		pacingMargin:    DefaultPacingMargin,
 		randN:           randInt64N,
-		tokenizer:       EstimateTokens,
+		tokenizer:       TokenizerFunc(EstimateTokens),
 		cacheEntries:    DefaultCacheMaxEntries,
 		budgetZone:      time.UTC,
 	}
@@ -373,7 +373,7 @@ func WithCache(c Cache) Option {
 }
 
 // WithCacheFile caches responses in a JSON file (see FileCache) for ttl; the
-// command's default is DefaultCacheFile with DefaultCacheTTL. The client opens it
+// command's default is .groq_cache.json in the current directory, with DefaultCacheTTL. The client opens it
 // in NewClient and flushes and closes it in Close.
 func WithCacheFile(path string, ttl time.Duration) Option {
 	return func(c *config) error {

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/groqkit/groq/internal/limits"
 )
 
 // Limits are one model's limits for one organization; 0 means unlimited.
@@ -41,16 +43,13 @@ type Limits struct {
 }
 
 // DefaultModels is what a server serves when no WithModel option is given: Groq's
-// published developer-plan limits.
+// published developer-plan limits, the same table the client uses by default.
 func DefaultModels() map[string]Limits {
-	return map[string]Limits{
-		"llama-3.1-8b-instant":        {RPM: 30, RPD: 14400, TPM: 6000, TPD: 500000, ContextWindow: 131072},
-		"llama-3.3-70b-versatile":     {RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072},
-		"openai/gpt-oss-120b":         {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
-		"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
-		"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
-		"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+	out := map[string]Limits{}
+	for name, m := range limits.Published() {
+		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow}
 	}
+	return out
 }
 
 // Server is a fake Groq. Its methods are safe for concurrent use.

@@ -19,8 +19,8 @@ import (
 // estimate is the client's estimate for text alone (one user message, minus the
 // fixed message and reply overhead).
 func estimate(text string) int {
-	return groq.EstimateTokens.CountTokens("", []groq.Message{groq.User(text)}) -
-		groq.EstimateTokens.CountTokens("", []groq.Message{groq.User("")})
+	return groq.EstimateTokens("", []groq.Message{groq.User(text)}) -
+		groq.EstimateTokens("", []groq.Message{groq.User("")})
 }
 
 type sample struct{ kind, name, text string }

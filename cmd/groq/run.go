@@ -17,6 +17,9 @@ import (
 	"github.com/groqkit/groq/groqtest"
 )
 
+// defaultCacheFile is where the command caches answers: in the current directory.
+const defaultCacheFile = ".groq_cache.json"
+
 // Exit codes.
 const (
 	exitOK    = 0
@@ -52,7 +55,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", groq.DefaultMaxConcurrency, "requests in flight at most")
 	fs.Int64Var(&o.budget, "budget", 0, "daily token budget (0: none)")
-	fs.StringVar(&o.cachePath, "cache", groq.DefaultCacheFile, "cache file")
+	fs.StringVar(&o.cachePath, "cache", defaultCacheFile, "cache file")
 	fs.DurationVar(&o.cacheTTL, "cache-ttl", groq.DefaultCacheTTL, "how long cached answers live")
 	fs.BoolVar(&o.noCache, "no-cache", false, "neither read nor write the cache")
 	fs.IntVar(&o.priority, "priority", groq.DefaultPriority, "priority, 1 (most urgent) to 10")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
+	"github.com/groqkit/groq/internal/retry"
 )
 
 // selfTest checks the whole pipeline offline against the built-in simulator and
@@ -61,7 +62,7 @@ func expect[T comparable](what string, got, want T) error {
 
 func checkRetryAfterSeconds() error {
 	h := http.Header{"Retry-After": {"20"}}
-	d, ok := groq.ParseRetryAfter(h, 429, "", time.Now())
+	d, ok := retry.ServerWait(h, 429, "", time.Now())
 	if !ok {
 		return errors.New("not parsed")
 	}
@@ -71,7 +72,7 @@ func checkRetryAfterSeconds() error {
 func checkRetryAfterDate() error {
 	now := time.Now().Truncate(time.Second)
 	h := http.Header{"Retry-After": {now.Add(90 * time.Second).UTC().Format(http.TimeFormat)}}
-	d, ok := groq.ParseRetryAfter(h, 503, "", now)
+	d, ok := retry.ServerWait(h, 503, "", now)
 	if !ok {
 		return errors.New("not parsed")
 	}
@@ -83,7 +84,7 @@ func checkBackoff() error {
 	prev := time.Duration(0)
 	seen := map[time.Duration]bool{}
 	for i := 0; i < 10000; i++ {
-		d := groq.NextBackoff(prev, base, maxD)
+		d := retry.Next(prev, base, maxD)
 		hi := min(maxD, 3*max(prev, base))
 		if d < base || d > hi {
 			return fmt.Errorf("draw %d after %v = %v, outside [%v, %v]", i, prev, d, base, hi)

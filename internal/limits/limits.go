@@ -1,0 +1,23 @@
+// Package limits holds Groq's published developer-plan rate limits, the one table
+// that both the client (its defaults) and groqtest (its default models) use, so
+// that the two cannot drift apart. Limits change over time: they are defaults a
+// user overrides, never truths.
+package limits
+
+// Model is one model's limits: requests and tokens per minute and per day, and the
+// context window in tokens.
+type Model struct {
+	RPM, RPD, TPM, TPD, ContextWindow int
+}
+
+// Published returns a fresh copy of the table, by model.
+func Published() map[string]Model {
+	return map[string]Model{
+		"llama-3.1-8b-instant":        {RPM: 30, RPD: 14400, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+		"llama-3.3-70b-versatile":     {RPM: 30, RPD: 1000, TPM: 12000, TPD: 100000, ContextWindow: 131072},
+		"openai/gpt-oss-120b":         {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+		"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
+		"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
+		"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+	}
+}
