@@ -78,7 +78,7 @@ func TestModelsDoNotBlockEachOther(t *testing.T) {
 			queued <- err
 		}()
 		synctest.Wait()
-		require.Equal(t, map[int]int{1: 1}, c.Limits("slow").Queued, "the second slow call waits for refill")
+		require.Equal(t, map[int]int{1: 1}, c.RateLimits("slow").Queued, "the second slow call waits for refill")
 
 		start := time.Now()
 		_, err = c.Chat(ctx, hello, groq.WithModel("fast"), groq.WithPriority(10))
@@ -121,9 +121,9 @@ func TestFreeSlotGoesToTheMostUrgentReadyCall(t *testing.T) {
 // arrivals jitter, refuses a client that paces at exactly the limit; the default
 // margin draws no 429.
 func TestPacingMarginAbsorbsArrivalJitter(t *testing.T) {
-	run := func(t *testing.T, margin time.Duration) (groqtest.Stats, groq.LimitsSnapshot, time.Duration) {
+	run := func(t *testing.T, margin time.Duration) (groqtest.Stats, groq.RateLimitSnapshot, time.Duration) {
 		var st groqtest.Stats
-		var snap groq.LimitsSnapshot
+		var snap groq.RateLimitSnapshot
 		var took time.Duration
 		synctest.Test(t, func(t *testing.T) {
 			c, srv := sim(t, []groqtest.Option{
@@ -136,7 +136,7 @@ func TestPacingMarginAbsorbsArrivalJitter(t *testing.T) {
 			var errs []error
 			took, errs = pool(c, 700, 32)
 			noErrors(t, errs)
-			st, snap = srv.Stats(), c.Limits(simModel)
+			st, snap = srv.Stats(), c.RateLimits(simModel)
 		})
 		return st, snap, took
 	}
@@ -194,7 +194,7 @@ func TestLearnsShallowServerBurst(t *testing.T) {
 				ratio := float64(took) / float64(best)
 				assert.LessOrEqual(t, ratio, tc.maxRatio, "took %v; the minimum is %v", took, best)
 				if name == "limits known" {
-					for _, q := range c.Limits(simModel).Quotas {
+					for _, q := range c.RateLimits(simModel).Quotas {
 						assert.Equal(t, 10, q.Burst.RPM, "quota %s learnt the server's burst", q.Name)
 						assert.Equal(t, 600, q.Limits.RPM)
 					}
@@ -240,7 +240,7 @@ func TestRequestCostIsLearnt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
 			groq.WithDefaultModel(simModel), groq.WithRPM(0))
-		snap := c.Limits(simModel)
+		snap := c.RateLimits(simModel)
 		assert.Equal(t, 0.0, snap.PromptRatio, "nothing learnt yet")
 		assert.Equal(t, groq.DefaultCompletionReserve, snap.CompletionReserve)
 
@@ -251,7 +251,7 @@ func TestRequestCostIsLearnt(t *testing.T) {
 			resp, err := c.Chat(context.Background(), msgs, groq.WithoutCache())
 			require.NoError(t, err)
 			completions = append(completions, resp.Usage.CompletionTokens)
-			snap = c.Limits(simModel)
+			snap = c.RateLimits(simModel)
 			assert.InDelta(t, float64(resp.Usage.PromptTokens)/float64(estimate), snap.PromptRatio, 1e-9,
 				"the same prompt every time: the ratio is the server's count over the estimate")
 		}

@@ -6,10 +6,10 @@ import (
 	"sync"
 )
 
-// Result is one call of a batch: its position in the input, and its response or
+// BatchResult is one call of a batch: its position in the input, and its response or
 // error. Cancelled is true when the batch's context ended before the call
 // finished (Err then matches context.Canceled or context.DeadlineExceeded).
-type Result struct {
+type BatchResult struct {
 	Index     int
 	Response  *ChatResponse
 	Err       error
@@ -37,11 +37,11 @@ func WithProgress(f func(done, total int)) CallOption {
 // Cancelling ctx stops the calls not yet sent at once and the calls in flight
 // promptly; their results say Cancelled. A nil request gives a *RequestError in
 // its result.
-func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...CallOption) []Result {
-	results := make([]Result, len(reqs))
+func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...CallOption) []BatchResult {
+	results := make([]BatchResult, len(reqs))
 	if ctx == nil {
 		for i := range results {
-			results[i] = Result{Index: i, Err: &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}}
+			results[i] = BatchResult{Index: i, Err: &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}}
 		}
 		return results
 	}
@@ -53,7 +53,7 @@ func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...Cal
 		}
 		if err := o(&bc); err != nil {
 			for i := range results {
-				results[i] = Result{Index: i, Err: err}
+				results[i] = BatchResult{Index: i, Err: err}
 			}
 			return results
 		}
@@ -68,7 +68,7 @@ func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...Cal
 	for range min(workers, len(reqs)) {
 		wg.Go(func() {
 			for i := range next {
-				r := Result{Index: i}
+				r := BatchResult{Index: i}
 				if reqs[i] == nil {
 					r.Err = &RequestError{Field: "request", Reason: "nil *ChatRequest"}
 				} else {
@@ -98,7 +98,7 @@ feed:
 	close(next)
 	wg.Wait()
 	for i := sent; i < len(reqs); i++ {
-		results[i] = Result{Index: i, Err: c.ctxError(ctx, "batch", nil), Cancelled: true}
+		results[i] = BatchResult{Index: i, Err: c.ctxError(ctx, "batch", nil), Cancelled: true}
 	}
 	return results
 }

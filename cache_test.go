@@ -55,7 +55,7 @@ func TestCacheKey(t *testing.T) {
 		"seed":        func(r *groq.ChatRequest) { r.Seed = ptr[int64](1) },
 		"tool":        func(r *groq.ChatRequest) { r.Tools[0].Function.Name = "g" },
 		"format":      func(r *groq.ChatRequest) { r.ResponseFormat = &groq.ResponseFormat{Type: "json_object"} },
-		"stop":        func(r *groq.ChatRequest) { r.Stop = groq.Stop{"x"} },
+		"stop":        func(r *groq.ChatRequest) { r.Stop = groq.StopSequences{"x"} },
 		"max tokens":  func(r *groq.ChatRequest) { r.MaxCompletionTokens = ptr(5) },
 	} {
 		r := base()

@@ -34,7 +34,7 @@ const maxResponseBytes = 64 << 20
 // Client calls Groq's chat completions API. It is safe for concurrent use by many
 // goroutines; create one and share it. Close releases it.
 type Client struct {
-	cfg      *config
+	cfg      *settings
 	hc       *http.Client
 	log      *slog.Logger
 	sched    *scheduler
@@ -52,7 +52,7 @@ type Client struct {
 // (comma-separated), else GROQ_API_KEY; with none it returns ErrNoAPIKey. An option
 // with a bad value makes it return an *OptionError naming the option.
 func NewClient(opts ...Option) (*Client, error) {
-	cfg := defaultConfig()
+	cfg := defaultSettings()
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -144,12 +144,12 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Limits returns a snapshot of the client's rate-limit state for model (the default
+// RateLimits returns a snapshot of the client's rate-limit state for model (the default
 // model when empty): for each quota, the limits and bucket depths in force, what is
 // used this minute and today, the pacing margin, the cooldown, the last headers;
 // the queue by priority; and what the client has learnt of the model's request
 // cost. It makes no network call and is safe for concurrent use.
-func (c *Client) Limits(model string) LimitsSnapshot {
+func (c *Client) RateLimits(model string) RateLimitSnapshot {
 	if model == "" {
 		model = c.cfg.defaultModel
 	}

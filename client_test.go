@@ -122,7 +122,7 @@ func TestKeysFromEnvironment(t *testing.T) {
 		t.Setenv("GROQ_API_KEY", tt.key)
 		c, err := groq.NewClient(groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
 		require.NoError(t, err)
-		snap := c.Limits("")
+		snap := c.RateLimits("")
 		assert.Len(t, snap.Quotas, tt.want, "GROQ_API_KEYS=%q GROQ_API_KEY=%q", tt.keys, tt.key)
 		_, err = c.Chat(context.Background(), hello)
 		assert.NoError(t, err)
@@ -517,7 +517,7 @@ func TestBuiltinLimitsIsACopy(t *testing.T) {
 	l["llama-3.3-70b-versatile"] = groq.Limits{RPM: 1}
 	assert.Equal(t, 30, groq.BuiltinLimits()["llama-3.3-70b-versatile"].RPM, "changing the copy changes nothing")
 	c, _ := sim(t, nil)
-	assert.Equal(t, 6000, c.Limits("llama-3.1-8b-instant").Quotas[0].Limits.TPM, "the table is the default")
+	assert.Equal(t, 6000, c.RateLimits("llama-3.1-8b-instant").Quotas[0].Limits.TPM, "the table is the default")
 }
 
 func TestToolResultMessage(t *testing.T) {

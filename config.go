@@ -277,7 +277,7 @@ func (c *Config) routing() routing {
 // WithConfig applies a configuration: its keys (each serving its models), limits
 // and base URLs, and its client settings. Options after it override its settings.
 func WithConfig(cfg *Config) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if cfg == nil {
 			return optErr("WithConfig", "nil config")
 		}

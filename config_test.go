@@ -100,7 +100,7 @@ func TestWithConfigRoutesModels(t *testing.T) {
 		_, err = c.Chat(context.Background(), hello, groq.WithModel("llama-3.1-8b-instant"))
 		require.NoError(t, err)
 		assert.Equal(t, map[string]int{"gsk_b": 1, "gsk_a": 1}, srvA.Stats().PerKey, "each model uses its own key")
-		l := c.Limits("llama-3.1-8b-instant")
+		l := c.RateLimits("llama-3.1-8b-instant")
 		require.Len(t, l.Quotas, 1)
 		assert.Equal(t, 2, l.Quotas[0].Limits.RPM)
 		_, err = c.Chat(context.Background(), hello, groq.WithModel("openai/gpt-oss-20b"))
@@ -131,7 +131,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		require.NoError(t, c.Reload(parse(6, `"k1","k2"`)), "lower the limit, add a key")
 		// An invalid config is rejected whole; the old one stays.
 		require.Error(t, c.Reload(&groq.Config{Models: map[string]groq.ModelConfig{simModel: {APIKey: "k9", ReqPerMinute: -1}}}))
-		assert.Equal(t, 6, c.Limits(simModel).Quotas[0].Limits.RPM)
+		assert.Equal(t, 6, c.RateLimits(simModel).Quotas[0].Limits.RPM)
 		wg.Wait()
 		noErrors(t, errs)
 		st := srv.Stats()

@@ -11,10 +11,12 @@ import (
 	"github.com/groqkit/groq/groqtest"
 )
 
-// The README's quick start. It reads GROQ_API_KEY (or GROQ_API_KEYS) and calls
-// Groq, so it is compiled but not run by go test.
+// The README's quick start. With GROQ_API_KEY (or GROQ_API_KEYS) set,
+// groq.NewClient() alone calls Groq; here the client is given the built-in
+// simulator instead, so that the example runs anywhere, as go test does.
 func Example() {
-	client, err := groq.NewClient() // keys from GROQ_API_KEYS or GROQ_API_KEY
+	srv := groqtest.NewUnstartedServer()
+	client, err := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -29,8 +31,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(resp.Text())
-	fmt.Println("request", resp.Meta.RequestID, "attempts", resp.Meta.Attempts,
-		"requests left today", resp.Meta.RateLimit.RequestsLeftToday)
+	fmt.Println("attempts", resp.Meta.Attempts, "requests left today", resp.Meta.RateLimit.RequestsLeftToday)
+	// Output:
+	// Simulated answer to "What is red teaming?" [52cc5d185c2f].
+	// attempts 1 requests left today 14399
 }
 
 // Branching on errors with errors.Is and errors.As.
@@ -61,7 +65,7 @@ func Example_errors() {
 }
 
 // Limits, priorities and the rate-limit snapshot.
-func ExampleClient_Limits() {
+func ExampleClient_RateLimits() {
 	srv := groqtest.NewUnstartedServer()
 	client, _ := groq.NewClient(
 		groq.WithAPIKeys("gsk_a", "gsk_b"),
@@ -75,7 +79,7 @@ func ExampleClient_Limits() {
 			log.Fatal(err)
 		}
 	}
-	for _, q := range client.Limits("llama-3.1-8b-instant").Quotas {
+	for _, q := range client.RateLimits("llama-3.1-8b-instant").Quotas {
 		fmt.Printf("%s: %d of %d requests this minute\n", q.Name, q.RequestsThisMinute, q.Limits.RPM)
 	}
 	// Output:

@@ -62,7 +62,7 @@ func TestPanicInTheSchedulerLeavesNoLock(t *testing.T) {
 		}()
 		_, err := c.Chat(context.Background(), hello)
 		require.NoError(t, err)
-		snap := c.Limits("")
+		snap := c.RateLimits("")
 		assert.Empty(t, snap.Queued, "nothing left queued")
 		assert.Equal(t, 0, snap.InFlight)
 		require.NoError(t, c.Close())

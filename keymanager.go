@@ -218,9 +218,9 @@ type QuotaSnapshot struct {
 	LastHeaders        RateLimitInfo
 }
 
-// LimitsSnapshot is the client's view of one model's capacity, answered without a
+// RateLimitSnapshot is the client's view of one model's capacity, answered without a
 // network call.
-type LimitsSnapshot struct {
+type RateLimitSnapshot struct {
 	Model    string
 	Quotas   []QuotaSnapshot
 	Queued   map[int]int // waiting calls by priority, all models (only priorities with waiters)

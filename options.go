@@ -27,9 +27,9 @@ const DefaultPacingMargin = 50 * time.Millisecond
 
 // Option configures a Client. Each option checks its value; NewClient returns the
 // first error, an *OptionError naming the option.
-type Option func(*config) error
+type Option func(*settings) error
 
-type config struct {
+type settings struct {
 	keys            []string
 	orgs            []orgDecl
 	baseURL         *url.URL
@@ -66,9 +66,9 @@ type orgDecl struct {
 	keys []string
 }
 
-func defaultConfig() *config {
+func defaultSettings() *settings {
 	u, _ := url.Parse(DefaultBaseURL)
-	return &config{
+	return &settings{
 		baseURL:         u,
 		defaultModel:    DefaultModel,
 		maxRetries:      DefaultMaxRetries,
@@ -96,7 +96,7 @@ func optErr(opt, format string, args ...any) error {
 // groups it with others. Without this option the client reads GROQ_API_KEYS
 // (comma-separated), then GROQ_API_KEY. An empty or duplicated key is an error.
 func WithAPIKeys(keys ...string) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if len(keys) == 0 {
 			return optErr("WithAPIKeys", "no key given")
 		}
@@ -117,7 +117,7 @@ func WithAPIKeys(keys ...string) Option {
 // share one set of limits: they add no capacity, and the client keeps one set of
 // buckets for them all. Keys named here are added to the client's keys if absent.
 func WithOrganization(name string, keys ...string) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if strings.TrimSpace(name) == "" {
 			return optErr("WithOrganization", "empty organization name")
 		}
@@ -142,7 +142,7 @@ func WithOrganization(name string, keys ...string) Option {
 // WithBaseURL sets the API root (default DefaultBaseURL); chat goes to
 // {base}/chat/completions. It must be an absolute http or https URL.
 func WithBaseURL(raw string) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		u, err := url.Parse(strings.TrimRight(raw, "/"))
 		if err != nil {
 			return optErr("WithBaseURL", "cannot parse %q: %v", raw, err)
@@ -158,7 +158,7 @@ func WithBaseURL(raw string) Option {
 // WithHTTPClient sets the HTTP client. The client is copied, never mutated; its
 // Timeout, if any, applies to each attempt.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if hc == nil {
 			return optErr("WithHTTPClient", "nil *http.Client")
 		}
@@ -170,7 +170,7 @@ func WithHTTPClient(hc *http.Client) Option {
 
 // WithDefaultModel sets the model of requests that name none (default DefaultModel).
 func WithDefaultModel(model string) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if strings.TrimSpace(model) == "" {
 			return optErr("WithDefaultModel", "empty model")
 		}
@@ -182,7 +182,7 @@ func WithDefaultModel(model string) Option {
 // WithMaxRetries sets how many times a failed attempt is retried (default 4, so at
 // most 5 attempts). 0 disables retries.
 func WithMaxRetries(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 0 {
 			return optErr("WithMaxRetries", "negative retries %d", n)
 		}
@@ -195,7 +195,7 @@ func WithMaxRetries(n int) Option {
 // wait: each sleep is drawn from [base, 3×previous), capped at max. Defaults 500ms
 // and 30s. base must be positive and max at least base.
 func WithBackoff(base, max time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if base <= 0 {
 			return optErr("WithBackoff", "base %v is not positive", base)
 		}
@@ -211,7 +211,7 @@ func WithBackoff(base, max time.Duration) Option {
 // for its own limiter before a request goes out (default 2m). A longer wait is not
 // slept: the call returns a *RateLimitError at once.
 func WithMaxRetryDelay(d time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if d <= 0 {
 			return optErr("WithMaxRetryDelay", "%v is not positive", d)
 		}
@@ -223,7 +223,7 @@ func WithMaxRetryDelay(d time.Duration) Option {
 // WithAttemptTimeout bounds each HTTP attempt; an attempt that times out is retried.
 // 0 (the default) sets no bound beyond the call's context.
 func WithAttemptTimeout(d time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if d < 0 {
 			return optErr("WithAttemptTimeout", "negative timeout %v", d)
 		}
@@ -235,7 +235,7 @@ func WithAttemptTimeout(d time.Duration) Option {
 // WithLogger sets the logger (default: discard). Keys are never logged; a key
 // appears in logs only as its index.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if l == nil {
 			return optErr("WithLogger", "nil logger")
 		}
@@ -248,7 +248,7 @@ func WithLogger(l *slog.Logger) Option {
 // table's entry. A zero field is unlimited or unknown (RPM then takes WithRPM's
 // value).
 func WithModelLimits(model string, l Limits) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if strings.TrimSpace(model) == "" {
 			return optErr("WithModelLimits", "empty model")
 		}
@@ -264,7 +264,7 @@ func WithModelLimits(model string, l Limits) Option {
 // (default DefaultRPM). 0 leaves such models unlimited until Groq's 429s teach the
 // client their limit.
 func WithRPM(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 0 {
 			return optErr("WithRPM", "negative RPM %d", n)
 		}
@@ -276,7 +276,7 @@ func WithRPM(n int) Option {
 // WithMaxConcurrency bounds the requests in flight at once across all keys
 // (default 8). Waiting for a slot goes in priority order.
 func WithMaxConcurrency(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 1 {
 			return optErr("WithMaxConcurrency", "%d is less than 1", n)
 		}
@@ -288,7 +288,7 @@ func WithMaxConcurrency(n int) Option {
 // WithMaxQueue bounds the calls waiting for admission; past n, a call fails at once
 // with ErrQueueFull. 0 (the default) is unbounded.
 func WithMaxQueue(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 0 {
 			return optErr("WithMaxQueue", "negative queue bound %d", n)
 		}
@@ -301,7 +301,7 @@ func WithMaxQueue(n int) Option {
 // steady stream of urgent calls cannot starve the others forever. 0 (the default)
 // disables aging.
 func WithPriorityAging(d time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if d < 0 {
 			return optErr("WithPriorityAging", "negative duration %v", d)
 		}
@@ -316,7 +316,7 @@ func WithPriorityAging(d time.Duration) Option {
 // reserves the 95th percentile of the model's last 64 open-ended answers. The
 // reservation is settled with the real usage afterwards either way.
 func WithCompletionReserve(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 0 {
 			return optErr("WithCompletionReserve", "negative reserve %d", n)
 		}
@@ -332,10 +332,10 @@ func WithCompletionReserve(n int) Option {
 // refill; the margin absorbs that. It costs one margin per stretch of refill-bound
 // sending, not one per request. A 429 that timing explains widens the margin for
 // that quota and model (doubling, at most one second); each quiet minute halves it
-// back towards this value. Limits reports the margin in force. A negative value is
+// back towards this value. RateLimits reports the margin in force. A negative value is
 // an error.
 func WithPacingMargin(d time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if d < 0 {
 			return optErr("WithPacingMargin", "negative duration %v", d)
 		}
@@ -351,7 +351,7 @@ func WithPacingMargin(d time.Duration) Option {
 // checks and CountTokens (default EstimateTokens). Plug in a real BPE tokenizer for
 // exact counts; a count below the server's lets the client overrun a limit.
 func WithTokenizer(t Tokenizer) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if t == nil {
 			return optErr("WithTokenizer", "nil tokenizer")
 		}
@@ -363,7 +363,7 @@ func WithTokenizer(t Tokenizer) Option {
 // WithCache plugs in a cache. The client does not close a cache given this way.
 // No cache is the default.
 func WithCache(c Cache) Option {
-	return func(cfg *config) error {
+	return func(cfg *settings) error {
 		if c == nil {
 			return optErr("WithCache", "nil cache")
 		}
@@ -376,7 +376,7 @@ func WithCache(c Cache) Option {
 // command's default is .groq_cache.json in the current directory, with DefaultCacheTTL. The client opens it
 // in NewClient and flushes and closes it in Close.
 func WithCacheFile(path string, ttl time.Duration) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if path == "" {
 			return optErr("WithCacheFile", "empty path")
 		}
@@ -391,7 +391,7 @@ func WithCacheFile(path string, ttl time.Duration) Option {
 // WithCacheMaxEntries bounds the entries of the cache WithCacheFile opens (least
 // recently used evicted first; default DefaultCacheMaxEntries; 0: unbounded).
 func WithCacheMaxEntries(n int) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n < 0 {
 			return optErr("WithCacheMaxEntries", "negative bound %d", n)
 		}
@@ -404,7 +404,7 @@ func WithCacheMaxEntries(n int) Option {
 // share its one network call even without a cache (with a cache this is always
 // on). Each caller gets its own copy of the response.
 func WithInflightDedup() Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		c.dedup = true
 		return nil
 	}
@@ -416,7 +416,7 @@ func WithInflightDedup() Option {
 // *BudgetError (ErrBudgetExceeded). The day starts at midnight UTC
 // (WithBudgetZone changes it).
 func WithDailyTokenBudget(n int64) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if n <= 0 {
 			return optErr("WithDailyTokenBudget", "%d is not positive", n)
 		}
@@ -427,7 +427,7 @@ func WithDailyTokenBudget(n int64) Option {
 
 // WithBudgetZone sets the time zone whose midnight starts the budget's day.
 func WithBudgetZone(loc *time.Location) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if loc == nil {
 			return optErr("WithBudgetZone", "nil location")
 		}
@@ -440,7 +440,7 @@ func WithBudgetZone(loc *time.Location) Option {
 // With WithCacheFile and no budget file, the state goes beside the cache file
 // (path + ".budget").
 func WithBudgetFile(path string) Option {
-	return func(c *config) error {
+	return func(c *settings) error {
 		if path == "" {
 			return optErr("WithBudgetFile", "empty path")
 		}

@@ -473,11 +473,11 @@ func (s *scheduler) close() {
 	}
 }
 
-func (s *scheduler) snapshot(model string) LimitsSnapshot {
+func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := LimitsSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight}
+	snap := RateLimitSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight}
 	for _, q := range s.quotas {
 		if !q.serves(model) {
 			continue

@@ -119,7 +119,7 @@ func TestLearnsUnknownOrTooHighLimits(t *testing.T) {
 				}
 				best := minimum(150, 30)
 				assert.LessOrEqual(t, took, best+best*15/100, "took %v; the minimum is %v", took, best)
-				snap := c.Limits(simModel)
+				snap := c.RateLimits(simModel)
 				for _, q := range snap.Quotas {
 					assert.Equal(t, 30, q.Limits.RPM, "RPM learnt from the 429 message")
 					assert.Equal(t, 6000, q.Limits.TPM, "TPM learnt from x-ratelimit-limit-tokens")
@@ -149,7 +149,7 @@ func TestUrgentCallOvertakesBacklog(t *testing.T) {
 			})
 		}
 		synctest.Wait()
-		assert.Equal(t, map[int]int{10: 500}, c.Limits(simModel).Queued)
+		assert.Equal(t, map[int]int{10: 500}, c.RateLimits(simModel).Queued)
 		resp, err := c.Chat(context.Background(), []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
 		require.NoError(t, err)
 		assert.Contains(t, resp.Text(), "urgent")
@@ -159,7 +159,7 @@ func TestUrgentCallOvertakesBacklog(t *testing.T) {
 		require.Len(t, arr, 2, "the urgent call is the next one sent; the backlog left on cancel")
 		assert.Equal(t, "urgent", arr[1].Prompt)
 		assert.Equal(t, time.Minute, arr[1].At.Sub(arr[0].At))
-		assert.Empty(t, c.Limits(simModel).Queued, "cancelled waiters left the queue")
+		assert.Empty(t, c.RateLimits(simModel).Queued, "cancelled waiters left the queue")
 	})
 }
 
@@ -260,7 +260,7 @@ func TestConcurrencyBound(t *testing.T) {
 				noErrors(t, errs)
 				assert.Equal(t, n, srv.Stats().MaxInFlight)
 				assert.Equal(t, time.Duration(24/n)*time.Second, took)
-				assert.Equal(t, 0, c.Limits(simModel).InFlight)
+				assert.Equal(t, 0, c.RateLimits(simModel).InFlight)
 			})
 		})
 	}
@@ -310,7 +310,7 @@ func TestCooldownMovesToOtherQuota(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, resp.Meta.Attempts)
 		assert.Equal(t, 1, resp.Meta.KeyIndex, "the retry went to the quota that is not cooling down")
-		snap := c.Limits(simModel)
+		snap := c.RateLimits(simModel)
 		assert.Equal(t, time.Now().Add(30*time.Second), snap.Quotas[0].CoolingUntil)
 		for range 4 {
 			resp, err = c.Chat(context.Background(), hello)
@@ -375,7 +375,7 @@ func TestOrganizationKeysShareBuckets(t *testing.T) {
 		st := srv.Stats()
 		assert.Equal(t, 0, st.RateLimited)
 		assert.Equal(t, map[string]int{"a1": 10, "a2": 10}, st.PerKey, "the organization's keys take turns")
-		assert.Len(t, c.Limits(simModel).Quotas, 1)
+		assert.Len(t, c.RateLimits(simModel).Quotas, 1)
 	})
 }
 
@@ -398,7 +398,7 @@ func TestHeaderCorrectionFromAnotherProcess(t *testing.T) {
 		}
 		_, err := c.Chat(context.Background(), hello, groq.WithMaxTokens(100))
 		require.NoError(t, err)
-		snap := c.Limits(simModel).Quotas[0]
+		snap := c.RateLimits(simModel).Quotas[0]
 		assert.Equal(t, snap.LastHeaders.TokensLeftInMinute, 1000-snap.TokensThisMinute, "local bucket pulled down to the server's remaining tokens")
 		_, errs := load(c, 20, groq.WithMaxTokens(100))
 		noErrors(t, errs)
@@ -412,7 +412,7 @@ func TestLearnsButNeverRaisesLimits(t *testing.T) {
 			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{TPM: 3000}))
 		_, err := c.Chat(context.Background(), hello)
 		require.NoError(t, err)
-		l := c.Limits(simModel).Quotas[0].Limits
+		l := c.RateLimits(simModel).Quotas[0].Limits
 		assert.Equal(t, 3000, l.TPM, "a configured limit is never raised")
 		assert.Equal(t, 1000, l.RPD, "an unknown limit is learnt")
 		assert.Equal(t, groq.DefaultRPM, l.RPM)
@@ -425,7 +425,7 @@ func TestReservationIsReconciled(t *testing.T) {
 			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{TPM: 10000, TPD: 100000}))
 		resp, err := c.Chat(context.Background(), hello, groq.WithMaxTokens(2000))
 		require.NoError(t, err)
-		q := c.Limits(simModel).Quotas[0]
+		q := c.RateLimits(simModel).Quotas[0]
 		assert.Equal(t, resp.Usage.TotalTokens, q.TokensThisMinute, "the 2000-token reservation was settled to the real usage")
 		assert.Equal(t, resp.Usage.TotalTokens, q.TokensToday)
 		assert.Equal(t, 1, q.RequestsThisMinute)
@@ -436,7 +436,7 @@ func TestReservationIsReconciled(t *testing.T) {
 		srv.Script(groqtest.Fault{Kind: groqtest.Fault503})
 		_, err = c2.Chat(context.Background(), hello, groq.WithMaxTokens(2000))
 		require.Error(t, err)
-		q = c2.Limits(simModel).Quotas[0]
+		q = c2.RateLimits(simModel).Quotas[0]
 		assert.Equal(t, 0, q.TokensThisMinute)
 		assert.Equal(t, 0, q.RequestsThisMinute)
 	})

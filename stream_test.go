@@ -77,7 +77,7 @@ func TestStreamRangeOver(t *testing.T) {
 		n++
 	}
 	assert.Greater(t, n, 2)
-	assert.Equal(t, 0, c.Limits("").InFlight, "All closes the stream")
+	assert.Equal(t, 0, c.RateLimits("").InFlight, "All closes the stream")
 }
 
 // fixtureServer streams the captured tool-call chunks of shared/fixtures.
@@ -145,12 +145,12 @@ func TestStreamReconcilesUsage(t *testing.T) {
 			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{TPM: 10000}))
 		st, err := c.ChatStream(context.Background(), hello, groq.WithMaxTokens(3000))
 		require.NoError(t, err)
-		assert.Equal(t, 1, c.Limits(simModel).InFlight, "the slot is held while the stream is open")
-		assert.GreaterOrEqual(t, c.Limits(simModel).Quotas[0].TokensThisMinute, 3000, "reserved while streaming")
+		assert.Equal(t, 1, c.RateLimits(simModel).InFlight, "the slot is held while the stream is open")
+		assert.GreaterOrEqual(t, c.RateLimits(simModel).Quotas[0].TokensThisMinute, 3000, "reserved while streaming")
 		drain(t, st)
 		require.NoError(t, st.Err())
-		assert.Equal(t, st.Usage().TotalTokens, c.Limits(simModel).Quotas[0].TokensThisMinute, "settled to the final usage")
-		assert.Equal(t, 0, c.Limits(simModel).InFlight)
+		assert.Equal(t, st.Usage().TotalTokens, c.RateLimits(simModel).Quotas[0].TokensThisMinute, "settled to the final usage")
+		assert.Equal(t, 0, c.RateLimits(simModel).InFlight)
 	})
 }
 
@@ -190,7 +190,7 @@ func TestStreamCutMidwayIsNotReplayed(t *testing.T) {
 		assert.Equal(t, st.Text(), se.Text)
 		assert.NotEmpty(t, se.Text, "the text received is kept")
 		assert.Equal(t, 1, srv.Stats().Requests, "a broken stream is never replayed")
-		assert.Equal(t, 0, c.Limits("").InFlight)
+		assert.Equal(t, 0, c.RateLimits("").InFlight)
 	})
 }
 
@@ -236,12 +236,12 @@ func TestStreamEarlyCloseLeaksNothing(t *testing.T) {
 		st, err := c.ChatStream(context.Background(), hello)
 		require.NoError(t, err)
 		require.True(t, st.Next())
-		assert.Equal(t, 1, c.Limits("").InFlight)
+		assert.Equal(t, 1, c.RateLimits("").InFlight)
 		require.NoError(t, st.Close())
 		require.NoError(t, st.Close(), "Close twice is fine")
 		assert.False(t, st.Next())
 		assert.NoError(t, st.Err(), "an early Close is not an error")
-		assert.Equal(t, 0, c.Limits("").InFlight, "the slot is released")
+		assert.Equal(t, 0, c.RateLimits("").InFlight, "the slot is released")
 		// The handler's goroutine ends too: synctest.Test fails if any goroutine is left.
 	})
 }
@@ -256,7 +256,7 @@ func TestStreamContextCancel(t *testing.T) {
 		time.AfterFunc(1500*time.Millisecond, cancel)
 		drain(t, st)
 		assert.ErrorIs(t, st.Err(), context.Canceled)
-		assert.Equal(t, 0, c.Limits("").InFlight)
+		assert.Equal(t, 0, c.RateLimits("").InFlight)
 	})
 }
 

@@ -153,18 +153,18 @@ type JSONSchema struct {
 	Strict      *bool           `json:"strict,omitempty"`
 }
 
-// Stop is a list of up to four stop sequences. It decodes from a single string too.
-type Stop []string
+// StopSequences is a list of up to four stop sequences. It decodes from a single string too.
+type StopSequences []string
 
 // UnmarshalJSON accepts a string or an array of strings.
-func (s *Stop) UnmarshalJSON(data []byte) error {
+func (s *StopSequences) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		var one string
 		if err := json.Unmarshal(data, &one); err != nil {
 			return err
 		}
-		*s = Stop{one}
+		*s = StopSequences{one}
 		return nil
 	}
 	var many []string
@@ -188,7 +188,7 @@ type ChatRequest struct {
 	Seed                *int64          `json:"seed,omitempty"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
 	MaxTokens           *int            `json:"max_tokens,omitempty"` // deprecated by Groq; still accepted
-	Stop                Stop            `json:"stop,omitempty"`
+	Stop                StopSequences   `json:"stop,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 	Tools               []Tool          `json:"tools,omitempty"`

@@ -63,5 +63,5 @@ func TestMessageContentForms(t *testing.T) {
 
 	var r ChatRequest
 	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","messages":[],"stop":"END"}`), &r))
-	assert.Equal(t, Stop{"END"}, r.Stop)
+	assert.Equal(t, StopSequences{"END"}, r.Stop)
 }

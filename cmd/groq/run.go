@@ -147,7 +147,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintln(stdout, resp.Text())
 	}
 	if o.limits {
-		printLimits(stdout, client.Limits(resp.Model))
+		printLimits(stdout, client.RateLimits(resp.Model))
 		if b := client.Budget(); b.Limit > 0 {
 			fmt.Fprintf(stdout, "daily token budget: %d used, %d remaining of %d, resets %s\n", b.Used, b.Remaining, b.Limit, b.ResetAt.Format(time.RFC3339))
 		}
@@ -333,7 +333,7 @@ func describeError(err error) string {
 	return err.Error()
 }
 
-func printLimits(w io.Writer, s groq.LimitsSnapshot) {
+func printLimits(w io.Writer, s groq.RateLimitSnapshot) {
 	fmt.Fprintf(w, "rate limits for %s (in flight %d, queued %v):\n", s.Model, s.InFlight, s.Queued)
 	show := func(used, limit int) string {
 		if limit == 0 {

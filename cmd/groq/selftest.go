@@ -240,11 +240,11 @@ func checkPriority() error {
 		}()
 	}
 	call("holds the slot", 5)
-	waitFor(func() bool { return c.Limits("m").InFlight == 1 })
+	waitFor(func() bool { return c.RateLimits("m").InFlight == 1 })
 	call("low", 9)
-	waitFor(func() bool { return c.Limits("m").Queued[9] == 1 })
+	waitFor(func() bool { return c.RateLimits("m").Queued[9] == 1 })
 	call("urgent", 1)
-	waitFor(func() bool { return c.Limits("m").Queued[1] == 1 })
+	waitFor(func() bool { return c.RateLimits("m").Queued[1] == 1 })
 	wg.Wait()
 	var order []string
 	for _, a := range srv.Arrivals() {

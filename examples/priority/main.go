@@ -48,7 +48,7 @@ func main() {
 		})
 	}
 	time.Sleep(100 * time.Millisecond) // the backlog is queued
-	fmt.Println("queued:", client.Limits(model).Queued)
+	fmt.Println("queued:", client.RateLimits(model).Queued)
 	wg.Go(func() {
 		client.Chat(ctx, []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
 		record("URGENT")

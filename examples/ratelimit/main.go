@@ -26,7 +26,7 @@ func main() {
 		groq.WithModelLimits(model, groq.Limits{RPM: 30, TPM: 60000}), groq.WithMaxConcurrency(35),
 	)
 	defer client.Close()
-	show("before", client.Limits(model))
+	show("before", client.RateLimits(model))
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -45,14 +45,14 @@ func main() {
 	}
 	wg.Wait()
 	fmt.Printf("35 calls in %v, %d failed\n", time.Since(start).Round(time.Millisecond), failed)
-	show("after", client.Limits(model))
+	show("after", client.RateLimits(model))
 	if srv != nil {
 		st := srv.Stats()
 		fmt.Printf("server: %d requests, %d successes, %d 429s, %d violations\n", st.Requests, st.Successes, st.RateLimited, st.Violations)
 	}
 }
 
-func show(when string, s groq.LimitsSnapshot) {
+func show(when string, s groq.RateLimitSnapshot) {
 	for _, q := range s.Quotas {
 		fmt.Printf("%-6s %s: %d of %d requests used this minute\n", when, q.Name, max(q.RequestsThisMinute, 0), q.Limits.RPM)
 	}
