@@ -12,43 +12,85 @@ import (
 	"time"
 )
 
-// run takes one call through admission, the HTTP attempt and the retry loop. For a
-// stream it returns an open *Stream once the first event has arrived: a failure
-// before that is retried like any other, a failure after it is the stream's.
-func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (*ChatResponse, *Stream, error) {
-	start := time.Now()
-	estimate := c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)
-	prompt := c.costs.prompt(r.Model, estimate)
-	if cw := c.sched.contextWindow(r.Model); cw > 0 && prompt+r.completionLimit() > cw {
-		return nil, nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: r.completionLimit(), ContextWindow: cw}
+// A call goes through these steps, each below in this order:
+//
+//  1. plan: estimate the request's cost (corrected by what the server has counted),
+//     check the context window, hold the daily budget, and check that a quota can
+//     ever admit it;
+//  2. acquire (priority.go): wait in the model's queue until a quota has capacity
+//     and a concurrency slot is free;
+//  3. attempt: send, then read the answer (decode, or open the stream) or classify
+//     the failure, settling the admission with what the server said;
+//  4. pause: before the next attempt, wait as the server asked (or back off); a 429's
+//     wait is enforced by admission instead, as a cooldown of its quota.
+
+// callPlan is what a call knows of its cost before it is queued.
+type callPlan struct {
+	model      string
+	estimate   int  // the tokenizer's prompt count, uncorrected
+	openEnded  bool // no max tokens: the completion reserve is a guess
+	reserve    int  // tokens to reserve in the buckets
+	budgetHold int64
+}
+
+// plan is step 1. The budget hold it takes is the caller's to settle.
+func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
+	p := &callPlan{model: r.Model, estimate: c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)}
+	prompt, asked := c.costs.prompt(r.Model, p.estimate), r.completionLimit()
+	if cw := c.sched.contextWindow(r.Model); cw > 0 && prompt+asked > cw {
+		return nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: asked, ContextWindow: cw}
 	}
-	completion, openEnded := r.completionLimit(), r.completionLimit() == 0
-	if openEnded {
+	completion := asked
+	if p.openEnded = asked == 0; p.openEnded {
 		completion = c.costs.completionReserve(r.Model)
 	}
-	learn := func(u *Usage) { c.costs.observe(r.Model, estimate, u, openEnded) }
-	budgetHold := int64(prompt + completion)
-	if err := c.budget.reserve(time.Now(), budgetHold); err != nil {
-		return nil, nil, err
+	reserve, err := c.sched.check(r.Model, prompt+asked, prompt+completion)
+	if err != nil {
+		return nil, err
 	}
-	budgetUsed, handedOff := int64(0), false
-	defer func() {
-		if !handedOff {
-			c.budget.settle(time.Now(), budgetHold, budgetUsed)
-		}
-	}()
-	reserve, err := c.sched.check(r.Model, prompt+r.completionLimit(), prompt+completion)
+	p.reserve, p.budgetHold = reserve, int64(prompt+completion)
+	if err := c.budget.reserve(time.Now(), p.budgetHold); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// learn teaches the client what the call really cost.
+func (c *Client) learn(p *callPlan, u *Usage) { c.costs.observe(p.model, p.estimate, u, p.openEnded) }
+
+// failure is what became of an attempt that did not succeed.
+type failure struct {
+	err        error         // what the caller gets if this is the last attempt
+	final      bool          // not retried
+	serverWait time.Duration // the wait the server asked for before a retry (0: none)
+	cooled     bool          // a 429: its wait is enforced by admission (a cooldown)
+	apiErr     *APIError     // the server's error, with serverWait
+	info       RateLimitInfo // the response's headers, with serverWait
+}
+
+// run takes one call through the steps above and the retry loop. For a stream it
+// returns an open *Stream once the first event has arrived: a failure before that
+// is retried like any other, a failure after it is the stream's.
+func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (resp *ChatResponse, st *Stream, err error) {
+	start := time.Now()
+	p, err := c.plan(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	w := newWaiter(cc.priority, r.Model, reserve)
+	var budgetUsed int64
+	defer func() {
+		if st == nil { // a stream settles the budget when it ends
+			c.budget.settle(time.Now(), p.budgetHold, budgetUsed)
+		}
+	}()
+	w := newWaiter(cc.priority, r.Model, p.reserve)
 	var held grant // the latest admission; a panic below must not keep its slot
 	defer func() {
-		if p := recover(); p != nil {
+		if v := recover(); v != nil {
 			if held.settled != nil {
 				c.sched.finish(held, outcome{})
 			}
-			panic(p)
+			panic(v)
 		}
 	}()
 
@@ -71,104 +113,128 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			}
 			return nil, nil, err
 		}
-		res, err := c.send(ctx, g, body, stream)
-		if err == nil && res.status/100 == 2 {
-			meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
-			if stream {
-				st, serr := c.openStream(ctx, res, g, r.Model, meta, start, budgetHold, learn, cc.callback)
-				if serr == nil {
-					handedOff = true
-					return nil, st, nil
+		resp, st, f := c.attempt(ctx, g, w, r, body, p, cc, stream, attempt, start, &prevSleep)
+		if f == nil {
+			if resp != nil {
+				budgetUsed = int64(g.reserved)
+				if resp.Usage != nil {
+					budgetUsed = int64(resp.Usage.TotalTokens)
 				}
-				err = serr // nothing reached the caller yet: retried below
-			} else {
-				resp, derr := c.decode(res, g, meta, start)
-				if derr == nil {
-					budgetUsed = int64(g.reserved)
-					if resp.Usage != nil {
-						budgetUsed = int64(resp.Usage.TotalTokens)
-					}
-					learn(resp.Usage)
-					c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
-						slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
-					return resp, nil, nil
-				}
-				var de *decodeError
-				if errors.As(derr, &de) {
-					return nil, nil, derr
-				}
-				err = derr
 			}
+			return resp, st, nil
 		}
-		if err != nil {
-			c.sched.finish(g, outcome{counted: true, used: g.reserved})
-			if ctx.Err() != nil {
-				return nil, nil, c.ctxError(ctx, r.Model, lastErr)
-			}
-			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-			lastErr = err
-		} else {
-			apiErr := parseAPIError(res.status, res.header, res.body)
-			apiErr.redact(c.redact)
-			wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
-			retry := retryableStatus(res.status, res.header)
-			switch res.status {
-			case http.StatusTooManyRequests:
-				if !hasWait || wait <= 0 {
-					prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-					wait = prevSleep
-				}
-				o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
-				if sig, ok := parseLimitSignal(apiErr.Message); ok {
-					o.limited = &sig
-					if n := sig.serverCost(); n > 0 {
-						w.tokens = n // the retry reserves what the server counts
-					}
-				}
-				c.sched.finish(g, o)
-				last429 = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
-				lastErr = last429
-			case http.StatusRequestEntityTooLarge:
-				c.sched.finish(g, outcome{info: res.info})
-				return nil, nil, &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: r.Model, KeyIndex: g.keyIndex}
-			default:
-				// Server errors are not billed; other client errors count as a request.
-				counted := res.status < 500 && res.status != 498
-				c.sched.finish(g, outcome{counted: counted, info: res.info})
-				lastErr = apiErr
-			}
-			c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
-				slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
-			if !retry {
-				return nil, nil, lastErr
-			}
-			if attempt > c.cfg.maxRetries {
-				return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
-			}
-			if res.status == http.StatusTooManyRequests {
-				continue // the cooldown is enforced by admission, which may pick another quota
-			}
-			if hasWait && wait > 0 {
-				if err := c.sleep(ctx, wait, true, apiErr, res.info, r.Model, g.keyIndex); err != nil {
-					return nil, nil, err
-				}
-				continue
-			}
+		if ctx.Err() != nil && !f.final {
+			return nil, nil, c.ctxError(ctx, r.Model, lastErr)
+		}
+		lastErr = f.err
+		if rl, ok := f.err.(*RateLimitError); ok && f.cooled {
+			last429 = rl
+		}
+		if f.final {
+			return nil, nil, f.err
 		}
 		if attempt > c.cfg.maxRetries {
 			return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
 		}
-		prevSleep = decorrelatedJitter(prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-		if err := c.sleep(ctx, prevSleep, false, nil, RateLimitInfo{}, r.Model, -1); err != nil {
-			if errors.Is(err, ErrClientClosed) {
-				return nil, nil, err
-			}
-			if ctx.Err() == nil {
+		if err := c.pause(ctx, f, &prevSleep, r.Model, g.keyIndex); err != nil {
+			if errors.Is(err, errWouldPassDeadline) {
 				return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
 			}
-			return nil, nil, c.ctxError(ctx, r.Model, lastErr)
+			return nil, nil, err
 		}
 	}
+}
+
+// attempt is step 3: one HTTP attempt with grant g, settled. It returns the
+// response (or open stream), or what failed.
+func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest, body []byte, p *callPlan, cc *callConfig,
+	stream bool, attempt int, start time.Time, prevSleep *time.Duration) (*ChatResponse, *Stream, *failure) {
+	res, err := c.send(ctx, g, body, stream)
+	if err == nil && res.status/100 == 2 {
+		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
+		if stream {
+			st, serr := c.openStream(ctx, res, g, r.Model, meta, start, p.budgetHold, func(u *Usage) { c.learn(p, u) }, cc.callback)
+			if serr == nil {
+				return nil, st, nil
+			}
+			err = serr // nothing reached the caller yet: retried
+		} else {
+			resp, derr := c.decode(res, g, meta, start)
+			if derr == nil {
+				c.learn(p, resp.Usage)
+				c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
+					slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
+				return resp, nil, nil
+			}
+			var de *decodeError
+			if errors.As(derr, &de) {
+				return nil, nil, &failure{err: derr, final: true}
+			}
+			err = derr
+		}
+	}
+	if err != nil { // the connection failed: the server may have counted it
+		c.sched.finish(g, outcome{counted: true, used: g.reserved})
+		c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
+		return nil, nil, &failure{err: err}
+	}
+	return nil, nil, c.refused(ctx, g, w, r.Model, res, attempt, prevSleep)
+}
+
+// refused settles an attempt the server answered with an error status and says
+// whether and when to retry.
+func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, res *attemptResult, attempt int, prevSleep *time.Duration) *failure {
+	apiErr := parseAPIError(res.status, res.header, res.body)
+	apiErr.redact(c.redact)
+	wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
+	f := &failure{err: apiErr, final: !retryableStatus(res.status, res.header)}
+	switch res.status {
+	case http.StatusTooManyRequests:
+		if !hasWait || wait <= 0 {
+			*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+			wait = *prevSleep
+		}
+		o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
+		if sig, ok := parseLimitSignal(apiErr.Message); ok {
+			o.limited = &sig
+			if n := sig.serverCost(); n > 0 {
+				w.tokens = n // the retry reserves what the server counts
+			}
+		}
+		c.sched.finish(g, o)
+		f.err, f.cooled = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
+	case http.StatusRequestEntityTooLarge:
+		c.sched.finish(g, outcome{info: res.info})
+		f.err, f.final = &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
+	default:
+		// Server errors are not billed; other client errors count as a request.
+		c.sched.finish(g, outcome{counted: res.status < 500 && res.status != 498, info: res.info})
+		if hasWait && wait > 0 {
+			f.serverWait, f.apiErr, f.info = wait, apiErr, res.info
+		}
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
+		slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
+	return f
+}
+
+// pause is step 4: the wait before the next attempt. A 429's wait is the quota's
+// cooldown, which admission enforces (and another quota may serve sooner); a
+// server's wait is slept as asked, or refused at once when it is too long; else a
+// jittered backoff.
+func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration, model string, key int) error {
+	switch {
+	case f.cooled:
+		return nil
+	case f.serverWait > 0:
+		return c.sleep(ctx, f.serverWait, true, f.apiErr, f.info, model, key)
+	}
+	*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+	err := c.sleep(ctx, *prevSleep, false, nil, RateLimitInfo{}, model, -1)
+	if err != nil && !errors.Is(err, ErrClientClosed) && ctx.Err() != nil {
+		return c.ctxError(ctx, model, f.err)
+	}
+	return err
 }
 
 // decodeError is a 2xx response whose body is not a chat completion. It is not

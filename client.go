@@ -165,9 +165,7 @@ func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (
 		// A hit allocates nothing but the response's copy: this request stays on
 		// the stack, and the one below is built only on a miss.
 		probe := ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}
-		var key cacheKey
-		key.compute(c.sched.urlFor(probe.Model), &probe)
-		if resp, ok := c.lookup(ctx, &key); ok {
+		if resp, _ := c.probe(ctx, &probe, &defaultCall, false); resp != nil {
 			return resp, nil
 		}
 	}
@@ -210,28 +208,91 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	if r.Stream {
 		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
 	}
-	useCache := c.cache != nil && !cc.noCache
-	var key string
-	if useCache {
-		var k cacheKey
-		k.compute(c.sched.urlFor(r.Model), r)
-		if hit, ok := c.lookup(ctx, &k); ok {
-			return hit, nil
-		}
-		key = string(k[:])
+	hit, key := c.probe(ctx, r, cc, c.cfg.dedup)
+	if hit != nil {
+		return hit, nil
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, &RequestError{Field: "request", Reason: err.Error()}
 	}
-	if !useCache && !c.cfg.dedup {
+	if key == "" {
 		resp, _, err = c.run(ctx, r, body, cc, false)
 		return resp, err
 	}
-	if key == "" {
-		key = CacheKey(c.sched.urlFor(r.Model), r)
+	return c.shared(ctx, key, c.cache != nil && !cc.noCache, r, body, cc)
+}
+
+// ChatStream sends msgs as a streamed request and returns the open stream once its
+// first event has arrived. It goes through the same queue, limiters, concurrency
+// bound and retries as Chat; retries happen only before the first event reaches
+// the caller. The stream holds its concurrency slot until it ends or is closed:
+// always Close it. The errors before the stream opens are ChatCompletion's.
+func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOption) (*Stream, error) {
+	return c.ChatCompletionStream(ctx, &ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}, opts...)
+}
+
+// ChatCompletionStream is ChatStream for a full request; req is not modified (its
+// Stream field is set on a copy).
+func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
+	r, cc, err := c.begin(ctx, req, opts)
+	if err != nil {
+		if cc != nil && cc.callback != nil {
+			cc.callback(nil, err)
+		}
+		return nil, err
 	}
-	return c.shared(ctx, key, useCache, r, body, cc)
+	if r == req {
+		cp := *req
+		r = &cp
+	}
+	r.Stream = true
+	hit, key := c.probe(ctx, r, cc, false)
+	if hit != nil {
+		st := replayStream(hit)
+		st.callback = cc.callback
+		return st, nil
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		err = &RequestError{Field: "request", Reason: err.Error()}
+	}
+	var st *Stream
+	if err == nil {
+		_, st, err = c.run(ctx, r, body, cc, true)
+	}
+	if err != nil {
+		if cc.callback != nil {
+			cc.callback(nil, err)
+		}
+		return nil, err
+	}
+	if key != "" {
+		st.onDone = func(resp *ChatResponse) {
+			if serr := c.cache.Set(ctx, key, resp); serr != nil {
+				c.log.Error("groq: cache write failed", "error", serr)
+			}
+		}
+	}
+	return st, nil
+}
+
+// probe asks the cache for r, when the call uses the cache. On a miss it returns
+// the key to store the answer under (and, with wantKey, the key for in-flight
+// de-duplication even without a cache); "" when there is nothing to key.
+func (c *Client) probe(ctx context.Context, r *ChatRequest, cc *callConfig, wantKey bool) (*ChatResponse, string) {
+	useCache := c.cache != nil && !cc.noCache
+	if !useCache && !wantKey {
+		return nil, ""
+	}
+	var k cacheKey
+	k.compute(c.sched.urlFor(r.Model), r)
+	if useCache {
+		if hit, ok := c.lookup(ctx, &k); ok {
+			return hit, ""
+		}
+	}
+	return nil, string(k[:])
 }
 
 // begin checks the context, the client and the request, and applies the call

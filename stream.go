@@ -12,66 +12,6 @@ import (
 	"time"
 )
 
-// ChatStream sends msgs as a streamed request and returns the open stream once its
-// first event has arrived. It goes through the same queue, limiters, concurrency
-// bound and retries as Chat; retries happen only before the first event reaches
-// the caller. The stream holds its concurrency slot until it ends or is closed:
-// always Close it. The errors before the stream opens are ChatCompletion's.
-func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOption) (*Stream, error) {
-	return c.ChatCompletionStream(ctx, &ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}, opts...)
-}
-
-// ChatCompletionStream is ChatStream for a full request; req is not modified (its
-// Stream field is set on a copy).
-func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
-	r, cc, err := c.begin(ctx, req, opts)
-	if err != nil {
-		if cc != nil && cc.callback != nil {
-			cc.callback(nil, err)
-		}
-		return nil, err
-	}
-	if r == req {
-		cp := *req
-		r = &cp
-	}
-	r.Stream = true
-	useCache := c.cache != nil && !cc.noCache
-	var key string
-	if useCache {
-		var k cacheKey
-		k.compute(c.sched.urlFor(r.Model), r)
-		if hit, ok := c.lookup(ctx, &k); ok {
-			st := replayStream(hit)
-			st.callback = cc.callback
-			return st, nil
-		}
-		key = string(k[:])
-	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		err = &RequestError{Field: "request", Reason: err.Error()}
-	}
-	var st *Stream
-	if err == nil {
-		_, st, err = c.run(ctx, r, body, cc, true)
-	}
-	if err != nil {
-		if cc.callback != nil {
-			cc.callback(nil, err)
-		}
-		return nil, err
-	}
-	if useCache {
-		st.onDone = func(resp *ChatResponse) {
-			if serr := c.cache.Set(ctx, key, resp); serr != nil {
-				c.log.Error("groq: cache write failed", "error", serr)
-			}
-		}
-	}
-	return st, nil
-}
-
 // replayStream serves a cached response as a stream: a role chunk, the content,
 // the tool calls, and a last chunk with the finish reason and usage.
 func replayStream(resp *ChatResponse) *Stream {
