@@ -71,3 +71,52 @@ func BenchmarkChatVsBarePOST(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkObserver measures a whole Chat (in memory, no cache) with no observer
+// and with an observer that handles every event (doing nothing with it), side by
+// side in one run, and reports the difference per call.
+func BenchmarkObserver(b *testing.B) {
+	noop := groq.Observer{
+		CallStart:     func(ctx context.Context, _ groq.CallStartEvent) context.Context { return ctx },
+		Queued:        func(context.Context, groq.QueuedEvent) {},
+		Admitted:      func(context.Context, groq.AdmittedEvent) {},
+		AttemptDone:   func(context.Context, groq.AttemptEvent) {},
+		RateLimited:   func(context.Context, groq.RateLimitedEvent) {},
+		Retry:         func(context.Context, groq.RetryEvent) {},
+		CallDone:      func(context.Context, groq.CallDoneEvent) {},
+		StreamFirst:   func(context.Context, groq.StreamFirstEvent) {},
+		BudgetRefused: func(context.Context, groq.BudgetRefusedEvent) {},
+		Learned:       func(groq.LearnedEvent) {},
+	}
+	srv := groqtest.NewUnstartedServer(groqtest.WithModel("m", groqtest.Limits{}))
+	mk := func(opts ...groq.Option) *groq.Client {
+		c, err := groq.NewClient(append([]groq.Option{groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel("m"), groq.WithRPM(0)}, opts...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	none, core := mk(), mk(groq.WithObserver(noop))
+	defer none.Close()
+	defer core.Close()
+	msgs := []groq.Message{groq.User("hello")}
+	ctx := context.Background()
+	var noneT, coreT time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := none.Chat(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := core.Chat(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		noneT += t1.Sub(t0)
+		coreT += time.Since(t1)
+	}
+	b.ReportMetric(float64(noneT.Nanoseconds())/float64(b.N), "none-ns/op")
+	b.ReportMetric(float64(coreT.Nanoseconds())/float64(b.N), "observer-ns/op")
+	b.ReportMetric(float64(coreT-noneT)/float64(b.N)/1000, "added-µs/op")
+}

@@ -55,6 +55,16 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	return p, nil
 }
 
+// planned is plan with the budget's refusal reported to the observer.
+func (c *Client) planned(ctx context.Context, r *ChatRequest) (*callPlan, error) {
+	p, err := c.plan(r)
+	var be *BudgetError
+	if err != nil && c.obs.on && errors.As(err, &be) {
+		c.obs.budgetRefused(ctx, BudgetRefusedEvent{Model: r.Model, Requested: be.Requested, Remaining: max(0, be.Limit-be.Used-be.Reserved)})
+	}
+	return p, err
+}
+
 // learn teaches the client what the call really cost.
 func (c *Client) learn(p *callPlan, u *Usage) { c.costs.observe(p.model, p.estimate, u, p.openEnded) }
 
@@ -73,7 +83,7 @@ type failure struct {
 // is retried like any other, a failure after it is the stream's.
 func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (resp *ChatResponse, st *Stream, err error) {
 	start := time.Now()
-	p, err := c.plan(r)
+	p, err := c.planned(ctx, r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,10 +110,21 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		prevSleep time.Duration
 	)
 	for attempt := 1; ; attempt++ {
+		queued := time.Now()
+		if c.obs.on {
+			c.obs.queued(ctx, QueuedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt})
+		}
 		g, err := c.sched.acquire(ctx, w)
 		held = g
+		if c.obs.on && err == nil {
+			c.obs.admitted(ctx, AdmittedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt, QueueWait: time.Since(queued),
+				Quota: g.quotaName, KeyIndex: g.keyIndex})
+		}
 		if err != nil {
 			var local *RateLimitError
+			if c.obs.on && errors.As(err, &local) && local.Local {
+				c.obs.rateLimited(ctx, RateLimitedEvent{Model: r.Model, ServerWait: local.RetryAfter, Local: true})
+			}
 			if errors.As(err, &local) && local.Local && last429 != nil {
 				last429.Reason = "retry not attempted: " + local.Reason
 				return nil, nil, last429
@@ -136,7 +157,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		if attempt > c.cfg.maxRetries {
 			return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
 		}
-		if err := c.pause(ctx, f, &prevSleep, r.Model, g.keyIndex); err != nil {
+		if err := c.pause(ctx, f, &prevSleep, r.Model, g.keyIndex, attempt); err != nil {
 			if errors.Is(err, errWouldPassDeadline) {
 				return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
 			}
@@ -148,7 +169,26 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 // attempt is step 3: one HTTP attempt with grant g, settled. It returns the
 // response (or open stream), or what failed.
 func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest, body []byte, p *callPlan, cc *callConfig,
-	stream bool, attempt int, start time.Time, prevSleep *time.Duration) (*ChatResponse, *Stream, *failure) {
+	stream bool, attempt int, start time.Time, prevSleep *time.Duration) (resp *ChatResponse, st *Stream, f *failure) {
+	if c.obs.on {
+		sent := time.Now()
+		defer func() {
+			e := AttemptEvent{Model: r.Model, Attempt: attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
+			switch {
+			case resp != nil:
+				e.Status, e.RequestID = http.StatusOK, resp.Meta.RequestID
+			case st != nil:
+				e.Status, e.RequestID = http.StatusOK, st.Meta.RequestID
+			case f != nil:
+				e.Err = f.err
+				var apiErr *APIError
+				if errors.As(f.err, &apiErr) {
+					e.Status, e.RequestID = apiErr.StatusCode, apiErr.RequestID
+				}
+			}
+			c.obs.attemptDone(ctx, e)
+		}()
+	}
 	res, err := c.send(ctx, g, body, stream)
 	if err == nil && res.status/100 == 2 {
 		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
@@ -203,6 +243,13 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 		}
 		c.sched.finish(g, o)
 		f.err, f.cooled = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
+		if c.obs.on {
+			e := RateLimitedEvent{Model: model, Quota: g.quotaName, ServerWait: wait, CooldownUntil: o.coolUntil}
+			if o.limited != nil {
+				e.Limit = o.limited.kind.String()
+			}
+			c.obs.rateLimited(ctx, e)
+		}
 	case http.StatusRequestEntityTooLarge:
 		c.sched.finish(g, outcome{info: res.info})
 		f.err, f.final = &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
@@ -222,14 +269,31 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 // cooldown, which admission enforces (and another quota may serve sooner); a
 // server's wait is slept as asked, or refused at once when it is too long; else a
 // jittered backoff.
-func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration, model string, key int) error {
+func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration, model string, key, attempt int) error {
+	announce := func(reason string, d time.Duration) {
+		if c.obs.on {
+			e := RetryEvent{Model: model, Attempt: attempt, Reason: reason, Delay: d}
+			var apiErr *APIError
+			if errors.As(f.err, &apiErr) {
+				e.Status = apiErr.StatusCode
+			}
+			c.obs.retry(ctx, e)
+		}
+	}
 	switch {
 	case f.cooled:
+		announce("rate_limited", 0)
 		return nil
 	case f.serverWait > 0:
+		announce("server_wait", f.serverWait)
 		return c.sleep(ctx, f.serverWait, true, f.apiErr, f.info, model, key)
 	}
 	*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+	reason := "transport"
+	if f.apiErr != nil || errors.As(f.err, new(*APIError)) {
+		reason = "status"
+	}
+	announce(reason, *prevSleep)
 	err := c.sleep(ctx, *prevSleep, false, nil, RateLimitInfo{}, model, -1)
 	if err != nil && !errors.Is(err, ErrClientClosed) && ctx.Err() != nil {
 		return c.ctxError(ctx, model, f.err)

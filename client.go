@@ -42,6 +42,7 @@ type Client struct {
 	ownCache bool
 	budget   *budget
 	costs    *costModel
+	obs      observing
 	flights  singleflight.Group
 	closed   atomic.Bool
 	done     chan struct{} // closed by Close: ends every retry's sleep
@@ -86,6 +87,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.hc = hc
 	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay, cfg.logger)
+	c.obs.set(cfg.observer, cfg.logger)
+	c.sched.obs = &c.obs
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
 		c.sched.applyRouting(time.Now(), rt, true, c.newStore)
@@ -161,7 +164,7 @@ func (c *Client) RateLimits(model string) RateLimitSnapshot {
 // Chat sends msgs to the client's default model (or WithModel's) and returns the
 // completion. See ChatCompletion for the errors.
 func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {
-	if len(opts) == 0 && c.cache != nil && !c.closed.Load() && ctx != nil {
+	if len(opts) == 0 && c.cache != nil && !c.closed.Load() && ctx != nil && !c.obs.on {
 		// A hit allocates nothing but the response's copy: this request stays on
 		// the stack, and the one below is built only on a miss.
 		probe := ChatRequest{Model: c.cfg.defaultModel, Messages: msgs}
@@ -208,6 +211,11 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	if r.Stream {
 		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
 	}
+	if c.obs.on {
+		start := time.Now()
+		ctx = c.obs.callStart(ctx, CallStartEvent{Model: r.Model, Priority: cc.priority, URL: c.sched.urlFor(r.Model), Request: r})
+		defer func() { c.obs.callDone(ctx, callDoneEvent(r.Model, start, resp, err)) }()
+	}
 	hit, key := c.probe(ctx, r, cc, c.cfg.dedup)
 	if hit != nil {
 		return hit, nil
@@ -247,10 +255,14 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 		r = &cp
 	}
 	r.Stream = true
+	start := time.Now()
+	if c.obs.on {
+		ctx = c.obs.callStart(ctx, CallStartEvent{Model: r.Model, Priority: cc.priority, Stream: true, URL: c.sched.urlFor(r.Model), Request: r})
+	}
 	hit, key := c.probe(ctx, r, cc, false)
 	if hit != nil {
 		st := replayStream(hit)
-		st.callback = cc.callback
+		st.c, st.ctx, st.callback, st.callStart = c, ctx, cc.callback, start
 		return st, nil
 	}
 	body, err := json.Marshal(r)
@@ -265,8 +277,12 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opt
 		if cc.callback != nil {
 			cc.callback(nil, err)
 		}
+		if c.obs.on {
+			c.obs.callDone(ctx, CallDoneEvent{Model: r.Model, Stream: true, Err: err, Duration: time.Since(start)})
+		}
 		return nil, err
 	}
+	st.callStart = start
 	if key != "" {
 		st.onDone = func(resp *ChatResponse) {
 			if serr := c.cache.Set(ctx, key, resp); serr != nil {

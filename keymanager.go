@@ -281,5 +281,5 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
-	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
+	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
 }

@@ -48,6 +48,7 @@ type settings struct {
 	aging           time.Duration
 	completionGuess int
 	pacingMargin    time.Duration
+	observer        Observer
 	randN           func(int64) int64
 	tokenizer       Tokenizer
 	cache           Cache
@@ -343,6 +344,16 @@ func WithPacingMargin(d time.Duration) Option {
 			return optErr("WithPacingMargin", "%v is longer than the %v a margin may reach", d, maxPacingMargin)
 		}
 		c.pacingMargin = d
+		return nil
+	}
+}
+
+// WithObserver sends the client's events to o (see Observer). Given more than once,
+// the observers are combined, in order. Without it the client does no work for
+// observers.
+func WithObserver(o Observer) Option {
+	return func(c *settings) error {
+		c.observer = Observers(c.observer, o)
 		return nil
 	}
 }

@@ -127,6 +127,7 @@ type scheduler struct {
 	maxWait  time.Duration
 	closed   bool
 	log      *slog.Logger
+	obs      *observing // nil in tests that build a scheduler alone
 }
 
 func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration, log *slog.Logger) *scheduler {
@@ -139,14 +140,15 @@ func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, ma
 // grant is an admission: a quota, a key and a concurrency slot, with the tokens
 // reserved. finish must be called exactly once.
 type grant struct {
-	quota    int
-	keyIndex int
-	key      string // the secret itself, for the Authorization header only
-	url      string // where to send the request
-	model    string
-	reserved int
-	sent     sendLevels   // the buckets before the reservation, for learning from a 429
-	settled  *atomic.Bool // set by the first finish: a grant is settled once
+	quota     int
+	keyIndex  int
+	key       string // the secret itself, for the Authorization header only
+	url       string // where to send the request
+	model     string
+	reserved  int
+	quotaName string       // for events and logs
+	sent      sendLevels   // the buckets before the reservation, for learning from a 429
+	settled   *atomic.Bool // set by the first finish: a grant is settled once
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -409,6 +411,9 @@ func (s *scheduler) finish(g grant, o outcome) {
 	l := s.settle(now, g, o)
 	name := s.quotas[g.quota].name
 	s.mu.Unlock()
+	if s.obs != nil && (l.burst > 0 || l.margin > 0) {
+		s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin})
+	}
 	switch {
 	case l.burst > 0:
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",

@@ -70,6 +70,7 @@ type Stream struct {
 	done       bool                       // the last event arrived
 	onDone     func(*ChatResponse)        // called once with the assembled response of a complete stream
 	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
+	callStart  time.Time                  // when the call began, for the observer
 	budgetHold int64                      // the call's budget reservation, settled at the end
 	learn      func(*Usage)               // teaches the client the call's real cost
 	replay     []*ChatChunk               // a cached answer replayed: no connection
@@ -117,6 +118,9 @@ func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, mo
 		budgetHold: budgetHold, learn: learn, callback: callback}
 	chunk, done, err := st.read()
 	res.firstByte()
+	if err == nil && c.obs.on {
+		c.obs.streamFirst(ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(start)})
+	}
 	var se *StreamError
 	switch {
 	case err != nil && !errors.As(err, &se):
@@ -366,6 +370,17 @@ func (s *Stream) end() {
 		if complete && s.finish != "" && s.onDone != nil {
 			s.onDone(s.Response())
 		}
+	}
+	if s.c != nil && s.c.obs.on {
+		e := CallDoneEvent{Model: s.model, Stream: true, Err: s.err, Duration: time.Since(s.callStart), Attempts: s.Meta.Attempts,
+			FromCache: s.res == nil, Usage: s.usage, ResponseModel: s.model, ResponseID: s.id}
+		if !complete && s.err == nil {
+			e.Err = ErrStreamClosed
+		}
+		if s.finish != "" {
+			e.FinishReasons = []string{s.finish}
+		}
+		s.c.obs.callDone(s.ctx, e)
 	}
 	if s.callback != nil {
 		switch {
