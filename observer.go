@@ -112,6 +112,8 @@ type CallDoneEvent struct {
 	ResponseModel string
 	ResponseID    string
 	FinishReasons []string
+	Chunks        int           // a stream's chunks
+	Response      *ChatResponse // the answer (a stream's, assembled); read-only, nil on failure
 }
 
 // StreamFirstEvent: a stream's first chunk reached the client.
@@ -271,7 +273,7 @@ func callDoneEvent(model string, start time.Time, resp *ChatResponse, err error)
 	e := CallDoneEvent{Model: model, Err: err, Duration: time.Since(start)}
 	if resp != nil {
 		e.Attempts, e.FromCache, e.Shared, e.Usage = resp.Meta.Attempts, resp.Meta.FromCache, resp.Meta.Shared, resp.Usage
-		e.ResponseModel, e.ResponseID = resp.Model, resp.ID
+		e.ResponseModel, e.ResponseID, e.Response = resp.Model, resp.ID, resp
 		for _, ch := range resp.Choices {
 			e.FinishReasons = append(e.FinishReasons, ch.FinishReason)
 		}

@@ -68,6 +68,7 @@ type Stream struct {
 	err        error
 	ended      bool
 	done       bool                       // the last event arrived
+	chunks     int                        // chunks handed to the caller
 	onDone     func(*ChatResponse)        // called once with the assembled response of a complete stream
 	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
 	callStart  time.Time                  // when the call began, for the observer
@@ -211,6 +212,7 @@ func (s *Stream) Next() bool {
 	}
 	s.accumulate(chunk)
 	s.cur = chunk
+	s.chunks++
 	return true
 }
 
@@ -373,7 +375,10 @@ func (s *Stream) end() {
 	}
 	if s.c != nil && s.c.obs.on {
 		e := CallDoneEvent{Model: s.model, Stream: true, Err: s.err, Duration: time.Since(s.callStart), Attempts: s.Meta.Attempts,
-			FromCache: s.res == nil, Usage: s.usage, ResponseModel: s.model, ResponseID: s.id}
+			FromCache: s.res == nil, Usage: s.usage, ResponseModel: s.model, ResponseID: s.id, Chunks: s.chunks}
+		if complete {
+			e.Response = s.Response()
+		}
 		if !complete && s.err == nil {
 			e.Err = ErrStreamClosed
 		}
