@@ -86,3 +86,35 @@ func ExampleClient_RateLimits() {
 	// key#0: 2 of 30 requests this minute
 	// key#1: 1 of 30 requests this minute
 }
+
+// Watching what the client does: an observer prints each step of a call that
+// meets a 429 and is retried once the quota's cooldown has passed.
+func ExampleWithObserver() {
+	srv := groqtest.NewUnstartedServer()
+	srv.Script(groqtest.Fault{Kind: groqtest.Fault429, RetryAfter: "0"})
+	obs := groq.Observer{
+		Admitted: func(_ context.Context, e groq.AdmittedEvent) {
+			fmt.Printf("attempt %d admitted on %s\n", e.Attempt, e.Quota)
+		},
+		AttemptDone: func(_ context.Context, e groq.AttemptEvent) {
+			fmt.Printf("attempt %d: HTTP %d\n", e.Attempt, e.Status)
+		},
+		Retry: func(_ context.Context, e groq.RetryEvent) { fmt.Println("retry:", e.Reason) },
+		CallDone: func(_ context.Context, e groq.CallDoneEvent) {
+			fmt.Printf("done after %d attempts, %d tokens\n", e.Attempts, e.Usage.TotalTokens)
+		},
+	}
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()),
+		groq.WithHTTPClient(srv.Client()), groq.WithObserver(obs))
+	defer client.Close()
+	if _, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")}); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// attempt 1 admitted on key#0
+	// attempt 1: HTTP 429
+	// retry: rate_limited
+	// attempt 2 admitted on key#0
+	// attempt 2: HTTP 200
+	// done after 2 attempts, 18 tokens
+}

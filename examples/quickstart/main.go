@@ -1,4 +1,6 @@
-// Quickstart: one question, one answer, and what the client learnt on the way.
+// Quickstart: the README's Quick start as it is written there: one question, one
+// answer, and what the client learnt on the way. With no GROQ_API_KEY it answers
+// from the built-in simulator.
 //
 //	go run ./examples/quickstart
 package main
@@ -7,16 +9,27 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/groqkit/groq"
-	"github.com/groqkit/groq/examples/internal/exsim"
+	"github.com/groqkit/groq/groqtest"
 )
 
 func main() {
-	client, _ := exsim.Client(nil)
+	var opts []groq.Option // keys come from GROQ_API_KEYS or GROQ_API_KEY
+	if os.Getenv("GROQ_API_KEY")+os.Getenv("GROQ_API_KEYS") == "" {
+		// No key: answer from the built-in simulator (package groqtest) instead of Groq.
+		srv := groqtest.NewUnstartedServer()
+		opts = append(opts, groq.WithAPIKeys("gsk_any"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+	}
+	client, err := groq.NewClient(opts...) // with no key and no simulator: groq.ErrNoAPIKey
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer client.Close()
 
-	resp, err := client.Chat(context.Background(), []groq.Message{
+	ctx := context.Background()
+	resp, err := client.Chat(ctx, []groq.Message{
 		groq.System("You answer in one sentence."),
 		groq.User("What is red teaming?"),
 	})
@@ -24,8 +37,6 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println(resp.Text())
-	m := resp.Meta
-	fmt.Printf("request %s, %d attempt(s), key #%d, %v\n", m.RequestID, m.Attempts, m.KeyIndex, m.Latency.Round(1e6))
-	fmt.Printf("Groq says: %d requests left today, %d tokens left this minute\n",
-		m.RateLimit.RequestsLeftToday, m.RateLimit.TokensLeftInMinute)
+	fmt.Println("request", resp.Meta.RequestID, "attempts", resp.Meta.Attempts,
+		"requests left today", resp.Meta.RateLimit.RequestsLeftToday)
 }
