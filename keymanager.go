@@ -283,3 +283,18 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	q.nextKey++
 	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
 }
+
+// anyKey is a key for a request that no quota's limits govern (GET /models): the
+// first quota that serves anything, its next key in turn.
+func (s *scheduler) anyKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.quotas {
+		if !q.retired && len(q.keys) > 0 {
+			k := q.keys[q.nextKey%len(q.keys)]
+			q.nextKey++
+			return s.keys[k]
+		}
+	}
+	return ""
+}

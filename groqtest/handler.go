@@ -105,15 +105,17 @@ func (r *request) lastUser() string {
 	return ""
 }
 
-// ServeHTTP serves the simulated API: POST /openai/v1/chat/completions and
-// GET /openai/v1/models.
+// ServeHTTP serves the simulated API: POST /openai/v1/chat/completions,
+// GET /openai/v1/models and GET /openai/v1/models/{id}.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case strings.HasSuffix(path, "/chat/completions") && r.Method == http.MethodPost:
 		s.chat(w, r)
 	case strings.HasSuffix(path, "/models") && r.Method == http.MethodGet:
-		s.listModels(w, r)
+		s.listModels(w, r, "")
+	case strings.Contains(path, "/models/") && r.Method == http.MethodGet:
+		s.listModels(w, r, path[strings.Index(path, "/models/")+len("/models/"):])
 	default:
 		writeError(w, http.StatusNotFound, s.requestID(), "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.", "invalid_request_error", "unknown_url", "")
 	}
@@ -149,7 +151,9 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+// listModels answers GET /models, or GET /models/{id} when id is set (a 404
+// model_not_found for a model it does not serve).
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, id string) {
 	if _, ok := s.org(bearer(r)); !ok {
 		writeError(w, http.StatusUnauthorized, s.requestID(), "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
 		return
@@ -157,6 +161,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	type model struct {
 		ID            string `json:"id"`
 		Object        string `json:"object"`
+		Created       int64  `json:"created"`
 		OwnedBy       string `json:"owned_by"`
 		Active        bool   `json:"active"`
 		ContextWindow int    `json:"context_window"`
@@ -164,13 +169,24 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	var data []model
 	s.mu.Lock()
 	for name, l := range s.models {
-		data = append(data, model{ID: name, Object: "model", OwnedBy: "groqtest", Active: true, ContextWindow: l.ContextWindow})
+		data = append(data, model{ID: name, Object: "model", Created: 1700000000, OwnedBy: "groqtest", Active: true, ContextWindow: l.ContextWindow})
 	}
 	s.mu.Unlock()
 	sortModels(data, func(m model) string { return m.ID })
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Request-Id", s.requestID())
-	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+	reqID := s.requestID()
+	w.Header().Set("X-Request-Id", reqID)
+	if id == "" {
+		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+		return
+	}
+	for _, m := range data {
+		if m.ID == id {
+			json.NewEncoder(w).Encode(m)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", id), "invalid_request_error", "model_not_found", "")
 }
 
 func sortModels[T any](xs []T, key func(T) string) {

@@ -249,3 +249,12 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, r.stdout, "usage: groq")
 	assert.Contains(t, r.stdout, "-self-test")
 }
+
+func TestModelsCommand(t *testing.T) {
+	r := cmd(t, nil, "", "models")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "MODEL")
+	assert.Regexp(t, `llama-3\.1-8b-instant\s+131072\s+groqtest\s+true`, r.stdout)
+	r = cmd(t, nil, "", "--", "models")
+	assert.Contains(t, r.stdout, `Simulated answer to "models"`, "after -- it is a prompt")
+}

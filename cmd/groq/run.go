@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/groqkit/groq"
@@ -74,7 +75,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	var o options
 	fs := newFlags(&o)
-	positional, err := parseInterleaved(fs, args)
+	positional, literal, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
@@ -91,6 +92,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}
 	if o.selfTest {
 		return selfTest(stdout)
+	}
+	if len(positional) == 1 && positional[0] == "models" && !literal { // "groq -- models" asks the prompt "models"
+		return listModels(&o, e)
 	}
 	prompt, err := readPrompt(&o, positional, stdin)
 	if errors.Is(err, errNoInput) {
@@ -265,20 +269,44 @@ func streamTo(ctx context.Context, c *groq.Client, msgs []groq.Message, call []g
 
 var errNoInput = errors.New("no prompt")
 
+// listModels prints the models the API serves: id, context window, owner.
+func listModels(o *options, e env) int {
+	o.noCache = true
+	client, code := newClient(o, e)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	models, err := client.Models(ctx)
+	if err != nil {
+		fmt.Fprintln(e.stderr, describeError(err))
+		return exitAPI
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tCONTEXT WINDOW\tOWNER\tACTIVE")
+	for _, m := range models {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\n", m.ID, m.ContextWindow, m.OwnedBy, m.Active)
+	}
+	tw.Flush()
+	return exitOK
+}
+
 // parseInterleaved parses flags wherever they stand among the arguments, as people
-// type them ("groq 'a question' --json"); everything after "--" is positional.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
+// type them ("groq 'a question' --json"); everything after "--" is positional, and
+// literal says "--" was there (so that "groq -- models" is a prompt).
+func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, literal bool, err error) {
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return positional, nil
+			return positional, false, nil
 		}
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(positional, rest...), nil
+			return append(positional, rest...), true, nil
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]

@@ -1,0 +1,236 @@
+package groq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Model is one of the API's models, as GET /models describes it.
+type Model struct {
+	ID            string `json:"id"`
+	Object        string `json:"object,omitempty"`
+	Created       int64  `json:"created,omitempty"`
+	OwnedBy       string `json:"owned_by,omitempty"`
+	Active        bool   `json:"active"`
+	ContextWindow int    `json:"context_window,omitempty"` // tokens, prompt and completion together
+}
+
+// ErrModelNotFound matches a *ModelNotFoundError.
+var ErrModelNotFound = errors.New("groq: model not found")
+
+// ModelNotFoundError is a model the server does not know, with the names it
+// serves that are closest to it.
+type ModelNotFoundError struct {
+	Model       string
+	Suggestions []string // the closest names the server serves, closest first (may be empty)
+	Err         *APIError
+}
+
+func (e *ModelNotFoundError) Error() string {
+	msg := fmt.Sprintf("groq: model %q not found", e.Model)
+	if len(e.Suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(quoteAll(e.Suggestions), " or ") + "?"
+	}
+	return msg
+}
+
+// Is matches ErrModelNotFound.
+func (e *ModelNotFoundError) Is(target error) bool { return target == ErrModelNotFound }
+
+// Unwrap returns the server's 404.
+func (e *ModelNotFoundError) Unwrap() error { return e.Err }
+
+func quoteAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
+
+// Models lists the models the API serves (GET /models), sorted by id. It is
+// retried like a chat call on 429, 498 and 5xx (obeying the server's wait) and
+// uses no chat rate limit. Errors: an *APIError, a *RetryError, ErrClientClosed,
+// or the context's error.
+func (c *Client) Models(ctx context.Context) ([]Model, error) {
+	var list struct {
+		Data []Model `json:"data"`
+	}
+	if err := c.getJSON(ctx, "/models", &list); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list.Data, func(a, b Model) int { return strings.Compare(a.ID, b.ID) })
+	return list.Data, nil
+}
+
+// Model describes one model (GET /models/{id}). For a model the server does not
+// know it returns a *ModelNotFoundError (ErrModelNotFound) naming the closest
+// models it serves. When the client has no context window for the model (it is
+// neither in the built-in table nor configured), the one the server gives is
+// kept, and later calls are checked against it before any network call.
+func (c *Client) Model(ctx context.Context, id string) (*Model, error) {
+	if strings.TrimSpace(id) == "" {
+		return nil, &RequestError{Field: "model", Reason: "empty"}
+	}
+	var m Model
+	err := c.getJSON(ctx, "/models/"+url.PathEscape(id), &m)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		nf := &ModelNotFoundError{Model: id, Err: apiErr}
+		if all, lerr := c.Models(ctx); lerr == nil {
+			names := make([]string, len(all))
+			for i, x := range all {
+				names[i] = x.ID
+			}
+			nf.Suggestions = closest(id, names, 3)
+		}
+		return nil, nf
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.ContextWindow > 0 {
+		c.learnContextWindow(m.ID, m.ContextWindow)
+	}
+	return &m, nil
+}
+
+// learnContextWindow keeps a context window the server gave for a model the
+// client had none for.
+func (c *Client) learnContextWindow(model string, n int) {
+	s := c.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := c.cfg.modelLimits[model]
+	if !ok {
+		l = builtinLimits[model]
+	}
+	if l.ContextWindow > 0 {
+		return
+	}
+	l.ContextWindow = n
+	c.cfg.modelLimits[model] = l
+	for _, q := range s.quotas {
+		q.store.reconfigure(time.Now())
+	}
+}
+
+// getJSON GETs base+path with one of the client's keys and decodes the answer
+// into out, retrying as a chat call does.
+func (c *Client) getJSON(ctx context.Context, path string, out any) error {
+	if ctx == nil {
+		return &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
+	}
+	if c.closed.Load() {
+		return ErrClientClosed
+	}
+	target := c.cfg.baseURL.String() + path
+	key := c.sched.anyKey()
+	var prev time.Duration
+	var last error
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return fmt.Errorf("groq: building the request: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", userAgent)
+		resp, err := c.hc.Do(req)
+		wait, server := time.Duration(0), false
+		if err != nil {
+			if ctx.Err() != nil {
+				return c.ctxError(ctx, "models", last)
+			}
+			last = c.transportError(err)
+		} else {
+			body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+			resp.Body.Close()
+			switch {
+			case rerr != nil:
+				last = fmt.Errorf("groq: reading the response (status %d): %w", resp.StatusCode, rerr)
+			case resp.StatusCode/100 == 2:
+				if err := json.Unmarshal(body, out); err != nil {
+					return fmt.Errorf("groq: decoding GET %s: %w", path, err)
+				}
+				return nil
+			default:
+				apiErr := parseAPIError(resp.StatusCode, resp.Header, body)
+				apiErr.redact(c.redact)
+				if !retryableStatus(resp.StatusCode, resp.Header) {
+					return apiErr
+				}
+				last = apiErr
+				wait, server = serverWait(resp.Header, resp.StatusCode, apiErr.Message, time.Now())
+			}
+		}
+		if attempt > c.cfg.maxRetries {
+			return &RetryError{Attempts: attempt, Last: last}
+		}
+		var apiErr *APIError
+		errors.As(last, &apiErr)
+		if !server || wait <= 0 {
+			prev = decorrelatedJitter(prev, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+			wait, server = prev, false
+		}
+		if err := c.sleep(ctx, wait, server, apiErr, RateLimitInfo{}, "models", -1); err != nil {
+			if errors.Is(err, errWouldPassDeadline) {
+				return &RetryError{Attempts: attempt, Last: last}
+			}
+			return err
+		}
+	}
+}
+
+// closest returns up to n of names nearest to target: those within an edit
+// distance of a third of its length (at least 2), or that contain it or are
+// contained in it, nearest first.
+func closest(target string, names []string, n int) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cs []cand
+	lt := strings.ToLower(target)
+	for _, name := range names {
+		ln := strings.ToLower(name)
+		d := editDistance(lt, ln)
+		if d <= max(2, len(target)/3) || strings.Contains(ln, lt) || strings.Contains(lt, ln) {
+			cs = append(cs, cand{name, d})
+		}
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return a.d - b.d })
+	var out []string
+	for i := 0; i < len(cs) && i < n; i++ {
+		out = append(out, cs[i].name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
