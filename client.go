@@ -427,6 +427,19 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 // modified.
 var defaultCall = callConfig{priority: DefaultPriority}
 
+// Validate checks r as the client does before any network call (model, roles,
+// sampling ranges, max tokens, stop sequences, tools) and returns a *RequestError
+// naming the first field that is wrong. An empty model is allowed when
+// allowEmptyModel is set (the client's default model then applies).
+func (r *ChatRequest) Validate(allowEmptyModel bool) error {
+	if allowEmptyModel && strings.TrimSpace(r.Model) == "" {
+		cp := *r
+		cp.Model = DefaultModel
+		return validateRequest(&cp)
+	}
+	return validateRequest(r)
+}
+
 func validateRequest(r *ChatRequest) error {
 	if strings.TrimSpace(r.Model) == "" {
 		return &RequestError{Field: "model", Reason: "empty"}

@@ -36,6 +36,8 @@ type options struct {
 	temperature                                                 float64
 	cacheTTL                                                    time.Duration
 	set                                                         map[string]bool // flags given on the command line
+	output                                                      string          // batch: -o
+	dryRun                                                      bool            // batch: --dry-run
 }
 
 // env is what the command reads from its environment.
@@ -68,6 +70,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.stream, "stream", false, "print the answer as it is generated")
 	fs.BoolVar(&o.selfTest, "self-test", false, "check the whole pipeline offline against the built-in simulator")
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
+	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
 	return fs
 }
 
@@ -95,6 +99,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}
 	if len(positional) == 1 && positional[0] == "models" && !literal { // "groq -- models" asks the prompt "models"
 		return listModels(&o, e)
+	}
+	if len(positional) >= 1 && positional[0] == "batch" && !literal {
+		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
+		return runBatch(&o, positional[1:], e)
 	}
 	prompt, err := readPrompt(&o, positional, stdin)
 	if errors.Is(err, errNoInput) {

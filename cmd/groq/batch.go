@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/groqkit/groq"
+)
+
+// exitInterrupted is the exit code of a batch stopped by SIGINT or SIGTERM.
+const exitInterrupted = 130
+
+// batchLine is one input line, in Groq's batch format; method and url may be
+// left out.
+type batchLine struct {
+	CustomID string            `json:"custom_id"`
+	Method   string            `json:"method,omitempty"`
+	URL      string            `json:"url,omitempty"`
+	Body     *groq.ChatRequest `json:"body"`
+	Priority int               `json:"priority,omitempty"`
+
+	line int // 1-based line number in the input
+}
+
+// batchOutput is one output line, in Groq's batch output format.
+type batchOutput struct {
+	ID       string         `json:"id"`
+	CustomID string         `json:"custom_id"`
+	Response *batchResponse `json:"response"`
+	Error    *batchError    `json:"error"`
+}
+
+type batchResponse struct {
+	StatusCode int                `json:"status_code"`
+	RequestID  string             `json:"request_id"`
+	Body       *groq.ChatResponse `json:"body"`
+}
+
+type batchError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// readBatch reads and checks every line of the input before anything is sent: a
+// line that is not JSON, has an unknown field, lacks a custom_id or repeats one,
+// names another endpoint, has an invalid body or does not fit the model's context
+// window. It returns every problem, each naming its line.
+func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
+	var lines []batchLine
+	var problems []string
+	seen := map[string]int{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 32<<20)
+	n := 0
+	windows := groq.BuiltinLimits()
+	for sc.Scan() {
+		n++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		bad := func(format string, args ...any) {
+			problems = append(problems, fmt.Sprintf("%s:%d: %s", name, n, fmt.Sprintf(format, args...)))
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var l batchLine
+		if err := dec.Decode(&l); err != nil {
+			bad("%v", strings.TrimPrefix(err.Error(), "json: "))
+			continue
+		}
+		l.line = n
+		switch {
+		case strings.TrimSpace(l.CustomID) == "":
+			bad("no custom_id")
+			continue
+		case seen[l.CustomID] > 0:
+			bad("custom_id %q repeats line %d", l.CustomID, seen[l.CustomID])
+			continue
+		case l.Method != "" && l.Method != "POST":
+			bad("method %q: only POST is batched", l.Method)
+			continue
+		case l.URL != "" && l.URL != "/v1/chat/completions" && l.URL != "/openai/v1/chat/completions":
+			bad("url %q: only /v1/chat/completions is batched", l.URL)
+			continue
+		case l.Body == nil:
+			bad("no body")
+			continue
+		case l.Priority < 0 || l.Priority > 10:
+			bad("priority %d is outside 1..10", l.Priority)
+			continue
+		}
+		seen[l.CustomID] = n
+		if err := l.Body.Validate(true); err != nil {
+			bad("body: %v", err)
+			continue
+		}
+		if l.Body.Stream {
+			bad("body: stream is not batched")
+			continue
+		}
+		model := l.Body.Model
+		if model == "" {
+			model = defaultModel
+		}
+		if cw := windows[model].ContextWindow; cw > 0 {
+			need := groq.EstimateTokens(model, l.Body.Messages) + maxTokens(l.Body)
+			if need > cw {
+				bad("about %d tokens do not fit the context window of %s (%d)", need, model, cw)
+				continue
+			}
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+	}
+	return lines, problems
+}
+
+func maxTokens(r *groq.ChatRequest) int {
+	switch {
+	case r.MaxCompletionTokens != nil:
+		return *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		return *r.MaxTokens
+	}
+	return 0
+}
+
+// resumeOutput keeps the successful lines of an existing output file (rewriting
+// it without the failed ones, so that each custom_id ends with one line) and
+// returns their custom_ids.
+func resumeOutput(path string) (map[string]bool, error) {
+	done := map[string]bool{}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return done, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var kept bytes.Buffer
+	for _, raw := range bytes.Split(data, []byte("\n")) {
+		var o batchOutput
+		if json.Unmarshal(raw, &o) != nil || o.CustomID == "" { // a line cut by a crash is dropped
+			continue
+		}
+		if o.Error == nil && o.Response != nil && o.Response.StatusCode == 200 && !done[o.CustomID] {
+			done[o.CustomID] = true
+			kept.Write(bytes.TrimSpace(raw))
+			kept.WriteByte('\n')
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, kept.Bytes(), 0o600); err != nil {
+		return nil, err
+	}
+	return done, os.Rename(tmp, path)
+}
+
+// batchPlan is what --dry-run prints, and what the ETA starts from.
+type batchPlan struct {
+	lines, skipped int
+	perModel       map[string]int
+	tokens         map[string]int
+}
+
+func planBatch(lines []batchLine, done map[string]bool, defaultModel string) batchPlan {
+	p := batchPlan{perModel: map[string]int{}, tokens: map[string]int{}}
+	for _, l := range lines {
+		if done[l.CustomID] {
+			p.skipped++
+			continue
+		}
+		model := l.Body.Model
+		if model == "" {
+			model = defaultModel
+		}
+		p.lines++
+		p.perModel[model]++
+		p.tokens[model] += groq.EstimateTokens(model, l.Body.Messages) + max(maxTokens(l.Body), 0)
+	}
+	return p
+}
+
+// predict is how long the work left takes under the client's limits: per model,
+// what its quotas can take at once (their buckets now) and then at their refill
+// rates; models are separate resources, so the longest wins. It is a prediction
+// from the limits, not an extrapolation of the rate so far.
+func predict(c *groq.Client, requests, tokens map[string]int) time.Duration {
+	var longest time.Duration
+	for model, n := range requests {
+		snap := c.RateLimits(model)
+		var reqNow, reqRate, tokNow, tokRate float64
+		for _, q := range snap.Quotas {
+			if q.Limits.RPM > 0 {
+				reqRate += float64(q.Limits.RPM) / 60
+				reqNow += float64(max(0, q.Burst.RPM-max(q.RequestsThisMinute, 0)))
+			}
+			if q.Limits.TPM > 0 {
+				tokRate += float64(q.Limits.TPM) / 60
+				tokNow += float64(max(0, q.Burst.TPM-max(q.TokensThisMinute, 0)))
+			}
+		}
+		var d time.Duration
+		if reqRate > 0 {
+			d = max(d, time.Duration(max(0, float64(n)-reqNow)/reqRate*float64(time.Second)))
+		}
+		if tokRate > 0 {
+			d = max(d, time.Duration(max(0, float64(tokens[model])-tokNow)/tokRate*float64(time.Second)))
+		}
+		longest = max(longest, d)
+	}
+	return longest
+}
+
+// batchRun is one local batch through the client.
+type batchRun struct {
+	client      *groq.Client
+	lines       []batchLine
+	done        map[string]bool
+	out         io.Writer // the output file, appended to line by line
+	progress    io.Writer // stderr
+	terminal    bool      // progress as a redrawn bar instead of periodic lines
+	concurrency int
+	grace       time.Duration // after an interrupt, how long calls in flight may finish
+	every       time.Duration // plain progress line interval
+	defModel    string
+
+	mu                        sync.Mutex
+	finished, failed, limited int
+	seq                       int
+}
+
+// run sends every line not done yet and writes each result as it comes. stop
+// ends the sending (an interrupt); calls in flight get grace to finish. It returns
+// how many lines succeeded and whether it was interrupted.
+func (b *batchRun) run(stop <-chan struct{}) (ok, total int, interrupted bool) {
+	var todo []batchLine
+	for _, l := range b.lines {
+		if !b.done[l.CustomID] {
+			todo = append(todo, l)
+		}
+	}
+	total = len(todo)
+	callCtx, cancelCalls := context.WithCancel(context.Background())
+	defer cancelCalls()
+	plan := planBatch(b.lines, b.done, b.defModel)
+	left := plan.perModel
+	leftTok := plan.tokens
+
+	next := make(chan batchLine)
+	var wg sync.WaitGroup
+	for range b.concurrency {
+		wg.Go(func() {
+			for l := range next {
+				b.call(callCtx, l)
+				b.mu.Lock()
+				m := l.Body.Model
+				if m == "" {
+					m = b.defModel
+				}
+				left[m]--
+				leftTok[m] -= groq.EstimateTokens(m, l.Body.Messages) + max(maxTokens(l.Body), 0)
+				b.mu.Unlock()
+			}
+		})
+	}
+	ticker := time.NewTicker(b.every)
+	defer ticker.Stop()
+	start := time.Now()
+	report := func(final bool) {
+		b.mu.Lock()
+		done, failed, limited := b.finished, b.failed, b.limited
+		eta := predict(b.client, left, leftTok)
+		b.mu.Unlock()
+		rate := float64(done) / max(time.Since(start).Seconds(), 1e-9)
+		if b.terminal {
+			width := 30
+			filled := width * done / max(total, 1)
+			fmt.Fprintf(b.progress, "\r[%s%s] %d/%d  429s %d  failed %d  ETA %s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
+				done, total, limited, failed, eta.Round(time.Second))
+			if final {
+				fmt.Fprintln(b.progress)
+			}
+			return
+		}
+		fmt.Fprintf(b.progress, "batch: %d/%d done, %d failed, %.1f/s, ETA %s\n", done, total, failed, rate, eta.Round(time.Second))
+	}
+	stopped := false
+feed:
+	for _, l := range todo {
+		for {
+			select {
+			case next <- l:
+				continue feed
+			case <-stop:
+				stopped = true
+				break feed
+			case <-ticker.C:
+				report(false)
+			}
+		}
+	}
+	close(next)
+	if stopped {
+		grace := time.AfterFunc(b.grace, cancelCalls)
+		defer grace.Stop()
+	}
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	for {
+		select {
+		case <-waited:
+			report(true)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.finished - b.failed, total, stopped
+		case <-ticker.C:
+			report(false)
+		}
+	}
+}
+
+// call sends one line and writes its output line.
+func (b *batchRun) call(ctx context.Context, l batchLine) {
+	opts := []groq.CallOption{groq.WithoutCache()}
+	if l.Priority > 0 {
+		opts = append(opts, groq.WithPriority(l.Priority))
+	}
+	resp, err := b.client.ChatCompletion(ctx, l.Body, opts...)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	o := batchOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: l.CustomID}
+	var rl *groq.RateLimitError
+	if errors.As(err, &rl) || (resp != nil && resp.Meta.Attempts > 1) {
+		b.limited++
+	}
+	if err == nil {
+		o.Response = &batchResponse{StatusCode: 200, RequestID: resp.Meta.RequestID, Body: resp}
+	} else {
+		b.failed++
+		o.Error = &batchError{Code: "request_failed", Message: err.Error()}
+		var apiErr *groq.APIError
+		if errors.As(err, &apiErr) {
+			o.Error.Code = fmt.Sprint(apiErr.StatusCode)
+			o.Response = &batchResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
+		}
+		if ctx.Err() != nil {
+			o.Error.Code = "cancelled"
+		}
+	}
+	b.finished++
+	line, _ := json.Marshal(o)
+	b.out.Write(append(line, '\n')) // one write a line: a crash loses at most the lines in flight
+}
+
+// runBatch is "groq batch IN.jsonl -o OUT.jsonl".
+func runBatch(o *options, args []string, e env) int {
+	if len(args) != 1 || o.output == "" {
+		fmt.Fprintln(e.stderr, "groq: usage: groq batch [flags] IN.jsonl -o OUT.jsonl (flags may come before or after the file names)")
+		return exitUsage
+	}
+	in, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v\n", err)
+		return exitUsage
+	}
+	defModel := o.model
+	if defModel == "" {
+		defModel = groq.DefaultModel
+	}
+	lines, problems := readBatch(in, args[0], defModel)
+	in.Close()
+	if len(problems) > 0 {
+		for i, p := range problems {
+			if i == 20 {
+				fmt.Fprintf(e.stderr, "groq: … and %d more\n", len(problems)-20)
+				break
+			}
+			fmt.Fprintln(e.stderr, p)
+		}
+		fmt.Fprintln(e.stderr, "groq: nothing was sent")
+		return exitUsage
+	}
+	done, err := resumeOutput(o.output)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: reading %s to resume: %v\n", o.output, err)
+		return exitUsage
+	}
+	client, code := newClient(o, e)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	plan := planBatch(lines, done, defModel)
+	if o.dryRun {
+		models := make([]string, 0, len(plan.perModel))
+		for m := range plan.perModel {
+			models = append(models, m)
+		}
+		sort.Strings(models)
+		fmt.Fprintf(e.stdout, "%d lines to send (%d already done in %s)\n", plan.lines, plan.skipped, o.output)
+		for _, m := range models {
+			fmt.Fprintf(e.stdout, "  %s: %d calls, about %d tokens\n", m, plan.perModel[m], plan.tokens[m])
+		}
+		fmt.Fprintf(e.stdout, "predicted duration under the current limits: %s\nevery line fits its model's context window; nothing was sent\n",
+			predict(client, plan.perModel, plan.tokens).Round(time.Second))
+		return exitOK
+	}
+	out, err := os.OpenFile(o.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v\n", err)
+		return exitUsage
+	}
+	defer out.Close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		if _, ok := <-sig; ok {
+			close(stop)
+		}
+	}()
+	defer func() { signal.Stop(sig); close(sig); <-watched }()
+	b := &batchRun{client: client, lines: lines, done: done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
+		concurrency: 2 * o.concurrency, grace: 5 * time.Second, every: 2 * time.Second, defModel: defModel}
+	ok, total, interrupted := b.run(stop)
+	if interrupted {
+		fmt.Fprintf(e.stderr, "groq: interrupted: %d of %d lines done in %s (%d before this run); run the same command again to resume\n",
+			ok+len(done), len(lines), o.output, len(done))
+		return exitInterrupted
+	}
+	if ok < total {
+		fmt.Fprintf(e.stderr, "groq: %d of %d lines failed (see their \"error\" in %s); run the same command again to retry them\n", total-ok, total, o.output)
+		return exitAPI
+	}
+	fmt.Fprintf(e.stderr, "groq: %d lines done in %s\n", len(lines), o.output)
+	return exitOK
+}

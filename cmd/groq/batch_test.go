@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// batchModel is not in the built-in table, so that --rpm sets its limit.
+const batchModel = "batch-model"
+
+// writeBatch writes n lines, alternating Groq's full batch format and the short one.
+func writeBatch(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	var b bytes.Buffer
+	for i := range n {
+		if i%2 == 0 {
+			fmt.Fprintf(&b, `{"custom_id":"req-%d","method":"POST","url":"/v1/chat/completions","body":{"model":"`+batchModel+`","messages":[{"role":"user","content":"question %d"}],"max_completion_tokens":20}}`+"\n", i, i)
+		} else {
+			fmt.Fprintf(&b, `{"custom_id":"req-%d","body":{"model":"`+batchModel+`","messages":[{"role":"user","content":"question %d"}]},"priority":3}`+"\n", i, i)
+		}
+	}
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o600))
+	return path
+}
+
+// readOutput returns the output's lines by custom_id, failing on a line that is
+// not valid or a custom_id seen twice.
+func readOutput(t *testing.T, path string) map[string]batchOutput {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	out := map[string]batchOutput{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var o batchOutput
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &o), sc.Text())
+		_, dup := out[o.CustomID]
+		require.False(t, dup, "custom_id %s twice", o.CustomID)
+		out[o.CustomID] = o
+	}
+	return out
+}
+
+func TestBatchLocal(t *testing.T) {
+	srv := groqtest.NewServer(groqtest.WithModel(batchModel, groqtest.Limits{RPM: 6000, Burst: 100}),
+		groqtest.WithLatency(5*time.Millisecond, 5*time.Millisecond))
+	defer srv.Close()
+	in := writeBatch(t, 300)
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	vars := map[string]string{"GROQ_API_KEY": "gsk_batch", "GROQ_BASE_URL": srv.URL()}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"batch", in, "-o", outPath, "--concurrency", "16", "--rpm", "6000"}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	require.Equal(t, 0, code, stderr.String())
+	out := readOutput(t, outPath)
+	require.Len(t, out, 300)
+	for i := range 300 {
+		o := out[fmt.Sprintf("req-%d", i)]
+		require.NotNil(t, o.Response, "req-%d", i)
+		assert.Equal(t, 200, o.Response.StatusCode)
+		assert.Nil(t, o.Error)
+		assert.Contains(t, o.Response.Body.Text(), fmt.Sprintf("question %d", i), "each line's own answer")
+		assert.True(t, strings.HasPrefix(o.ID, "batch_req_"))
+	}
+	assert.Contains(t, stderr.String(), "300 lines done")
+
+	// Run again: everything is done; nothing is sent.
+	before := srv.Stats().Requests
+	stderr.Reset()
+	code = run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	require.Equal(t, 0, code, stderr.String())
+	assert.Equal(t, before, srv.Stats().Requests)
+}
+
+func TestBatchRejectsBadInputWithLineNumbers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join([]string{
+		`{"custom_id":"a","body":{"messages":[{"role":"user","content":"fine"}]}}`,
+		`not json`,
+		`{"custom_id":"b","body":{"messages":[{"role":"user","content":"x"}]},"colour":"red"}`,
+		`{"custom_id":"a","body":{"messages":[{"role":"user","content":"again"}]}}`,
+		`{"custom_id":"c","method":"GET","body":{"messages":[{"role":"user","content":"x"}]}}`,
+		`{"custom_id":"d","body":{"messages":[{"role":"user","content":"x"}],"temperature":7}}`,
+		`{"custom_id":"e","body":{"messages":[{"role":"user","content":"x"}],"max_completion_tokens":200000}}`,
+		`{"body":{"messages":[{"role":"user","content":"x"}]}}`,
+	}, "\n")+"\n"), 0o600))
+	r := cmd(t, nil, "", "batch", path, "-o", filepath.Join(t.TempDir(), "out.jsonl"))
+	assert.Equal(t, 2, r.code)
+	for _, want := range []string{":2: invalid character", `:3: unknown field "colour"`, `:4: custom_id "a" repeats line 1`,
+		`:5: method "GET"`, ":6: body: ", "temperature", ":7: about ", "context window", ":8: no custom_id", "nothing was sent"} {
+		assert.Contains(t, r.stderr, want)
+	}
+	assert.NotContains(t, r.stderr, ":1:")
+}
+
+func TestBatchDryRun(t *testing.T) {
+	in := writeBatch(t, 10)
+	r := cmd(t, nil, "", "batch", "--dry-run", in, "-o", filepath.Join(t.TempDir(), "out.jsonl"))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "10 lines to send")
+	assert.Contains(t, r.stdout, batchModel+": 10 calls")
+	assert.Contains(t, r.stdout, "predicted duration")
+	assert.Contains(t, r.stdout, "nothing was sent")
+}
+
+// TestBatchETA: the prediction from the limits is within 20 % of the real
+// duration of a limit-bound run (synctest: exact time).
+func TestBatchETA(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel("m", groqtest.Limits{RPM: 120}), groqtest.WithLatency(300*time.Millisecond, 0))
+		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+			groq.WithDefaultModel("m"), groq.WithModelLimits("m", groq.Limits{RPM: 120}), groq.WithMaxConcurrency(8))
+		require.NoError(t, err)
+		defer c.Close()
+		var lines []batchLine
+		for i := range 300 {
+			lines = append(lines, batchLine{CustomID: fmt.Sprint(i), Body: &groq.ChatRequest{Messages: []groq.Message{groq.User(fmt.Sprint("q", i))}}})
+		}
+		var out, progress bytes.Buffer
+		b := &batchRun{client: c, lines: lines, done: map[string]bool{}, out: &out, progress: &progress,
+			concurrency: 16, grace: time.Second, every: 10 * time.Second, defModel: "m"}
+		plan := planBatch(lines, b.done, "m")
+		predicted := predict(c, plan.perModel, plan.tokens)
+		start := time.Now()
+		ok, total, interrupted := b.run(make(chan struct{}))
+		took := time.Since(start)
+		require.Equal(t, 300, ok)
+		require.Equal(t, 300, total)
+		require.False(t, interrupted)
+		assert.InDelta(t, 1, float64(predicted)/float64(took), 0.2, "predicted %v, took %v", predicted, took)
+		assert.Contains(t, progress.String(), "/300 done", "periodic progress lines off a terminal")
+		assert.Contains(t, progress.String(), "ETA")
+		t.Logf("predicted %v, took %v; progress:\n%s", predicted, took, progress.String())
+	})
+}
+
+// TestBatchInterruptAndResume sends SIGINT to the real binary half-way, then runs
+// it again: every custom_id ends with one successful line and no successful call
+// was made twice.
+func TestBatchInterruptAndResume(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "groq")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building the command: %s", out)
+
+	srv := groqtest.NewServer(groqtest.WithModel(batchModel, groqtest.Limits{RPM: 1200, Burst: 20}),
+		groqtest.WithLatency(10*time.Millisecond, 0))
+	defer srv.Close()
+	in := writeBatch(t, 120)
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	command := func() *exec.Cmd {
+		c := exec.Command(bin, "batch", in, "-o", outPath, "--rpm", "1200")
+		c.Env = append(os.Environ(), "GROQ_API_KEY=gsk_batch", "GROQ_BASE_URL="+srv.URL())
+		return c
+	}
+	first := command()
+	var stderr bytes.Buffer
+	first.Stderr = &stderr
+	require.NoError(t, first.Start())
+	time.Sleep(1500 * time.Millisecond) // a real process on a real clock: about 40 lines done
+	require.NoError(t, first.Process.Signal(syscall.SIGINT))
+	err = first.Wait()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr, "stderr: %s", stderr.String())
+	assert.Equal(t, exitInterrupted, exitErr.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "run the same command again to resume")
+	partial := len(readOutput(t, outPath))
+	assert.Greater(t, partial, 0)
+	assert.Less(t, partial, 120, "interrupted half-way")
+
+	second := command()
+	second.Stderr = &stderr
+	require.NoError(t, second.Run(), stderr.String())
+	final := readOutput(t, outPath)
+	require.Len(t, final, 120)
+	for id, o := range final {
+		assert.Nil(t, o.Error, id)
+	}
+	successes := map[string]int{}
+	for _, a := range srv.Arrivals() {
+		if a.Status == 200 {
+			successes[a.Prompt]++
+		}
+	}
+	for prompt, n := range successes {
+		assert.Equal(t, 1, n, "prompt %q answered %d times", prompt, n)
+	}
+	assert.Len(t, successes, 120)
+	t.Logf("interrupted after %d of 120; resumed", partial)
+}
