@@ -76,6 +76,7 @@ type failure struct {
 	cooled     bool          // a 429: its wait is enforced by admission (a cooldown)
 	apiErr     *APIError     // the server's error, with serverWait
 	info       RateLimitInfo // the response's headers, with serverWait
+	requeue    bool          // not sent: a 429 cooled the quota after admission
 }
 
 // run takes one call through the steps above and the retry loop. For a stream it
@@ -135,6 +136,10 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			return nil, nil, err
 		}
 		resp, st, f := c.attempt(ctx, g, w, r, body, p, cc, stream, attempt, start, &prevSleep)
+		if f != nil && f.requeue {
+			attempt-- // nothing was sent: back to the queue, which waits out the cooldown
+			continue
+		}
 		if f == nil {
 			if resp != nil {
 				budgetUsed = int64(g.reserved)
@@ -173,6 +178,9 @@ func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest
 	if c.obs.on {
 		sent := time.Now()
 		defer func() {
+			if f != nil && f.requeue {
+				return // not an attempt: nothing was sent
+			}
 			e := AttemptEvent{Model: r.Model, Attempt: attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
 			switch {
 			case resp != nil:
@@ -188,6 +196,10 @@ func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest
 			}
 			c.obs.attemptDone(ctx, e)
 		}()
+	}
+	if c.sched.cooling(g) { // another call's 429 arrived since this one was admitted
+		c.sched.finish(g, outcome{})
+		return nil, nil, &failure{requeue: true}
 	}
 	res, err := c.send(ctx, g, body, stream)
 	if err == nil && res.status/100 == 2 {
@@ -436,6 +448,13 @@ func (c *Client) send(ctx context.Context, g grant, body []byte, stream bool) (*
 		return nil, c.transportError(err)
 	}
 	now := time.Now()
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// Cool the quota down from the header at once, before the body is read:
+		// other calls must not be sent on it while this one is being settled.
+		if wait, ok := serverWait(resp.Header, 0, "", now); ok && wait > 0 {
+			c.sched.coolNow(g, now.Add(wait))
+		}
+	}
 	res := &attemptResult{status: resp.StatusCode, header: resp.Header, resp: resp, at: now,
 		info: parseRateLimitHeaders(resp.Header, now), release: release, firstByte: firstByte}
 	if resp.StatusCode/100 == 2 {

@@ -26,6 +26,8 @@ type bucketStore interface {
 	reconcile(now time.Time, model string, reserved, used int, counted bool)
 	// coolDown holds model back until t (only ever extended).
 	coolDown(model string, t time.Time)
+	// coolingUntil is when model's cooldown ends (zero: none).
+	coolingUntil(now time.Time, model string) time.Time
 	// observe corrects the buckets from a response's headers.
 	observe(now time.Time, model string, info RateLimitInfo)
 	// rateLimited learns from a 429 that named its limit, for a request of tokens
@@ -84,6 +86,10 @@ func (m *memoryStore) coolDown(model string, t time.Time) {
 	m.buckets(time.Now(), model).coolDown(t)
 }
 
+func (m *memoryStore) coolingUntil(now time.Time, model string) time.Time {
+	return m.buckets(now, model).coolUntil
+}
+
 func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo) {
 	m.buckets(now, model).observe(now, info)
 }
@@ -135,6 +141,23 @@ func (b *modelBuckets) coolDown(t time.Time) {
 	if t.After(b.coolUntil) {
 		b.coolUntil = t
 	}
+}
+
+// coolNow holds g's quota and model back until t, as soon as a 429's header is
+// read (the grant is settled later).
+func (s *scheduler) coolNow(g grant, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quotas[g.quota].store.coolDown(g.model, t)
+	s.changed(g.model)
+}
+
+// cooling reports whether g's quota and model are cooling down now.
+func (s *scheduler) cooling(g grant) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	return s.quotas[g.quota].store.coolingUntil(now, g.model).After(now)
 }
 
 // quota is a set of keys that share limits: one organization, or one key alone.
