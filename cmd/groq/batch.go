@@ -185,15 +185,21 @@ func planBatch(lines []batchLine, done map[string]bool, defaultModel string) bat
 			p.skipped++
 			continue
 		}
-		model := l.Body.Model
-		if model == "" {
-			model = defaultModel
-		}
+		model, tokens := l.cost(defaultModel)
 		p.lines++
 		p.perModel[model]++
-		p.tokens[model] += groq.EstimateTokens(model, l.Body.Messages) + max(maxTokens(l.Body), 0)
+		p.tokens[model] += tokens
 	}
 	return p
+}
+
+// cost is the line's model and its estimated tokens (prompt and max tokens).
+func (l batchLine) cost(defaultModel string) (model string, tokens int) {
+	model = l.Body.Model
+	if model == "" {
+		model = defaultModel
+	}
+	return model, groq.EstimateTokens(model, l.Body.Messages) + max(maxTokens(l.Body), 0)
 }
 
 // predict is how long the work left takes under the client's limits: per model,
@@ -268,13 +274,10 @@ func (b *batchRun) run(stop <-chan struct{}) (ok, total int, interrupted bool) {
 		wg.Go(func() {
 			for l := range next {
 				b.call(callCtx, l)
+				model, tokens := l.cost(b.defModel)
 				b.mu.Lock()
-				m := l.Body.Model
-				if m == "" {
-					m = b.defModel
-				}
-				left[m]--
-				leftTok[m] -= groq.EstimateTokens(m, l.Body.Messages) + max(maxTokens(l.Body), 0)
+				left[model]--
+				leftTok[model] -= tokens
 				b.mu.Unlock()
 			}
 		})
