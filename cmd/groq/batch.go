@@ -111,12 +111,8 @@ func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
 			bad("body: stream is not batched")
 			continue
 		}
-		model := l.Body.Model
-		if model == "" {
-			model = defaultModel
-		}
+		model, need := l.cost(defaultModel)
 		if cw := windows[model].ContextWindow; cw > 0 {
-			need := groq.EstimateTokens(model, l.Body.Messages) + maxTokens(l.Body)
 			if need > cw {
 				bad("about %d tokens do not fit the context window of %s (%d)", need, model, cw)
 				continue
