@@ -282,14 +282,14 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 // server's wait is slept as asked, or refused at once when it is too long; else a
 // jittered backoff.
 func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration, model string, key, attempt int) error {
+	status := 0 // of the failed attempt; 0 when no response came
+	var apiErr *APIError
+	if errors.As(f.err, &apiErr) {
+		status = apiErr.StatusCode
+	}
 	announce := func(reason string, d time.Duration) {
 		if c.obs.on {
-			e := RetryEvent{Model: model, Attempt: attempt, Reason: reason, Delay: d}
-			var apiErr *APIError
-			if errors.As(f.err, &apiErr) {
-				e.Status = apiErr.StatusCode
-			}
-			c.obs.retry(ctx, e)
+			c.obs.retry(ctx, RetryEvent{Model: model, Attempt: attempt, Reason: reason, Status: status, Delay: d})
 		}
 	}
 	switch {
@@ -302,7 +302,7 @@ func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration
 	}
 	*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 	reason := "transport"
-	if f.apiErr != nil || errors.As(f.err, new(*APIError)) {
+	if status != 0 {
 		reason = "status"
 	}
 	announce(reason, *prevSleep)

@@ -98,8 +98,12 @@ func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, 
 	return m.buckets(now, model).rateLimited(now, sig, sent, tokens)
 }
 
+// hintBurst applies a burst that another quota serving the same model learnt: the
+// same server most likely shapes this quota's bucket the same way, and a quota
+// that has sent a wave of its own should not wait for its own refusals to know it.
+// Like a learnt burst, it grows back after quiet minutes.
 func (m *memoryStore) hintBurst(now time.Time, model string, k limitKind, n int) {
-	m.buckets(now, model).hintBurst(now, k, n)
+	m.buckets(now, model).lowerBurst(now, k, n)
 }
 
 func (m *memoryStore) settled(now time.Time, model string) bool {

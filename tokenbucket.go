@@ -403,14 +403,6 @@ func (b *modelBuckets) lowerBurst(now time.Time, k limitKind, n int) bool {
 	return true
 }
 
-// hintBurst applies a burst that another quota serving the same model learnt: the
-// same server most likely shapes this quota's bucket the same way, and a quota
-// that has sent a wave of its own should not wait for its own refusals to know it.
-// Like a learnt burst, it grows back after quiet minutes.
-func (b *modelBuckets) hintBurst(now time.Time, k limitKind, n int) {
-	b.lowerBurst(now, k, n)
-}
-
 // settled lets what was learnt recover after a quiet spell: a widened margin halves
 // back towards the base after marginQuiet without a timing refusal, and a learnt
 // burst grows by half after burstRecovery without a depth refusal, until it is the
