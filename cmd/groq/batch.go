@@ -401,11 +401,11 @@ func runBatch(o *options, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "groq: reading %s to resume: %v\n", o.output, err)
 		return exitUsage
 	}
-	client, code := newClient(o, e)
+	client, closeClient, code := newClient(o, e)
 	if client == nil {
 		return code
 	}
-	defer client.Close()
+	defer closeClient()
 	plan := planBatch(lines, done, defModel)
 	if o.dryRun {
 		models := make([]string, 0, len(plan.perModel))

@@ -38,6 +38,7 @@ type options struct {
 	set                                                         map[string]bool // flags given on the command line
 	output                                                      string          // batch: -o
 	dryRun                                                      bool            // batch: --dry-run
+	metricsAddr                                                 string          // --metrics: serve Prometheus metrics here
 }
 
 // env is what the command reads from its environment.
@@ -72,6 +73,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
 	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `addr` (host:port) at /metrics while the command runs")
 	return fs
 }
 
@@ -114,11 +116,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return exitUsage
 	}
 
-	client, code := newClient(&o, e)
+	client, done, code := newClient(&o, e)
 	if client == nil {
 		return code
 	}
-	defer client.Close()
+	defer done()
 
 	call := []groq.CallOption{groq.WithPriority(o.priority)}
 	if o.maxTokens > 0 {
@@ -189,8 +191,10 @@ func (o *options) check() string {
 }
 
 // newClient builds the client from flags, the config file and the environment;
-// with no key anywhere it wires the built-in simulator and says so.
-func newClient(o *options, e env) (*groq.Client, int) {
+// with no key anywhere it wires the built-in simulator and says so. With
+// --metrics it also serves the client's metrics; done closes the client and stops
+// that server.
+func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	var keys []string
 	for _, name := range []string{"GROQ_API_KEYS", "GROQ_API_KEY"} {
 		for _, k := range strings.Split(e.getenv(name), ",") {
@@ -212,11 +216,11 @@ func newClient(o *options, e env) (*groq.Client, int) {
 		data, err := os.ReadFile(o.config)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "groq: cannot read the config file: %v\n", err)
-			return nil, exitUsage
+			return nil, nil, exitUsage
 		}
 		if cfg, err = groq.ParseConfig(data, e.getenv); err != nil {
 			fmt.Fprintf(e.stderr, "%v\n", err)
-			return nil, exitUsage
+			return nil, nil, exitUsage
 		}
 		opts = append(opts, groq.WithConfig(cfg))
 	}
@@ -242,12 +246,30 @@ func newClient(o *options, e env) (*groq.Client, int) {
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
+	var metrics *promMetrics
+	if o.metricsAddr != "" {
+		metrics = newPromMetrics()
+		opts = append(opts, groq.WithObserver(metrics.observer()))
+	}
 	client, err := groq.NewClient(opts...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "groq: %v\n", err)
-		return nil, exitUsage
+		return nil, nil, exitUsage
 	}
-	return client, exitOK
+	if metrics == nil {
+		return client, func() { client.Close() }, exitOK
+	}
+	metrics.mu.Lock()
+	metrics.client = client
+	metrics.mu.Unlock()
+	srv, err := serveMetrics(o.metricsAddr, metrics)
+	if err != nil {
+		client.Close()
+		fmt.Fprintf(e.stderr, "groq: --metrics: %v\n", err)
+		return nil, nil, exitUsage
+	}
+	fmt.Fprintf(e.stderr, "groq: serving Prometheus metrics on http://%s/metrics\n", srv.ln.Addr())
+	return client, func() { srv.stop(); client.Close() }, exitOK
 }
 
 // streamTo streams the answer, printing deltas as they come when echo is set, and
@@ -280,11 +302,11 @@ var errNoInput = errors.New("no prompt")
 // listModels prints the models the API serves: id, context window, owner.
 func listModels(o *options, e env) int {
 	o.noCache = true
-	client, code := newClient(o, e)
+	client, done, code := newClient(o, e)
 	if client == nil {
 		return code
 	}
-	defer client.Close()
+	defer done()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	models, err := client.Models(ctx)
