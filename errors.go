@@ -1,10 +1,12 @@
 package groq
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -210,4 +212,48 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 	}
 	e.Message = "unexpected body: " + msg
 	return e
+}
+
+// ErrorType is a short, low-cardinality name for the class of a call's error, for
+// metrics labels and logs (OpenTelemetry's error.type): the HTTP status when the
+// server answered ("429", "500"), else what stopped the call ("timeout",
+// "canceled", "client_closed", "rate_limited_locally", "budget_exceeded",
+// "request_too_large", "context_window_exceeded", "queue_full",
+// "invalid_request", "stream_closed", "stream_broken"), or "_OTHER". It is ""
+// for a nil error.
+func ErrorType(err error) string {
+	var rl *RateLimitError
+	var apiErr *APIError
+	var se *StreamError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &rl) && rl.Local:
+		return "rate_limited_locally"
+	case errors.As(err, &rl):
+		return strconv.Itoa(rl.StatusCode)
+	case errors.As(err, &apiErr):
+		return strconv.Itoa(apiErr.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, ErrClientClosed):
+		return "client_closed"
+	case errors.Is(err, ErrStreamClosed):
+		return "stream_closed"
+	case errors.Is(err, ErrBudgetExceeded):
+		return "budget_exceeded"
+	case errors.Is(err, ErrRequestTooLarge):
+		return "request_too_large"
+	case errors.Is(err, ErrContextWindowExceeded):
+		return "context_window_exceeded"
+	case errors.Is(err, ErrQueueFull):
+		return "queue_full"
+	case errors.Is(err, ErrInvalidRequest):
+		return "invalid_request"
+	case errors.As(err, &se):
+		return "stream_broken"
+	}
+	return "_OTHER"
 }

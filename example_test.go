@@ -1,7 +1,9 @@
 package groq_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -117,4 +119,52 @@ func ExampleWithObserver() {
 	// attempt 2 admitted on key#0
 	// attempt 2: HTTP 200
 	// done after 2 attempts, 18 tokens
+}
+
+// A work list through Groq's Batch API: upload the lines, create the batch, wait
+// for it, and read each line's answer from the output file. Here the simulator
+// runs the batch in 50 ms.
+func ExampleClient_CreateBatch() {
+	srv := groqtest.NewUnstartedServer(groqtest.WithBatchDuration(50 * time.Millisecond))
+	client, err := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	var input bytes.Buffer
+	for i, q := range []string{"What is a token?", "What is a context window?"} {
+		line, _ := json.Marshal(groq.BatchLine{CustomID: fmt.Sprintf("q%d", i), Method: "POST", URL: groq.ChatCompletionsEndpoint,
+			Body: &groq.ChatRequest{Model: "llama-3.1-8b-instant", Messages: []groq.Message{groq.User(q)}}})
+		input.Write(append(line, '\n'))
+	}
+	file, err := client.UploadFile(ctx, "questions.jsonl", input.Bytes(), groq.FilePurposeBatch)
+	if err != nil {
+		log.Fatal(err)
+	}
+	batch, err := client.CreateBatch(ctx, groq.BatchParams{InputFileID: file.ID, CompletionWindow: "24h"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	batch, err = client.WaitBatch(ctx, batch.ID, 20*time.Millisecond, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(batch.Status, batch.RequestCounts.Completed, "of", batch.RequestCounts.Total)
+	data, err := client.FileContent(ctx, batch.OutputFileID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	results, err := groq.ParseBatchOutput(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range results {
+		fmt.Println(r.CustomID, r.OK(), r.Response.Body.Text())
+	}
+	// Output:
+	// completed 2 of 2
+	// q0 true Simulated answer to "What is a token?" [033927030551].
+	// q1 true Simulated answer to "What is a context window?" [53512d866f85].
 }

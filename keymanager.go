@@ -311,9 +311,11 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
 }
 
-// anyKey is a key for a request that no quota's limits govern (GET /models): the
-// first quota that serves anything, its next key in turn.
-func (s *scheduler) anyKey() string {
+// orgKey is the key for calls that no chat limit governs and that are about the
+// organization's objects (models, files, batches): the first quota's keys in turn,
+// so that a file uploaded by one call is found by the next (keys of one quota
+// belong to one organization).
+func (s *scheduler) orgKey() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range s.quotas {

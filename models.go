@@ -2,10 +2,8 @@ package groq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -64,7 +62,7 @@ func (c *Client) Models(ctx context.Context) ([]Model, error) {
 	var list struct {
 		Data []Model `json:"data"`
 	}
-	if err := c.getJSON(ctx, "/models", &list); err != nil {
+	if _, err := c.rest(ctx, restCall{method: http.MethodGet, path: "/models"}, &list); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(list.Data, func(a, b Model) int { return strings.Compare(a.ID, b.ID) })
@@ -81,7 +79,7 @@ func (c *Client) Model(ctx context.Context, id string) (*Model, error) {
 		return nil, &RequestError{Field: "model", Reason: "empty"}
 	}
 	var m Model
-	err := c.getJSON(ctx, "/models/"+url.PathEscape(id), &m)
+	_, err := c.rest(ctx, restCall{method: http.MethodGet, path: "/models/" + url.PathEscape(id)}, &m)
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
 		nf := &ModelNotFoundError{Model: id, Err: apiErr}
@@ -120,73 +118,6 @@ func (c *Client) learnContextWindow(model string, n int) {
 	c.cfg.modelLimits[model] = l
 	for _, q := range s.quotas {
 		q.store.reconfigure(time.Now())
-	}
-}
-
-// getJSON GETs base+path with one of the client's keys and decodes the answer
-// into out, retrying as a chat call does.
-func (c *Client) getJSON(ctx context.Context, path string, out any) error {
-	if ctx == nil {
-		return &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
-	}
-	if c.closed.Load() {
-		return ErrClientClosed
-	}
-	target := c.cfg.baseURL.String() + path
-	key := c.sched.anyKey()
-	var prev time.Duration
-	var last error
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-		if err != nil {
-			return fmt.Errorf("groq: building the request: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", userAgent)
-		resp, err := c.hc.Do(req)
-		wait, server := time.Duration(0), false
-		if err != nil {
-			if ctx.Err() != nil {
-				return c.ctxError(ctx, "models", last)
-			}
-			last = c.transportError(err)
-		} else {
-			body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				last = fmt.Errorf("groq: reading the response (status %d): %w", resp.StatusCode, rerr)
-			case resp.StatusCode/100 == 2:
-				if err := json.Unmarshal(body, out); err != nil {
-					return fmt.Errorf("groq: decoding GET %s: %w", path, err)
-				}
-				return nil
-			default:
-				apiErr := parseAPIError(resp.StatusCode, resp.Header, body)
-				apiErr.redact(c.redact)
-				if !retryableStatus(resp.StatusCode, resp.Header) {
-					return apiErr
-				}
-				last = apiErr
-				wait, server = serverWait(resp.Header, resp.StatusCode, apiErr.Message, time.Now())
-			}
-		}
-		if attempt > c.cfg.maxRetries {
-			return &RetryError{Attempts: attempt, Last: last}
-		}
-		var apiErr *APIError
-		errors.As(last, &apiErr)
-		if !server || wait <= 0 {
-			prev = decorrelatedJitter(prev, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-			wait, server = prev, false
-		}
-		if err := c.sleep(ctx, wait, server, apiErr, RateLimitInfo{}, "models", -1); err != nil {
-			if errors.Is(err, errWouldPassDeadline) {
-				return &RetryError{Attempts: attempt, Last: last}
-			}
-			return err
-		}
 	}
 }
 

@@ -106,7 +106,8 @@ func (r *request) lastUser() string {
 }
 
 // ServeHTTP serves the simulated API: POST /openai/v1/chat/completions,
-// GET /openai/v1/models and GET /openai/v1/models/{id}.
+// GET /openai/v1/models and GET /openai/v1/models/{id}, and the Files and
+// Batches endpoints (see WithBatchDuration).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
@@ -116,6 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listModels(w, r, "")
 	case strings.Contains(path, "/models/") && r.Method == http.MethodGet:
 		s.listModels(w, r, path[strings.Index(path, "/models/")+len("/models/"):])
+	case strings.Contains(path, "/v1/") && s.serveFilesAndBatches(w, r, path[strings.Index(path, "/v1/")+3:]):
 	default:
 		writeError(w, http.StatusNotFound, s.requestID(), "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.", "invalid_request_error", "unknown_url", "")
 	}

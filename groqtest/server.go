@@ -76,6 +76,13 @@ type Server struct {
 	inFlight int
 	nextID   uint64
 
+	batchDuration time.Duration // WithBatchDuration
+	batchFailRate float64       // WithBatchFailureRate
+	files         map[string]*simFile
+	batches       map[string]*simBatch
+	nextFile      int
+	nextBatch     int
+
 	ts     *httptest.Server
 	mem    *http.Client
 	closed bool

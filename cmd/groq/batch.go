@@ -34,25 +34,6 @@ type batchLine struct {
 	line int // 1-based line number in the input
 }
 
-// batchOutput is one output line, in Groq's batch output format.
-type batchOutput struct {
-	ID       string         `json:"id"`
-	CustomID string         `json:"custom_id"`
-	Response *batchResponse `json:"response"`
-	Error    *batchError    `json:"error"`
-}
-
-type batchResponse struct {
-	StatusCode int                `json:"status_code"`
-	RequestID  string             `json:"request_id"`
-	Body       *groq.ChatResponse `json:"body"`
-}
-
-type batchError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // readBatch reads and checks every line of the input before anything is sent: a
 // line that is not JSON, has an unknown field, lacks a custom_id or repeats one,
 // names another endpoint, has an invalid body or does not fit the model's context
@@ -150,11 +131,11 @@ func resumeOutput(path string) (map[string]bool, error) {
 	}
 	var kept bytes.Buffer
 	for _, raw := range bytes.Split(data, []byte("\n")) {
-		var o batchOutput
+		var o groq.BatchOutput
 		if json.Unmarshal(raw, &o) != nil || o.CustomID == "" { // a line cut by a crash is dropped
 			continue
 		}
-		if o.Error == nil && o.Response != nil && o.Response.StatusCode == 200 && !done[o.CustomID] {
+		if o.OK() && !done[o.CustomID] {
 			done[o.CustomID] = true
 			kept.Write(bytes.TrimSpace(raw))
 			kept.WriteByte('\n')
@@ -344,20 +325,20 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	o := batchOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: l.CustomID}
+	o := groq.BatchOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: l.CustomID}
 	var rl *groq.RateLimitError
 	if errors.As(err, &rl) || (resp != nil && resp.Meta.Attempts > 1) {
 		b.limited++
 	}
 	if err == nil {
-		o.Response = &batchResponse{StatusCode: 200, RequestID: resp.Meta.RequestID, Body: resp}
+		o.Response = &groq.BatchLineResponse{StatusCode: 200, RequestID: resp.Meta.RequestID, Body: resp}
 	} else {
 		b.failed++
-		o.Error = &batchError{Code: "request_failed", Message: err.Error()}
+		o.Error = &groq.BatchLineError{Code: "request_failed", Message: err.Error()}
 		var apiErr *groq.APIError
 		if errors.As(err, &apiErr) {
 			o.Error.Code = fmt.Sprint(apiErr.StatusCode)
-			o.Response = &batchResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
+			o.Response = &groq.BatchLineResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
 		}
 		if ctx.Err() != nil {
 			o.Error.Code = "cancelled"
@@ -370,8 +351,11 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 
 // runBatch is "groq batch IN.jsonl -o OUT.jsonl".
 func runBatch(o *options, args []string, e env) int {
+	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
+		return batchCommand(o, e, args[0], args[1])
+	}
 	if len(args) != 1 || o.output == "" {
-		fmt.Fprintln(e.stderr, "groq: usage: groq batch [flags] IN.jsonl -o OUT.jsonl (flags may come before or after the file names)")
+		fmt.Fprintln(e.stderr, "groq: usage: groq batch [--remote] [flags] IN.jsonl -o OUT.jsonl, groq batch status ID, groq batch results ID -o OUT.jsonl (flags may come before or after the file names)")
 		return exitUsage
 	}
 	in, err := os.Open(args[0])
@@ -406,6 +390,9 @@ func runBatch(o *options, args []string, e env) int {
 		return code
 	}
 	defer closeClient()
+	if o.remote {
+		return runRemote(o, e, client, lines, done, defModel, args[0])
+	}
 	plan := planBatch(lines, done, defModel)
 	if o.dryRun {
 		models := make([]string, 0, len(plan.perModel))

@@ -42,16 +42,16 @@ func writeBatch(t *testing.T, n int) string {
 
 // readOutput returns the output's lines by custom_id, failing on a line that is
 // not valid or a custom_id seen twice.
-func readOutput(t *testing.T, path string) map[string]batchOutput {
+func readOutput(t *testing.T, path string) map[string]groq.BatchOutput {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	out := map[string]batchOutput{}
+	out := map[string]groq.BatchOutput{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var o batchOutput
+		var o groq.BatchOutput
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &o), sc.Text())
 		_, dup := out[o.CustomID]
 		require.False(t, dup, "custom_id %s twice", o.CustomID)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -159,7 +158,7 @@ func (m *promMetrics) observer() groq.Observer {
 				extra = append(extra, "gen_ai_response_model", e.ResponseModel)
 			}
 			if e.Err != nil {
-				extra = append(extra, "error_type", errorType(e.Err))
+				extra = append(extra, "error_type", groq.ErrorType(e.Err))
 			}
 			m.observe("gen_ai_client_operation_duration_seconds", genAI(e.Model, extra...), e.Duration.Seconds())
 			model := labels("gen_ai_request_model", e.Model)
@@ -177,29 +176,6 @@ func (m *promMetrics) observer() groq.Observer {
 			}
 		},
 	}
-}
-
-// errorType is a short class of a failed call's error, as groqotel's error.type.
-func errorType(err error) string {
-	var rl *groq.RateLimitError
-	var apiErr *groq.APIError
-	switch {
-	case errors.As(err, &rl) && rl.Local:
-		return "rate_limited_locally"
-	case errors.As(err, &rl):
-		return strconv.Itoa(rl.StatusCode)
-	case errors.As(err, &apiErr):
-		return strconv.Itoa(apiErr.StatusCode)
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, groq.ErrBudgetExceeded):
-		return "budget_exceeded"
-	case errors.Is(err, groq.ErrInvalidRequest):
-		return "invalid_request"
-	}
-	return "_OTHER"
 }
 
 // write renders every metric, with the gauges read from the client now.

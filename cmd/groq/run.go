@@ -39,6 +39,10 @@ type options struct {
 	output                                                      string          // batch: -o
 	dryRun                                                      bool            // batch: --dry-run
 	metricsAddr                                                 string          // --metrics: serve Prometheus metrics here
+	remote, wait                                                bool            // batch: --remote, --wait
+	window                                                      string          // batch: --completion-window
+	poll                                                        time.Duration   // batch: --poll
+	simulated                                                   bool            // set by newClient: the built-in simulator answers
 }
 
 // env is what the command reads from its environment.
@@ -73,6 +77,10 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
 	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
+	fs.BoolVar(&o.remote, "remote", false, "batch: send the work list through Groq's Batch API (asynchronous, discounted, outside the per-minute limits)")
+	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
+	fs.StringVar(&o.window, "completion-window", "24h", "batch --remote: the batch's completion window, 24h to 7d")
+	fs.DurationVar(&o.poll, "poll", 30*time.Second, "batch --remote: poll the batch at most this far apart (from 1s, doubling)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `addr` (host:port) at /metrics while the command runs")
 	return fs
 }
@@ -186,6 +194,10 @@ func (o *options) check() string {
 		return fmt.Sprintf("--budget %d is negative", o.budget)
 	case o.cacheTTL <= 0:
 		return fmt.Sprintf("--cache-ttl %v is not positive", o.cacheTTL)
+	case o.poll <= 0:
+		return fmt.Sprintf("--poll %v is not positive", o.poll)
+	case groq.CheckCompletionWindow(o.window) != nil:
+		return fmt.Sprintf("--completion-window %q: Groq takes 24h to 7d (hours or days, as 36h or 2d)", o.window)
 	}
 	return ""
 }
@@ -233,6 +245,7 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 		opts = append(opts, groq.WithAPIKeys("gsk_simulator"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
 		fmt.Fprintln(e.stderr, "groq: no GROQ_API_KEY or GROQ_API_KEYS set; answering from the built-in simulator (groqtest), not from Groq; nothing is cached")
 		simulated = true
+		o.simulated = true
 	}
 	if u := e.getenv("GROQ_BASE_URL"); u != "" {
 		opts = append(opts, groq.WithBaseURL(u))
