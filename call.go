@@ -201,6 +201,11 @@ func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest
 		c.sched.finish(g, outcome{})
 		return nil, nil, &failure{requeue: true}
 	}
+	if c.sched.shared != nil { // the processes' shared buckets must admit it too
+		if f := c.sharedAdmit(ctx, &g); f != nil {
+			return nil, nil, f
+		}
+	}
 	res, err := c.send(ctx, g, body, stream)
 	if err == nil && res.status/100 == 2 {
 		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
@@ -452,7 +457,7 @@ func (c *Client) send(ctx context.Context, g grant, body []byte, stream bool) (*
 		// Cool the quota down from the header at once, before the body is read:
 		// other calls must not be sent on it while this one is being settled.
 		if wait, ok := serverWait(resp.Header, 0, "", now); ok && wait > 0 {
-			c.sched.coolNow(g, now.Add(wait))
+			c.sched.coolNow(g, now.Add(wait), true)
 		}
 	}
 	res := &attemptResult{status: resp.StatusCode, header: resp.Header, resp: resp, at: now,

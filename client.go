@@ -89,6 +89,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay, cfg.logger)
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
+	if cfg.quotaStore != nil {
+		c.sched.shared = &shared{store: cfg.quotaStore, failClosed: cfg.quotaStoreFailClosed, log: cfg.logger, margin: cfg.pacingMargin}
+	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
 		c.sched.applyRouting(time.Now(), rt, true, c.newStore)

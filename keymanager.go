@@ -1,6 +1,7 @@
 package groq
 
 import (
+	"context"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,8 @@ type bucketStore interface {
 	settled(now time.Time, model string) bool
 	// limits are model's limits in force.
 	limits(now time.Time, model string) Limits
+	// bursts are the depths of model's RPM and TPM buckets in force.
+	bursts(now time.Time, model string) Limits
 	// snapshot describes model's buckets.
 	snapshot(now time.Time, model string) QuotaSnapshot
 	// reconfigure re-reads the configured limits of every model it holds and
@@ -117,6 +120,10 @@ func (m *memoryStore) reconfigure(now time.Time) {
 	}
 }
 
+func (m *memoryStore) bursts(now time.Time, model string) Limits {
+	return m.buckets(now, model).bursts()
+}
+
 func (m *memoryStore) limits(now time.Time, model string) Limits {
 	return m.buckets(now, model).limits()
 }
@@ -147,13 +154,19 @@ func (b *modelBuckets) coolDown(t time.Time) {
 	}
 }
 
-// coolNow holds g's quota and model back until t, as soon as a 429's header is
-// read (the grant is settled later).
-func (s *scheduler) coolNow(g grant, t time.Time) {
+// coolNow holds g's quota and model back until t: as soon as a 429's header is
+// read (the grant is settled later; share sends the cooldown to the QuotaStore),
+// or for the wait a QuotaStore asked for.
+func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.quotas[g.quota].store.coolDown(g.model, t)
 	s.changed(g.model)
+	s.mu.Unlock()
+	if share && s.shared != nil {
+		if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(t)); err != nil {
+			s.shared.failed("CoolDown", err)
+		}
+	}
 }
 
 // cooling reports whether g's quota and model are cooling down now.
@@ -172,6 +185,7 @@ type quota struct {
 	store   bucketStore
 	models  map[string]bool // the models it serves; nil: all
 	retired bool            // removed by Reload: serves nothing, settles what it sent
+	shared  string          // its name in a QuotaStore (see sharedName)
 }
 
 func (q *quota) serves(model string) bool {
@@ -308,7 +322,15 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
-	return grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
+	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
+	if s.shared != nil {
+		g.sharedReq = QuotaRequest{Quota: s.sharedName(q), Model: w.model, Limits: q.store.limits(now, w.model), Burst: q.store.bursts(now, w.model),
+			Tokens: w.tokens, Priority: w.priority}
+		if next := s.groups[w.model]; next != nil && len(next.q) > 0 {
+			g.sharedReq.NextPriority = next.q[0].priority
+		}
+	}
+	return g
 }
 
 // orgKey is the key for calls that no chat limit governs and that are about the

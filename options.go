@@ -30,36 +30,38 @@ const DefaultPacingMargin = 50 * time.Millisecond
 type Option func(*settings) error
 
 type settings struct {
-	keys            []string
-	orgs            []orgDecl
-	baseURL         *url.URL
-	httpClient      *http.Client
-	defaultModel    string
-	maxRetries      int
-	backoffBase     time.Duration
-	backoffMax      time.Duration
-	maxRetryDelay   time.Duration
-	attemptTimeout  time.Duration
-	logger          *slog.Logger
-	modelLimits     map[string]Limits
-	defaultRPM      int
-	maxConcurrency  int
-	maxQueue        int
-	aging           time.Duration
-	completionGuess int
-	pacingMargin    time.Duration
-	observer        Observer
-	randN           func(int64) int64
-	tokenizer       Tokenizer
-	cache           Cache
-	cacheFile       string
-	cacheTTL        time.Duration
-	cacheEntries    int
-	dedup           bool
-	budgetTokens    int64
-	budgetZone      *time.Location
-	budgetFile      string
-	fileConfig      *Config
+	keys                 []string
+	orgs                 []orgDecl
+	baseURL              *url.URL
+	httpClient           *http.Client
+	defaultModel         string
+	maxRetries           int
+	backoffBase          time.Duration
+	backoffMax           time.Duration
+	maxRetryDelay        time.Duration
+	attemptTimeout       time.Duration
+	logger               *slog.Logger
+	modelLimits          map[string]Limits
+	defaultRPM           int
+	maxConcurrency       int
+	maxQueue             int
+	aging                time.Duration
+	completionGuess      int
+	pacingMargin         time.Duration
+	observer             Observer
+	quotaStore           QuotaStore
+	quotaStoreFailClosed bool
+	randN                func(int64) int64
+	tokenizer            Tokenizer
+	cache                Cache
+	cacheFile            string
+	cacheTTL             time.Duration
+	cacheEntries         int
+	dedup                bool
+	budgetTokens         int64
+	budgetZone           *time.Location
+	budgetFile           string
+	fileConfig           *Config
 }
 
 type orgDecl struct {

@@ -128,6 +128,7 @@ type scheduler struct {
 	closed   bool
 	log      *slog.Logger
 	obs      *observing // nil in tests that build a scheduler alone
+	shared   *shared    // nil without a QuotaStore
 }
 
 func newScheduler(keys []string, quotas []*quota, slots, maxQueue int, aging, maxWait time.Duration, log *slog.Logger) *scheduler {
@@ -149,6 +150,8 @@ type grant struct {
 	quotaName string       // for events and logs
 	sent      sendLevels   // the buckets before the reservation, for learning from a 429
 	settled   *atomic.Bool // set by the first finish: a grant is settled once
+	sharedReq QuotaRequest // with a QuotaStore: the request to it
+	sharedOK  bool         // the QuotaStore admitted it: settle it there too
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -411,6 +414,14 @@ func (s *scheduler) finish(g grant, o outcome) {
 	l := s.settle(now, g, o)
 	name := s.quotas[g.quota].name
 	s.mu.Unlock()
+	if g.sharedOK {
+		s.sharedSettle(g, o)
+	}
+	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
+		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {
+			s.shared.failed("Learn", err)
+		}
+	}
 	if s.obs != nil && (l.burst > 0 || l.margin > 0) {
 		s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin})
 	}

@@ -1,0 +1,222 @@
+package groq
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// QuotaStore is rate-limit state shared by every process that calls Groq with the
+// same keys: replicas of a service, workers of a batch job. Without one, each
+// client paces itself against the whole limit, so N processes may send N times
+// it. Plug one in with WithQuotaStore; the redisstore module
+// (github.com/groqkit/groq/redisstore) is one on Redis.
+//
+// The client keeps its own in-memory buckets and queue: priority within the
+// process, per-model queues, the choice of key, the pacing margin and the
+// deadline checks work as without a store. A call that its own buckets admit then
+// asks the store with Take, just before it is sent. A refusal puts the call back
+// in its queue, in its place, and holds that quota and model in this process until
+// the store's wait has passed (plus the pacing margin).
+//
+// Quotas are named by the client, never by a key: "org:NAME" for an organization
+// declared with WithOrganization or a config file, and "key:HASH" (the first 16
+// hex digits of the key's SHA-256) for a key on its own. Processes that use the same
+// key, or keys of the same declared organization, share a quota.
+//
+// The methods are called concurrently from many goroutines, with the calling
+// Chat's context (a store should bound each operation with its own timeout too).
+// An error means the store could not answer. The client then admits on its
+// in-memory buckets, logs the switch once at Warn, and logs again once the store
+// answers. With WithQuotaStoreFailClosed, the call fails instead with a
+// *QuotaStoreError.
+type QuotaStore interface {
+	// Take is admission, and must be atomic across processes. It checks every
+	// bucket of r's quota and model with a limit (requests and tokens per minute
+	// and per day, and a cooldown). If all of them can take one request and
+	// r.Tokens now, it takes them from all of them and returns OK. Otherwise it
+	// takes nothing and returns how long until it could (Wait, measured on the
+	// store's clock).
+	//
+	// A bucket's rate is its limit per period. Its depth is the limit, or r.Burst
+	// when that is lower. A request larger than the depth is admitted only from a
+	// full bucket. Priority: while a call more urgent than r.Priority waits on the
+	// same quota and model in another process, r must leave that call's request
+	// and tokens in the buckets. A refused call becomes such a waiter until shortly
+	// after its Wait. When r is admitted, r.NextPriority is the process's next
+	// waiter on this quota and model (0: none).
+	Take(ctx context.Context, r QuotaRequest) (QuotaDecision, error)
+	// Settle corrects an admitted request after its answer. It gives back what
+	// was reserved and not used (or charges more), gives back the request itself
+	// when the server did not count it, and lowers the buckets to what the
+	// response's headers said is left.
+	Settle(ctx context.Context, r QuotaRequest, s QuotaSettlement) error
+	// CoolDown holds quota and model back in every process until now+wait, after
+	// a 429 asked for that wait. A cooldown is only ever extended.
+	CoolDown(ctx context.Context, quota, model string, wait time.Duration) error
+	// Learn records that the server's bucket for one limit ("RPM" or "TPM") of
+	// quota and model is only burst deep. The store applies the lowest depth it was
+	// told, and forgets it after a few quiet minutes.
+	Learn(ctx context.Context, quota, model, limit string, burst int) error
+	// Usage is what the shared buckets of quota and model hold now.
+	Usage(ctx context.Context, quota, model string, l Limits) (QuotaUsage, error)
+}
+
+// QuotaRequest is one request's admission by a QuotaStore.
+type QuotaRequest struct {
+	Quota string // "org:NAME" or "key:HASH"; never a key
+	Model string
+	// Limits are the limits in force for the quota and model. A zero field is
+	// unlimited; ContextWindow is not used.
+	Limits Limits
+	// Burst holds depths lower than the limit, for the RPM and TPM buckets, that
+	// this process has learnt or was configured with. 0 means the limit.
+	Burst        Limits
+	Tokens       int // tokens to reserve: the prompt's estimate and the completion's
+	Priority     int // 1 (most urgent) to 10
+	NextPriority int // after admission: this process's next waiter on the quota and model (0: none)
+}
+
+// QuotaDecision is a QuotaStore's answer to Take.
+type QuotaDecision struct {
+	OK   bool
+	Wait time.Duration // when not OK: until the buckets could take the request
+}
+
+// QuotaSettlement is what became of an admitted request.
+type QuotaSettlement struct {
+	Reserved int           // tokens Take reserved
+	Used     int           // tokens the server counted (when Counted)
+	Counted  bool          // false: the server did not count the request (a 5xx, a connection never made)
+	Headers  RateLimitInfo // the response's x-ratelimit-* headers (zero fields: absent)
+}
+
+// QuotaUsage is what a shared quota's buckets hold now. A used figure is -1 when
+// its limit is unknown.
+type QuotaUsage struct {
+	RequestsThisMinute, TokensThisMinute int
+	RequestsToday, TokensToday           int
+	CoolingFor                           time.Duration // 0: not cooling down
+}
+
+// ErrQuotaStoreUnavailable matches a *QuotaStoreError.
+var ErrQuotaStoreUnavailable = errors.New("groq: quota store unavailable")
+
+// QuotaStoreError is a call refused because the QuotaStore could not answer and
+// the client was built with WithQuotaStoreFailClosed. Nothing was sent.
+type QuotaStoreError struct {
+	Op  string // the store's method
+	Err error
+}
+
+func (e *QuotaStoreError) Error() string {
+	return fmt.Sprintf("groq: quota store unavailable (%s): %v; nothing was sent", e.Op, e.Err)
+}
+
+// Is matches ErrQuotaStoreUnavailable.
+func (e *QuotaStoreError) Is(target error) bool { return target == ErrQuotaStoreUnavailable }
+
+// Unwrap returns the store's error.
+func (e *QuotaStoreError) Unwrap() error { return e.Err }
+
+// WithQuotaStore shares the client's rate-limit state with other processes
+// through s (see QuotaStore). Without it each client paces itself alone.
+func WithQuotaStore(s QuotaStore) Option {
+	return func(c *settings) error {
+		if s == nil {
+			return optErr("WithQuotaStore", "nil store")
+		}
+		c.quotaStore = s
+		return nil
+	}
+}
+
+// WithQuotaStoreFailClosed makes a call fail with a *QuotaStoreError when the
+// QuotaStore cannot answer, instead of admitting on the in-memory buckets.
+func WithQuotaStoreFailClosed() Option {
+	return func(c *settings) error {
+		c.quotaStoreFailClosed = true
+		return nil
+	}
+}
+
+// shared is the scheduler's side of a QuotaStore.
+type shared struct {
+	store      QuotaStore
+	failClosed bool
+	down       atomic.Bool // the last operation failed: the client runs on its own buckets
+	log        *slog.Logger
+	margin     time.Duration
+}
+
+// sharedName is a quota's name in a QuotaStore. s.mu is held.
+func (s *scheduler) sharedName(q *quota) string {
+	if q.shared == "" {
+		if strings.HasPrefix(q.name, "key#") && len(q.keys) == 1 {
+			sum := sha256.Sum256([]byte(s.keys[q.keys[0]]))
+			q.shared = "key:" + hex.EncodeToString(sum[:8])
+		} else {
+			q.shared = "org:" + q.name
+		}
+	}
+	return q.shared
+}
+
+// failed records a store failure: the first one after a success is logged.
+func (sh *shared) failed(op string, err error) {
+	if !sh.down.Swap(true) {
+		sh.log.LogAttrs(context.Background(), slog.LevelWarn, "groq: the quota store does not answer; pacing on this process's own buckets until it does",
+			slog.String("op", op), slog.String("error", err.Error()))
+	}
+}
+
+// answered records a store success: the first one after a failure is logged.
+func (sh *shared) answered() {
+	if sh.down.Swap(false) {
+		sh.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the quota store answers again; limits are shared again")
+	}
+}
+
+// sharedAdmit asks the store to admit g, just before it is sent. It returns nil to
+// send; a failure with requeue when the store refused (g is settled and its quota
+// held back in this process for the store's wait); a final failure when the store
+// could not answer and the client fails closed.
+func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
+	sh := c.sched.shared
+	d, err := sh.store.Take(ctx, g.sharedReq)
+	if err != nil {
+		sh.failed("Take", err)
+		if sh.failClosed {
+			c.sched.finish(*g, outcome{})
+			return &failure{err: &QuotaStoreError{Op: "Take", Err: err}, final: true}
+		}
+		return nil // admitted on the in-memory buckets alone
+	}
+	sh.answered()
+	if d.OK {
+		g.sharedOK = true
+		return nil
+	}
+	c.sched.finish(*g, outcome{})
+	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
+	return &failure{requeue: true}
+}
+
+// sharedSettle tells the store what became of an admitted request.
+func (s *scheduler) sharedSettle(g grant, o outcome) {
+	sh := s.shared
+	ctx := context.Background()
+	used := 0
+	if o.counted {
+		used = o.used
+	}
+	if err := sh.store.Settle(ctx, g.sharedReq, QuotaSettlement{Reserved: g.reserved, Used: used, Counted: o.counted, Headers: o.info}); err != nil {
+		sh.failed("Settle", err)
+	}
+}
