@@ -1,6 +1,8 @@
 package redisstore_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +86,110 @@ func TestThreeProcessesShareOneKey(t *testing.T) {
 	ms := mem.Stats()
 	t.Logf("memory store: %d 429s, makespan %s", ms.RateLimited, makespan(mem).Round(time.Millisecond))
 	assert.Positive(t, ms.RateLimited, "without the shared store the processes overrun the key (the test can fail)")
+}
+
+// TestUrgentCallsAcrossProcesses: one process keeps the key saturated with
+// priority-10 calls; another sends priority-1 calls one at a time. Each urgent call
+// waits about one refill interval (0.5 s at 120 a minute), not behind the backlog.
+func TestUrgentCallsAcrossProcesses(t *testing.T) {
+	rs := redistest.Start(t)
+	const rpm = 120
+	interval := time.Minute / rpm
+	srv := groqShaped(t, rpm)
+	start := time.Now().Add(500 * time.Millisecond)
+	bulk := startWorker(t, workerJob{Redis: rs.Addr, BaseURL: srv.URL(), Key: "gsk_prio", Model: sharedModel, RPM: rpm,
+		Calls: 140, Priority: 10, Concurrency: 8, StartAt: start})
+	urgent := startWorker(t, workerJob{Redis: rs.Addr, BaseURL: srv.URL(), Key: "gsk_prio", Model: sharedModel, RPM: rpm,
+		Calls: 5, Priority: 1, Concurrency: 1, StartAt: start.Add(2100 * time.Millisecond), Spacing: 1130 * time.Millisecond}) // out of phase with the refills
+	urgentCalls := urgent.wait(t, 60*time.Second)
+	bulkCalls := bulk.wait(t, 60*time.Second)
+	require.Len(t, urgentCalls, 5)
+	var worst time.Duration
+	for _, r := range urgentCalls {
+		require.Empty(t, r.Err)
+		worst = max(worst, r.End.Sub(r.Start))
+	}
+	last := bulkCalls[0].End
+	for _, r := range bulkCalls {
+		require.Empty(t, r.Err)
+		if r.End.After(last) {
+			last = r.End
+		}
+	}
+	for _, r := range urgentCalls {
+		t.Logf("urgent call: waited %s", r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	t.Logf("urgent calls: worst wait %s (refill interval %s); the backlog ran until %s after the urgent calls began",
+		worst.Round(time.Millisecond), interval, last.Sub(start.Add(2*time.Second)).Round(time.Millisecond))
+	require.True(t, last.After(urgentCalls[len(urgentCalls)-1].End), "the backlog was still running when the last urgent call ended")
+	assert.LessOrEqual(t, worst, 2*interval, "an urgent call waits about one refill interval, not behind the backlog")
+	assert.Zero(t, srv.Stats().RateLimited)
+}
+
+// TestRedisKilledAndRestarted: Redis dies mid-run and comes back. Every call
+// returns (a response, or a typed error), none hangs; each process logs the
+// fallback and the return once; after the restart the quota is in Redis again.
+func TestRedisKilledAndRestarted(t *testing.T) {
+	rs := redistest.Start(t)
+	const rpm = 600
+	srv := groqShaped(t, rpm)
+	start := time.Now().Add(500 * time.Millisecond)
+	var ws []*worker
+	for range 3 {
+		ws = append(ws, startWorker(t, workerJob{Redis: rs.Addr, BaseURL: srv.URL(), Key: "gsk_fault", Model: sharedModel, RPM: rpm,
+			Calls: 40, Priority: 5, Concurrency: 4, StartAt: start, Spacing: 100 * time.Millisecond, RetryDown: 200 * time.Millisecond}))
+	}
+	time.Sleep(time.Until(start.Add(time.Second)))
+	rs.Stop()
+	time.Sleep(1500 * time.Millisecond)
+	rs.Restart()
+	for _, w := range ws {
+		recs := w.wait(t, 60*time.Second)
+		require.Len(t, recs, 40, "every call returned")
+		for _, r := range recs {
+			if r.Err != "" {
+				assert.NotEqual(t, "_OTHER", r.ErrType, "a typed error: %s", r.Err)
+			}
+		}
+		logs := w.stderr.String()
+		assert.Equal(t, 1, strings.Count(logs, "the quota store does not answer"), logs)
+		assert.Contains(t, logs, "level=WARN")
+		assert.Equal(t, 1, strings.Count(logs, "the quota store answers again"), logs)
+		assert.NotContains(t, logs, "gsk_fault", "never a key in a log")
+	}
+	keys, err := rs.Client().Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "after the restart the processes share the quota in Redis again")
+	st := srv.Stats()
+	t.Logf("%d calls, %d succeeded, %d 429s at the server", st.Requests, st.Successes, st.RateLimited)
+}
+
+// TestOrganizationAcrossProcesses: two processes with two different keys of one
+// declared organization share its quota.
+func TestOrganizationAcrossProcesses(t *testing.T) {
+	rs := redistest.Start(t)
+	const rpm, calls = 240, 130
+	srv := groqShaped(t, rpm, groqtest.WithOrganization("acme", "gsk_acme_1", "gsk_acme_2"))
+	start := time.Now().Add(500 * time.Millisecond)
+	var ws []*worker
+	for _, key := range []string{"gsk_acme_1", "gsk_acme_2"} {
+		ws = append(ws, startWorker(t, workerJob{Redis: rs.Addr, BaseURL: srv.URL(), Key: key, Org: "acme", Model: sharedModel,
+			RPM: rpm, Calls: calls, Priority: 5, Concurrency: 8, StartAt: start}))
+	}
+	for _, w := range ws {
+		for _, r := range w.wait(t, 60*time.Second) {
+			require.Empty(t, r.Err)
+		}
+	}
+	st := srv.Stats()
+	assert.Zero(t, st.RateLimited, "one organization, one quota, shared")
+	assert.Equal(t, 2*calls, st.Successes)
+	minimum := time.Duration(float64(2*calls-rpm) / (float64(rpm) / 60) * float64(time.Second))
+	got := makespan(srv)
+	t.Logf("organization: makespan %s (minimum %s)", got.Round(time.Millisecond), minimum)
+	assert.LessOrEqual(t, float64(got), 1.05*float64(minimum))
+	keys, err := rs.Client().Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	assert.Contains(t, keys[0], "org:acme", "the organization's name, never a key")
 }

@@ -1,0 +1,231 @@
+package groq_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
+)
+
+// memQuotaStore is a QuotaStore for clients in one process: GCRA on the request
+// buckets per minute, enough to test the seam. It records what it was told.
+type memQuotaStore struct {
+	mu       sync.Mutex
+	tat      map[string]time.Time
+	cool     map[string]time.Time
+	fail     bool
+	takes    int
+	refused  int
+	settles  []groq.QuotaSettlement
+	cooled   []time.Duration
+	learnt   []string
+	requests []groq.QuotaRequest
+}
+
+func newMemQuotaStore() *memQuotaStore {
+	return &memQuotaStore{tat: map[string]time.Time{}, cool: map[string]time.Time{}}
+}
+
+var errStoreDown = errors.New("store down")
+
+func (m *memQuotaStore) Take(_ context.Context, r groq.QuotaRequest) (groq.QuotaDecision, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return groq.QuotaDecision{}, errStoreDown
+	}
+	m.takes++
+	m.requests = append(m.requests, r)
+	now, k := time.Now(), r.Quota+"|"+r.Model
+	if c := m.cool[k]; c.After(now) {
+		m.refused++
+		return groq.QuotaDecision{Wait: c.Sub(now)}, nil
+	}
+	if r.Limits.RPM <= 0 {
+		return groq.QuotaDecision{OK: true}, nil
+	}
+	e := time.Minute / time.Duration(r.Limits.RPM)
+	tat := m.tat[k]
+	if tat.Before(now) {
+		tat = now
+	}
+	next := tat.Add(e)
+	if allow := next.Add(-time.Duration(r.Limits.RPM) * e); allow.After(now) {
+		m.refused++
+		return groq.QuotaDecision{Wait: allow.Sub(now)}, nil
+	}
+	m.tat[k] = next
+	return groq.QuotaDecision{OK: true}, nil
+}
+
+func (m *memQuotaStore) Settle(_ context.Context, _ groq.QuotaRequest, s groq.QuotaSettlement) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errStoreDown
+	}
+	m.settles = append(m.settles, s)
+	return nil
+}
+
+func (m *memQuotaStore) CoolDown(_ context.Context, quota, model string, wait time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errStoreDown
+	}
+	m.cooled = append(m.cooled, wait)
+	if u := time.Now().Add(wait); u.After(m.cool[quota+"|"+model]) {
+		m.cool[quota+"|"+model] = u
+	}
+	return nil
+}
+
+func (m *memQuotaStore) Learn(_ context.Context, quota, model, limit string, burst int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.learnt = append(m.learnt, fmt.Sprintf("%s %s %s %d", quota, model, limit, burst))
+	return nil
+}
+
+func (m *memQuotaStore) Usage(context.Context, string, string, groq.Limits) (groq.QuotaUsage, error) {
+	return groq.QuotaUsage{}, nil
+}
+
+// TestQuotaStoreSharesOneKey: two clients (two processes, as far as they know)
+// on one key share a store: the server sees no 429 and the makespan is the key's
+// minimum. Without the store they overrun the key.
+func TestQuotaStoreSharesOneKey(t *testing.T) {
+	run := func(t *testing.T, store groq.QuotaStore) (groqtest.Stats, time.Duration) {
+		var st groqtest.Stats
+		var took time.Duration
+		synctest.Test(t, func(t *testing.T) {
+			srv := groqtest.NewUnstartedServer(groqtest.WithModel("m", groqtest.Limits{RPM: 60, RPD: 1000}))
+			var clients []*groq.Client
+			for range 2 {
+				opts := []groq.Option{groq.WithAPIKeys("gsk_one"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+					groq.WithModelLimits("m", groq.Limits{RPM: 60}), groq.WithMaxConcurrency(8)}
+				if store != nil {
+					opts = append(opts, groq.WithQuotaStore(store))
+				}
+				c, err := groq.NewClient(opts...)
+				require.NoError(t, err)
+				defer c.Close()
+				clients = append(clients, c)
+			}
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i := range 90 {
+				c := clients[i%2]
+				wg.Go(func() {
+					_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("q", i))}, groq.WithModel("m"))
+					if store != nil {
+						assert.NoError(t, err)
+					}
+				})
+			}
+			wg.Wait()
+			took = time.Since(start)
+			st = srv.Stats()
+		})
+		return st, took
+	}
+	store := newMemQuotaStore()
+	st, took := run(t, store)
+	assert.Zero(t, st.RateLimited)
+	assert.Equal(t, 90, st.Successes)
+	assert.Equal(t, 30*time.Second, took.Round(time.Second), "30 calls past the burst at one a second")
+	assert.Positive(t, store.refused, "the store made calls wait")
+	assert.Len(t, store.settles, 90, "every admitted call is settled")
+	for _, r := range store.requests {
+		assert.True(t, strings.HasPrefix(r.Quota, "key:"), "a key's quota is named by its hash: %s", r.Quota)
+		assert.NotContains(t, r.Quota, "gsk_one")
+		assert.Equal(t, 60, r.Limits.RPM)
+	}
+	for _, s := range store.settles {
+		assert.True(t, s.Counted)
+		assert.Positive(t, s.Used)
+		assert.True(t, s.Headers.Present)
+	}
+
+	st, _ = run(t, nil)
+	assert.Positive(t, st.RateLimited, "without the store the two clients overrun the key")
+}
+
+// TestQuotaStoreFallbackAndFailClosed: a store that does not answer makes the
+// client admit on its own buckets, logging the switch once (Warn) and the return
+// once (Info); with WithQuotaStoreFailClosed the call fails with a typed error
+// and nothing is sent.
+func TestQuotaStoreFallbackAndFailClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemQuotaStore()
+		store.fail = true
+		var logs bytes.Buffer
+		c, srv := sim(t, nil, groq.WithQuotaStore(store), groq.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		for range 3 {
+			_, err := c.Chat(context.Background(), hello)
+			require.NoError(t, err, "calls go on without the store")
+		}
+		assert.Equal(t, 1, strings.Count(logs.String(), "the quota store does not answer"), logs.String())
+		assert.Contains(t, logs.String(), "level=WARN")
+		store.mu.Lock()
+		store.fail = false
+		store.mu.Unlock()
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		assert.Equal(t, 1, strings.Count(logs.String(), "the quota store answers again"), logs.String())
+		assert.Equal(t, 1, store.takes)
+		assert.NotContains(t, logs.String(), "gsk_test_key_0")
+		assert.Equal(t, 4, srv.Stats().Successes)
+
+		closed := newMemQuotaStore()
+		closed.fail = true
+		c2, srv2 := sim(t, nil, groq.WithQuotaStore(closed), groq.WithQuotaStoreFailClosed())
+		_, err = c2.Chat(context.Background(), hello)
+		require.ErrorIs(t, err, groq.ErrQuotaStoreUnavailable)
+		var qe *groq.QuotaStoreError
+		require.ErrorAs(t, err, &qe)
+		assert.Equal(t, "Take", qe.Op)
+		assert.ErrorIs(t, err, errStoreDown)
+		assert.Zero(t, srv2.Stats().Requests, "nothing was sent")
+		_, err = c2.Chat(context.Background(), hello)
+		require.ErrorIs(t, err, groq.ErrQuotaStoreUnavailable, "the slot and the reservation were given back: the next call is refused the same way")
+	})
+}
+
+// TestQuotaStoreSharesA429: a 429 cools the quota down in the store, so other
+// processes wait too, and the retry waits for it.
+func TestQuotaStoreSharesA429(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemQuotaStore()
+		c, srv := sim(t, nil, groq.WithQuotaStore(store))
+		srv.Script(groqtest.Fault{Kind: groqtest.Fault429, RetryAfter: "7"})
+		start := time.Now()
+		resp, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		assert.Equal(t, 2, resp.Meta.Attempts)
+		assert.Equal(t, 7*time.Second, time.Since(start).Round(time.Second))
+		require.Len(t, store.cooled, 1)
+		assert.Equal(t, 7*time.Second, store.cooled[0].Round(time.Second))
+		assert.Equal(t, 0, srv.Stats().Violations)
+	})
+}
+
+func TestWithQuotaStoreNil(t *testing.T) {
+	_, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithQuotaStore(nil))
+	var oe *groq.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "WithQuotaStore", oe.Option)
+}
