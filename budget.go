@@ -1,11 +1,13 @@
 package groq
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +48,48 @@ type budget struct {
 	path     string
 	log      *slog.Logger
 	dirty    bool
+	store    BudgetStore // shared between processes; nil: this process alone
+	down     atomic.Bool // the store failed last: holds are taken here
+}
+
+// BudgetStore shares a daily token budget (WithDailyTokenBudget) between
+// processes: every process that uses it spends one budget. The client calls it
+// from many goroutines. Days are named "2006-01-02" in the budget's zone. When the
+// store fails, the client holds the budget in its own process (logged once at
+// Warn) until the store answers again; the redisstore module has one on Redis.
+type BudgetStore interface {
+	// Reserve holds n tokens of day's budget of limit tokens, atomically, when
+	// used + reserved + n ≤ limit; it returns the day's used and reserved tokens
+	// (after the hold when ok).
+	Reserve(ctx context.Context, day string, n, limit int64) (used, reserved int64, ok bool, err error)
+	// Settle releases a hold of reserved tokens taken on day and charges used.
+	Settle(ctx context.Context, day string, reserved, used int64) error
+	// Status is day's used and reserved tokens.
+	Status(ctx context.Context, day string) (used, reserved int64, err error)
+}
+
+// WithBudgetStore shares the daily token budget through s (see BudgetStore). It
+// needs WithDailyTokenBudget, which sets the limit.
+func WithBudgetStore(s BudgetStore) Option {
+	return func(c *settings) error {
+		if s == nil {
+			return optErr("WithBudgetStore", "nil store")
+		}
+		c.budgetStore = s
+		return nil
+	}
+}
+
+func (b *budget) storeFailed(err error) {
+	if !b.down.Swap(true) {
+		b.log.Warn("groq: the budget store does not answer; holding the budget in this process until it does", "error", err.Error())
+	}
+}
+
+func (b *budget) storeAnswered() {
+	if b.down.Swap(false) {
+		b.log.Info("groq: the budget store answers again; the budget is shared again")
+	}
 }
 
 type budgetFile struct {
@@ -77,26 +121,56 @@ func (b *budget) rollover(now time.Time) {
 	}
 }
 
-// reserve holds n tokens for a call, or refuses it.
-func (b *budget) reserve(now time.Time, n int64) error {
+// budgetHold is a call's reservation: n tokens, held in the BudgetStore (shared)
+// or in this process.
+type budgetHold struct {
+	n      int64
+	shared bool
+	day    string // the store's day the hold was taken in
+}
+
+// reserve holds n tokens for a call, or refuses it. With a BudgetStore the hold is
+// taken there; when the store does not answer, here (logged once).
+func (b *budget) reserve(now time.Time, n int64) (budgetHold, error) {
+	h := budgetHold{n: n}
 	if b == nil {
-		return nil
+		return h, nil
+	}
+	if b.store != nil {
+		day := b.dayOf(now)
+		used, reserved, ok, err := b.store.Reserve(context.Background(), day, n, b.limit)
+		if err == nil {
+			b.storeAnswered()
+			if !ok {
+				return h, &BudgetError{Used: used, Reserved: reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
+			}
+			h.shared, h.day = true, day
+			return h, nil
+		}
+		b.storeFailed(err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rollover(now)
 	if b.used+b.reserved+n > b.limit {
-		return &BudgetError{Used: b.used, Reserved: b.reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
+		return h, &BudgetError{Used: b.used, Reserved: b.reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
 	}
 	b.reserved += n
-	return nil
+	return h, nil
 }
 
 // settle releases a reservation and charges what the call really used.
-func (b *budget) settle(now time.Time, reserved, used int64) {
+func (b *budget) settle(now time.Time, h budgetHold, used int64) {
 	if b == nil {
 		return
 	}
+	if h.shared {
+		if err := b.store.Settle(context.Background(), h.day, h.n, used); err != nil {
+			b.storeFailed(err)
+		}
+		return
+	}
+	reserved := h.n
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reserved = max(0, b.reserved-reserved)
@@ -113,6 +187,11 @@ func (b *budget) settle(now time.Time, reserved, used int64) {
 func (b *budget) status(now time.Time) BudgetStatus {
 	if b == nil {
 		return BudgetStatus{}
+	}
+	if b.store != nil {
+		if used, reserved, err := b.store.Status(context.Background(), b.dayOf(now)); err == nil {
+			return BudgetStatus{Limit: b.limit, Used: used, Reserved: reserved, Remaining: max(0, b.limit-used-reserved), ResetAt: b.resetAt(now)}
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -30,7 +30,7 @@ type callPlan struct {
 	estimate   int  // the tokenizer's prompt count, uncorrected
 	openEnded  bool // no max tokens: the completion reserve is a guess
 	reserve    int  // tokens to reserve in the buckets
-	budgetHold int64
+	budgetHold budgetHold
 }
 
 // plan is step 1. The budget hold it takes is the caller's to settle.
@@ -48,8 +48,8 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.reserve, p.budgetHold = reserve, int64(prompt+completion)
-	if err := c.budget.reserve(time.Now(), p.budgetHold); err != nil {
+	p.reserve = reserve
+	if p.budgetHold, err = c.budget.reserve(time.Now(), int64(prompt+completion)); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -73,6 +73,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		return nil, ErrNoAPIKey
 	}
+	if cfg.budgetStore != nil && cfg.budgetTokens <= 0 {
+		return nil, &OptionError{Option: "WithBudgetStore", Reason: "needs WithDailyTokenBudget (the store shares a budget; the option sets its size)"}
+	}
 	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess), done: make(chan struct{})}
 	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newStore)
 	if err != nil {
@@ -109,6 +112,7 @@ func NewClient(opts ...Option) (*Client, error) {
 			path = cfg.cacheFile + ".budget"
 		}
 		c.budget = newBudget(cfg.budgetTokens, cfg.budgetZone, path, cfg.logger)
+		c.budget.store = cfg.budgetStore
 	}
 	return c, nil
 }

@@ -257,6 +257,9 @@ type QuotaSnapshot struct {
 	TokensToday        int
 	CoolingUntil       time.Time // zero when not cooling down
 	LastHeaders        RateLimitInfo
+	// Shared is what the QuotaStore's buckets hold (every process's use), when
+	// the client has one (WithQuotaStore) and it answered; nil otherwise.
+	Shared *QuotaUsage
 }
 
 // RateLimitSnapshot is the client's view of one model's capacity, answered without a

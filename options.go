@@ -51,6 +51,7 @@ type settings struct {
 	observer             Observer
 	quotaStore           QuotaStore
 	quotaStoreFailClosed bool
+	budgetStore          BudgetStore
 	randN                func(int64) int64
 	tokenizer            Tokenizer
 	cache                Cache

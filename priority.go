@@ -492,8 +492,8 @@ func (s *scheduler) close() {
 func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	snap := RateLimitSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight}
+	var names []string
 	for _, q := range s.quotas {
 		if !q.serves(model) {
 			continue
@@ -501,10 +501,19 @@ func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 		qs := q.store.snapshot(now, model)
 		qs.Name, qs.Keys = q.name, append([]int(nil), q.keys...)
 		snap.Quotas = append(snap.Quotas, qs)
+		if s.shared != nil {
+			names = append(names, s.sharedName(q))
+		}
 	}
 	for p, n := range s.byPrio {
 		if n > 0 {
 			snap.Queued[p] = n
+		}
+	}
+	s.mu.Unlock()
+	for i, name := range names { // the store is asked outside the lock
+		if u, err := s.shared.store.Usage(context.Background(), name, model, snap.Quotas[i].Limits); err == nil {
+			snap.Quotas[i].Shared = &u
 		}
 	}
 	return snap

@@ -229,3 +229,49 @@ func TestWithQuotaStoreNil(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "WithQuotaStore", oe.Option)
 }
+
+func TestRateLimitsShowTheSharedUsage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &usageStore{memQuotaStore: newMemQuotaStore()}
+		c, _ := sim(t, nil, groq.WithQuotaStore(store))
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		snap := c.RateLimits(groq.DefaultModel)
+		require.Len(t, snap.Quotas, 1)
+		require.NotNil(t, snap.Quotas[0].Shared)
+		assert.Equal(t, 42, snap.Quotas[0].Shared.RequestsToday)
+		assert.True(t, strings.HasPrefix(store.asked, "key:"), store.asked)
+
+		plain, _ := sim(t, nil)
+		assert.Nil(t, plain.RateLimits(groq.DefaultModel).Quotas[0].Shared)
+	})
+}
+
+type usageStore struct {
+	*memQuotaStore
+	asked string
+}
+
+func (u *usageStore) Usage(_ context.Context, quota, _ string, _ groq.Limits) (groq.QuotaUsage, error) {
+	u.asked = quota
+	return groq.QuotaUsage{RequestsToday: 42}, nil
+}
+
+func TestWithBudgetStoreNeedsABudget(t *testing.T) {
+	_, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBudgetStore(nopBudget{}))
+	var oe *groq.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "WithBudgetStore", oe.Option)
+	_, err = groq.NewClient(groq.WithAPIKeys("k"), groq.WithBudgetStore(nil))
+	require.ErrorAs(t, err, &oe)
+}
+
+type nopBudget struct{}
+
+func (nopBudget) Reserve(context.Context, string, int64, int64) (int64, int64, bool, error) {
+	return 0, 0, true, nil
+}
+func (nopBudget) Settle(context.Context, string, int64, int64) error { return nil }
+func (nopBudget) Status(context.Context, string) (int64, int64, error) {
+	return 0, 0, nil
+}

@@ -72,7 +72,7 @@ type Stream struct {
 	onDone     func(*ChatResponse)        // called once with the assembled response of a complete stream
 	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
 	callStart  time.Time                  // when the call began, for the observer
-	budgetHold int64                      // the call's budget reservation, settled at the end
+	budgetHold budgetHold                 // the call's budget reservation, settled at the end
 	learn      func(*Usage)               // teaches the client the call's real cost
 	replay     []*ChatChunk               // a cached answer replayed: no connection
 
@@ -114,7 +114,7 @@ func (e *StreamError) Unwrap() error { return e.Err }
 // The stream settles the call's budget hold and teaches the client the call's cost
 // when it ends, which can be here already (an answer of one event).
 func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, model string, meta ResponseMeta, start time.Time,
-	budgetHold int64, learn func(*Usage), callback func(*ChatResponse, error)) (*Stream, error) {
+	budgetHold budgetHold, learn func(*Usage), callback func(*ChatResponse, error)) (*Stream, error) {
 	st := &Stream{c: c, ctx: ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: start, Meta: meta, model: model,
 		budgetHold: budgetHold, learn: learn, callback: callback}
 	chunk, done, err := st.read()

@@ -108,20 +108,34 @@ func (s *Store) key(quota, model string) string {
 	return s.prefix + "q{" + quota + "|" + model + "}"
 }
 
-// run runs a script with the store's timeout, and keeps track of Redis being down.
-func (s *Store) run(ctx context.Context, sc *redis.Script, key string, args ...any) (any, error) {
+// ready is ErrUnavailable for a while after Redis failed.
+func (s *Store) ready() error {
 	if until := s.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
-		return nil, ErrUnavailable
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// failed records a Redis failure and wraps it.
+func (s *Store) failed(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err // the caller gave up: not Redis's fault
+	}
+	s.downUntil.Store(time.Now().Add(s.retryDown).UnixNano())
+	return fmt.Errorf("redisstore: %w", err)
+}
+
+// run runs a script with the store's timeout (EVALSHA, and EVAL when Redis does
+// not have it yet), and keeps track of Redis being down.
+func (s *Store) run(ctx context.Context, sc *redis.Script, key string, args ...any) (any, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	v, err := sc.Run(ctx, s.rdb, []string{key}, args...).Result()
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-			return nil, err // the caller gave up: not Redis's fault
-		}
-		s.downUntil.Store(time.Now().Add(s.retryDown).UnixNano())
-		return nil, fmt.Errorf("redisstore: %w", err)
+		return nil, s.failed(err)
 	}
 	s.downUntil.Store(0)
 	return v, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/redisstore"
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 	if job := os.Getenv(workerEnv); job != "" {
 		os.Exit(runWorker(job))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m) // no goroutine outlives a test: the clients' and the stores'
 }
 
 func runWorker(spec string) int {
