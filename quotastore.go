@@ -30,9 +30,10 @@ import (
 // hex digits of the key's SHA-256) for a key on its own. Processes that use the same
 // key, or keys of the same declared organization, share a quota.
 //
-// The methods are called concurrently from many goroutines, with the calling
-// Chat's context (a store should bound each operation with its own timeout too).
-// An error means the store could not answer. The client then admits on its
+// The methods are called concurrently from many goroutines: Take with the
+// calling Chat's context, the others with a background context (what a call
+// learnt must reach the store even when its caller has gone), so a store bounds
+// each operation with its own timeout. An error means the store could not answer. The client then admits on its
 // in-memory buckets, logs the switch once at Warn, and logs again once the store
 // answers. With WithQuotaStoreFailClosed, the call fails instead with a
 // *QuotaStoreError.
@@ -190,6 +191,10 @@ func (sh *shared) answered() {
 func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 	sh := c.sched.shared
 	d, err := sh.store.Take(ctx, g.sharedReq)
+	if err != nil && ctx.Err() != nil { // the caller gave up: not the store's failure
+		c.sched.finish(*g, outcome{})
+		return &failure{err: c.ctxError(ctx, g.model, nil), final: true}
+	}
 	if err != nil {
 		sh.failed("Take", err)
 		if sh.failClosed {

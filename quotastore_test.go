@@ -275,3 +275,28 @@ func (nopBudget) Settle(context.Context, string, int64, int64) error { return ni
 func (nopBudget) Status(context.Context, string) (int64, int64, error) {
 	return 0, 0, nil
 }
+
+// blockingStore's Take waits for the caller's context.
+type blockingStore struct{ *memQuotaStore }
+
+func (blockingStore) Take(ctx context.Context, _ groq.QuotaRequest) (groq.QuotaDecision, error) {
+	<-ctx.Done()
+	return groq.QuotaDecision{}, ctx.Err()
+}
+
+// TestQuotaStoreTakeCancelled: a caller that gives up while the store is being
+// asked gets its context's error; nothing is sent and the store is not reported
+// down.
+func TestQuotaStoreTakeCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		c, srv := sim(t, nil, groq.WithQuotaStore(blockingStore{newMemQuotaStore()}), groq.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := c.Chat(ctx, hello)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Zero(t, srv.Stats().Requests, "nothing was sent")
+		assert.NotContains(t, logs.String(), "does not answer")
+		assert.Zero(t, c.RateLimits(groq.DefaultModel).InFlight, "the slot was given back")
+	})
+}
