@@ -208,8 +208,9 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 		g.sharedOK = true
 		return nil
 	}
-	c.sched.finish(*g, outcome{})
+	// Hold the quota first, so that giving the slot back admits no other call on it.
 	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
+	c.sched.finish(*g, outcome{})
 	return &failure{requeue: true}
 }
 
