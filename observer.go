@@ -88,6 +88,18 @@ type RateLimitedEvent struct {
 	Local         bool
 }
 
+// LimitName is Limit for a label: "local" for the client's own refusal, "unknown"
+// when the server did not say which limit.
+func (e RateLimitedEvent) LimitName() string {
+	switch {
+	case e.Local:
+		return "local"
+	case e.Limit == "":
+		return "unknown"
+	}
+	return e.Limit
+}
+
 // RetryEvent: the call will try again after Delay (0 when the wait is a quota's
 // cooldown, which admission enforces). Reason is "rate_limited", "server_wait",
 // "status", or "transport".

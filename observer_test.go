@@ -191,3 +191,9 @@ func TestErrorType(t *testing.T) {
 		assert.Equal(t, tc.want, groq.ErrorType(tc.err), "%v", tc.err)
 	}
 }
+
+func TestRateLimitedEventLimitName(t *testing.T) {
+	assert.Equal(t, "local", groq.RateLimitedEvent{Local: true, Limit: "RPM"}.LimitName())
+	assert.Equal(t, "unknown", groq.RateLimitedEvent{}.LimitName())
+	assert.Equal(t, "TPM", groq.RateLimitedEvent{Limit: "TPM"}.LimitName())
+}

@@ -320,13 +320,7 @@ func (in *instruments) observer() groq.Observer {
 			}
 		},
 		RateLimited: func(ctx context.Context, e groq.RateLimitedEvent) {
-			limit := e.Limit
-			switch {
-			case e.Local:
-				limit = "local"
-			case limit == "":
-				limit = "unknown"
-			}
+			limit := e.LimitName()
 			in.rateLimited.Add(ctx, 1, metric.WithAttributes(keyRequestModel.String(e.Model), keyLimit.String(limit)))
 			if !e.Local {
 				in.cooldowns.Add(ctx, 1, metric.WithAttributes(keyRequestModel.String(e.Model)))

@@ -15,24 +15,28 @@ import "github.com/redis/go-redis/v9"
 // Times come from Redis's TIME, so that the processes' clocks do not matter. The
 // hash expires once every bucket would be full again (plus a minute).
 
+// prelude starts every script: the hash, Redis's clock in ms, and keepAlive,
+// which makes the hash live at least ms more.
+const prelude = `
+local h = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local function keepAlive(ms)
+  if redis.call('PTTL', h) < ms then redis.call('PEXPIRE', h, math.ceil(ms)) end
+end
+`
+
 // takeScript is admission over every bucket at once.
 // KEYS[1] the hash. ARGV: process, priority, next priority, tokens, marker grace
 // (ms), the four limits (rpm tpm rpd tpd; 0: none), the four depths (0: the limit).
 // It returns {1, 0} (taken) or {0, wait in µs}.
-var takeScript = redis.NewScript(`
-local h = KEYS[1]
+var takeScript = redis.NewScript(prelude + `
 local proc, prio, nextp, tokens, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local raw = redis.call('HGETALL', h)
 local f = {}
 for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
 local mine = 'm:' .. proc
 
-local function keepAlive(ms)
-  local ttl = redis.call('PTTL', h)
-  if ttl < ms then redis.call('PEXPIRE', h, math.ceil(ms)) end
-end
 local function refuse(wait)
   redis.call('HSET', h, mine, prio .. '|' .. tokens .. '|' .. string.format('%.3f', now + wait + grace))
   keepAlive(wait + grace + 60000)
@@ -104,12 +108,9 @@ return {1, 0}
 // KEYS[1] the hash. ARGV: reserved, used, counted (1/0), the four limits, the four
 // depths, the requests left today and the tokens left this minute from the
 // response's headers (-1: absent).
-var settleScript = redis.NewScript(`
-local h = KEYS[1]
+var settleScript = redis.NewScript(prelude + `
 local reserved, used, counted = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
 local leftReq, leftTok = tonumber(ARGV[12]), tonumber(ARGV[13])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local names = {'rpm', 'tpm', 'rpd', 'tpd'}
 local periods = {60000, 60000, 86400000, 86400000}
 local horizon = 0
@@ -141,47 +142,35 @@ for i = 1, 4 do
     horizon = math.max(horizon, tat - now)
   end
 end
-local ttl = redis.call('PTTL', h)
-if ttl < horizon + 60000 then redis.call('PEXPIRE', h, math.ceil(horizon + 60000)) end
+keepAlive(horizon + 60000)
 return 1
 `)
 
 // coolScript extends a cooldown. KEYS[1] the hash; ARGV[1] the wait in ms.
-var coolScript = redis.NewScript(`
-local h = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+var coolScript = redis.NewScript(prelude + `
 local untilMs = now + tonumber(ARGV[1])
 if untilMs > tonumber(redis.call('HGET', h, 'cool') or '0') then
   redis.call('HSET', h, 'cool', string.format('%.3f', untilMs))
 end
-local ttl = redis.call('PTTL', h)
-if ttl < tonumber(ARGV[1]) + 60000 then redis.call('PEXPIRE', h, math.ceil(tonumber(ARGV[1]) + 60000)) end
+keepAlive(tonumber(ARGV[1]) + 60000)
 return 1
 `)
 
 // learnScript records a learnt depth. KEYS[1] the hash; ARGV: the limit's field
 // (rpm, tpm), the depth, how long it holds (ms).
-var learnScript = redis.NewScript(`
-local h = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+var learnScript = redis.NewScript(prelude + `
 local b, forget = tonumber(ARGV[2]), tonumber(ARGV[3])
 local old, oldx = tonumber(redis.call('HGET', h, 'b:' .. ARGV[1]) or '0'), tonumber(redis.call('HGET', h, 'bx:' .. ARGV[1]) or '0')
 if old > 0 and oldx > now and old < b then b = old end
 redis.call('HSET', h, 'b:' .. ARGV[1], b, 'bx:' .. ARGV[1], string.format('%.3f', now + forget))
-local ttl = redis.call('PTTL', h)
-if ttl < forget + 60000 then redis.call('PEXPIRE', h, math.ceil(forget + 60000)) end
+keepAlive(forget + 60000)
 return 1
 `)
 
 // usageScript reads the buckets. KEYS[1] the hash; ARGV: the four limits, the
 // four depths. It returns the four used figures (-1: no limit) and the cooldown
 // left in µs.
-var usageScript = redis.NewScript(`
-local h = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+var usageScript = redis.NewScript(prelude + `
 local names = {'rpm', 'tpm', 'rpd', 'tpd'}
 local periods = {60000, 60000, 86400000, 86400000}
 local out = {}

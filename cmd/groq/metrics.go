@@ -131,13 +131,7 @@ func (m *promMetrics) observer() groq.Observer {
 			m.observe("groq_client_queue_wait_seconds", labels("gen_ai_request_model", e.Model, "groq_priority", strconv.Itoa(e.Priority)), e.QueueWait.Seconds())
 		},
 		RateLimited: func(_ context.Context, e groq.RateLimitedEvent) {
-			limit := e.Limit
-			switch {
-			case e.Local:
-				limit = "local"
-			case limit == "":
-				limit = "unknown"
-			}
+			limit := e.LimitName()
 			m.add("groq_client_rate_limited_total", labels("gen_ai_request_model", e.Model, "groq_limit", limit), 1)
 			if !e.CooldownUntil.IsZero() {
 				m.add("groq_client_cooldowns_total", labels("gen_ai_request_model", e.Model), 1)

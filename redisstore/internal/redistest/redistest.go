@@ -22,8 +22,9 @@ type Server struct {
 	t    testing.TB
 	Addr string
 	dir  string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
+	extra []string // more redis-server arguments
 }
 
 // Start starts a redis-server. When the command is missing, the test fails with a
@@ -32,16 +33,21 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		msg := "redis-server is not installed (apt-get install -y redis-server); the Redis tests need a real server"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + ", and CI must run them")
-		}
-		t.Skip(msg)
+		missing(t, "redis-server is not installed (apt-get install -y redis-server); the Redis tests need a real server")
 	}
 	s := &Server{t: t, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), dir: t.TempDir()}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// missing fails the test under CI (which must run it) and skips it otherwise.
+func missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + ", and CI must run them")
+	}
+	t.Skip(msg)
 }
 
 func freePort(t testing.TB) int {
@@ -57,8 +63,9 @@ func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"}, s.extra...)
+	s.cmd = exec.Command("redis-server", args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redistest: starting redis-server: %v", err)
