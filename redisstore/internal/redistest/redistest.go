@@ -19,9 +19,9 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	t    testing.TB
-	Addr string
-	dir  string
+	t     testing.TB
+	Addr  string
+	dir   string
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
 	extra []string // more redis-server arguments
