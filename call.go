@@ -252,6 +252,9 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 			wait = *prevSleep
 		}
 		o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
+		if hw, ok := serverWait(res.header, 0, "", res.at); !ok || hw <= 0 {
+			o.shareCool = true // send shared a header's wait already
+		}
 		if sig, ok := parseLimitSignal(apiErr.Message); ok {
 			o.limited = &sig
 			if n := sig.serverCost(); n > 0 {

@@ -401,6 +401,7 @@ type outcome struct {
 	info      RateLimitInfo // the response's x-ratelimit-* headers
 	limited   *limitSignal  // a 429 that named its limit
 	coolUntil time.Time     // a cooldown to set (zero: none)
+	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
 }
 
 // finish settles an admitted request and frees its slot. A grant is settled once:
@@ -416,6 +417,13 @@ func (s *scheduler) finish(g grant, o outcome) {
 	s.mu.Unlock()
 	if g.sharedOK {
 		s.sharedSettle(g, o)
+	}
+	if s.shared != nil && o.shareCool && !o.coolUntil.IsZero() {
+		// A 429 whose wait came from its message or from backoff (a header's wait
+		// was shared as soon as it was read): every process waits it too.
+		if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(o.coolUntil)); err != nil {
+			s.shared.failed("CoolDown", err)
+		}
 	}
 	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
 		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {

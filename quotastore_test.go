@@ -300,3 +300,18 @@ func TestQuotaStoreTakeCancelled(t *testing.T) {
 		assert.Zero(t, c.RateLimits(groq.DefaultModel).InFlight, "the slot was given back")
 	})
 }
+
+// TestQuotaStoreSharesA429WithoutHeader: a 429 with no retry-after header still
+// cools the quota down in the store, for the wait the client chose.
+func TestQuotaStoreSharesA429WithoutHeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemQuotaStore()
+		c, srv := sim(t, nil, groq.WithQuotaStore(store))
+		srv.Script(groqtest.Fault{Kind: groqtest.FaultStatus, Status: 429})
+		resp, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		assert.Equal(t, 2, resp.Meta.Attempts)
+		require.Len(t, store.cooled, 1, "the backoff's wait is shared once")
+		assert.Positive(t, store.cooled[0])
+	})
+}
