@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +48,7 @@ type budget struct {
 	log      *slog.Logger
 	dirty    bool
 	store    BudgetStore // shared between processes; nil: this process alone
-	down     atomic.Bool // the store failed last: holds are taken here
+	health   storeHealth // the store failed last: holds are taken here
 }
 
 // BudgetStore shares a daily token budget (WithDailyTokenBudget) between
@@ -80,16 +79,11 @@ func WithBudgetStore(s BudgetStore) Option {
 	}
 }
 
-func (b *budget) storeFailed(err error) {
-	if !b.down.Swap(true) {
-		b.log.Warn("groq: the budget store does not answer; holding the budget in this process until it does", "error", err.Error())
-	}
-}
-
-func (b *budget) storeAnswered() {
-	if b.down.Swap(false) {
-		b.log.Info("groq: the budget store answers again; the budget is shared again")
-	}
+func (b *budget) setStore(s BudgetStore) {
+	b.store = s
+	b.health = storeHealth{log: b.log,
+		downMsg: "groq: the budget store does not answer; holding the budget in this process until it does",
+		upMsg:   "groq: the budget store answers again; the budget is shared again"}
 }
 
 type budgetFile struct {
@@ -140,14 +134,14 @@ func (b *budget) reserve(now time.Time, n int64) (budgetHold, error) {
 		day := b.dayOf(now)
 		used, reserved, ok, err := b.store.Reserve(context.Background(), day, n, b.limit)
 		if err == nil {
-			b.storeAnswered()
+			b.health.answered()
 			if !ok {
 				return h, &BudgetError{Used: used, Reserved: reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
 			}
 			h.shared, h.day = true, day
 			return h, nil
 		}
-		b.storeFailed(err)
+		b.health.failed("Reserve", err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -166,7 +160,7 @@ func (b *budget) settle(now time.Time, h budgetHold, used int64) {
 	}
 	if h.shared {
 		if err := b.store.Settle(context.Background(), h.day, h.n, used); err != nil {
-			b.storeFailed(err)
+			b.health.failed("Settle", err)
 		}
 		return
 	}

@@ -93,7 +93,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
 	if cfg.quotaStore != nil {
-		c.sched.shared = &shared{store: cfg.quotaStore, failClosed: cfg.quotaStoreFailClosed, log: cfg.logger, margin: cfg.pacingMargin}
+		c.sched.shared = newShared(cfg.quotaStore, cfg.quotaStoreFailClosed, cfg.pacingMargin, cfg.logger)
 	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
@@ -112,7 +112,7 @@ func NewClient(opts ...Option) (*Client, error) {
 			path = cfg.cacheFile + ".budget"
 		}
 		c.budget = newBudget(cfg.budgetTokens, cfg.budgetZone, path, cfg.logger)
-		c.budget.store = cfg.budgetStore
+		c.budget.setStore(cfg.budgetStore)
 	}
 	return c, nil
 }

@@ -147,13 +147,39 @@ func WithQuotaStoreFailClosed() Option {
 	}
 }
 
+// storeHealth logs when a shared store (quotas, budget) stops and starts
+// answering: the first failure after a success at Warn, the first success after a
+// failure at Info. Safe for concurrent use.
+type storeHealth struct {
+	down           atomic.Bool // the last operation failed: the client works on its own
+	log            *slog.Logger
+	downMsg, upMsg string
+}
+
+func (h *storeHealth) failed(op string, err error) {
+	if !h.down.Swap(true) {
+		h.log.LogAttrs(context.Background(), slog.LevelWarn, h.downMsg, slog.String("op", op), slog.String("error", err.Error()))
+	}
+}
+
+func (h *storeHealth) answered() {
+	if h.down.Swap(false) {
+		h.log.LogAttrs(context.Background(), slog.LevelInfo, h.upMsg)
+	}
+}
+
 // shared is the scheduler's side of a QuotaStore.
 type shared struct {
+	storeHealth
 	store      QuotaStore
 	failClosed bool
-	down       atomic.Bool // the last operation failed: the client runs on its own buckets
-	log        *slog.Logger
 	margin     time.Duration
+}
+
+func newShared(store QuotaStore, failClosed bool, margin time.Duration, log *slog.Logger) *shared {
+	return &shared{store: store, failClosed: failClosed, margin: margin, storeHealth: storeHealth{log: log,
+		downMsg: "groq: the quota store does not answer; pacing on this process's own buckets until it does",
+		upMsg:   "groq: the quota store answers again; limits are shared again"}}
 }
 
 // sharedName is a quota's name in a QuotaStore. s.mu is held.
@@ -167,21 +193,6 @@ func (s *scheduler) sharedName(q *quota) string {
 		}
 	}
 	return q.shared
-}
-
-// failed records a store failure: the first one after a success is logged.
-func (sh *shared) failed(op string, err error) {
-	if !sh.down.Swap(true) {
-		sh.log.LogAttrs(context.Background(), slog.LevelWarn, "groq: the quota store does not answer; pacing on this process's own buckets until it does",
-			slog.String("op", op), slog.String("error", err.Error()))
-	}
-}
-
-// answered records a store success: the first one after a failure is logged.
-func (sh *shared) answered() {
-	if sh.down.Swap(false) {
-		sh.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the quota store answers again; limits are shared again")
-	}
 }
 
 // sharedAdmit asks the store to admit g, just before it is sent. It returns nil to
