@@ -20,7 +20,7 @@ func BenchmarkAdmission(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("waiters=%d/models=%d", n, models), func(b *testing.B) {
 			limits := func(string) Limits { return Limits{TPD: 1000} }
-			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits, DefaultPacingMargin) })
+			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits, DefaultPacingMargin, false) })
 			s := newScheduler(keys, quotas, 8, 0, 0, time.Hour, slog.New(slog.DiscardHandler))
 			now := time.Now()
 			name := func(i int) string { return fmt.Sprintf("m%d", i%models) }

@@ -131,7 +131,9 @@ func (c *Client) limitsFor(model string) Limits {
 	return l
 }
 
-func (c *Client) newStore() bucketStore { return newMemoryStore(c.limitsFor, c.cfg.pacingMargin) }
+func (c *Client) newStore() bucketStore {
+	return newMemoryStore(c.limitsFor, c.cfg.pacingMargin, c.cfg.quotaStore != nil)
+}
 
 // Close stops the client: calls waiting for admission or sleeping before a retry
 // fail at once with ErrClientClosed, and later calls too. Requests already sent

@@ -29,11 +29,17 @@ type bucketStore interface {
 	coolDown(model string, t time.Time)
 	// coolingUntil is when model's cooldown ends (zero: none).
 	coolingUntil(now time.Time, model string) time.Time
-	// observe corrects the buckets from a response's headers.
-	observe(now time.Time, model string, info RateLimitInfo)
+	// observe corrects the buckets from a response's headers, and returns the
+	// tokens the headers showed others spent and the limits whose other program
+	// started or stopped being seen (foreign.go). refused: the headers came with
+	// a refusal.
+	observe(now time.Time, model string, info RateLimitInfo, refused bool) (seen int, changed []limitKind)
 	// rateLimited learns from a 429 that named its limit, for a request of tokens
-	// admitted with the buckets at sent.
-	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens int) lesson
+	// admitted with the buckets at sent and refused with wait; seen is what observe
+	// returned for its headers.
+	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson
+	// members records a QuotaStore's count of every member's spending on model.
+	members(now time.Time, model string, requests, tokens int64)
 	// hintBurst applies a burst another quota learnt for model.
 	hintBurst(now time.Time, model string, k limitKind, n int)
 	// settled lets what was learnt for model recover after a quiet spell.
@@ -53,17 +59,19 @@ type bucketStore interface {
 type memoryStore struct {
 	limitsFor func(model string) Limits
 	margin    time.Duration
+	shared    bool // a QuotaStore is in use: its members' spending is not foreign
 	models    map[string]*modelBuckets
 }
 
-func newMemoryStore(limitsFor func(string) Limits, margin time.Duration) *memoryStore {
-	return &memoryStore{limitsFor: limitsFor, margin: margin, models: map[string]*modelBuckets{}}
+func newMemoryStore(limitsFor func(string) Limits, margin time.Duration, shared bool) *memoryStore {
+	return &memoryStore{limitsFor: limitsFor, margin: margin, shared: shared, models: map[string]*modelBuckets{}}
 }
 
 func (m *memoryStore) buckets(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
 		b = newModelBuckets(now, m.limitsFor(model), m.margin)
+		b.members.store = m.shared
 		m.models[model] = b
 	}
 	return b
@@ -93,12 +101,16 @@ func (m *memoryStore) coolingUntil(now time.Time, model string) time.Time {
 	return m.buckets(now, model).coolUntil
 }
 
-func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo) {
-	m.buckets(now, model).observe(now, info)
+func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo, refused bool) (int, []limitKind) {
+	return m.buckets(now, model).observe(now, info, refused)
 }
 
-func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens int) lesson {
-	return m.buckets(now, model).rateLimited(now, sig, sent, tokens)
+func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson {
+	return m.buckets(now, model).rateLimited(now, sig, sent, tokens, seen, wait)
+}
+
+func (m *memoryStore) members(now time.Time, model string, requests, tokens int64) {
+	m.buckets(now, model).members.report(requests, tokens)
 }
 
 // hintBurst applies a burst that another quota serving the same model learnt: the
@@ -131,6 +143,7 @@ func (m *memoryStore) limits(now time.Time, model string) Limits {
 func (m *memoryStore) snapshot(now time.Time, model string) QuotaSnapshot {
 	b := m.buckets(now, model)
 	s := QuotaSnapshot{Limits: b.limits(), Burst: b.bursts(), PacingMargin: b.margin, LastHeaders: b.last}
+	s.Foreign = b.foreign.snapshot(now, s.Burst)
 	if b.coolUntil.After(now) {
 		s.CoolingUntil = b.coolUntil
 	}
@@ -257,6 +270,9 @@ type QuotaSnapshot struct {
 	TokensToday        int
 	CoolingUntil       time.Time // zero when not cooling down
 	LastHeaders        RateLimitInfo
+	// Foreign is what programs the client cannot see are estimated to spend from
+	// this quota and model, and what the client leaves them (see ForeignSpending).
+	Foreign ForeignSpending
 	// Shared is what the QuotaStore's buckets hold (every process's use), when
 	// the client has one (WithQuotaStore) and it answered; nil otherwise.
 	Shared *QuotaUsage

@@ -142,13 +142,23 @@ type BudgetRefusedEvent struct {
 }
 
 // LearnedEvent: a refusal taught the client a burst (Burst > 0) or widened a
-// pacing margin (Margin > 0) for a quota, model and limit.
+// pacing margin (Margin > 0) for a quota, model and limit; or the client read a
+// refusal as another program's spending (Others), or began or stopped seeing
+// another program spend the quota (Foreign, with Limit RPM for requests, TPM for
+// tokens).
 type LearnedEvent struct {
 	Quota  string
 	Model  string
 	Limit  string
 	Burst  int
 	Margin time.Duration
+	// Others: the 429 came from spending the client cannot see (its message's
+	// "Used" was well above what the client had spent): nothing was learnt of the
+	// bucket's depth or timing, and the retry waits the server's time.
+	Others bool
+	// Foreign is the estimate of others' spending after the event, when it
+	// concerns them (Others, or another program seen or no longer seen).
+	Foreign ForeignSpending
 }
 
 // Observers combines observers: each event goes to each, in order (CallStart's

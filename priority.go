@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -430,17 +431,50 @@ func (s *scheduler) finish(g grant, o outcome) {
 			s.shared.failed("Learn", err)
 		}
 	}
-	if s.obs != nil && (l.burst > 0 || l.margin > 0) {
-		s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin})
+	if s.obs != nil && (l.burst > 0 || l.margin > 0 || l.foreign) {
+		e := LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
+		if l.others != nil {
+			e.Foreign = *l.others
+		}
+		s.obs.learned(e)
 	}
+	for _, k := range l.seen {
+		if s.obs != nil {
+			s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: k.String(), Foreign: *l.others})
+		}
+		s.logOthers(name, g.model, k, *l.others)
+	}
+	ctx := context.Background()
 	switch {
 	case l.burst > 0:
-		s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
 			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
 	case l.margin > 0:
-		s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
 			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
+	case l.foreign:
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spent this quota; waiting the server's time (nothing learnt of the bucket)",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
+			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
+}
+
+// logOthers logs that another program started or stopped being seen spending
+// quota's limit k (RPM: requests, TPM: tokens).
+func (s *scheduler) logOthers(quota, model string, k limitKind, f ForeignSpending) {
+	ctx := context.Background()
+	if n := f.Reserve.of(k); n > 0 {
+		rate := f.RequestsPerMinute
+		if k == kindTPM {
+			rate = f.TokensPerMinute
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spends this quota; leaving it room",
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", k.String()),
+			slog.Float64("per_minute", math.Round(rate*10)/10), slog.Int("reserve", n))
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the other program on this quota is no longer seen; leaving it no room",
+		slog.String("quota", quota), slog.String("model", model), slog.String("limit", k.String()))
 }
 
 // changed marks model's buckets changed, so that its head's ready time is computed
@@ -462,10 +496,10 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	s.changed(g.model)
 	st := s.quotas[g.quota].store
 	st.reconcile(now, g.model, g.reserved, o.used, o.counted)
-	st.observe(now, g.model, o.info)
+	seen, others := st.observe(now, g.model, o.info, o.limited != nil || !o.coolUntil.IsZero())
 	var l lesson
 	if o.limited != nil {
-		l = st.rateLimited(now, g.model, *o.limited, g.sent, g.reserved)
+		l = st.rateLimited(now, g.model, *o.limited, g.sent, g.reserved, seen, o.coolUntil.Sub(now))
 		if l.burst > 0 {
 			for i, q := range s.quotas {
 				if i != g.quota && q.serves(g.model) {
@@ -478,6 +512,10 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	}
 	if !o.coolUntil.IsZero() {
 		st.coolDown(g.model, o.coolUntil)
+	}
+	if len(others) > 0 || l.foreign {
+		f := st.snapshot(now, g.model).Foreign
+		l.others, l.seen = &f, others
 	}
 	s.inFlight--
 	s.sem.Release(1)

@@ -88,6 +88,21 @@ type QuotaRequest struct {
 type QuotaDecision struct {
 	OK   bool
 	Wait time.Duration // when not OK: until the buckets could take the request
+	// Spent, when the store counts it, is what every process sharing the quota
+	// and model has taken so far, this one's included, net of what settlements
+	// gave back or charged. The client reads its other members' spending from it,
+	// so that their requests, which the server's headers show, are not taken for
+	// another program's (see ForeignSpending). With a store that leaves it nil the
+	// client cannot tell its members from other programs, and reads nothing as
+	// foreign on that quota.
+	Spent *QuotaSpent
+}
+
+// QuotaSpent is what a QuotaStore's members have taken from one quota and
+// model's buckets: requests and tokens, each cumulative since the store began
+// counting (a store may start again from 0, after its state expired).
+type QuotaSpent struct {
+	Requests, Tokens int64
 }
 
 // QuotaSettlement is what became of an admitted request.
@@ -215,6 +230,9 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 		return nil // admitted on the in-memory buckets alone
 	}
 	sh.answered()
+	if d.Spent != nil {
+		c.sched.members(*g, *d.Spent)
+	}
 	if d.OK {
 		g.sharedOK = true
 		return nil
@@ -223,6 +241,14 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
 	c.sched.finish(*g, outcome{})
 	return &failure{requeue: true}
+}
+
+// members records a QuotaStore's count of its members' spending on g's quota and
+// model.
+func (s *scheduler) members(g grant, spent QuotaSpent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quotas[g.quota].store.members(time.Now(), g.model, spent.Requests, spent.Tokens)
 }
 
 // sharedSettle tells the store what became of an admitted request.

@@ -86,10 +86,15 @@ type modelBuckets struct {
 
 	coolUntil time.Time
 	last      RateLimitInfo
+
+	accepted [numKinds]int        // the largest cost the server has counted, per bucket
+	own      [numKinds]spendMeter // this process's own spending, apart from what headers charged
+	foreign  foreignSpend         // what programs the client cannot see spend (foreign.go)
+	members  memberSpend          // with a QuotaStore: what its other members spent
 }
 
 func newModelBuckets(now time.Time, configured Limits, margin time.Duration) *modelBuckets {
-	b := &modelBuckets{configured: configured, baseMargin: margin, margin: margin}
+	b := &modelBuckets{configured: configured, baseMargin: margin, margin: margin, foreign: newForeignSpend()}
 	b.apply(now)
 	return b
 }
@@ -179,14 +184,20 @@ func (b *modelBuckets) fits(tokens int) bool {
 
 // readyAt is the earliest time, not before now, at which no cooldown runs and every
 // limiter holds what a request of tokens costs, plus, in the per-minute buckets,
-// the pacing margin's worth of refill (capped at the bucket's depth). The margin is what makes a request that
-// waited for refill leave a little after the local bucket allows it, so that a
-// server whose refill runs a few milliseconds behind has refilled too. ok is false
-// when the request can never fit.
+// the pacing margin's worth of refill and the reserve left for another program
+// (foreign.go), capped at the bucket's depth. The margin is what makes a request
+// that waited for refill leave a little after the local bucket allows it, so that
+// a server whose refill runs a few milliseconds behind has refilled too. ok is
+// false when the request can never fit. A learnt depth smaller than the request
+// is a contradiction (the server's bucket cannot be shallower than what it will
+// take) and is dropped.
 func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool) {
 	if !b.fits(tokens) {
 		return time.Time{}, false
 	}
+	b.dropContradictions(now, tokens)
+	reserve := [numKinds]float64{kindRPM: b.foreign.requests.reserve(now, b.capacity(b.limits(), kindRPM)),
+		kindTPM: b.foreign.tokens.reserve(now, b.capacity(b.limits(), kindTPM))}
 	at = now
 	if b.coolUntil.After(at) {
 		at = b.coolUntil
@@ -197,7 +208,7 @@ func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool
 		}
 		r, need := float64(lim.Limit()), float64(limitKind(k).cost(tokens))
 		if limitKind(k).period() == time.Minute {
-			need = min(need+b.margin.Seconds()*r, float64(lim.Burst()))
+			need = min(need+b.margin.Seconds()*r+reserve[k], float64(lim.Burst()))
 		}
 		avail := lim.TokensAt(now)
 		if avail+tokenEpsilon >= need {
@@ -216,6 +227,7 @@ func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool
 // against. A capacity of 0 means the limit was unknown then.
 type sendLevels struct {
 	level    [numKinds]float64
+	own      [numKinds]float64 // this process's own spending not yet refilled
 	capacity [numKinds]int
 	taken    [numKinds]float64
 	refunded [numKinds]float64
@@ -230,9 +242,13 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 		}
 		cost := limitKind(k).cost(tokens)
 		s.level[k], s.capacity[k], s.taken[k], s.refunded[k] = lim.TokensAt(now), lim.Burst(), b.taken[k], b.refunded[k]
+		s.own[k] = b.own[k].add(now, lim, 0)
 		charge(lim, now, cost)
+		b.own[k].add(now, lim, float64(cost))
 		b.taken[k] += float64(cost)
 	}
+	b.members.own[unitRequests]++
+	b.members.own[unitTokens] += float64(tokens)
 	return s
 }
 
@@ -241,16 +257,26 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 // tokens reserved and those it used.
 func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool) {
 	if !counted {
+		b.members.own[unitRequests]--
+		b.members.own[unitTokens] -= float64(reserved)
 		for k, lim := range b.lim {
 			if lim != nil {
 				giveBack(lim, now, limitKind(k).cost(reserved))
+				b.own[k].add(now, lim, -float64(limitKind(k).cost(reserved)))
 				b.refunded[k] += float64(limitKind(k).cost(reserved))
 			}
 		}
 		return
 	}
+	b.accepted[kindRPM], b.accepted[kindRPD] = 1, 1
+	b.accepted[kindTPM], b.accepted[kindTPD] = max(b.accepted[kindTPM], used), max(b.accepted[kindTPD], used)
 	diff := used - reserved
-	for _, lim := range []*rate.Limiter{b.lim[kindTPM], b.lim[kindTPD]} {
+	b.members.own[unitTokens] += float64(diff)
+	for _, k := range []limitKind{kindTPM, kindTPD} {
+		lim := b.lim[k]
+		if lim != nil {
+			b.own[k].add(now, lim, float64(diff))
+		}
 		switch {
 		case lim == nil:
 		case diff < 0:
@@ -291,85 +317,196 @@ func charge(lim *rate.Limiter, now time.Time, n int) {
 	}
 }
 
-// pullDown lowers lim to what a server's "remaining" figure allows. The server
-// rounds its remaining count down, so a local excess below one whole token is
-// rounding, not usage, and is left alone.
-func pullDown(lim *rate.Limiter, now time.Time, left int) {
+// pullDown lowers lim to what a server's "remaining" figure allows and returns
+// by how much. The server rounds its remaining count down, so a local excess
+// below one whole token is rounding, not usage, and is left alone.
+func pullDown(lim *rate.Limiter, now time.Time, left int) int {
 	if lim == nil || left < 0 {
-		return
+		return 0
 	}
-	if excess := math.Floor(lim.TokensAt(now) - float64(left) + tokenEpsilon); excess >= 1 {
-		charge(lim, now, int(excess))
+	excess := math.Floor(lim.TokensAt(now) - float64(left) + tokenEpsilon)
+	if excess < 1 {
+		return 0
 	}
+	charge(lim, now, int(excess))
+	return int(excess)
 }
 
 // observe corrects the buckets from a response's x-ratelimit-* headers: unknown
 // limits are learnt, a lower server limit wins over a configured one, and the local
-// buckets are pulled down to what the server says is left.
-func (b *modelBuckets) observe(now time.Time, info RateLimitInfo) {
+// buckets are pulled down to what the server says is left. What a header showed
+// spent beyond the buckets is another program's (foreign.go): those requests are
+// taken from the RPM bucket too, those tokens from the TPD bucket. It returns the
+// tokens the TPM header showed spent by others, and the limits (RPM for requests,
+// TPM for tokens) whose other program started or stopped being seen. A refusal's headers (refused) show a bucket someone emptied, not the
+// size of anyone's requests.
+func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) (seen int, changed []limitKind) {
 	if !info.Present {
-		return
+		return 0, nil
 	}
 	b.last = info
-	changed := false
+	relimit := false
 	if info.TokensPerMinute > 0 && info.TokensPerMinute != b.learned.TPM {
-		b.learned.TPM, changed = info.TokensPerMinute, true
+		b.learned.TPM, relimit = info.TokensPerMinute, true
 	}
 	if info.RequestsPerDay > 0 && info.RequestsPerDay != b.learned.RPD {
-		b.learned.RPD, changed = info.RequestsPerDay, true
+		b.learned.RPD, relimit = info.RequestsPerDay, true
 	}
-	if changed {
+	if relimit {
 		b.apply(now)
 	}
-	pullDown(b.lim[kindTPM], now, info.TokensLeftInMinute)
-	pullDown(b.lim[kindRPD], now, info.RequestsLeftToday)
+	if lim := b.lim[kindTPM]; lim != nil && info.TokensLeftInMinute >= 0 {
+		n, _ := b.others(now, &b.foreign.tokens, unitTokens, pullDown(lim, now, leftNow(lim, info.TokensLeftInMinute, info.ObservedAt, now)), time.Minute, refused)
+		if n > 0 && b.lim[kindTPD] != nil { // the minute's spending is the day's too
+			charge(b.lim[kindTPD], now, n)
+		}
+		seen = n
+	}
+	if lim := b.lim[kindRPD]; lim != nil && info.RequestsLeftToday >= 0 {
+		n, first := b.others(now, &b.foreign.requests, unitRequests, pullDown(lim, now, leftNow(lim, info.RequestsLeftToday, info.ObservedAt, now)), 24*time.Hour, refused)
+		if n > 0 && !first && b.lim[kindRPM] != nil { // the day's first reading is not this minute's
+			charge(b.lim[kindRPM], now, n)
+		}
+	}
+	if b.foreign.requests.changed(now) {
+		changed = append(changed, kindRPM)
+	}
+	if b.foreign.tokens.changed(now) {
+		changed = append(changed, kindTPM)
+	}
+	return seen, changed
+}
+
+// leftNow is what a server that said left at then holds now: it has refilled at
+// lim's rate since (a stream's headers are read when it ends), up to lim's depth.
+func leftNow(lim *rate.Limiter, left int, then, now time.Time) int {
+	if then.IsZero() || !now.After(then) {
+		return left
+	}
+	return min(left+int(now.Sub(then).Seconds()*float64(lim.Limit())), max(left, lim.Burst()))
+}
+
+// spendMeter is what this process has spent from one bucket and the bucket has
+// not yet refilled: the bucket's own part, without what headers charged.
+type spendMeter struct {
+	used float64
+	at   time.Time
+}
+
+// add refills the meter at lim's rate up to now, adds n (negative: given back)
+// and returns what it held before n.
+func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
+	if now.After(m.at) {
+		m.used = max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+		m.at = now
+	}
+	before := m.used
+	m.used = max(0, m.used+n)
+	return before
+}
+
+// foreignStep is how close together two readings must be for what fell between
+// them to be one request of the other program's, not a sum of several.
+const foreignStep = 2 * time.Second
+
+// Units of spending, as memberSpend counts them.
+const (
+	unitRequests = iota
+	unitTokens
+)
+
+// others records what a header of a bucket refilling over period showed spent
+// beyond the local bucket (excess), less what the QuotaStore's other members spent
+// since the last reading, as another program's spending, and returns it. The
+// first reading of a bucket says what was spent before the client looked (a
+// minute's worth, or the whole day's), not at what rate: it only starts the
+// evidence (first is true), though what it returns still tells the reading of a
+// 429.
+func (b *modelBuckets) others(now time.Time, f *foreignFlow, unit, excess int, period time.Duration, refused bool) (n int, first bool) {
+	n = b.members.foreign(unit, excess)
+	if f.since.IsZero() {
+		f.start(now)
+		return n, true
+	}
+	d := now.Sub(f.at)
+	f.add(now, float64(n), min(d, period), !refused && (d < foreignStep || f.single))
+	return n, false
 }
 
 // lesson is what a refusal taught: a learnt burst or a wider margin (zero when
 // nothing changed). The scheduler logs it.
 type lesson struct {
-	kind   limitKind
-	burst  int           // the new learnt capacity, or 0
-	margin time.Duration // the new margin, or 0
+	kind    limitKind
+	burst   int           // the new learnt capacity, or 0
+	margin  time.Duration // the new margin, or 0
+	foreign bool          // the refusal was another program's spending
+	// others, when set, is the estimate of others' spending to report: the
+	// refusal was theirs, or another program started or stopped being seen on
+	// the limits in seen.
+	others *ForeignSpending
+	seen   []limitKind
 }
 
 // rateLimited learns from a 429 whose message named the limit (sig), for a request
-// of tokens that was admitted with the buckets at sent. The request's reservation
-// has been given back already.
+// of tokens that was admitted with the buckets at sent, refused with wait. seen is
+// what the 429's own headers showed others had spent (observe). The request's
+// reservation has been given back already.
 //
-// The limit's size is learnt from the message. Then the refusal is read against
-// what this process had spent when the server refused: what it had taken from the
-// bucket before the request left (capacity minus the level then), plus what it took
-// while the request was in flight, minus what refusals gave back since. Requests in
+// The limit's size is learnt from the message, and the request's cost is the
+// server's ("Requested N"), when it says. Then the refusal is read against what
+// the client knew had been spent when the server refused: what it had taken from
+// the bucket before the request left (capacity minus the level then, which holds
+// what headers showed others spent before), plus what it took while the request
+// was in flight, minus what refusals gave back since, plus seen. Its own part is
+// the same without what headers showed (the own meter). Requests in
 // flight together can reach the server in any order, which is why the ones sent
-// later count too. The server refused a request of cost c with at most that much
-// spent, so (its refill in step) its bucket holds less than spent + c. When that
-// bound is clearly below the local capacity, the server's bucket is shallower than
-// the client's: the bound becomes the learnt burst (the smallest bound wins, so a
-// wave of refusals converges on the number of requests the server took). When it
-// is not (the local bucket was nearly empty anyway), the refusal is one of timing,
-// the server's refill running behind the client's: the pacing margin doubles (at
-// most maxPacingMargin). Finally the bucket is pulled down to what the server said
-// was left.
-func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLevels, tokens int) lesson {
+// later count too. Three readings, in this order:
+//
+//   - Shallow: the server refused while what was known spent, plus the request,
+//     stayed well under the local depth. With its refill in step, its bucket holds
+//     less than that: the bound becomes the learnt burst (the smallest bound wins,
+//     so a wave of refusals converges on the number of requests the server took).
+//     A bound that could not admit the request being retried, or smaller than a
+//     request the server has accepted, is a contradiction and is not learnt.
+//   - Others: the message's "Used N" is well above what this process spent (less
+//     what a bucket known to be shallower than its limit never holds). The
+//     spending is another program's: the depth and the margin stay. N is a level,
+//     not a rate: the estimate of others' spending is left to the headers.
+//   - Timing: the local bucket was nearly empty anyway, so the server's refill runs
+//     behind the client's: the pacing margin doubles (at most maxPacingMargin).
+//
+// Finally the bucket is pulled down to what the server said was left (Limit -
+// Used), and, when it says when the request will fit, held no lower than what
+// makes it fit then: the server's wait is the truth the retry keeps to.
+func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson {
 	k := sig.kind
 	if sig.limit > 0 && b.learned.of(k) != sig.limit {
 		b.learned.set(k, sig.limit)
 		b.apply(now)
 	}
+	cost := float64(k.cost(tokens))
+	if sig.requested > 0 {
+		cost = float64(sig.requested)
+	}
 	var learnt lesson
 	if capacity := sent.capacity[k]; capacity > 0 {
-		cost := float64(k.cost(tokens))
-		spent := float64(capacity) - sent.level[k] + (b.taken[k] - sent.taken[k]) - (b.refunded[k] - sent.refunded[k])
-		bound := int(math.Ceil(spent + cost - 1 - tokenEpsilon))
-		tolerance := max(2*int(cost), capacity/10)
-		if bound <= capacity-tolerance {
-			bound = max(bound, 1)
-			if b.lowerBurst(now, k, bound) {
+		since := (b.taken[k] - sent.taken[k]) - (b.refunded[k] - sent.refunded[k])
+		spent := float64(capacity) - sent.level[k] + since
+		own := sent.own[k] + since
+		known := spent + float64(seen)
+		tolerance := max(2*cost, float64(capacity)/10)
+		switch {
+		case known+cost <= float64(capacity)-tolerance:
+			bound := max(int(math.Ceil(known+cost-1-tokenEpsilon)), b.accepted[k], 1)
+			if float64(bound) >= cost && b.lowerBurst(now, k, bound) {
 				learnt = lesson{kind: k, burst: bound}
 			}
 			b.burstSince[k] = now
-		} else {
+		case sig.used >= 0 && float64(sig.used-max(0, sig.limit-capacity)) > own+tolerance:
+			// A bucket known to be shallower than its limit never holds the
+			// difference: Groq counts "Used" against the limit.
+			learnt = lesson{kind: k, foreign: true}
+		default:
 			m := min(max(2*b.margin, b.margin+minWidenedBy), maxPacingMargin)
 			if m != b.margin {
 				b.margin, learnt = m, lesson{kind: k, margin: m}
@@ -378,11 +515,31 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 		}
 	}
 	left := 0
-	if (k == kindTPM || k == kindTPD) && sig.used >= 0 && sig.limit > sig.used {
+	if sig.used >= 0 && sig.limit > sig.used {
 		left = sig.limit - sig.used
 	}
-	pullDown(b.lim[k], now, left)
+	lim := b.lim[k]
+	pullDown(lim, now, left)
+	if lim != nil && wait > 0 {
+		if short := cost - wait.Seconds()*float64(lim.Limit()) - lim.TokensAt(now); short >= 1 {
+			giveBack(lim, now, int(short))
+		}
+	}
 	return learnt
+}
+
+// dropContradictions forgets every learnt depth smaller than what a request of
+// tokens costs: the server will take that request, so its bucket is deeper.
+func (b *modelBuckets) dropContradictions(now time.Time, tokens int) {
+	dropped := false
+	for k := range numKinds {
+		if b.burst[k] > 0 && limitKind(k).cost(tokens) > b.burst[k] {
+			b.burst[k], dropped = 0, true
+		}
+	}
+	if dropped {
+		b.apply(now)
+	}
 }
 
 // lowerBurst makes n the depth of limit k's bucket when it is shallower than the

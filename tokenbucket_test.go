@@ -63,18 +63,18 @@ func TestReconcileGivesBackAndCharges(t *testing.T) {
 
 func TestObserveHeaders(t *testing.T) {
 	b := newModelBuckets(t0, Limits{RPM: 30}, 0)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: 1000, RequestsLeftToday: 900, TokensPerMinute: 6000, TokensLeftInMinute: 2500})
+	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: 1000, RequestsLeftToday: 900, TokensPerMinute: 6000, TokensLeftInMinute: 2500}, false)
 	l := b.limits()
 	assert.Equal(t, Limits{RPM: 30, RPD: 1000, TPM: 6000}, l)
 	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "pulled down to the server's remaining tokens")
 	assert.InDelta(t, 900, b.lim[kindRPD].TokensAt(t0), 1e-6)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 5000})
+	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 5000}, false)
 	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "headers never raise the local bucket")
 
 	cfg := newModelBuckets(t0, Limits{TPM: 3000}, 0)
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: -1})
+	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: -1}, false)
 	assert.Equal(t, 3000, cfg.limits().TPM, "a configured limit is never raised")
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 2000, TokensLeftInMinute: -1})
+	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 2000, TokensLeftInMinute: -1}, false)
 	assert.Equal(t, 2000, cfg.limits().TPM, "a lower server limit wins")
 }
 
@@ -105,12 +105,12 @@ func TestParseLimitSignal(t *testing.T) {
 func TestRateLimitedLearnsLimitAndPullsDown(t *testing.T) {
 	b := newModelBuckets(t0, Limits{RPM: 60}, 0)
 	sig, _ := parseLimitSignal("… on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.")
-	b.rateLimited(t0, sig, sendLevels{}, 10)
+	b.rateLimited(t0, sig, sendLevels{}, 10, 0, 0)
 	assert.Equal(t, 30, b.limits().RPM)
 	assert.InDelta(t, 0, b.lim[kindRPM].TokensAt(t0), 1e-6, "the server said the bucket is empty")
 
 	sig, _ = parseLimitSignal("… on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.")
-	b.rateLimited(t0, sig, sendLevels{}, 4351)
+	b.rateLimited(t0, sig, sendLevels{}, 4351, 0, 0)
 	assert.Equal(t, 15000, b.limits().TPM)
 	assert.InDelta(t, 15000-11972, b.lim[kindTPM].TokensAt(t0), 1e-6)
 }
@@ -130,7 +130,7 @@ func TestRateLimitedLearnsBurst(t *testing.T) {
 	// reservation before it is read.
 	for _, i := range []int{13, 2, 15, 7, 12, 0} {
 		b.reconcile(t0, 1, 0, false)
-		b.rateLimited(t0, sig, sent[i], 1)
+		b.rateLimited(t0, sig, sent[i], 1, 0, 0)
 	}
 	assert.Equal(t, 10, b.bursts().RPM, "16 spent, 6 refused: the server's bucket holds 10")
 	assert.Equal(t, 10, b.lim[kindRPM].Burst())
@@ -158,7 +158,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	assert.Equal(t, t0, at, "two requests left: one, and the margin's worth (0.2) too")
 	sent := b.reserve(t0, 1)
 	b.reconcile(t0, 1, 0, false)
-	b.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent, 1)
+	b.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent, 1, 0, 0)
 	assert.Equal(t, 40*time.Millisecond, b.margin)
 	assert.Equal(t, 600, b.bursts().RPM, "a timing refusal teaches nothing of the depth")
 	at, _ = b.readyAt(t0, 1)
@@ -171,10 +171,10 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	for range 599 {
 		zero.reserve(t0, 1)
 	}
-	zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1)
+	zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1, 0, 0)
 	assert.Equal(t, minWidenedBy, zero.margin, "a zero margin widens too")
 	for range 10 {
-		zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1)
+		zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1, 0, 0)
 	}
 	assert.Equal(t, maxPacingMargin, zero.margin, "capped")
 }

@@ -393,6 +393,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	now := time.Now()
 	s.mu.Lock()
+	s.runOthers(d.refundFrom, now)
 	if hasMax && maxC > completion {
 		om := d.refundFrom
 		for _, b := range []*bucket{om.tpm, om.tpd} {
@@ -402,6 +403,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hdr := s.headersLocked(s.buckets[org+"\x00"+req.Model], now)
+	s.stats.Tokens += prompt + completion
 	s.mu.Unlock()
 	copyHeader(w.Header(), hdr)
 	w.Header().Set("X-Request-Id", reqID)
@@ -527,7 +529,9 @@ func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) dec
 		om.rpm, om.rpd = mk(l.RPM, l.Burst, time.Minute), mk(l.RPD, 0, 24*time.Hour)
 		om.tpm, om.tpd = mk(l.TPM, l.TokenBurst, time.Minute), mk(l.TPD, 0, 24*time.Hour)
 		s.buckets[k] = om
+		s.attachOthers(om, org, model, now)
 	}
+	s.runOthers(om, now)
 	d := decision{status: http.StatusOK, refundFrom: om, requested: cost}
 	if now.After(om.retryIssued) && now.Before(om.retryUntil) {
 		d.violation = true
@@ -576,6 +580,7 @@ func (s *Server) headersLocked(om *orgModel, now time.Time) http.Header {
 	if om == nil {
 		return h
 	}
+	s.runOthers(om, now)
 	if om.rpd != nil {
 		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(int(om.rpd.limit)))
 		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(int(math.Max(0, math.Floor(om.rpd.available(now))))))

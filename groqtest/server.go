@@ -69,6 +69,7 @@ type Server struct {
 	script    []Fault
 	hook      func(w http.ResponseWriter, r *http.Request, body []byte) bool
 	chunkWait time.Duration
+	others    []OtherProgram
 
 	buckets  map[string]*orgModel // by org + "\x00" + model
 	stats    Stats
@@ -90,8 +91,9 @@ type Server struct {
 
 type orgModel struct {
 	rpm, rpd, tpm, tpd *bucket
-	retryIssued        time.Time // when the last 429 was delivered
-	retryUntil         time.Time // until when its retry-after asked to wait
+	retryIssued        time.Time   // when the last 429 was delivered
+	retryUntil         time.Time   // until when its retry-after asked to wait
+	others             []*otherRun // the OtherPrograms that spend it
 }
 
 // Stats are the server's counters. A Violation is a request that arrived for an
@@ -106,8 +108,10 @@ type Stats struct {
 	Errors      int // other 4xx
 	Violations  int
 	MaxInFlight int            // most chat requests being handled at once
+	Tokens      int            // tokens the 200s spent (prompt and completion)
 	PerKey      map[string]int // requests by API key
 	PerModel    map[string]int // requests by model (as sent)
+	Other       OtherStats     // the requests of every OtherProgram, counted apart
 }
 
 // Arrival records one chat request as the server saw it.
@@ -266,6 +270,14 @@ func NewUnstartedServer(opts ...Option) *Server {
 	}
 	if s.models == nil {
 		s.models = DefaultModels()
+	}
+	for _, p := range s.others {
+		if _, ok := s.models[p.Model]; !ok {
+			panic(fmt.Sprintf("groqtest: WithOtherProgram: model %q is not served", p.Model))
+		}
+		if len(s.orgOfKey) > 0 && s.orgOfKey[p.Key] == "" {
+			panic(fmt.Sprintf("groqtest: WithOtherProgram: key %q is not accepted (WithKeys or WithOrganization)", p.Key))
+		}
 	}
 	s.mem = &http.Client{Transport: &memTransport{h: s}}
 	return s
