@@ -338,8 +338,9 @@ func pullDown(lim *rate.Limiter, now time.Time, left int) int {
 // spent beyond the buckets is another program's (foreign.go): those requests are
 // taken from the RPM bucket too, those tokens from the TPD bucket. It returns the
 // tokens the TPM header showed spent by others, and the limits (RPM for requests,
-// TPM for tokens) whose other program started or stopped being seen. A refusal's headers (refused) show a bucket someone emptied, not the
-// size of anyone's requests.
+// TPM for tokens) whose other program started or stopped being seen. A refusal's
+// headers (refused) show a bucket someone emptied, not the size of anyone's
+// requests (but a request is one request).
 func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) (seen int, changed []limitKind) {
 	if !info.Present {
 		return 0, nil
@@ -429,7 +430,7 @@ func (b *modelBuckets) others(now time.Time, f *foreignFlow, unit, excess int, p
 		return n, true
 	}
 	d := now.Sub(f.at)
-	f.add(now, float64(n), min(d, period), !refused && (d < foreignStep || f.single))
+	f.add(now, float64(n), min(d, period), f.single || (!refused && d < foreignStep))
 	return n, false
 }
 
@@ -473,7 +474,9 @@ type lesson struct {
 //     spending is another program's: the depth and the margin stay. N is a level,
 //     not a rate: the estimate of others' spending is left to the headers.
 //   - Timing: the local bucket was nearly empty anyway, so the server's refill runs
-//     behind the client's: the pacing margin doubles (at most maxPacingMargin).
+//     behind the client's: the pacing margin doubles (at most maxPacingMargin),
+//     unless another program is seen spending the bucket (its request landing
+//     first explains the refusal as well, and a wider margin would not help).
 //
 // Finally the bucket is pulled down to what the server said was left (Limit -
 // Used), and, when it says when the request will fit, held no lower than what
@@ -506,6 +509,10 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 			// A bucket known to be shallower than its limit never holds the
 			// difference: Groq counts "Used" against the limit.
 			learnt = lesson{kind: k, foreign: true}
+		case b.foreign.flowOf(k) != nil && b.foreign.flowOf(k).active(now):
+			// Another program is seen spending this bucket: its request landing
+			// first explains the refusal as well as a late refill would, and a
+			// wider margin would not help.
 		default:
 			m := min(max(2*b.margin, b.margin+minWidenedBy), maxPacingMargin)
 			if m != b.margin {

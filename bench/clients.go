@@ -18,8 +18,6 @@ import (
 	"github.com/groqkit/groq"
 )
 
-func prompt(i int) string { return fmt.Sprintf("question %d", i) }
-
 // clients are the contenders, in table order.
 var clients = []client{
 	{"groqkit", buildGroq},
@@ -38,7 +36,7 @@ func buildGroq(sc Scenario, url string, keys []string, hc *http.Client) (caller,
 		opts = append(opts, groq.WithPacingMargin(sc.Margin))
 	}
 	if sc.LimitsKnown {
-		opts = append(opts, groq.WithModelLimits(benchModel, groq.Limits{RPM: sc.RPM}))
+		opts = append(opts, groq.WithModelLimits(benchModel, groq.Limits{RPM: sc.RPM, TPM: sc.TPM}))
 	} else {
 		opts = append(opts, groq.WithRPM(0))
 	}
@@ -47,7 +45,7 @@ func buildGroq(sc Scenario, url string, keys []string, hc *http.Client) (caller,
 		return nil, nil, err
 	}
 	call := func(ctx context.Context, i int) error {
-		_, err := c.Chat(ctx, []groq.Message{groq.User(prompt(i))})
+		_, err := c.Chat(ctx, []groq.Message{groq.User(sc.prompt(i))})
 		return err
 	}
 	return call, func() { c.Close() }, nil
@@ -63,7 +61,7 @@ func buildOpenAIGo(sc Scenario, url string, keys []string, hc *http.Client) (cal
 	call := func(ctx context.Context, i int) error {
 		_, err := cs[i%len(cs)].Chat.Completions.New(ctx, openaigo.ChatCompletionNewParams{
 			Model:    benchModel,
-			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage(prompt(i))},
+			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage(sc.prompt(i))},
 		})
 		return err
 	}
@@ -81,7 +79,7 @@ func buildGoOpenAI(sc Scenario, url string, keys []string, hc *http.Client) (cal
 	call := func(ctx context.Context, i int) error {
 		_, err := cs[i%len(cs)].CreateChatCompletion(ctx, goopenai.ChatCompletionRequest{
 			Model:    benchModel,
-			Messages: []goopenai.ChatCompletionMessage{{Role: goopenai.ChatMessageRoleUser, Content: prompt(i)}},
+			Messages: []goopenai.ChatCompletionMessage{{Role: goopenai.ChatMessageRoleUser, Content: sc.prompt(i)}},
 		})
 		return err
 	}
@@ -89,8 +87,8 @@ func buildGoOpenAI(sc Scenario, url string, keys []string, hc *http.Client) (cal
 }
 
 // post sends one chat request and returns the status and the Retry-After header.
-func post(ctx context.Context, hc *http.Client, url, key string, i int) (int, string, error) {
-	body, _ := json.Marshal(map[string]any{"model": benchModel, "messages": []map[string]string{{"role": "user", "content": prompt(i)}}})
+func post(ctx context.Context, hc *http.Client, url, key, prompt string) (int, string, error) {
+	body, _ := json.Marshal(map[string]any{"model": benchModel, "messages": []map[string]string{{"role": "user", "content": prompt}}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
@@ -115,7 +113,7 @@ func post(ctx context.Context, hc *http.Client, url, key string, i int) (int, st
 // buildNetHTTP is a plain net/http loop: one POST a call, no limiter, no retry.
 func buildNetHTTP(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
 	call := func(ctx context.Context, i int) error {
-		status, _, err := post(ctx, hc, url, keys[i%len(keys)], i)
+		status, _, err := post(ctx, hc, url, keys[i%len(keys)], sc.prompt(i))
 		if err == nil && status != http.StatusOK {
 			err = fmt.Errorf("status %d", status)
 		}
@@ -140,7 +138,7 @@ func buildRateLoop(sc Scenario, url string, keys []string, hc *http.Client) (cal
 			if err := lims[k].Wait(ctx); err != nil {
 				return err
 			}
-			status, ra, err := post(ctx, hc, url, keys[k], i)
+			status, ra, err := post(ctx, hc, url, keys[k], sc.prompt(i))
 			switch {
 			case err == nil && status == http.StatusOK:
 				return nil

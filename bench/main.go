@@ -6,7 +6,7 @@
 // Retry-After it had sent had passed, and the makespan against the theoretical
 // minimum.
 //
-//	go run . -preset all -runs 3          # the README's four scenarios, medians of 3
+//	go run . -preset all -runs 3          # the README's six scenarios, medians of 3
 //	go run . -n 300 -keys 2 -rpm 600 -burst 10 -limits unknown
 //
 // It talks only to the loopback server it starts.
@@ -33,9 +33,13 @@ var presets = map[string]Scenario{
 		Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Concurrency: 32, LimitsKnown: true},
 	"faults": {Name: "shallow burst, limits known, 5 % faults", Requests: 300, Keys: 2, RPM: 600, Burst: 10,
 		Latency: 20 * time.Millisecond, FaultRate: 0.05, Concurrency: 32, LimitsKnown: true},
+	"other-rpm": {Name: "another program spends 30 % of each key's RPM", Requests: 300, Keys: 2, RPM: 600, Burst: 10, RPD: 14_400,
+		Latency: 20 * time.Millisecond, Concurrency: 32, LimitsKnown: true, OtherShare: 0.3},
+	"other-tpm": {Name: "another program spends a third of the key's TPM", Requests: 200, Keys: 1, RPM: 600, TPM: 9000, PromptSize: 100,
+		Latency: 20 * time.Millisecond, Concurrency: 32, LimitsKnown: true, OtherShare: 1.0 / 3, OtherTokens: 60},
 }
 
-var presetOrder = []string{"shallow-known", "shallow-unknown", "groq-shape", "faults"}
+var presetOrder = []string{"shallow-known", "shallow-unknown", "groq-shape", "faults", "other-rpm", "other-tpm"}
 
 func main() {
 	if err := mainErr(os.Args[1:], os.Stdout); err != nil {
@@ -58,6 +62,11 @@ func mainErr(args []string, out io.Writer) error {
 	window := fs.String("window", "bucket", "the server's limiter: bucket (token bucket) or rolling (sliding window)")
 	limits := fs.String("limits", "known", "known: clients that take limits get the RPM; unknown: they get none")
 	fs.IntVar(&sc.Concurrency, "concurrency", 32, "callers")
+	fs.IntVar(&sc.RPD, "rpd", 0, "the server's requests per day per key (0: none)")
+	fs.IntVar(&sc.TPM, "tpm", 0, "the server's tokens per minute per key (0: none)")
+	fs.IntVar(&sc.PromptSize, "prompt", 0, "characters of each prompt (0: \"question N\")")
+	fs.Float64Var(&sc.OtherShare, "other", 0, "another program spends this share of each key's RPM (or with -other-tokens, of its TPM)")
+	fs.IntVar(&sc.OtherTokens, "other-tokens", 0, "tokens of each of the other program's requests")
 	fs.Uint64Var(&sc.Seed, "seed", 1, "the server's random seed")
 	fs.DurationVar(&sc.Margin, "margin", -1, "groqkit's pacing margin (negative: its default)")
 	preset := fs.String("preset", "", "a named scenario ("+strings.Join(presetOrder, ", ")+"), or all")
@@ -81,8 +90,15 @@ func mainErr(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("-limits %q: want known or unknown", *limits)
 	}
-	if sc.Requests < 1 || sc.Keys < 1 || sc.RPM < 1 || sc.Concurrency < 1 || *runs < 1 || sc.Burst < 0 {
-		return fmt.Errorf("-n, -keys, -rpm, -concurrency and -runs must be positive, -burst not negative")
+	if sc.Requests < 1 || sc.Keys < 1 || sc.RPM < 1 || sc.Concurrency < 1 || *runs < 1 || sc.Burst < 0 ||
+		sc.RPD < 0 || sc.TPM < 0 || sc.PromptSize < 0 || sc.OtherTokens < 0 {
+		return fmt.Errorf("-n, -keys, -rpm, -concurrency and -runs must be positive; -burst, -rpd, -tpm, -prompt and -other-tokens not negative")
+	}
+	if !(sc.OtherShare >= 0 && sc.OtherShare < 1) {
+		return fmt.Errorf("-other %v: want a share in [0, 1)", sc.OtherShare)
+	}
+	if sc.OtherTokens > 0 && sc.TPM == 0 {
+		return fmt.Errorf("-other-tokens needs -tpm")
 	}
 	if !(sc.FaultRate >= 0 && sc.FaultRate < 1) {
 		return fmt.Errorf("-faults %v: want a fraction in [0, 1)", sc.FaultRate)
@@ -163,21 +179,47 @@ func (sc Scenario) describe() string {
 	if !sc.LimitsKnown {
 		known = "limits unknown"
 	}
-	return fmt.Sprintf("%d requests, %d keys, RPM %d, %s (%s), latency %v, arrival jitter %v, first-connection delay %v, faults %.0f %%, %d callers, %s",
+	d := fmt.Sprintf("%d requests, %d keys, RPM %d, %s (%s), latency %v, arrival jitter %v, first-connection delay %v, faults %.0f %%, %d callers, %s",
 		sc.Requests, sc.Keys, sc.RPM, depth, shape, sc.Latency, sc.Jitter, sc.FirstConn, sc.FaultRate*100, sc.Concurrency, known)
+	if sc.RPD > 0 {
+		d += fmt.Sprintf(", RPD %d", sc.RPD)
+	}
+	if sc.TPM > 0 {
+		d += fmt.Sprintf(", TPM %d (minute-deep), prompts of %d characters", sc.TPM, sc.PromptSize)
+	}
+	switch {
+	case sc.tokenBound():
+		d += fmt.Sprintf(", another program spending %.0f %% of the TPM in requests of %d tokens", sc.OtherShare*100, sc.OtherTokens)
+	case sc.OtherShare > 0:
+		d += fmt.Sprintf(", another program spending %.0f %% of the RPM", sc.OtherShare*100)
+	}
+	return d
 }
 
 func printTable(out io.Writer, sc Scenario, rows []Result, runs int) {
-	fmt.Fprintf(out, "\n%s: %s; theoretical minimum %v", sc.Name, sc.describe(), sc.Minimum().Round(time.Millisecond))
+	least := sc.Minimum()
+	if sc.tokenBound() && len(rows) > 0 {
+		least = rows[0].Minimum // from the tokens a call cost in the run
+	}
+	fmt.Fprintf(out, "\n%s: %s; theoretical minimum %v", sc.Name, sc.describe(), least.Round(time.Millisecond))
 	if runs > 1 {
 		fmt.Fprintf(out, "; medians of %d runs", runs)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "client\tok\tfailed\tHTTP attempts\t429s\t429s worst key\tsent before Retry-After\tmakespan\tratio\t")
+	other := sc.OtherShare > 0
+	head := "client\tok\tfailed\tHTTP attempts\t429s\t429s worst key\tsent before Retry-After\tmakespan\tratio\t"
+	if other {
+		head += "other program refused\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%.3f\t\n", r.Client, r.OK, r.Failed, r.Attempts, r.Limited, r.MaxPerKey, r.Early,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%.3f\t", r.Client, r.OK, r.Failed, r.Attempts, r.Limited, r.MaxPerKey, r.Early,
 			r.Makespan.Round(time.Millisecond), r.Ratio)
+		if other {
+			fmt.Fprintf(tw, "%d/%d (%.0f %%)\t", r.OtherRefused, r.OtherRequests, 100*r.OtherRefusedShare())
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,31 @@ type Scenario struct {
 	Concurrency int           // callers
 	Seed        uint64
 	Margin      time.Duration // this module's pacing margin; negative: its default
+
+	RPD        int // the server's requests per day, per key (0: none); every answer then says how many the day has left
+	TPM        int // the server's tokens per minute, per key (0: none)
+	PromptSize int // characters of each prompt (0: just "question N")
+	// OtherShare: another program, which no client sees, spends this share of
+	// each key's RPM in requests of one token, or with OtherTokens, of its TPM in
+	// requests of OtherTokens each (groqtest.OtherProgram).
+	OtherShare  float64
+	OtherTokens int
 }
+
+// prompt is the i-th request's prompt.
+func (sc Scenario) prompt(i int) string {
+	p := fmt.Sprintf("question %d", i)
+	if n := sc.PromptSize - len(p); n > 0 {
+		p += " " + strings.Repeat("x", n-1)
+	}
+	return p
+}
+
+// otherKey is the key of the program that spends key i's quota.
+func otherKey(i int) string { return fmt.Sprintf("gsk_other_%d", i) }
+
+// tokenBound reports whether the other program spends the TPM (not the RPM).
+func (sc Scenario) tokenBound() bool { return sc.OtherShare > 0 && sc.OtherTokens > 0 && sc.TPM > 0 }
 
 const benchModel = "bench-model"
 
@@ -47,6 +72,17 @@ type Result struct {
 	Minimum   time.Duration `json:"minimum_ns"`
 	Ratio     float64       `json:"ratio"`
 	FirstErr  string        `json:"first_error,omitempty"`
+	// The other program's requests, and how many of them the server refused.
+	OtherRequests int `json:"other_requests,omitempty"`
+	OtherRefused  int `json:"other_refused,omitempty"`
+}
+
+// OtherRefusedShare is the share of the other program's requests refused.
+func (r Result) OtherRefusedShare() float64 {
+	if r.OtherRequests == 0 {
+		return 0
+	}
+	return float64(r.OtherRefused) / float64(r.OtherRequests)
 }
 
 // caller makes one chat call with the i-th request of the workload.
@@ -62,8 +98,7 @@ type client struct {
 // server starts a loopback groqtest server shaped by the scenario.
 func (sc Scenario) server(keys []string) *groqtest.Server {
 	opts := []groqtest.Option{
-		groqtest.WithKeys(keys...),
-		groqtest.WithModel(benchModel, groqtest.Limits{RPM: sc.RPM, Burst: sc.Burst}),
+		groqtest.WithModel(benchModel, groqtest.Limits{RPM: sc.RPM, Burst: sc.Burst, RPD: sc.RPD, TPM: sc.TPM}),
 		groqtest.WithLatency(sc.Latency, 0),
 		groqtest.WithArrivalJitter(sc.Jitter),
 		groqtest.WithFirstConnectionDelay(sc.FirstConn),
@@ -71,6 +106,18 @@ func (sc Scenario) server(keys []string) *groqtest.Server {
 	}
 	if sc.Rolling {
 		opts = append(opts, groqtest.WithBucketShape(groqtest.RollingWindow))
+	}
+	for i, k := range keys {
+		if sc.OtherShare == 0 {
+			opts = append(opts, groqtest.WithKeys(k))
+			continue
+		}
+		opts = append(opts, groqtest.WithOrganization(fmt.Sprintf("org_bench_%d", i), k, otherKey(i)))
+		p := groqtest.OtherProgram{Key: otherKey(i), Model: benchModel, RequestsPerMinute: sc.OtherShare * float64(sc.RPM)}
+		if sc.tokenBound() {
+			p.Tokens, p.RequestsPerMinute = sc.OtherTokens, sc.OtherShare*float64(sc.TPM)/float64(sc.OtherTokens)
+		}
+		opts = append(opts, groqtest.WithOtherProgram(p))
 	}
 	if sc.FaultRate > 0 {
 		kinds := []groqtest.Fault{
@@ -98,7 +145,9 @@ func (sc Scenario) keys() []string {
 
 // Minimum is the least time any client can take: each key's bucket admits its
 // share (the depth at once, then one per refill interval), and the callers can
-// have only Concurrency requests in flight, each taking Latency.
+// have only Concurrency requests in flight, each taking Latency. With another
+// program on the RPM, the key's rest is what it leaves: the depth less its first
+// request, then the rest of the refill.
 func (sc Scenario) Minimum() time.Duration {
 	perKey := (sc.Requests + sc.Keys - 1) / sc.Keys
 	var refill time.Duration
@@ -109,12 +158,26 @@ func (sc Scenario) Minimum() time.Duration {
 		if depth == 0 {
 			depth = sc.RPM
 		}
+		rpm := float64(sc.RPM)
+		if sc.OtherShare > 0 && !sc.tokenBound() {
+			depth, rpm = depth-1, rpm*(1-sc.OtherShare)
+		}
 		if perKey > depth {
-			refill = time.Duration(perKey-depth) * time.Minute / time.Duration(sc.RPM)
+			refill = time.Duration(float64(perKey-depth) / rpm * float64(time.Minute))
 		}
 	}
 	waves := (sc.Requests + sc.Concurrency - 1) / sc.Concurrency
 	return max(refill, time.Duration(waves-1)*sc.Latency) + sc.Latency
+}
+
+// tokenMinimum is the least time when another program spends the TPM and each
+// call costs perCall tokens: each key's bucket admits its depth less the other
+// program's first request at once, then the rest of the refill.
+func (sc Scenario) tokenMinimum(perCall float64) time.Duration {
+	perKey := float64((sc.Requests+sc.Keys-1)/sc.Keys) * perCall
+	rest := float64(sc.TPM) * (1 - sc.OtherShare) / 60
+	need := perKey - float64(sc.TPM-sc.OtherTokens)
+	return max(time.Duration(need/rest*float64(time.Second)), 0) + sc.Latency
 }
 
 // run runs the scenario with one client on a fresh server.
@@ -167,7 +230,10 @@ func run(sc Scenario, cl client) (Result, error) {
 	r := Result{
 		Client: cl.name, Scenario: sc.Name, Failed: int(failed.Load()), OK: sc.Requests - int(failed.Load()),
 		Attempts: st.Requests, Limited: st.RateLimited, MaxPerKey: maxPer, Early: rec.sentEarly(),
-		Makespan: took, Minimum: sc.Minimum(),
+		Makespan: took, Minimum: sc.Minimum(), OtherRequests: st.Other.Requests, OtherRefused: st.Other.Refused,
+	}
+	if sc.tokenBound() && st.Successes > 0 {
+		r.Minimum = max(r.Minimum, sc.tokenMinimum(float64(st.Tokens)/float64(st.Successes)))
 	}
 	r.Ratio = float64(r.Makespan) / float64(r.Minimum)
 	if e, ok := firstErr.Load().(string); ok {
@@ -204,5 +270,7 @@ func median(runs []Result) Result {
 	out.Early = ri(func(r Result) int { return r.Early })
 	out.Makespan = time.Duration(med(func(r Result) float64 { return float64(r.Makespan) }))
 	out.Ratio = med(func(r Result) float64 { return r.Ratio })
+	out.OtherRequests = ri(func(r Result) int { return r.OtherRequests })
+	out.OtherRefused = ri(func(r Result) int { return r.OtherRefused })
 	return out
 }
