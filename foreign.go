@@ -188,37 +188,57 @@ func unitOf(k limitKind) int {
 
 // memberSpend tells, with a QuotaStore, the store's other members' spending from
 // another program's. A store that counts its members' spending (QuotaDecision.
-// Spent) says how much they took; what a header shows spent beyond this process's
-// buckets is theirs first, and only the rest is foreign. A store that does not
-// count leaves nothing to tell them apart by, so nothing is read as foreign.
+// Spent) says how much they took. What a header shows spent beyond this
+// process's buckets is held until the store's next count, which comes after the
+// header was read and so holds every member request the header can show: it is
+// theirs first, and only the rest is foreign. A store that does not count leaves
+// nothing to tell them apart by, so nothing is read as foreign.
 type memberSpend struct {
 	store   bool       // a QuotaStore is in use
 	counted bool       // and it reported its members' spending
 	own     [2]float64 // this process's spending (requests, tokens), net of what was given back
 	others  [2]float64 // the other members' spending, as last reported
 	read    [2]float64 // how much of others headers have shown so far
+	pending [2]float64 // seen beyond the buckets since the last count, not yet told apart
+	total   [2]int64   // the store's last count
 }
 
-// foreign is the part of n units, seen spent beyond the local bucket, that the
-// store's other members did not spend.
-func (m *memberSpend) foreign(unit, n int) int {
+// foreign is the part of n units, seen spent beyond the local bucket, that is
+// another program's now: all of it without a store; with one, none yet (see
+// report). first marks a bucket's first reading.
+func (m *memberSpend) foreign(unit, n int, first bool) int {
 	if !m.store {
 		return n
 	}
-	if !m.counted {
-		return 0
+	if first {
+		// What the members spent until the last count is in the level this
+		// reading synced to; what they spent since will show in later readings.
+		m.read[unit], m.pending[unit] = m.others[unit], 0
+	} else {
+		m.pending[unit] += float64(n)
 	}
-	theirs := min(float64(n), max(0, m.others[unit]-m.read[unit]))
-	m.read[unit] += theirs
-	return n - int(math.Floor(theirs+tokenEpsilon))
+	return 0
 }
 
 // report records the store's count of every member's spending, this process's
-// included.
-func (m *memberSpend) report(requests, tokens int64) {
+// included, and returns what of the spending held since the last count no
+// member did (requests, tokens).
+func (m *memberSpend) report(requests, tokens int64) (foreign [2]int) {
 	m.counted = true
+	// The count minus this process's spending dips below the truth while this
+	// process has admitted calls it has not yet asked the store about: what was
+	// told apart stays told apart, unless the store starts counting again.
+	total := [2]int64{requests, tokens}
 	m.others = [2]float64{max(0, float64(requests)-m.own[unitRequests]), max(0, float64(tokens)-m.own[unitTokens])}
-	for u := range m.read {
-		m.read[u] = min(m.read[u], m.others[u])
+	for u := range m.others {
+		if total[u] < m.total[u] {
+			m.read[u] = 0
+		}
+		m.total[u] = total[u]
+		theirs := min(m.pending[u], max(0, m.others[u]-m.read[u]))
+		m.read[u] += theirs
+		foreign[u] = int(math.Floor(m.pending[u] - theirs + tokenEpsilon))
+		m.pending[u] = 0
 	}
+	return foreign
 }

@@ -38,8 +38,9 @@ type bucketStore interface {
 	// admitted with the buckets at sent and refused with wait; seen is what observe
 	// returned for its headers.
 	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson
-	// members records a QuotaStore's count of every member's spending on model.
-	members(now time.Time, model string, requests, tokens int64)
+	// members records a QuotaStore's count of every member's spending on model,
+	// and returns the limits whose other program started or stopped being seen.
+	members(now time.Time, model string, requests, tokens int64) []limitKind
 	// hintBurst applies a burst another quota learnt for model.
 	hintBurst(now time.Time, model string, k limitKind, n int)
 	// settled lets what was learnt for model recover after a quiet spell.
@@ -109,8 +110,8 @@ func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, 
 	return m.buckets(now, model).rateLimited(now, sig, sent, tokens, seen, wait)
 }
 
-func (m *memoryStore) members(now time.Time, model string, requests, tokens int64) {
-	m.buckets(now, model).members.report(requests, tokens)
+func (m *memoryStore) members(now time.Time, model string, requests, tokens int64) []limitKind {
+	return m.buckets(now, model).membersCounted(now, requests, tokens)
 }
 
 // hintBurst applies a burst that another quota serving the same model learnt: the

@@ -244,11 +244,25 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 }
 
 // members records a QuotaStore's count of its members' spending on g's quota and
-// model.
+// model, and tells when another program started or stopped being seen.
 func (s *scheduler) members(g grant, spent QuotaSpent) {
+	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.quotas[g.quota].store.members(time.Now(), g.model, spent.Requests, spent.Tokens)
+	st := s.quotas[g.quota].store
+	changed := st.members(now, g.model, spent.Requests, spent.Tokens)
+	var f ForeignSpending
+	if len(changed) > 0 {
+		f = st.snapshot(now, g.model).Foreign
+		s.changed(g.model)
+	}
+	name := s.quotas[g.quota].name
+	s.mu.Unlock()
+	for _, k := range changed {
+		if s.obs != nil {
+			s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: k.String(), Foreign: f})
+		}
+		s.logOthers(name, g.model, k, f)
+	}
 }
 
 // sharedSettle tells the store what became of an admitted request.

@@ -32,6 +32,8 @@ type memQuotaStore struct {
 	cooled   []time.Duration
 	learnt   []string
 	requests []groq.QuotaRequest
+	count    bool                        // report its members' spending (QuotaDecision.Spent)
+	spent    map[string]*groq.QuotaSpent // by quota and model
 }
 
 func newMemQuotaStore() *memQuotaStore {
@@ -54,7 +56,7 @@ func (m *memQuotaStore) Take(_ context.Context, r groq.QuotaRequest) (groq.Quota
 		return groq.QuotaDecision{Wait: c.Sub(now)}, nil
 	}
 	if r.Limits.RPM <= 0 {
-		return groq.QuotaDecision{OK: true}, nil
+		return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens))}, nil
 	}
 	e := time.Minute / time.Duration(r.Limits.RPM)
 	tat := m.tat[k]
@@ -67,16 +69,41 @@ func (m *memQuotaStore) Take(_ context.Context, r groq.QuotaRequest) (groq.Quota
 		return groq.QuotaDecision{Wait: allow.Sub(now)}, nil
 	}
 	m.tat[k] = next
-	return groq.QuotaDecision{OK: true}, nil
+	return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens))}, nil
 }
 
-func (m *memQuotaStore) Settle(_ context.Context, _ groq.QuotaRequest, s groq.QuotaSettlement) error {
+// took counts what the members took from quota and model k, when the store
+// counts, and returns the count to report. m.mu is held.
+func (m *memQuotaStore) took(k string, requests, tokens int64) *groq.QuotaSpent {
+	if !m.count {
+		return nil
+	}
+	if m.spent == nil {
+		m.spent = map[string]*groq.QuotaSpent{}
+	}
+	sp := m.spent[k]
+	if sp == nil {
+		sp = &groq.QuotaSpent{}
+		m.spent[k] = sp
+	}
+	sp.Requests += requests
+	sp.Tokens += tokens
+	out := *sp
+	return &out
+}
+
+func (m *memQuotaStore) Settle(_ context.Context, r groq.QuotaRequest, s groq.QuotaSettlement) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail {
 		return errStoreDown
 	}
 	m.settles = append(m.settles, s)
+	if s.Counted {
+		m.took(r.Quota+"|"+r.Model, 0, int64(s.Used-s.Reserved))
+	} else {
+		m.took(r.Quota+"|"+r.Model, -1, -int64(s.Reserved))
+	}
 	return nil
 }
 
@@ -321,4 +348,51 @@ func TestQuotaStoreSharesA429WithoutHeader(t *testing.T) {
 		require.Len(t, store.cooled, 1, "the backoff's wait is shared once")
 		assert.Positive(t, store.cooled[0])
 	})
+}
+
+// TestQuotaStoreMembersAreNotForeign: two clients share a key through a store
+// that counts its members' spending, and another program spends the same key.
+// Each client sees the other's requests fall from the day's remaining count,
+// but reads only the other program's as foreign. With a store that does not
+// count, nothing is read as foreign.
+func TestQuotaStoreMembersAreNotForeign(t *testing.T) {
+	run := func(t *testing.T, count bool) (groq.ForeignSpending, groqtest.Stats) {
+		var f groq.ForeignSpending
+		var st groqtest.Stats
+		synctest.Test(t, func(t *testing.T) {
+			srv := groqtest.NewUnstartedServer(groqtest.WithKeys("gsk_one", "gsk_other"), groqtest.WithOrganization("org", "gsk_one", "gsk_other"),
+				groqtest.WithModel("m", groqtest.Limits{RPM: 120, RPD: 14_400}), groqtest.WithLatency(20*time.Millisecond, 0),
+				// 30 a minute, on top of the members' 60: the server's 120 has room.
+				groqtest.WithOtherProgram(groqtest.OtherProgram{Key: "gsk_other", Model: "m", RequestsPerMinute: 30}))
+			store := newMemQuotaStore()
+			store.count = count
+			var clients []*groq.Client
+			for range 2 {
+				c, err := groq.NewClient(groq.WithAPIKeys("gsk_one"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+					groq.WithModelLimits("m", groq.Limits{RPM: 60}), groq.WithMaxConcurrency(4), groq.WithQuotaStore(store))
+				require.NoError(t, err)
+				defer c.Close()
+				clients = append(clients, c)
+			}
+			var wg sync.WaitGroup
+			for i := range 150 { // 60 at once, then one a second: 90 s
+				c := clients[i%2]
+				wg.Go(func() {
+					_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("q", i))}, groq.WithModel("m"))
+					assert.NoError(t, err)
+				})
+			}
+			wg.Wait()
+			f = clients[0].RateLimits("m").Quotas[0].Foreign
+			st = srv.Stats()
+		})
+		return f, st
+	}
+	f, st := run(t, true)
+	t.Logf("counting store: %+v; other program %d requests, %d refused", f, st.Other.Requests, st.Other.Refused)
+	assert.InDelta(t, 30, f.RequestsPerMinute, 6, "the other program's 30 a minute, not the other member's 30")
+	assert.Equal(t, 1, f.Reserve.RPM)
+
+	blind, _ := run(t, false)
+	assert.Zero(t, blind.RequestsPerMinute, "a store that does not count: members cannot be told from others")
 }

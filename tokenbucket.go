@@ -369,13 +369,7 @@ func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) 
 			charge(b.lim[kindRPM], now, n)
 		}
 	}
-	if b.foreign.requests.changed(now) {
-		changed = append(changed, kindRPM)
-	}
-	if b.foreign.tokens.changed(now) {
-		changed = append(changed, kindTPM)
-	}
-	return seen, changed
+	return seen, b.foreignChanged(now)
 }
 
 // leftNow is what a server that said left at then holds now: it has refilled at
@@ -417,21 +411,60 @@ const (
 )
 
 // others records what a header of a bucket refilling over period showed spent
-// beyond the local bucket (excess), less what the QuotaStore's other members spent
-// since the last reading, as another program's spending, and returns it. The
-// first reading of a bucket says what was spent before the client looked (a
-// minute's worth, or the whole day's), not at what rate: it only starts the
-// evidence (first is true), though what it returns still tells the reading of a
-// 429.
+// beyond the local bucket (excess) as another program's spending (with a
+// QuotaStore, once its next count has told its members' part apart: see
+// memberSpend), and returns what it recorded now. The first reading of a bucket
+// says what was spent before the client looked (a minute's worth, or the whole
+// day's), not at what rate: it only starts the evidence (first is true), though
+// what it returns still tells the reading of a 429.
 func (b *modelBuckets) others(now time.Time, f *foreignFlow, unit, excess int, period time.Duration, refused bool) (n int, first bool) {
-	n = b.members.foreign(unit, excess)
-	if f.since.IsZero() {
+	first = f.since.IsZero()
+	n = b.members.foreign(unit, excess, first)
+	if first {
 		f.start(now)
 		return n, true
 	}
+	b.record(now, f, n, period, refused)
+	return n, false
+}
+
+// record adds n units of others' spending, seen now, to f.
+func (b *modelBuckets) record(now time.Time, f *foreignFlow, n int, period time.Duration, refused bool) {
 	d := now.Sub(f.at)
 	f.add(now, float64(n), min(d, period), f.single || (!refused && d < foreignStep))
-	return n, false
+}
+
+// membersCounted records a QuotaStore's count of its members' spending: what the
+// headers showed since the last count and no member spent is another program's,
+// and spends the minute's request bucket and the day's token bucket too. It
+// reports the limits whose other program started or stopped being seen.
+func (b *modelBuckets) membersCounted(now time.Time, requests, tokens int64) (changed []limitKind) {
+	n := b.members.report(requests, tokens)
+	if !b.foreign.requests.since.IsZero() {
+		b.record(now, &b.foreign.requests, n[unitRequests], 24*time.Hour, false)
+		if n[unitRequests] > 0 && b.lim[kindRPM] != nil {
+			charge(b.lim[kindRPM], now, n[unitRequests])
+		}
+	}
+	if !b.foreign.tokens.since.IsZero() {
+		b.record(now, &b.foreign.tokens, n[unitTokens], time.Minute, false)
+		if n[unitTokens] > 0 && b.lim[kindTPD] != nil {
+			charge(b.lim[kindTPD], now, n[unitTokens])
+		}
+	}
+	return b.foreignChanged(now)
+}
+
+// foreignChanged lists the limits whose other program started or stopped being
+// seen since the last call.
+func (b *modelBuckets) foreignChanged(now time.Time) (changed []limitKind) {
+	if b.foreign.requests.changed(now) {
+		changed = append(changed, kindRPM)
+	}
+	if b.foreign.tokens.changed(now) {
+		changed = append(changed, kindTPM)
+	}
+	return changed
 }
 
 // lesson is what a refusal taught: a learnt burst or a wider margin (zero when

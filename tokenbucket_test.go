@@ -2,6 +2,7 @@ package groq
 
 import (
 	"container/heap"
+	"math"
 	"testing"
 	"time"
 
@@ -240,4 +241,140 @@ func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
 	}
 	at, _ = b.readyAt(t0, 0)
 	assert.Equal(t, t0.Add(500*time.Millisecond), at, "the new rate: 2 requests a second")
+}
+
+// TestRateLimitedReadsOthersSpending: a 429 whose "Used" this process did not
+// spend (it had spent nothing) is another program's: no depth, no margin; the
+// bucket is pulled down to what is left and held where the retry fits when the
+// server said it would.
+func TestRateLimitedReadsOthersSpending(t *testing.T) {
+	b := newModelBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
+	sent := b.reserve(t0, 1033)
+	b.reconcile(t0, 1033, 0, false)
+	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true)
+	assert.Equal(t, 6000, seen, "the header showed the whole minute spent by others")
+	l := b.rateLimited(t0, limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent, 1033, seen, time.Second)
+	assert.True(t, l.foreign)
+	assert.Zero(t, l.burst)
+	assert.Equal(t, 6000, b.bursts().TPM, "no depth learnt")
+	assert.Equal(t, 50*time.Millisecond, b.margin, "no margin widened")
+	at, ok := b.readyAt(t0, 120)
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(time.Second+50*time.Millisecond), at, "the stated cost fits at the server's wait (plus the margin)")
+}
+
+// TestRateLimitedShallowBoundUsesTheStatedCost: the bound a refusal teaches is
+// read with the server's "Requested", and a bound that could not admit the
+// retried request, or is below a request the server accepted, is not learnt.
+func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
+	sig := limitSignal{kind: kindTPM, limit: 60000, used: -1, requested: 120}
+
+	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	for range 10 {
+		b.reserve(t0, 500)
+	}
+	sent := b.reserve(t0, 1033)
+	b.reconcile(t0, 1033, 0, false)
+	l := b.rateLimited(t0, sig, sent, 1033, 0, time.Second)
+	assert.Equal(t, 5000+120-1, l.burst, "5,000 spent and 120 asked: the bucket holds less than 5,120")
+
+	lone := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	sent = lone.reserve(t0, 1033)
+	lone.reconcile(t0, 1033, 0, false)
+	l = lone.rateLimited(t0, sig, sent, 1033, 0, time.Second)
+	assert.Zero(t, l.burst, "nothing spent: a bound of 119 could not admit the 120 retried")
+	assert.Equal(t, 60000, lone.bursts().TPM)
+
+	big := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	big.reserve(t0, 9000)
+	big.reconcile(t0, 9000, 9000, true) // the server took 9,000 at once
+	t1 := t0.Add(time.Minute)           // and the bucket has refilled since
+	for range 10 {
+		big.reserve(t1, 500)
+	}
+	sent = big.reserve(t1, 1033)
+	big.reconcile(t1, 1033, 0, false)
+	l = big.rateLimited(t1, sig, sent, 1033, 0, time.Second)
+	assert.Equal(t, 9000, l.burst, "never below a request the server accepted")
+}
+
+// TestLearntDepthBelowARequestIsDropped: a request larger than a learnt depth
+// (but within the limit) shows the depth was wrong: it is forgotten.
+func TestLearntDepthBelowARequestIsDropped(t *testing.T) {
+	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	require.True(t, b.lowerBurst(t0, kindTPM, 1033))
+	assert.Equal(t, 1033, b.bursts().TPM)
+	at, ok := b.readyAt(t0, 3000)
+	require.True(t, ok)
+	assert.Equal(t, 60000, b.bursts().TPM, "the contradiction is dropped")
+	assert.Equal(t, t0.Add(1967*time.Millisecond), at, "the request waits for the bucket to refill past what the shallow depth held")
+}
+
+// TestForeignFlow: the estimate of others' spending, its decay, its reserve.
+func TestForeignFlow(t *testing.T) {
+	f := foreignFlow{}
+	f.start(t0)
+	now := t0
+	for range 60 { // 100 tokens every second for a minute
+		now = now.Add(time.Second)
+		f.add(now, 100, time.Second, true)
+	}
+	assert.InDelta(t, 6000, f.perMinute(now), 60, "100 a second")
+	assert.True(t, f.active(now))
+	assert.Equal(t, 100.0, f.reserve(now, 60000), "one request left for it")
+	assert.Equal(t, 25.0, f.reserve(now, 100), "at most a quarter of the depth")
+	assert.True(t, f.changed(now), "it became active")
+	assert.False(t, f.changed(now))
+
+	later := now.Add(foreignTau)
+	assert.False(t, f.active(later), "not seen for foreignTau: no longer active")
+	assert.Zero(t, f.reserve(later, 60000))
+	covered := func(d time.Duration) float64 { return -math.Expm1(-d.Seconds() / foreignTau.Seconds()) }
+	assert.InDelta(t, 6000/math.E*covered(time.Minute)/covered(time.Minute+foreignTau), f.perMinute(later), 60,
+		"the weight decays with the time constant, over a longer window")
+	assert.True(t, f.changed(later), "it stopped")
+
+	r := foreignFlow{single: true}
+	r.start(t0)
+	r.add(t0.Add(5*time.Second), 3, 5*time.Second, true)
+	assert.Equal(t, 1.0, r.reserve(t0.Add(5*time.Second), 600), "a step of three requests: a request is one")
+}
+
+// TestHeadersShowOthersSpending: what the day's remaining requests fall by beyond
+// this process's requests is another program's, and spends the minute's bucket
+// too; the first reading only starts the evidence; a store's other members are
+// not others.
+func TestHeadersShowOthersSpending(t *testing.T) {
+	info := func(left int) RateLimitInfo {
+		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
+	}
+	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	b.observe(t0, info(14000), false) // 400 spent earlier today: history
+	assert.Zero(t, b.foreign.requests.perMinute(t0))
+	assert.InDelta(t, 600, b.lim[kindRPM].TokensAt(t0), 1e-6, "the day's history is not this minute's")
+	now := t0.Add(time.Second)
+	b.reserve(now, 1)
+	b.reconcile(now, 1, 1, true)
+	_, changed := b.observe(now, info(13996), false) // one of ours, three of theirs
+	assert.Equal(t, []limitKind{kindRPM}, changed, "another program is seen")
+	assert.InDelta(t, 600-1-3, b.lim[kindRPM].TokensAt(now), 1e-6, "their requests spent the minute's bucket too")
+	assert.Positive(t, b.foreign.requests.perMinute(now))
+
+	m := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	m.members.store = true
+	m.observe(t0, info(14000), false)
+	m.membersCounted(t0, 0, 0) // the store's count before
+	m.reserve(now, 1)
+	m.reconcile(now, 1, 1, true)
+	m.observe(now, info(13996), false) // 1 of ours, 2 of the other members', 1 of another program's
+	assert.Zero(t, m.foreign.requests.perMinute(now), "held until the store's next count")
+	m.reserve(now, 1)
+	m.membersCounted(now, 4, 0) // the members took 4: this process 2 (one just now), the others 2
+	assert.InDelta(t, 61, m.foreign.requests.perMinute(now), 0.1, "only the request no member took is foreign: one in a second (just now)")
+
+	blind := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	blind.members.store = true // a store that does not count its members
+	blind.observe(t0, info(14000), false)
+	blind.observe(now, info(13996), false)
+	assert.Zero(t, blind.foreign.requests.perMinute(now), "members cannot be told from others: nothing is foreign")
 }

@@ -193,3 +193,42 @@ func TestOrganizationAcrossProcesses(t *testing.T) {
 	require.Len(t, keys, 1)
 	assert.Contains(t, keys[0], "org:acme", "the organization's name, never a key")
 }
+
+// TestMembersAreNotAnotherProgram: three processes share one key through Redis,
+// against a server whose every answer says how many requests the day has left.
+// Each process sees the day's count fall by the other processes' requests too;
+// the store's count of its members' spending tells them apart from another
+// program's, so no process leaves room for a program that does not exist. With
+// the memory store alone, each takes the others for one (and says so).
+func TestMembersAreNotAnotherProgram(t *testing.T) {
+	rs := redistest.Start(t)
+	const n, calls, rpm = 3, 45, 120
+	run := func(redisAddr string) []string {
+		srv := groqShaped(t, rpm, groqtest.WithModel(sharedModel, groqtest.Limits{RPM: rpm, RPD: 14_400}))
+		start := time.Now().Add(500 * time.Millisecond)
+		var ws []*worker
+		for range n {
+			ws = append(ws, startWorker(t, workerJob{Redis: redisAddr, BaseURL: srv.URL(), Key: "gsk_shared_key", Model: sharedModel,
+				RPM: rpm, Calls: calls, Priority: 5, Concurrency: 8, StartAt: start}))
+		}
+		var logs []string
+		for _, w := range ws {
+			for _, r := range w.wait(t, 60*time.Second) {
+				require.Empty(t, r.Err)
+			}
+			logs = append(logs, w.stderr.String())
+		}
+		return logs
+	}
+	const seen = "another program spends this quota"
+	for i, l := range run(rs.Addr) {
+		assert.NotContains(t, l, seen, "process %d took the other members for another program:\n%s", i, l)
+	}
+	alone := 0
+	for _, l := range run("") {
+		if strings.Contains(l, seen) {
+			alone++
+		}
+	}
+	assert.Positive(t, alone, "without the store, the others are another program")
+}

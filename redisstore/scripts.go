@@ -11,6 +11,8 @@ import "github.com/redis/go-redis/v9"
 //	b:rpm b:tpm      a learnt depth, and bx:rpm bx:tpm until when it holds (ms)
 //	m:PROCESS        "priority|tokens|until": a call of that process waits for
 //	                 capacity (a marker for the others' headroom)
+//	n:req n:tok      what every member has taken, cumulative, net of what
+//	                 settlements gave back (groq.QuotaDecision.Spent)
 //
 // Times come from Redis's TIME, so that the processes' clocks do not matter. The
 // hash expires once every bucket would be full again (plus a minute).
@@ -29,7 +31,8 @@ end
 // takeScript is admission over every bucket at once.
 // KEYS[1] the hash. ARGV: process, priority, next priority, tokens, marker grace
 // (ms), the four limits (rpm tpm rpd tpd; 0: none), the four depths (0: the limit).
-// It returns {1, 0} (taken) or {0, wait in µs}.
+// It returns {1, 0, requests, tokens} (taken) or {0, wait in µs, requests,
+// tokens}, with what the members have taken so far (this request included).
 var takeScript = redis.NewScript(prelude + `
 local proc, prio, nextp, tokens, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local raw = redis.call('HGETALL', h)
@@ -40,7 +43,7 @@ local mine = 'm:' .. proc
 local function refuse(wait)
   redis.call('HSET', h, mine, prio .. '|' .. tokens .. '|' .. string.format('%.3f', now + wait + grace))
   keepAlive(wait + grace + 60000)
-  return {0, math.ceil(wait * 1000)}
+  return {0, math.ceil(wait * 1000), tonumber(f['n:req'] or '0'), tonumber(f['n:tok'] or '0')}
 end
 
 local cool = tonumber(f['cool'] or '0')
@@ -100,8 +103,10 @@ if nextp > 0 and f[mine] then
 else
   redis.call('HDEL', h, mine)
 end
+local nreq = redis.call('HINCRBY', h, 'n:req', 1)
+local ntok = redis.call('HINCRBY', h, 'n:tok', tokens)
 keepAlive(horizon + 60000)
-return {1, 0}
+return {1, 0, nreq, ntok}
 `)
 
 // settleScript corrects an admitted request.
@@ -141,6 +146,12 @@ for i = 1, 4 do
     if tat ~= before then redis.call('HSET', h, names[i], string.format('%.3f', tat)) end
     horizon = math.max(horizon, tat - now)
   end
+end
+if counted then
+  if used ~= reserved then redis.call('HINCRBY', h, 'n:tok', used - reserved) end
+elseif redis.call('EXISTS', h) == 1 then
+  redis.call('HINCRBY', h, 'n:req', -1)
+  redis.call('HINCRBY', h, 'n:tok', -reserved)
 end
 keepAlive(horizon + 60000)
 return 1

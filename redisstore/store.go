@@ -9,7 +9,10 @@
 // Admission is one Lua script over every bucket of a quota and model (requests
 // and tokens per minute and per day), checked and reserved together, on Redis's
 // clock. Cooldowns after a 429, learnt bucket depths and the server's header
-// corrections are shared too. Nothing here ever holds an API key: quotas are
+// corrections are shared too, and every admission reports what all the
+// processes have taken (groq.QuotaDecision.Spent), so that a client does not
+// take the other processes' requests, which Groq's headers show, for another
+// program's. Nothing here ever holds an API key: quotas are
 // named by the client ("org:NAME" or "key:" and a hash of the key).
 //
 // When Redis does not answer within the operation timeout, the client falls back
@@ -153,14 +156,17 @@ func (s *Store) Take(ctx context.Context, r groq.QuotaRequest) (groq.QuotaDecisi
 		return groq.QuotaDecision{}, err
 	}
 	res, ok := v.([]any)
-	if !ok || len(res) != 2 {
+	if !ok || len(res) != 4 {
 		return groq.QuotaDecision{}, fmt.Errorf("redisstore: unexpected answer %v", v)
 	}
+	nreq, _ := res[2].(int64)
+	ntok, _ := res[3].(int64)
+	spent := &groq.QuotaSpent{Requests: nreq, Tokens: ntok}
 	if n, _ := res[0].(int64); n == 1 {
-		return groq.QuotaDecision{OK: true}, nil
+		return groq.QuotaDecision{OK: true, Spent: spent}, nil
 	}
 	us, _ := res[1].(int64)
-	return groq.QuotaDecision{Wait: time.Duration(us) * time.Microsecond}, nil
+	return groq.QuotaDecision{Wait: time.Duration(us) * time.Microsecond, Spent: spent}, nil
 }
 
 // Settle implements groq.QuotaStore.

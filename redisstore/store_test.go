@@ -156,3 +156,30 @@ func TestUnreachableRedisFailsFast(t *testing.T) {
 	require.ErrorIs(t, err, redisstore.ErrUnavailable, "after a failure the store does not wait for Redis again at once")
 	assert.Less(t, time.Since(start), 5*time.Millisecond)
 }
+
+// TestTakeReportsWhatTheMembersSpent: every admission says what all the
+// processes have taken from the quota and model, net of what settlements gave
+// back, so that a client can tell the other members' requests from another
+// program's.
+func TestTakeReportsWhatTheMembersSpent(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := redisstore.New(rs.Client()), redisstore.New(rs.Client()) // two processes
+	ctx := context.Background()
+	r := req("key:a", 10, 10_000, 100, 5)
+	d := take(t, a, r)
+	require.True(t, d.OK)
+	require.NotNil(t, d.Spent)
+	assert.Equal(t, groq.QuotaSpent{Requests: 1, Tokens: 100}, *d.Spent)
+	d = take(t, b, r)
+	assert.Equal(t, groq.QuotaSpent{Requests: 2, Tokens: 200}, *d.Spent, "the other process's request counts")
+	require.NoError(t, a.Settle(ctx, r, groq.QuotaSettlement{Reserved: 100, Used: 40, Counted: true}))
+	require.NoError(t, b.Settle(ctx, r, groq.QuotaSettlement{Reserved: 100, Counted: false}))
+	d = take(t, a, r)
+	assert.Equal(t, groq.QuotaSpent{Requests: 2, Tokens: 140}, *d.Spent, "40 of 100 used; an uncounted request given back")
+	for range 8 { // the bucket holds 10: two are in it
+		require.True(t, take(t, a, r).OK)
+	}
+	d = take(t, b, r)
+	require.False(t, d.OK, "the RPM bucket is empty")
+	assert.Equal(t, groq.QuotaSpent{Requests: 10, Tokens: 940}, *d.Spent, "a refusal reports the count and adds nothing")
+}
