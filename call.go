@@ -37,8 +37,14 @@ type callPlan struct {
 func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	p := &callPlan{model: r.Model, estimate: c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)}
 	prompt, asked := c.costs.prompt(r.Model, p.estimate), r.completionLimit()
-	if cw := c.sched.contextWindow(r.Model); cw > 0 && prompt+asked > cw {
+	// Compared without adding, so that no max tokens (math.MaxInt, say) can wrap
+	// the sum negative and pass every check.
+	if cw := c.sched.contextWindow(r.Model); cw > 0 && (prompt > cw || asked > cw-prompt) {
 		return nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: asked, ContextWindow: cw}
+	}
+	if asked > maxRequestTokens || prompt > maxRequestTokens {
+		return nil, &RequestError{Field: "max_completion_tokens",
+			Reason: fmt.Sprintf("%d prompt and %d completion tokens are more than any model's context window (%d)", prompt, asked, maxRequestTokens)}
 	}
 	completion := asked
 	if p.openEnded = asked == 0; p.openEnded {

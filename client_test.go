@@ -328,10 +328,30 @@ func TestLongServerWaitReturnsAtOnce(t *testing.T) {
 			assert.Equal(t, 1, srv.Stats().Requests)
 		})
 	})
-	t.Run("absurd value falls back to backoff", func(t *testing.T) {
+	// A longer wait is never retried sooner: ten years, +Inf, a 35-digit number or a
+	// date ten years ahead are the longest wait, past any maximum delay.
+	for _, ra := range []string{"315360000", "+Inf", "12345678901234567890123456789012345", "1e400",
+		time.Date(2036, 12, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)} {
+		for _, kind := range []groqtest.FaultKind{groqtest.Fault429, groqtest.Fault503} {
+			t.Run(fmt.Sprintf("%s %v", ra, kind), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					c, srv := sim(t, nil)
+					srv.Script(groqtest.Fault{Kind: kind, RetryAfter: ra})
+					start := time.Now()
+					_, err := c.Chat(context.Background(), hello)
+					assert.Equal(t, time.Duration(0), time.Since(start), "not slept, not retried at backoff pace")
+					var rl *groq.RateLimitError
+					require.True(t, errors.As(err, &rl), "Chat(...) = %v; want *RateLimitError", err)
+					assert.GreaterOrEqual(t, rl.RetryAfter, 30*24*time.Hour)
+					assert.Equal(t, 1, srv.Stats().Requests)
+				})
+			})
+		}
+	}
+	t.Run("a negative value is no wait: backoff", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			c, srv := sim(t, nil, groq.WithBackoff(time.Second, 10*time.Second))
-			srv.Script(groqtest.Fault{Kind: groqtest.Fault503, RetryAfter: "12345678901234567890123456789012345"})
+			srv.Script(groqtest.Fault{Kind: groqtest.Fault503, RetryAfter: "-1"})
 			start := time.Now()
 			_, err := c.Chat(context.Background(), hello)
 			require.NoError(t, err)

@@ -99,7 +99,7 @@ func (m *costModel) observe(model string, estimate int, u *Usage, openEnded bool
 		}
 	}
 	if openEnded && u.CompletionTokens >= 0 {
-		mc.completions[mc.next] = u.CompletionTokens
+		mc.completions[mc.next] = min(u.CompletionTokens, maxRequestTokens)
 		mc.next = (mc.next + 1) % costWindow
 		mc.n = min(mc.n+1, costWindow)
 		mc.reserve = 0

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -296,4 +297,61 @@ func TestToolCallsAndJSONAgainstTheSimulator(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, json.Valid([]byte(resp.Text())), "JSON mode answers JSON: %s", resp.Text())
 	})
+}
+
+// TestPoisonedUsageCannotStallTheScheduler: an answer claiming 9,223,372,036,854,775,807
+// tokens (a proxy's bug, a hostile upstream) is bounded before it touches a
+// bucket: the call returns, a call for another model is not held up, and the next
+// call for the same model returns within its context.
+func TestPoisonedUsageCannotStallTheScheduler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		poisoned := false
+		hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+			if poisoned || !strings.Contains(string(body), `"model":"a"`) {
+				return false
+			}
+			poisoned = true
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"x","object":"chat.completion","model":"a","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],`+
+				`"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":9223372036854775807,"total_tokens":9223372036854775807}}`)
+			return true
+		}
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel("a", groqtest.Limits{TPM: 6000}), groqtest.WithModel("b", groqtest.Limits{TPM: 6000}),
+			groqtest.WithHandlerHook(hook)},
+			groq.WithModelLimits("a", groq.Limits{TPM: 6000}), groq.WithModelLimits("b", groq.Limits{TPM: 6000}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.Chat(ctx, hello, groq.WithModel("a"))
+		require.NoError(t, err, "the poisoned answer is still an answer")
+		start := time.Now()
+		_, err = c.Chat(ctx, hello, groq.WithModel("b"))
+		require.NoError(t, err)
+		assert.Equal(t, time.Duration(0), time.Since(start), "another model is not held up")
+		_, err = c.Chat(ctx, hello, groq.WithModel("a"))
+		assert.Less(t, time.Since(start), 5*time.Second, "the next call for the model returns within its context: %v", err)
+		debt := c.RateLimits("a").Quotas[0].TokensThisMinute
+		assert.LessOrEqual(t, debt, 6000+(1<<21), "the debt is bounded by what one request can be")
+	})
+}
+
+// TestHugeMaxTokensIsRefusedBeforeTheNetwork: max tokens of math.MaxInt cannot
+// wrap the cost negative past the context-window check, the buckets and the
+// budget: it is refused with nothing sent and nothing reserved.
+func TestHugeMaxTokensIsRefusedBeforeTheNetwork(t *testing.T) {
+	for name, model := range map[string]string{"known context window": "llama-3.1-8b-instant", "unknown model": simModel} {
+		t.Run(name, func(t *testing.T) {
+			c, srv := sim(t, []groqtest.Option{groqtest.WithModel(model, groqtest.Limits{})}, groq.WithDailyTokenBudget(8000), groq.WithRPM(0))
+			for _, n := range []int{math.MaxInt, math.MaxInt - 100, 1 << 40} {
+				_, err := c.Chat(context.Background(), hello, groq.WithModel(model), groq.WithMaxTokens(n))
+				require.Error(t, err, "max tokens %d", n)
+				var cw *groq.ContextWindowError
+				var re *groq.RequestError
+				assert.True(t, errors.As(err, &cw) || errors.As(err, &re), "Chat(max tokens %d) = %v; want a context-window or request error", n, err)
+			}
+			assert.Zero(t, srv.Stats().Requests, "nothing was sent")
+			b := c.Budget()
+			assert.Zero(t, b.Reserved, "nothing reserved")
+			assert.Zero(t, b.Used)
+		})
+	}
 }

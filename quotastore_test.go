@@ -356,8 +356,10 @@ func TestQuotaStoreSharesA429WithoutHeader(t *testing.T) {
 // but reads only the other program's as foreign. With a store that does not
 // count, nothing is read as foreign.
 func TestQuotaStoreMembersAreNotForeign(t *testing.T) {
-	run := func(t *testing.T, count bool) (groq.ForeignSpending, groqtest.Stats) {
-		var f groq.ForeignSpending
+	// run returns each client's estimate as its own last call ends (a client that
+	// is done first would see its estimate decay while the other goes on).
+	run := func(t *testing.T, count bool) ([]groq.ForeignSpending, groqtest.Stats) {
+		var fs []groq.ForeignSpending
 		var st groqtest.Stats
 		synctest.Test(t, func(t *testing.T) {
 			srv := groqtest.NewUnstartedServer(groqtest.WithKeys("gsk_one", "gsk_other"), groqtest.WithOrganization("org", "gsk_one", "gsk_other"),
@@ -366,33 +368,42 @@ func TestQuotaStoreMembersAreNotForeign(t *testing.T) {
 				groqtest.WithOtherProgram(groqtest.OtherProgram{Key: "gsk_other", Model: "m", RequestsPerMinute: 30}))
 			store := newMemQuotaStore()
 			store.count = count
-			var clients []*groq.Client
-			for range 2 {
+			fs = make([]groq.ForeignSpending, 2)
+			var all sync.WaitGroup
+			for k := range 2 {
 				c, err := groq.NewClient(groq.WithAPIKeys("gsk_one"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
 					groq.WithModelLimits("m", groq.Limits{RPM: 60}), groq.WithMaxConcurrency(4), groq.WithQuotaStore(store))
 				require.NoError(t, err)
 				defer c.Close()
-				clients = append(clients, c)
-			}
-			var wg sync.WaitGroup
-			for i := range 150 { // 60 at once, then one a second: 90 s
-				c := clients[i%2]
-				wg.Go(func() {
-					_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("q", i))}, groq.WithModel("m"))
-					assert.NoError(t, err)
+				all.Go(func() {
+					var wg sync.WaitGroup
+					for i := range 75 { // each: 150 calls in all, 60 at once, then one a second: 90 s
+						wg.Go(func() {
+							_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("q", k, i))}, groq.WithModel("m"))
+							assert.NoError(t, err)
+						})
+					}
+					wg.Wait()
+					fs[k] = c.RateLimits("m").Quotas[0].Foreign
 				})
 			}
-			wg.Wait()
-			f = clients[0].RateLimits("m").Quotas[0].Foreign
+			all.Wait()
 			st = srv.Stats()
 		})
-		return f, st
+		return fs, st
 	}
-	f, st := run(t, true)
-	t.Logf("counting store: %+v; other program %d requests, %d refused", f, st.Other.Requests, st.Other.Refused)
-	assert.InDelta(t, 30, f.RequestsPerMinute, 6, "the other program's 30 a minute, not the other member's 30")
-	assert.Equal(t, 1, f.Reserve.RPM)
-
+	fs, st := run(t, true)
+	t.Logf("counting store: %+v; other program %d requests, %d refused", fs, st.Other.Requests, st.Other.Refused)
+	for i, f := range fs {
+		// 30 a minute is the other program; 60 would be the other member taken for
+		// one. What a reading shows is credited to the members first, so the
+		// estimate errs low, by how the store interleaves the two clients.
+		assert.Greater(t, f.RequestsPerMinute, 15.0, "client %d sees the other program", i)
+		assert.Less(t, f.RequestsPerMinute, 40.0, "client %d: the other program's 30 a minute, not the other member's 30 too", i)
+		assert.Equal(t, 1, f.Reserve.RPM)
+	}
 	blind, _ := run(t, false)
-	assert.Zero(t, blind.RequestsPerMinute, "a store that does not count: members cannot be told from others")
+	for _, f := range blind {
+		assert.Zero(t, f.RequestsPerMinute, "a store that does not count: members cannot be told from others")
+	}
 }

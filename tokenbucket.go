@@ -268,6 +268,7 @@ func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool
 		}
 		return
 	}
+	used = b.saneUsed(reserved, used)
 	b.accepted[kindRPM], b.accepted[kindRPD] = 1, 1
 	b.accepted[kindTPM], b.accepted[kindTPD] = max(b.accepted[kindTPM], used), max(b.accepted[kindTPD], used)
 	diff := used - reserved
@@ -307,14 +308,38 @@ func giveBack(lim *rate.Limiter, now time.Time, n int) {
 	}
 }
 
-// charge takes n tokens from lim, going into debt if it must; a charge larger than
-// the capacity is taken in pieces (ReserveN refuses more than the burst at once).
+// charge takes n tokens from lim, going into debt if it must, in constant time:
+// ReserveN refuses more than the burst at once, so a larger charge widens the
+// burst for the one reservation (SetBurstAt adds no tokens) and restores it.
 func charge(lim *rate.Limiter, now time.Time, n int) {
-	for n > 0 {
-		c := min(n, lim.Burst())
-		lim.ReserveN(now, c)
-		n -= c
+	if n <= 0 {
+		return
 	}
+	if depth := lim.Burst(); n > depth {
+		lim.SetBurstAt(now, n)
+		lim.ReserveN(now, n)
+		lim.SetBurstAt(now, depth)
+		return
+	}
+	lim.ReserveN(now, n)
+}
+
+// maxRequestTokens bounds what one request can have cost when its model's context
+// window is unknown (the largest context windows are about 2M tokens): a usage
+// figure above it is a server's (or a proxy's) error.
+const maxRequestTokens = 1 << 21
+
+// saneUsed is what a request that reserved tokens can have used, read from a
+// server's usage: not negative, and no more than a request can be (the model's
+// context window, else maxRequestTokens; never less than the reservation). A long
+// answer may cost more than a minute's tokens (the bucket goes into debt); a
+// poisoned usage (9223372036854775807) cannot put it into years of debt.
+func (b *modelBuckets) saneUsed(reserved, used int) int {
+	bound := maxRequestTokens
+	if cw := b.configured.ContextWindow; cw > 0 {
+		bound = min(bound, cw)
+	}
+	return min(max(used, 0), max(bound, reserved))
 }
 
 // pullDown lowers lim to what a server's "remaining" figure allows and returns

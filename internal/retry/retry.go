@@ -5,6 +5,7 @@
 package retry
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -13,16 +14,18 @@ import (
 	"time"
 )
 
-// maxSaneWait bounds what the client takes for a real server-directed wait. A longer
-// value (a 35-digit number, a date in another century) is treated as garbage and the
-// client falls back to its own backoff instead.
+// maxSaneWait bounds a server-directed wait. A longer one (ten years, a 35-digit
+// number, +Inf, a date in another century) is read as maxSaneWait: a wait past any
+// maximum delay, which the client refuses at once. A longer wait must never mean a
+// sooner retry, so it is never read as absent.
 const maxSaneWait = 31 * 24 * time.Hour
 
 // ServerWait reads the wait a response asks for, in order: retry-after-ms,
 // retry-after (integer or decimal seconds, or an HTTP date), and, for a 429, Groq's
 // "try again in 5.289s" in the error message when it is longer than the header. It
-// returns false when the response gives no usable wait: no header, or a negative,
-// unparsable or absurd one. It is pure: now stands for the time the response came.
+// returns false when the response gives no usable wait: no header, or a negative
+// or unparsable one. A wait longer than maxSaneWait is maxSaneWait. It is pure: now
+// stands for the time the response came.
 func ServerWait(h http.Header, status int, message string, now time.Time) (time.Duration, bool) {
 	wait, ok := headerWait(h, now)
 	if status == http.StatusTooManyRequests {
@@ -36,8 +39,8 @@ func ServerWait(h http.Header, status int, message string, now time.Time) (time.
 // headerWait parses retry-after-ms, then retry-after.
 func headerWait(h http.Header, now time.Time) (time.Duration, bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && SaneSeconds(ms/1000) {
-			return SecondsToDuration(ms / 1000), true
+		if ms, ok := parseNumber(v); ok {
+			return secondsWait(ms / 1000)
 		}
 	}
 	return parseRetryAfter(h.Get("Retry-After"), now)
@@ -50,11 +53,8 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if !SaneSeconds(secs) {
-			return 0, false
-		}
-		return SecondsToDuration(secs), true
+	if secs, ok := parseNumber(v); ok {
+		return secondsWait(secs)
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
@@ -64,10 +64,28 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if d < 0 {
 		return 0, true
 	}
-	if d > maxSaneWait {
+	return min(d, maxSaneWait), true
+}
+
+// parseNumber reads a decimal number; one too large for a float64 is +Inf.
+func parseNumber(v string) (float64, bool) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil && !(errors.Is(err, strconv.ErrRange) && math.IsInf(f, 1)) {
 		return 0, false
 	}
-	return d, true
+	return f, true
+}
+
+// secondsWait is a wait of secs seconds: none when negative or not a number, at
+// most maxSaneWait.
+func secondsWait(secs float64) (time.Duration, bool) {
+	switch {
+	case math.IsNaN(secs) || secs < 0:
+		return 0, false
+	case secs > maxSaneWait.Seconds():
+		return maxSaneWait, true
+	}
+	return SecondsToDuration(secs), true
 }
 
 // messageWait finds Groq's "try again in <duration>" in an error message.
@@ -83,10 +101,10 @@ func messageWait(msg string) (time.Duration, bool) {
 	}
 	rest = strings.TrimRight(rest, ".")
 	d, err := time.ParseDuration(rest)
-	if err != nil || d < 0 || d > maxSaneWait {
+	if err != nil || d < 0 {
 		return 0, false
 	}
-	return d, true
+	return min(d, maxSaneWait), true
 }
 
 // indexFold is a case-insensitive strings.Index that keeps byte offsets valid

@@ -1,7 +1,9 @@
 package retry
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -31,7 +33,16 @@ func TestServerWait(t *testing.T) {
 		{"HTTP date in the future", h("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat)), 503, "", 90 * time.Second, true},
 		{"HTTP date in the past", h("Retry-After", now.Add(-time.Hour).Format(http.TimeFormat)), 503, "", 0, true},
 		{"malformed date", h("Retry-After", "Mon, 32 Foo 2026 99:00:00 GMT"), 503, "", 0, false},
-		{"35-digit number", h("Retry-After", "12345678901234567890123456789012345"), 429, "", 0, false},
+		{"35-digit number: the longest wait", h("Retry-After", "12345678901234567890123456789012345"), 429, "", maxSaneWait, true},
+		{"ten years: the longest wait", h("Retry-After", "315360000"), 503, "", maxSaneWait, true},
+		{"thirty days", h("Retry-After", "2592000"), 503, "", 30 * 24 * time.Hour, true},
+		{"+Inf: the longest wait", h("Retry-After", "+Inf"), 503, "", maxSaneWait, true},
+		{"1e400: the longest wait", h("Retry-After", "1e400"), 503, "", maxSaneWait, true},
+		{"-Inf", h("Retry-After", "-Inf"), 503, "", 0, false},
+		{"minus one", h("Retry-After", "-1"), 503, "", 0, false},
+		{"HTTP date ten years ahead: the longest wait", h("Retry-After", now.AddDate(10, 0, 0).Format(http.TimeFormat)), 503, "", maxSaneWait, true},
+		{"message of ten years", h(), 429, "Please try again in 87600h.", maxSaneWait, true},
+		{"huge retry-after-ms", h("Retry-After-Ms", "1e30"), 503, "", maxSaneWait, true},
 		{"empty", h("Retry-After", ""), 503, "", 0, false},
 		{"absent", h(), 503, "", 0, false},
 		{"garbage", h("Retry-After", "soon"), 503, "", 0, false},
@@ -75,6 +86,13 @@ func FuzzServerWait(f *testing.F) {
 			}
 			if d > maxSaneWait {
 				t.Fatalf("ServerWait(%q, %q, %q) = %v: past the sanity bound", ra, raMs, msg, d)
+			}
+			// A longer wait is never read as a shorter one: a number of seconds
+			// above the bound is the bound.
+			if s, err := strconv.ParseFloat(ra, 64); (err == nil || math.IsInf(s, 1)) && s > maxSaneWait.Seconds() && raMs == "" {
+				if d2, _ := ServerWait(http.Header{"Retry-After": {ra}}, status, "", now); d2 != maxSaneWait {
+					t.Fatalf("Retry-After %q = %v; want the longest wait %v", ra, d2, maxSaneWait)
+				}
 			}
 		}
 	})
