@@ -328,7 +328,8 @@ func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration
 }
 
 // decodeError is a 2xx response whose body is not a chat completion. It is not
-// retried: the server did answer.
+// retried: the server did answer. It matches ErrBadResponse and unwraps to the
+// decoding error.
 type decodeError struct {
 	requestID string
 	err       error
@@ -340,6 +341,12 @@ func (e *decodeError) Error() string {
 
 func (e *decodeError) Unwrap() error { return e.err }
 
+// Is matches ErrBadResponse.
+func (e *decodeError) Is(target error) bool { return target == ErrBadResponse }
+
+// errNotACompletion is a 2xx body that decodes but holds no completion.
+var errNotACompletion = errors.New(`the body has no "id", "object" or "choices"`)
+
 // decode reads a complete 2xx answer and settles its grant.
 func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start time.Time) (*ChatResponse, error) {
 	data, err := res.readAll()
@@ -347,7 +354,11 @@ func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start ti
 		return nil, err // a body cut mid-way: a transport failure, retried
 	}
 	resp := new(ChatResponse)
-	if err := json.Unmarshal(data, resp); err != nil {
+	err = json.Unmarshal(data, resp)
+	if err == nil && resp.ID == "" && resp.Object == "" && resp.Choices == nil { // {} or null
+		err = errNotACompletion
+	}
+	if err != nil {
 		c.sched.finish(g, outcome{counted: true, used: g.reserved, info: res.info})
 		return nil, &decodeError{requestID: meta.RequestID, err: err}
 	}

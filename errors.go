@@ -39,6 +39,11 @@ var (
 	// ErrInvalidRequest matches every *RequestError: a request refused before any
 	// network call because it was malformed.
 	ErrInvalidRequest = errors.New("groq: invalid request")
+	// ErrBadResponse matches a 2xx answer that is not what was asked for: a body
+	// that does not decode, or JSON that is not a chat completion ({} or null).
+	// It is not retried (the server did answer, and may have counted it); the
+	// error names the request id.
+	ErrBadResponse = errors.New("groq: the response is not a chat completion")
 )
 
 // APIError is an error response from Groq: a status other than 2xx, with the fields
@@ -219,8 +224,8 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 // server answered ("429", "500"), else what stopped the call ("timeout",
 // "canceled", "client_closed", "rate_limited_locally", "budget_exceeded",
 // "request_too_large", "context_window_exceeded", "queue_full",
-// "invalid_request", "stream_closed", "stream_broken"), or "_OTHER". It is ""
-// for a nil error.
+// "invalid_request", "bad_response", "stream_closed", "stream_broken"), or
+// "_OTHER". It is "" for a nil error.
 func ErrorType(err error) string {
 	var rl *RateLimitError
 	var apiErr *APIError
@@ -252,6 +257,8 @@ func ErrorType(err error) string {
 		return "queue_full"
 	case errors.Is(err, ErrInvalidRequest):
 		return "invalid_request"
+	case errors.Is(err, ErrBadResponse):
+		return "bad_response"
 	case errors.As(err, &se):
 		return "stream_broken"
 	}

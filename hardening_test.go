@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,4 +355,39 @@ func TestHugeMaxTokensIsRefusedBeforeTheNetwork(t *testing.T) {
 			assert.Zero(t, b.Used)
 		})
 	}
+}
+
+// TestAnswerThatIsNotACompletion: a 200 whose body is {}, null or not JSON is an
+// error that matches ErrBadResponse, sent once; a real answer with no choices is not.
+func TestAnswerThatIsNotACompletion(t *testing.T) {
+	for _, body := range []string{`{}`, `null`, `<html>proxy</html>`, `{"id":`} {
+		t.Run(body, func(t *testing.T) {
+			var sent int
+			c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithHTTPClient(&http.Client{
+				Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					sent++
+					return &http.Response{StatusCode: 200, Header: http.Header{"X-Request-Id": {"req_1"}}, Body: ioNopCloser(body), Request: r}, nil
+				}),
+			}))
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = c.Chat(context.Background(), hello)
+			require.ErrorIs(t, err, groq.ErrBadResponse, "Chat(...) = %v", err)
+			assert.Contains(t, err.Error(), "req_1", "the error names the request")
+			assert.Equal(t, "bad_response", groq.ErrorType(err))
+			assert.Equal(t, 1, sent, "not retried: the server answered")
+		})
+	}
+	data, err := os.ReadFile("../shared/fixtures/groq/empty-choices.json")
+	require.NoError(t, err)
+	c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithHTTPClient(&http.Client{
+		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: ioNopCloser(string(data)), Request: r}, nil
+		}),
+	}))
+	require.NoError(t, err)
+	defer c.Close()
+	resp, err := c.Chat(context.Background(), hello)
+	require.NoError(t, err, "a real completion with no choices is a completion")
+	assert.Empty(t, resp.Text())
 }
