@@ -115,6 +115,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		lastErr   error
 		last429   *RateLimitError
 		prevSleep time.Duration
+		waited    time.Duration // queued for admission, over the attempts
 	)
 	for attempt := 1; ; attempt++ {
 		queued := time.Now()
@@ -122,6 +123,7 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 			c.obs.queued(ctx, QueuedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt})
 		}
 		g, err := c.sched.acquire(ctx, w)
+		waited += time.Since(queued)
 		held = g
 		if c.obs.on && err == nil {
 			c.obs.admitted(ctx, AdmittedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt, QueueWait: time.Since(queued),
@@ -148,10 +150,11 @@ func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callC
 		}
 		if f == nil {
 			if resp != nil {
-				budgetUsed = int64(g.reserved)
-				if resp.Usage != nil {
-					budgetUsed = int64(resp.Usage.TotalTokens)
-				}
+				resp.Meta.Queued = waited
+				budgetUsed = int64(usedTokens(resp.Usage, g.reserved))
+			}
+			if st != nil {
+				st.Meta.Queued = waited
 			}
 			return resp, st, nil
 		}
@@ -362,11 +365,7 @@ func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start ti
 		c.sched.finish(g, outcome{counted: true, used: g.reserved, info: res.info})
 		return nil, &decodeError{requestID: meta.RequestID, err: err}
 	}
-	used := g.reserved
-	if resp.Usage != nil {
-		used = resp.Usage.TotalTokens
-	}
-	c.sched.finish(g, outcome{counted: true, used: used, info: res.info})
+	c.sched.finish(g, outcome{counted: true, used: usedTokens(resp.Usage, g.reserved), info: res.info})
 	meta.Latency = time.Since(start)
 	if meta.RequestID == "" && resp.XGroq != nil {
 		meta.RequestID = resp.XGroq.ID

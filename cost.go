@@ -117,3 +117,14 @@ func (m *costModel) learnt(model string) (ratio float64, reserve int) {
 	}
 	return ratio, reserve
 }
+
+// usedTokens is what a request that reserved tokens used, by the server's usage
+// (the reservation when there is none), bounded as a request can be: a poisoned
+// figure (9223372036854775807) must not spend a day's budget or years of a
+// bucket. The buckets bound it further by the model's context window.
+func usedTokens(u *Usage, reserved int) int {
+	if u == nil {
+		return reserved
+	}
+	return min(max(u.TotalTokens, 0), max(reserved, maxRequestTokens))
+}

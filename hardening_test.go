@@ -319,7 +319,7 @@ func TestPoisonedUsageCannotStallTheScheduler(t *testing.T) {
 		}
 		c, _ := sim(t, []groqtest.Option{groqtest.WithModel("a", groqtest.Limits{TPM: 6000}), groqtest.WithModel("b", groqtest.Limits{TPM: 6000}),
 			groqtest.WithHandlerHook(hook)},
-			groq.WithModelLimits("a", groq.Limits{TPM: 6000}), groq.WithModelLimits("b", groq.Limits{TPM: 6000}))
+			groq.WithModelLimits("a", groq.Limits{TPM: 6000}), groq.WithModelLimits("b", groq.Limits{TPM: 6000}), groq.WithDailyTokenBudget(1<<30))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := c.Chat(ctx, hello, groq.WithModel("a"))
@@ -332,6 +332,7 @@ func TestPoisonedUsageCannotStallTheScheduler(t *testing.T) {
 		assert.Less(t, time.Since(start), 5*time.Second, "the next call for the model returns within its context: %v", err)
 		debt := c.RateLimits("a").Quotas[0].TokensThisMinute
 		assert.LessOrEqual(t, debt, 6000+(1<<21), "the debt is bounded by what one request can be")
+		assert.LessOrEqual(t, c.Budget().Used, int64(1<<22), "and so is what the budget counts")
 	})
 }
 

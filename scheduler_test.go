@@ -481,3 +481,22 @@ func TestRollingWindowServer(t *testing.T) {
 		t.Logf("rolling window: %v, %d 429s, %d violations", took, st.RateLimited, st.Violations)
 	})
 }
+
+// TestMetaSaysHowLongTheCallWasQueued: a call that waits for its bucket reports
+// the wait in Meta.Queued, apart from the server's time.
+func TestMetaSaysHowLongTheCallWasQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{RPM: 2}), groqtest.WithLatency(300*time.Millisecond, 0)},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 2}))
+		for i := range 2 { // the bucket holds two
+			resp, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("q", i))})
+			require.NoError(t, err)
+			assert.Zero(t, resp.Meta.Queued, "the bucket had room")
+			assert.Equal(t, 300*time.Millisecond, resp.Meta.Latency)
+		}
+		resp, err := c.Chat(context.Background(), []groq.Message{groq.User("one more")})
+		require.NoError(t, err)
+		assert.Greater(t, resp.Meta.Queued, 29*time.Second, "it waited for refill (30 s a request, less the 600 ms since)")
+		assert.Equal(t, resp.Meta.Latency-300*time.Millisecond, resp.Meta.Queued, "the rest of the latency is the server's")
+	})
+}

@@ -360,10 +360,7 @@ func (s *Stream) end() {
 	if s.res != nil { // a replay holds nothing
 		s.res.resp.Body.Close()
 		s.res.release()
-		used := s.g.reserved
-		if s.usage != nil {
-			used = s.usage.TotalTokens
-		}
+		used := usedTokens(s.usage, s.g.reserved)
 		s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
 		if s.learn != nil && s.err == nil {
 			s.learn(s.usage)

@@ -310,6 +310,11 @@ type ResponseMeta struct {
 	Shared bool
 	// Latency is the time from the call's start to its response, queueing included.
 	Latency time.Duration
+	// Queued is the part of Latency the call spent waiting for admission (its
+	// model's queue, the buckets, a cooldown, a concurrency slot), over all its
+	// attempts; the rest is the network, the server and the waits between
+	// attempts. 0 for an answer from the cache.
+	Queued time.Duration
 }
 
 // ChatChunk is one event of a streamed completion.
