@@ -49,6 +49,10 @@ type Client struct {
 	ownHTTP  bool          // the client made hc's transport, and closes its idle connections
 }
 
+// simulatorHost is the host of an unstarted groqtest.Server's URL: no network
+// serves it.
+const simulatorHost = "groqtest.invalid"
+
 // NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
 // (comma-separated), else GROQ_API_KEY; with none it returns ErrNoAPIKey. An option
 // with a bad value makes it return an *OptionError naming the option.
@@ -72,6 +76,10 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	if len(keys) == 0 && len(cfg.orgs) == 0 && len(rt.keys) == 0 {
 		return nil, ErrNoAPIKey
+	}
+	if cfg.baseURL.Hostname() == simulatorHost && cfg.httpClient == nil {
+		return nil, &OptionError{Option: "WithBaseURL", Reason: cfg.baseURL.String() + " is an unstarted groqtest.Server's address, which only its " +
+			"in-memory transport serves: add groq.WithHTTPClient(srv.Client()), or use srv.ClientOptions()"}
 	}
 	if cfg.budgetStore != nil && cfg.budgetTokens <= 0 {
 		return nil, &OptionError{Option: "WithBudgetStore", Reason: "needs WithDailyTokenBudget (the store shares a budget; the option sets its size)"}

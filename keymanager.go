@@ -24,7 +24,7 @@ type bucketStore interface {
 	// what the buckets held before.
 	reserve(now time.Time, model string, tokens int) sendLevels
 	// reconcile settles a reservation with what the request really used.
-	reconcile(now time.Time, model string, reserved, used int, counted bool)
+	reconcile(now time.Time, model string, sent sendLevels, reserved, used int, counted bool)
 	// coolDown holds model back until t (only ever extended).
 	coolDown(model string, t time.Time)
 	// coolingUntil is when model's cooldown ends (zero: none).
@@ -90,8 +90,8 @@ func (m *memoryStore) reserve(now time.Time, model string, tokens int) sendLevel
 	return m.buckets(now, model).reserve(now, tokens)
 }
 
-func (m *memoryStore) reconcile(now time.Time, model string, reserved, used int, counted bool) {
-	m.buckets(now, model).reconcile(now, reserved, used, counted)
+func (m *memoryStore) reconcile(now time.Time, model string, sent sendLevels, reserved, used int, counted bool) {
+	m.buckets(now, model).reconcile(now, sent, reserved, used, counted)
 }
 
 func (m *memoryStore) coolDown(model string, t time.Time) {

@@ -495,7 +495,7 @@ func (s *scheduler) changed(model string) {
 func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	s.changed(g.model)
 	st := s.quotas[g.quota].store
-	st.reconcile(now, g.model, g.reserved, o.used, o.counted)
+	st.reconcile(now, g.model, g.sent, g.reserved, o.used, o.counted)
 	seen, others := st.observe(now, g.model, o.info, o.limited != nil || !o.coolUntil.IsZero())
 	var l lesson
 	if o.limited != nil {

@@ -252,15 +252,18 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 	return s
 }
 
-// reconcile settles a reservation. A request the server did not count gives back
-// everything; a counted one gives back (or is charged) the difference between the
-// tokens reserved and those it used.
-func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool) {
+// reconcile settles a reservation made with the buckets at sent. A request the
+// server did not count gives back everything; a counted one gives back (or is
+// charged) the difference between the tokens reserved and those it used. A bucket
+// that did not exist when the request left (a limit learnt from headers since) is
+// left alone: giving it back what it never held would make it hold more than the
+// server does.
+func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used int, counted bool) {
 	if !counted {
 		b.members.own[unitRequests]--
 		b.members.own[unitTokens] -= float64(reserved)
 		for k, lim := range b.lim {
-			if lim != nil {
+			if lim != nil && sent.capacity[k] > 0 {
 				giveBack(lim, now, limitKind(k).cost(reserved))
 				b.own[k].add(now, lim, -float64(limitKind(k).cost(reserved)))
 				b.refunded[k] += float64(limitKind(k).cost(reserved))
@@ -275,11 +278,11 @@ func (b *modelBuckets) reconcile(now time.Time, reserved, used int, counted bool
 	b.members.own[unitTokens] += float64(diff)
 	for _, k := range []limitKind{kindTPM, kindTPD} {
 		lim := b.lim[k]
-		if lim != nil {
-			b.own[k].add(now, lim, float64(diff))
+		if lim == nil || sent.capacity[k] == 0 {
+			continue // a bucket made (learnt from headers) after the request left holds none of it
 		}
+		b.own[k].add(now, lim, float64(diff))
 		switch {
-		case lim == nil:
 		case diff < 0:
 			giveBack(lim, now, -diff)
 		case diff > 0:

@@ -44,18 +44,18 @@ func TestCooldownOnlyExtends(t *testing.T) {
 
 func TestReconcileGivesBackAndCharges(t *testing.T) {
 	b := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
-	b.reserve(t0, 500)
-	b.reconcile(t0, 500, 200, true)
+	s1 := b.reserve(t0, 500)
+	b.reconcile(t0, s1, 500, 200, true)
 	assert.InDelta(t, 800, b.lim[kindTPM].TokensAt(t0), 1e-6, "unused tokens come back")
 	assert.InDelta(t, 9, b.lim[kindRPM].TokensAt(t0), 1e-6, "the request stays counted")
 
-	b.reserve(t0, 100)
-	b.reconcile(t0, 100, 2500, true)
+	s2 := b.reserve(t0, 100)
+	b.reconcile(t0, s2, 100, 2500, true)
 	assert.InDelta(t, 800-2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "extra usage is charged, even past the capacity")
 
 	c := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
-	c.reserve(t0, 300)
-	c.reconcile(t0, 300, 0, false)
+	s3 := c.reserve(t0, 300)
+	c.reconcile(t0, s3, 300, 0, false)
 	assert.InDelta(t, 1000, c.lim[kindTPM].TokensAt(t0), 1e-6, "an uncounted request gives everything back")
 	assert.InDelta(t, 10, c.lim[kindRPM].TokensAt(t0), 1e-6)
 	giveBack(c.lim[kindTPM], t0, 500)
@@ -130,7 +130,7 @@ func TestRateLimitedLearnsBurst(t *testing.T) {
 	// sent): the refused ones come back in any order, each giving back its
 	// reservation before it is read.
 	for _, i := range []int{13, 2, 15, 7, 12, 0} {
-		b.reconcile(t0, 1, 0, false)
+		b.reconcile(t0, sent[i], 1, 0, false)
 		b.rateLimited(t0, sig, sent[i], 1, 0, 0)
 	}
 	assert.Equal(t, 10, b.bursts().RPM, "16 spent, 6 refused: the server's bucket holds 10")
@@ -158,7 +158,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	at, _ := b.readyAt(t0, 1)
 	assert.Equal(t, t0, at, "two requests left: one, and the margin's worth (0.2) too")
 	sent := b.reserve(t0, 1)
-	b.reconcile(t0, 1, 0, false)
+	b.reconcile(t0, sent, 1, 0, false)
 	b.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent, 1, 0, 0)
 	assert.Equal(t, 40*time.Millisecond, b.margin)
 	assert.Equal(t, 600, b.bursts().RPM, "a timing refusal teaches nothing of the depth")
@@ -250,7 +250,7 @@ func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
 func TestRateLimitedReadsOthersSpending(t *testing.T) {
 	b := newModelBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
 	sent := b.reserve(t0, 1033)
-	b.reconcile(t0, 1033, 0, false)
+	b.reconcile(t0, sent, 1033, 0, false)
 	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true)
 	assert.Equal(t, 6000, seen, "the header showed the whole minute spent by others")
 	l := b.rateLimited(t0, limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent, 1033, seen, time.Second)
@@ -274,26 +274,25 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 		b.reserve(t0, 500)
 	}
 	sent := b.reserve(t0, 1033)
-	b.reconcile(t0, 1033, 0, false)
+	b.reconcile(t0, sent, 1033, 0, false)
 	l := b.rateLimited(t0, sig, sent, 1033, 0, time.Second)
 	assert.Equal(t, 5000+120-1, l.burst, "5,000 spent and 120 asked: the bucket holds less than 5,120")
 
 	lone := newModelBuckets(t0, Limits{TPM: 60000}, 0)
 	sent = lone.reserve(t0, 1033)
-	lone.reconcile(t0, 1033, 0, false)
+	lone.reconcile(t0, sent, 1033, 0, false)
 	l = lone.rateLimited(t0, sig, sent, 1033, 0, time.Second)
 	assert.Zero(t, l.burst, "nothing spent: a bound of 119 could not admit the 120 retried")
 	assert.Equal(t, 60000, lone.bursts().TPM)
 
 	big := newModelBuckets(t0, Limits{TPM: 60000}, 0)
-	big.reserve(t0, 9000)
-	big.reconcile(t0, 9000, 9000, true) // the server took 9,000 at once
+	big.reconcile(t0, big.reserve(t0, 9000), 9000, 9000, true) // the server took 9,000 at once
 	t1 := t0.Add(time.Minute)           // and the bucket has refilled since
 	for range 10 {
 		big.reserve(t1, 500)
 	}
 	sent = big.reserve(t1, 1033)
-	big.reconcile(t1, 1033, 0, false)
+	big.reconcile(t1, sent, 1033, 0, false)
 	l = big.rateLimited(t1, sig, sent, 1033, 0, time.Second)
 	assert.Equal(t, 9000, l.burst, "never below a request the server accepted")
 }
@@ -353,8 +352,7 @@ func TestHeadersShowOthersSpending(t *testing.T) {
 	assert.Zero(t, b.foreign.requests.perMinute(t0))
 	assert.InDelta(t, 600, b.lim[kindRPM].TokensAt(t0), 1e-6, "the day's history is not this minute's")
 	now := t0.Add(time.Second)
-	b.reserve(now, 1)
-	b.reconcile(now, 1, 1, true)
+	b.reconcile(now, b.reserve(now, 1), 1, 1, true)
 	_, changed := b.observe(now, info(13996), false) // one of ours, three of theirs
 	assert.Equal(t, []limitKind{kindRPM}, changed, "another program is seen")
 	assert.InDelta(t, 600-1-3, b.lim[kindRPM].TokensAt(now), 1e-6, "their requests spent the minute's bucket too")
@@ -364,8 +362,7 @@ func TestHeadersShowOthersSpending(t *testing.T) {
 	m.members.store = true
 	m.observe(t0, info(14000), false)
 	m.membersCounted(t0, 0, 0) // the store's count before
-	m.reserve(now, 1)
-	m.reconcile(now, 1, 1, true)
+	m.reconcile(now, m.reserve(now, 1), 1, 1, true)
 	m.observe(now, info(13996), false) // 1 of ours, 2 of the other members', 1 of another program's
 	assert.Zero(t, m.foreign.requests.perMinute(now), "held until the store's next count")
 	m.reserve(now, 1)

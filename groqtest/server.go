@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/internal/limits"
 )
 
@@ -58,6 +59,7 @@ type Server struct {
 
 	models    map[string]Limits
 	orgOfKey  map[string]string // empty: any key is accepted as its own organization
+	keyOrder  []string          // the keys, in the order the options gave them
 	shape     BucketShape
 	latency   time.Duration
 	jitter    time.Duration
@@ -137,6 +139,7 @@ func WithKeys(keys ...string) Option {
 				panic("groqtest: WithKeys: empty key")
 			}
 			s.orgOfKey[k] = "org_" + shortHash(k)
+			s.keyOrder = append(s.keyOrder, k)
 		}
 	}
 }
@@ -149,6 +152,7 @@ func WithOrganization(name string, keys ...string) Option {
 		}
 		for _, k := range keys {
 			s.orgOfKey[k] = name
+			s.keyOrder = append(s.keyOrder, k)
 		}
 	}
 }
@@ -401,4 +405,26 @@ func (s *Server) Models() []string {
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:6])
+}
+
+// ClientOptions are the options that point a groq.Client at the server: its URL,
+// a key it accepts (the first given to WithKeys or WithOrganization, else
+// "gsk_groqtest"), and for a server that does not listen its in-memory HTTP
+// client (a server started later needs new options). Keys add up in
+// groq.WithAPIKeys: for other keys, give WithBaseURL and WithHTTPClient yourself.
+//
+//	srv := groqtest.NewUnstartedServer()
+//	client, err := groq.NewClient(srv.ClientOptions()...)
+func (s *Server) ClientOptions() []groq.Option {
+	s.mu.Lock()
+	key, listening := "gsk_groqtest", s.ts != nil
+	if len(s.keyOrder) > 0 {
+		key = s.keyOrder[0]
+	}
+	s.mu.Unlock()
+	opts := []groq.Option{groq.WithBaseURL(s.URL()), groq.WithAPIKeys(key)}
+	if !listening {
+		opts = append(opts, groq.WithHTTPClient(s.mem))
+	}
+	return opts
 }

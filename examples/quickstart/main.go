@@ -19,8 +19,8 @@ func main() {
 	var opts []groq.Option // keys come from GROQ_API_KEYS or GROQ_API_KEY
 	if os.Getenv("GROQ_API_KEY")+os.Getenv("GROQ_API_KEYS") == "" {
 		// No key: answer from the built-in simulator (package groqtest) instead of Groq.
-		srv := groqtest.NewUnstartedServer()
-		opts = append(opts, groq.WithAPIKeys("gsk_any"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		fmt.Println("(no GROQ_API_KEY: answering from the built-in Groq simulator)")
+		opts = groqtest.NewUnstartedServer().ClientOptions()
 	}
 	client, err := groq.NewClient(opts...) // with no key and no simulator: groq.ErrNoAPIKey
 	if err != nil {
