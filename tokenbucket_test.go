@@ -287,7 +287,7 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 
 	big := newModelBuckets(t0, Limits{TPM: 60000}, 0)
 	big.reconcile(t0, big.reserve(t0, 9000), 9000, 9000, true) // the server took 9,000 at once
-	t1 := t0.Add(time.Minute)           // and the bucket has refilled since
+	t1 := t0.Add(time.Minute)                                  // and the bucket has refilled since
 	for range 10 {
 		big.reserve(t1, 500)
 	}
