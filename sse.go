@@ -4,11 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 )
 
-// sseReader reads data-only server-sent events. It has no line-length limit: a line
-// is read in as many pieces as it takes.
+// maxEventBytes bounds one server-sent event (a chunk of Groq's is a few hundred
+// bytes; a large tool call's arguments come in many): a longer line or event is
+// an error, read no further, so that a broken or hostile upstream cannot take the
+// heap.
+const maxEventBytes = 4 << 20
+
+// errEventTooLarge is an event or line longer than maxEventBytes.
+var errEventTooLarge = fmt.Errorf("groq: a stream event is longer than %d bytes", maxEventBytes)
+
+// sseReader reads data-only server-sent events. A line is read in as many pieces
+// as it takes, up to maxEventBytes.
 type sseReader struct {
 	r    *bufio.Reader
 	data []byte // the event being assembled
@@ -57,6 +67,9 @@ func (s *sseReader) next() ([]byte, error) {
 		if string(field) != "data" {
 			continue
 		}
+		if len(s.data)+1+len(value) > maxEventBytes {
+			return nil, errEventTooLarge
+		}
 		if hasData {
 			s.data = append(s.data, '\n')
 		}
@@ -70,6 +83,9 @@ func (s *sseReader) readLine() ([]byte, error) {
 	s.line = s.line[:0]
 	for {
 		chunk, err := s.r.ReadSlice('\n')
+		if len(s.line)+len(chunk) > maxEventBytes+2 { // the line's ending may follow
+			return nil, errEventTooLarge
+		}
 		s.line = append(s.line, chunk...)
 		if err == bufio.ErrBufferFull {
 			continue

@@ -150,6 +150,9 @@ func (s *Stream) read() (*ChatChunk, bool, error) {
 		if err == io.EOF {
 			return nil, false, errNoDone
 		}
+		if errors.Is(err, errEventTooLarge) { // the server did answer: not retried
+			return nil, false, &StreamError{Err: err, RequestID: s.Meta.RequestID}
+		}
 		return nil, false, fmt.Errorf("groq: reading the stream: %w", err)
 	}
 	if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -279,4 +281,58 @@ func TestStreamHoldsItsSlot(t *testing.T) {
 		require.NoError(t, <-done)
 		assert.Equal(t, 2, srv.Stats().Requests)
 	})
+}
+
+// endless is a reader of n bytes of 'x', made as they are read.
+type endless struct{ n int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), e.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	e.n -= k
+	return k, nil
+}
+
+// TestStreamEventTooLarge: an event longer than the bound (here 256 MiB, on the
+// first event and after one) is a *StreamError, sent once, and the heap does not
+// grow with it.
+func TestStreamEventTooLarge(t *testing.T) {
+	for name, first := range map[string]string{
+		"first event": "",
+		"after one":   `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]}` + "\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			sent := 0
+			c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithHTTPClient(&http.Client{
+				Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					sent++
+					body := io.MultiReader(strings.NewReader(first+"data: "), &endless{n: 256 << 20})
+					return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(body), Request: r}, nil
+				}),
+			}))
+			require.NoError(t, err)
+			defer c.Close()
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			st, err := c.ChatStream(context.Background(), hello)
+			if err == nil {
+				for st.Next() {
+				}
+				err = st.Err()
+				st.Close()
+			}
+			runtime.ReadMemStats(&after)
+			var se *groq.StreamError
+			require.ErrorAs(t, err, &se, "Chat(...) = %v", err)
+			assert.Contains(t, err.Error(), "longer than")
+			assert.Equal(t, 1, sent, "not retried: the server answered")
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "the event was not read whole (256 MiB)")
+		})
+	}
 }
