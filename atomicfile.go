@@ -49,3 +49,13 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 	}
 	return nil
 }
+
+// removeDeadTemps removes the temporary files writeFileAtomic left beside path
+// when its process died before the rename. Call it only holding the lock that
+// every writer of path holds while it writes, so that none of them is alive.
+func removeDeadTemps(path string) {
+	dead, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range dead {
+		os.Remove(f)
+	}
+}

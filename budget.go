@@ -49,6 +49,11 @@ type budget struct {
 	dirty    bool
 	store    BudgetStore // shared between processes; nil: this process alone
 	health   storeHealth // the store failed last: holds are taken here
+	// With a file: what this process spent since it last wrote, which it adds to
+	// what the file holds (other processes write it too), under lock, an
+	// advisory lock on path + ".lock".
+	unsaved int64
+	lock    *os.File
 }
 
 // BudgetStore shares a daily token budget (WithDailyTokenBudget) between
@@ -96,9 +101,29 @@ func newBudget(limit int64, loc *time.Location, path string, log *slog.Logger) *
 	b := &budget{limit: limit, loc: loc, path: path, log: log}
 	b.day = b.dayOf(time.Now())
 	if path != "" {
-		b.load()
+		if f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+			b.lock = f
+		} else {
+			b.log.Warn("groq: cannot open the budget file's lock; processes sharing it may lose each other's spending", "path", path, "error", err)
+		}
+		b.withLock(func() {
+			if b.lock != nil { // every writer holds the lock: a temporary file now is a dead writer's
+				removeDeadTemps(path)
+			}
+			b.load()
+		})
 	}
 	return b
+}
+
+// withLock runs f holding the budget file's lock (when it could be opened).
+func (b *budget) withLock(f func()) {
+	if b.lock != nil {
+		if err := lockFile(b.lock); err == nil {
+			defer unlockFile(b.lock)
+		}
+	}
+	f()
 }
 
 func (b *budget) dayOf(t time.Time) string { return t.In(b.loc).Format(time.DateOnly) }
@@ -111,7 +136,7 @@ func (b *budget) resetAt(now time.Time) time.Time {
 // rollover starts a new day when now is past midnight. b.mu is held.
 func (b *budget) rollover(now time.Time) {
 	if d := b.dayOf(now); d != b.day {
-		b.day, b.used, b.dirty = d, 0, true
+		b.day, b.used, b.unsaved, b.dirty = d, 0, 0, true
 	}
 }
 
@@ -171,6 +196,7 @@ func (b *budget) settle(now time.Time, h budgetHold, used int64) {
 	b.rollover(now)
 	if used > 0 {
 		b.used += used
+		b.unsaved += used
 		b.dirty = true
 	}
 	if b.dirty {
@@ -194,36 +220,58 @@ func (b *budget) status(now time.Time) BudgetStatus {
 		Remaining: max(0, b.limit-b.used-b.reserved), ResetAt: b.resetAt(now)}
 }
 
+// load reads what the file says was spent today (every process's), plus what
+// this process has not written yet. The file lock is held.
 func (b *budget) load() {
-	data, err := os.ReadFile(b.path)
-	if err != nil {
-		if !os.IsNotExist(err) {
-			b.log.Warn("groq: cannot read the budget file; starting from zero", "path", b.path, "error", err)
-		}
-		return
-	}
-	var f budgetFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		b.log.Warn("groq: the budget file is not valid; starting from zero", "path", b.path, "error", err)
-		return
-	}
-	if f.Day == b.day && f.Used > 0 {
-		b.used = f.Used
+	if used, ok := b.readFile(); ok {
+		b.used = used + b.unsaved
 	}
 }
 
-// saveLocked writes the state atomically; sync also fsyncs it. b.mu is held. A
-// failure is logged: the budget keeps working in memory.
+// readFile is today's spending by the file (0 for another day's file); ok is
+// false when it cannot be read. The file lock is held.
+func (b *budget) readFile() (used int64, ok bool) {
+	data, err := os.ReadFile(b.path)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			b.log.Warn("groq: cannot read the budget file", "path", b.path, "error", err)
+			return 0, false
+		}
+		return 0, true
+	}
+	var f budgetFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		b.log.Warn("groq: the budget file is not valid; counting from zero", "path", b.path, "error", err)
+		return 0, true
+	}
+	if f.Day != b.day || f.Used < 0 {
+		return 0, true
+	}
+	return f.Used, true
+}
+
+// saveLocked adds what this process spent since it last wrote to what the file
+// holds (so that processes sharing the file count each other's spending), writes
+// it atomically (sync also fsyncs it) and takes the total as the day's. b.mu is
+// held. A failure is logged: the budget keeps working in memory, and what was not
+// written is added next time.
 func (b *budget) saveLocked(sync bool) {
 	if b.path == "" {
 		return
 	}
-	data, _ := json.Marshal(budgetFile{Day: b.day, Zone: b.loc.String(), Used: b.used})
-	if err := writeFileAtomic(b.path, data, sync); err != nil {
-		b.log.Error("groq: cannot save the budget file", "path", b.path, "error", err)
-		return
-	}
-	b.dirty = false
+	b.withLock(func() {
+		base, ok := b.readFile()
+		if !ok {
+			return
+		}
+		total := base + b.unsaved
+		data, _ := json.Marshal(budgetFile{Day: b.day, Zone: b.loc.String(), Used: total})
+		if err := writeFileAtomic(b.path, data, sync); err != nil {
+			b.log.Error("groq: cannot save the budget file", "path", b.path, "error", err)
+			return
+		}
+		b.used, b.unsaved, b.dirty = total, 0, false
+	})
 }
 
 // close flushes the state to disk.
@@ -234,6 +282,10 @@ func (b *budget) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.saveLocked(true)
+	if b.lock != nil {
+		b.lock.Close()
+		b.lock = nil
+	}
 }
 
 // Budget reports the daily token budget: used, reserved, remaining and when it

@@ -111,6 +111,9 @@ func OpenFileCache(path string, ttl time.Duration, maxEntries int, log *slog.Log
 		fc.writeError("opening the journal", err)
 	}
 	fc.withLock(func() {
+		if fc.lock != nil { // every writer holds the lock: a temporary file now is a dead writer's
+			removeDeadTemps(path)
+		}
 		now := time.Now()
 		for _, e := range fc.readSnapshot(now) {
 			fc.lru.put(e)
@@ -365,6 +368,12 @@ func (fc *FileCache) appendLocked(now time.Time, line []byte) error {
 	var err error
 	fc.withLock(func() {
 		fc.syncLocked(now) // everything before this line is read, so it need not be read back
+		// A writer that died mid-line (a full disk, a kill) left a line with no
+		// end past what was read: end it, so that it is one bad line and this one
+		// stays whole.
+		if st, serr := fc.journal.Stat(); fc.lock != nil && serr == nil && st.Size() > fc.readOffset {
+			line = append([]byte{'\n'}, line...)
+		}
 		if _, err = fc.journal.Write(line); err != nil {
 			return
 		}
