@@ -282,6 +282,11 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 	case http.StatusRequestEntityTooLarge:
 		c.sched.finish(g, outcome{info: res.info})
 		f.err, f.final = &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
+	case http.StatusNotFound:
+		c.sched.finish(g, outcome{counted: true, info: res.info})
+		if apiErr.Code == "model_not_found" {
+			f.err = &ModelNotFoundError{Model: model, Err: apiErr, Suggestions: closest(model, c.knownModels(), 3)}
+		}
 	default:
 		// Server errors are not billed; other client errors count as a request.
 		c.sched.finish(g, outcome{counted: res.status < 500 && res.status != 498, info: res.info})

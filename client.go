@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -477,6 +478,16 @@ func validateRequest(r *ChatRequest) error {
 		}
 		if m.Role == RoleTool && m.ToolCallID == "" {
 			return &RequestError{Field: fmt.Sprintf("messages[%d].tool_call_id", i), Reason: "a tool message needs the id of the call it answers"}
+		}
+		// JSON would send U+FFFD for each bad byte while the cache key kept them:
+		// refused, so that what is sent, cached and billed is what was written.
+		if !utf8.ValidString(m.Content) {
+			return &RequestError{Field: fmt.Sprintf("messages[%d].content", i), Reason: "not valid UTF-8"}
+		}
+		for j, p := range m.Parts {
+			if !utf8.ValidString(p.Text) {
+				return &RequestError{Field: fmt.Sprintf("messages[%d].content[%d].text", i, j), Reason: "not valid UTF-8"}
+			}
 		}
 	}
 	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) {

@@ -163,6 +163,11 @@ func TestBadRequestsNeverReachTheNetwork(t *testing.T) {
 			_, err := c.Chat(ctx, []groq.Message{{Role: groq.RoleTool, Content: "42"}})
 			return err
 		}, "messages[0].tool_call_id"},
+		{"invalid UTF-8", func() error { _, err := c.Chat(ctx, []groq.Message{groq.User("caf\xe9")}); return err }, "messages[0].content"},
+		{"invalid UTF-8 in a part", func() error {
+			_, err := c.Chat(ctx, []groq.Message{{Role: groq.RoleUser, Parts: []groq.ContentPart{{Type: "text", Text: "ok"}, {Type: "text", Text: "\xff"}}}})
+			return err
+		}, "messages[0].content[1].text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -27,8 +28,11 @@ var ErrModelNotFound = errors.New("groq: model not found")
 // ModelNotFoundError is a model the server does not know, with the names it
 // serves that are closest to it.
 type ModelNotFoundError struct {
-	Model       string
-	Suggestions []string // the closest names the server serves, closest first (may be empty)
+	Model string
+	// Suggestions are the closest names the server serves (Model), or for a chat
+	// call the closest the client knows (its built-in table and configured
+	// limits), closest first; may be empty.
+	Suggestions []string
 	Err         *APIError
 }
 
@@ -99,6 +103,22 @@ func (c *Client) Model(ctx context.Context, id string) (*Model, error) {
 		c.learnContextWindow(m.ID, m.ContextWindow)
 	}
 	return &m, nil
+}
+
+// knownModels are the model names the client knows without a network call: the
+// built-in table and the configured limits.
+func (c *Client) knownModels() []string {
+	names := make([]string, 0, len(builtinLimits)+len(c.cfg.modelLimits))
+	for m := range builtinLimits {
+		names = append(names, m)
+	}
+	for m := range c.cfg.modelLimits {
+		if _, ok := builtinLimits[m]; !ok {
+			names = append(names, m)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // learnContextWindow keeps a context window the server gave for a model the

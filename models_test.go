@@ -72,3 +72,18 @@ func TestModelsRetriesAndKeysNeverLeak(t *testing.T) {
 		assert.NotContains(t, err.Error(), "gsk_test_key_0")
 	})
 }
+
+// TestChatWithUnknownModel: a chat call for a model the server does not serve is
+// a *ModelNotFoundError with the closest names the client knows, not a bare 404.
+func TestChatWithUnknownModel(t *testing.T) {
+	c, srv := sim(t, nil)
+	_, err := c.Chat(context.Background(), hello, groq.WithModel("llama-3.1-8b-instnt"))
+	require.ErrorIs(t, err, groq.ErrModelNotFound)
+	var nf *groq.ModelNotFoundError
+	require.ErrorAs(t, err, &nf)
+	require.NotEmpty(t, nf.Suggestions)
+	assert.Equal(t, "llama-3.1-8b-instant", nf.Suggestions[0])
+	assert.Contains(t, err.Error(), `did you mean "llama-3.1-8b-instant"`)
+	assert.Equal(t, 404, nf.Err.StatusCode)
+	assert.Equal(t, 1, srv.Stats().Requests, "not retried")
+}
