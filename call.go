@@ -3,11 +3,14 @@ package groq
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -239,8 +242,8 @@ func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest
 			err = derr
 		}
 	}
-	if err != nil { // the connection failed: the server may have counted it
-		c.sched.finish(g, outcome{counted: true, used: g.reserved})
+	if err != nil { // the connection failed: the server may have counted it, unless it never got it
+		c.sched.finish(g, outcome{counted: !neverSent(err), used: g.reserved})
 		c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
 		return nil, nil, &failure{err: err}
 	}
@@ -496,4 +499,26 @@ func (c *Client) send(ctx context.Context, g grant, body []byte, stream bool) (*
 		return nil, fmt.Errorf("groq: reading the error response (status %d): %w", resp.StatusCode, err)
 	}
 	return res, nil
+}
+
+// neverSent reports whether a failed attempt cannot have reached the server: no
+// address (DNS), no connection (dial: refused, unreachable) or no TLS session.
+// Its reservation is given back at once, so that the next attempt waits for
+// backoff, not for a refill of tokens nothing spent. Any other failure may have
+// been counted.
+func neverSent(err error) bool {
+	var dns *net.DNSError
+	var op *net.OpError
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &dns), errors.As(err, &rh), errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
+		return true
+	case errors.As(err, &op):
+		return op.Op == "dial"
+	}
+	return false
 }

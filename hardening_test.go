@@ -392,3 +392,28 @@ func TestAnswerThatIsNotACompletion(t *testing.T) {
 	require.NoError(t, err, "a real completion with no choices is a completion")
 	assert.Empty(t, resp.Text())
 }
+
+// TestRefusedConnectionHoldsNoTokens: an attempt that never reached the server (a
+// refused port) gives its reservation back at once: calls against it give up at
+// backoff pace, not at the pace of a refill of tokens nothing spent (each attempt
+// held about 1,035 of the 6,000 tokens a minute).
+func TestRefusedConnectionHoldsNoTokens(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+	c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL("http://"+addr+"/openai/v1"),
+		groq.WithModelLimits(groq.DefaultModel, groq.Limits{RPM: 30, TPM: 6000}), groq.WithMaxRetries(2),
+		groq.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+	require.NoError(t, err)
+	defer c.Close()
+	start := time.Now()
+	for i := range 5 {
+		_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint("line ", i))})
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, groq.ErrRateLimited, "line %d: no local wait for tokens: %v", i, err)
+	}
+	assert.Less(t, time.Since(start), 5*time.Second, "15 refused attempts at backoff pace")
+	q := c.RateLimits(groq.DefaultModel).Quotas[0]
+	assert.LessOrEqual(t, q.TokensThisMinute, 1, "no tokens held for requests that never left (a token of rounding)")
+}
