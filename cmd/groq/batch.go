@@ -19,8 +19,14 @@ import (
 	"github.com/groqkit/groq"
 )
 
-// exitInterrupted is the exit code of a batch stopped by SIGINT or SIGTERM.
-const exitInterrupted = 130
+// The exit codes of a batch stopped by SIGINT (130) or SIGTERM (143), as a shell
+// reports a process killed by them. The first signal stops the sending and gives
+// the calls in flight graceBatch to finish; a second ends them at once.
+const (
+	exitInterrupted = 130
+	exitTerminated  = 143
+	graceBatch      = 5 * time.Second
+)
 
 // batchLine is one input line, in Groq's batch format; method and url may be
 // left out.
@@ -117,37 +123,6 @@ func maxTokens(r *groq.ChatRequest) int {
 	return 0
 }
 
-// resumeOutput keeps the successful lines of an existing output file (rewriting
-// it without the failed ones, so that each custom_id ends with one line) and
-// returns their custom_ids.
-func resumeOutput(path string) (map[string]bool, error) {
-	done := map[string]bool{}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return done, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var kept bytes.Buffer
-	for _, raw := range bytes.Split(data, []byte("\n")) {
-		var o groq.BatchOutput
-		if json.Unmarshal(raw, &o) != nil || o.CustomID == "" { // a line cut by a crash is dropped
-			continue
-		}
-		if o.OK() && !done[o.CustomID] {
-			done[o.CustomID] = true
-			kept.Write(bytes.TrimSpace(raw))
-			kept.WriteByte('\n')
-		}
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, kept.Bytes(), 0o600); err != nil {
-		return nil, err
-	}
-	return done, os.Rename(tmp, path)
-}
-
 // batchPlan is what --dry-run prints, and what the ETA starts from.
 type batchPlan struct {
 	lines, skipped int
@@ -225,13 +200,16 @@ type batchRun struct {
 
 	mu                        sync.Mutex
 	finished, failed, limited int
-	seq                       int
+	seq                       int  // output lines so far, this run's and the earlier runs': ids are unique
+	simulated                 bool // the simulator answers: the lines say so
 }
 
 // run sends every line not done yet and writes each result as it comes. stop
-// ends the sending (an interrupt); calls in flight get grace to finish. It returns
-// how many lines succeeded and whether it was interrupted.
-func (b *batchRun) run(stop <-chan struct{}) (ok, total int, interrupted bool) {
+// ends the sending (a first interrupt, at any time, also after the last line was
+// handed out); calls in flight get grace to finish; kill (a second interrupt)
+// ends them at once. It returns how many lines succeeded and whether it was
+// interrupted.
+func (b *batchRun) run(stop, kill <-chan struct{}) (ok, total int, interrupted bool) {
 	var todo []batchLine
 	for _, l := range b.lines {
 		if !b.done[l.CustomID] {
@@ -296,12 +274,25 @@ feed:
 		}
 	}
 	close(next)
-	if stopped {
-		grace := time.AfterFunc(b.grace, cancelCalls)
-		defer grace.Stop()
+	var grace *time.Timer
+	stopping := func() {
+		stopped = true
+		grace = time.AfterFunc(b.grace, cancelCalls)
 	}
+	if stopped {
+		stopping()
+	}
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
+	stopC, killC := stop, kill
+	if stopped {
+		stopC = nil
+	}
 	for {
 		select {
 		case <-waited:
@@ -309,6 +300,13 @@ feed:
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			return b.finished - b.failed, total, stopped
+		case <-stopC: // the last lines were handed out: the calls in flight get the grace
+			stopC = nil
+			stopping()
+		case <-killC:
+			killC = nil
+			stopped = true
+			cancelCalls()
 		case <-ticker.C:
 			report(false)
 		}
@@ -345,17 +343,28 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 		}
 	}
 	b.finished++
-	line, _ := json.Marshal(o)
+	line, _ := json.Marshal(outputLine{BatchOutput: o, Simulated: b.simulated})
 	b.out.Write(append(line, '\n')) // one write a line: a crash loses at most the lines in flight
 }
 
 // runBatch is "groq batch IN.jsonl -o OUT.jsonl".
 func runBatch(o *options, args []string, e env) int {
+	if o.dryRun {
+		o.noCache = true // a dry run opens nothing for writing
+	}
+	if err := checkPaths(o, true); err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v; nothing was done\n", err)
+		return exitUsage
+	}
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}
 	if len(args) != 1 || o.output == "" {
 		fmt.Fprintln(e.stderr, "groq: usage: groq batch [--remote] [flags] IN.jsonl -o OUT.jsonl, groq batch status ID, groq batch results ID -o OUT.jsonl (flags may come before or after the file names)")
+		return exitUsage
+	}
+	if sameFile(args[0], o.output) {
+		fmt.Fprintf(e.stderr, "groq: -o %s is the input file; give another file for the output; nothing was done\n", o.output)
 		return exitUsage
 	}
 	in, err := os.Open(args[0])
@@ -380,16 +389,24 @@ func runBatch(o *options, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "groq: nothing was sent")
 		return exitUsage
 	}
-	done, err := resumeOutput(o.output)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "groq: reading %s to resume: %v\n", o.output, err)
-		return exitUsage
-	}
 	client, closeClient, code := newClient(o, e)
 	if client == nil {
 		return code
 	}
 	defer closeClient()
+	prev, err := readOutput(o.output, o.simulated)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: reading %s to resume: %v\n", o.output, err)
+		return exitUsage
+	}
+	if prev.nonOutput {
+		fmt.Fprintf(e.stderr, "groq: -o %s holds lines that are not batch output; give a new file, or one an earlier run wrote; nothing was done\n", o.output)
+		return exitUsage
+	}
+	if prev.resent > 0 {
+		fmt.Fprintf(e.stderr, "groq: %d answers in %s came from the simulator; they are sent again to Groq\n", prev.resent, o.output)
+	}
+	done := prev.done
 	if o.remote {
 		return runRemote(o, e, client, lines, done, defModel, args[0])
 	}
@@ -408,28 +425,39 @@ func runBatch(o *options, args []string, e env) int {
 			predict(client, plan.perModel, plan.tokens).Round(time.Second))
 		return exitOK
 	}
-	out, err := os.OpenFile(o.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	out, err := openAppend(o.output)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "groq: %v\n", err)
 		return exitUsage
 	}
 	defer out.Close()
-	sig := make(chan os.Signal, 1)
+	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stop, watched := make(chan struct{}), make(chan struct{})
+	stop, kill, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var first os.Signal // written before stop is closed, read after run returns
 	go func() {
 		defer close(watched)
+		s, ok := <-sig
+		if !ok {
+			return
+		}
+		first = s
+		close(stop)
 		if _, ok := <-sig; ok {
-			close(stop)
+			close(kill)
 		}
 	}()
 	defer func() { signal.Stop(sig); close(sig); <-watched }()
 	b := &batchRun{client: client, lines: lines, done: done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
-		concurrency: 2 * o.concurrency, grace: 5 * time.Second, every: 2 * time.Second, defModel: defModel}
-	ok, total, interrupted := b.run(stop)
+		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: defModel,
+		seq: prev.lines, simulated: o.simulated}
+	ok, total, interrupted := b.run(stop, kill)
 	if interrupted {
 		fmt.Fprintf(e.stderr, "groq: interrupted: %d of %d lines done in %s (%d before this run); run the same command again to resume\n",
 			ok+len(done), len(lines), o.output, len(done))
+		if first == syscall.SIGTERM {
+			return exitTerminated
+		}
 		return exitInterrupted
 	}
 	if ok < total {

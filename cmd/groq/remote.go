@@ -146,12 +146,13 @@ func writeResults(ctx context.Context, e env, client *groq.Client, b *groq.Batch
 		os.Remove(pendingPath(output))
 		return exitAPI
 	}
-	done, err := resumeOutput(output)
+	prev, err := readOutput(output, true)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "groq: reading %s: %v\n", output, err)
 		return exitUsage
 	}
-	out, err := os.OpenFile(output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	done := prev.done
+	out, err := openAppend(output)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "groq: %v\n", err)
 		return exitUsage

@@ -42,7 +42,7 @@ func TestBatchRemoteEndToEnd(t *testing.T) {
 	require.Equal(t, exitAPI, r.code, "some lines failed at the simulated Groq: %s", r.stderr)
 	assert.Contains(t, r.stderr, "in_progress")
 	assert.Contains(t, r.stderr, "run the same command again to retry the failed lines")
-	out := readOutput(t, outPath)
+	out := outputLines(t, outPath)
 	require.Len(t, out, 40, "every line has one line in OUT, success or failure")
 	failed := 0
 	for _, o := range out {
@@ -61,7 +61,7 @@ func TestBatchRemoteEndToEnd(t *testing.T) {
 		r = cmd(t, vars, "", args...)
 	}
 	require.Equal(t, exitOK, r.code, r.stderr)
-	out = readOutput(t, outPath)
+	out = outputLines(t, outPath)
 	require.Len(t, out, 40)
 	for i := range 40 {
 		o := out[fmt.Sprintf("req-%d", i)]
@@ -107,7 +107,7 @@ func TestBatchRemoteNoWaitStatusResults(t *testing.T) {
 	r = cmd(t, vars, "", "batch", "--remote", in, "-o", outPath, "--poll", "50ms")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "picking it up (nothing is uploaded)")
-	assert.Len(t, readOutput(t, outPath), 10)
+	assert.Len(t, outputLines(t, outPath), 10)
 	batches, err := c.Batches(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, batches, 1, "one batch, not two")
@@ -122,7 +122,7 @@ func TestBatchRemoteNoWaitStatusResults(t *testing.T) {
 	other := filepath.Join(dir, "again.jsonl")
 	r = cmd(t, vars, "", "batch", "results", id, "-o", other)
 	require.Equal(t, exitOK, r.code, r.stderr)
-	assert.Equal(t, readOutput(t, outPath), readOutput(t, other), "results ID writes the same lines")
+	assert.Equal(t, outputLines(t, outPath), outputLines(t, other), "results ID writes the same lines")
 
 	r = cmd(t, vars, "", "batch", "results", "batch_nope", "-o", other)
 	assert.Equal(t, exitAPI, r.code)
@@ -156,7 +156,7 @@ func TestBatchRemoteWithTheSimulator(t *testing.T) {
 	r := cmd(t, map[string]string{}, "", "batch", "--remote", "--wait=false", "--poll", "100ms", in, "-o", outPath)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "waiting instead")
-	out := readOutput(t, outPath)
+	out := outputLines(t, outPath)
 	require.True(t, out["a"].OK())
 	_, err := os.Stat(outPath + ".batch")
 	assert.ErrorIs(t, err, os.ErrNotExist)

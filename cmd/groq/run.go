@@ -114,6 +114,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
 		return runBatch(&o, positional[1:], e)
 	}
+	if err := checkPaths(&o, false); err != nil {
+		fmt.Fprintf(stderr, "groq: %v; nothing was done\n", err)
+		return exitUsage
+	}
 	prompt, err := readPrompt(&o, positional, stdin)
 	if errors.Is(err, errNoInput) {
 		fmt.Fprintln(stderr, "groq: no prompt given (an argument, --prompt-file, --stdin or --default-prompt); running the self-test instead")
@@ -209,13 +213,18 @@ func (o *options) check() string {
 func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	var keys []string
 	for _, name := range []string{"GROQ_API_KEYS", "GROQ_API_KEY"} {
-		for _, k := range strings.Split(e.getenv(name), ",") {
+		v := e.getenv(name)
+		for _, k := range strings.Split(v, ",") {
 			if k = strings.TrimSpace(k); k != "" {
 				keys = append(keys, k)
 			}
 		}
 		if len(keys) > 0 {
 			break
+		}
+		if v != "" { // set, but to nothing: a mistake, not a request for the simulator
+			fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is blank); set it to a key, or unset it to use the built-in simulator\n", name)
+			return nil, nil, exitUsage
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -424,9 +433,24 @@ func printLimits(w io.Writer, s groq.RateLimitSnapshot) {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "usage: groq [flags] [prompt]")
-	fmt.Fprintln(w, "Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the built-in simulator answers.")
-	fmt.Fprintln(w, "GROQ_BASE_URL overrides the API root. With no prompt at all, the self-test runs.")
+	fmt.Fprintln(w, `usage: groq [flags] [prompt]
+       groq models [--json]                      the models the key serves
+       groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API
+       groq batch status ID [--json]             where a remote batch stands
+       groq batch results ID -o OUT.jsonl        a remote batch's results, appended to OUT
+
+Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the
+built-in simulator answers (and says so); a variable set to blank is an error.
+GROQ_BASE_URL overrides the API root. With no prompt at all, the self-test runs.
+
+Files: the cache (and the .journal, .lock and .budget files beside it), -o and
+OUT.batch must be regular files or absent: a device, FIFO, socket or directory is
+refused before any work (use --no-cache for no cache). OUT is appended to, never
+rewritten: a run resumes from it (the last line of a custom_id wins), and lines
+the simulator answered are sent again to Groq. A batch stops on the first SIGINT
+or SIGTERM, giving calls in flight 5 s (exit 130 or 143); a second ends them now.
+
+Flags:`)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
