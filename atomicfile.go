@@ -7,9 +7,25 @@ import (
 
 // writeFileAtomic replaces path with data: a temporary file in the same directory,
 // readable by its owner only, renamed over path, so that a reader sees the old
-// file or the new one, never a mix. With sync, the data and the directory entry
+// file or the new one, never a mix. A symbolic link is followed: its target is
+// replaced, the link stays. With sync, the data and the directory entry
 // are flushed to disk before it returns.
 func writeFileAtomic(path string, data []byte, sync bool) error {
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		// Written through: the link's target is replaced, never the link.
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil { // a link to a file not made yet
+			l, rerr := os.Readlink(path)
+			if rerr != nil {
+				return err
+			}
+			if !filepath.IsAbs(l) {
+				l = filepath.Join(filepath.Dir(path), l)
+			}
+			target = l
+		}
+		path = target
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -85,9 +85,14 @@ type fileSnapshot struct {
 
 // OpenFileCache opens (or creates) the cache file at path. Entries live for ttl;
 // maxEntries bounds them (0: unbounded). log receives warnings and errors (nil:
-// discard). It fails only for bad arguments: an unreadable or unwritable file is
-// logged and the cache works in memory.
+// discard). It fails for bad arguments, and for a path that exists and is not a
+// regular file (a device such as /dev/null, a FIFO, a directory), which it never
+// writes, moves or replaces; an unreadable or unwritable file is logged and the
+// cache works in memory. A symbolic link is written through.
 func OpenFileCache(path string, ttl time.Duration, maxEntries int, log *slog.Logger) (*FileCache, error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("groq: OpenFileCache: %s exists and is not a regular file (%s); the cache never writes it", path, st.Mode().Type())
+	}
 	if path == "" {
 		return nil, errors.New("groq: OpenFileCache: empty path")
 	}

@@ -52,3 +52,33 @@ func TestFileCacheRemovesDeadTemps(t *testing.T) {
 	_, err = os.Stat(dead)
 	assert.True(t, os.IsNotExist(err), "removed: %v", err)
 }
+
+// TestFileCacheRefusesSpecialFiles: a path that is a directory (or a device, a
+// FIFO) is refused, and left as it was; a symbolic link is written through.
+func TestFileCacheRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o700))
+	_, err := groq.OpenFileCache(sub, time.Hour, 0, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a regular file")
+	st, err := os.Stat(sub)
+	require.NoError(t, err)
+	assert.True(t, st.IsDir(), "left as it was")
+	_, err = os.Stat(sub + ".journal")
+	assert.True(t, os.IsNotExist(err), "nothing created beside it")
+
+	target := filepath.Join(dir, "real.json")
+	link := filepath.Join(dir, "link.json")
+	require.NoError(t, os.Symlink(target, link))
+	fc, err := groq.OpenFileCache(link, time.Hour, 0, nil)
+	require.NoError(t, err)
+	resp := &groq.ChatResponse{ID: "x", Choices: []groq.Choice{{Message: groq.Message{Role: "assistant", Content: "y"}}}}
+	require.NoError(t, fc.Set(context.Background(), "k", resp))
+	require.NoError(t, fc.Close())
+	lst, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.NotZero(t, lst.Mode()&os.ModeSymlink, "the link is still a link")
+	_, err = os.Stat(target)
+	assert.NoError(t, err, "the snapshot went through it")
+}
