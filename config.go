@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sort"
@@ -61,13 +62,27 @@ type ConfigError struct {
 	Model  string // empty for a client setting
 	Field  string
 	Reason string
+	// File is the configuration file (LoadConfig sets it; "" for bytes given to
+	// ParseConfig), and Line and Column where the JSON stops being valid (1-based;
+	// 0 when the error is not one of syntax).
+	File         string
+	Line, Column int
 }
 
 func (e *ConfigError) Error() string {
-	if e.Model != "" {
-		return fmt.Sprintf("groq: config: model %q: %s: %s", e.Model, e.Field, e.Reason)
+	where := "groq: config"
+	if e.File != "" {
+		where += " " + e.File
+		if e.Line > 0 {
+			where += fmt.Sprintf(":%d:%d", e.Line, e.Column)
+		}
+	} else if e.Line > 0 {
+		where += fmt.Sprintf(" (line %d, column %d)", e.Line, e.Column)
 	}
-	return fmt.Sprintf("groq: config: %s: %s", e.Field, e.Reason)
+	if e.Model != "" {
+		return fmt.Sprintf("%s: model %q: %s: %s", where, e.Model, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, e.Field, e.Reason)
 }
 
 // LoadConfig reads and checks the JSON configuration at path, resolving "$NAME"
@@ -78,7 +93,12 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("groq: config: %w", err)
 	}
-	return ParseConfig(data, os.Getenv)
+	cfg, err := ParseConfig(data, os.Getenv)
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		ce.File = path
+	}
+	return cfg, err
 }
 
 // ParseConfig is LoadConfig for bytes already read; getenv resolves "$NAME" keys.
@@ -119,7 +139,26 @@ func configDecodeError(data []byte, err error) error {
 		}
 		return ce
 	}
-	return &ConfigError{Field: "(file)", Reason: "not valid JSON: " + msg}
+	ce := &ConfigError{Field: "(file)", Reason: "not valid JSON: " + msg}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		ce.Line, ce.Column = lineColumn(data, se.Offset)
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		ce.Line, ce.Column = lineColumn(data, int64(len(data)))
+	}
+	return ce
+}
+
+// lineColumn is the 1-based line and column of byte offset in data.
+func lineColumn(data []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 0), int64(len(data)))
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
 }
 
 // article puts "a" or "an" before a JSON kind ("an array", "a string").

@@ -271,3 +271,22 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigSyntaxErrorSaysWhere: a JSON mistake names the file, the line and the
+// column.
+func TestConfigSyntaxErrorSaysWhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "groq.json")
+	require.NoError(t, os.WriteFile(path, []byte("{\"models\": {\n  \"m\": {\"rpm\": 30,},\n}}\n"), 0o600))
+	_, err := groq.LoadConfig(path)
+	var ce *groq.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, path, ce.File)
+	assert.Equal(t, 2, ce.Line)
+	assert.Equal(t, 19, ce.Column, "the } after the trailing comma")
+	assert.Contains(t, err.Error(), path+":2:19:")
+
+	_, err = groq.ParseConfig([]byte(`{"models": {`), func(string) string { return "" })
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 1, ce.Line, "cut short: where it ends")
+	assert.Equal(t, 12, ce.Column)
+}

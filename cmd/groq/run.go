@@ -92,6 +92,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	positional, literal, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if len(positional) > 0 && subcommandUsage(stdout, positional[0]) {
+				return exitOK
+			}
 			usage(stdout, fs)
 			return exitOK
 		}
@@ -107,7 +110,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if o.selfTest {
 		return selfTest(stdout)
 	}
-	if len(positional) == 1 && positional[0] == "models" && !literal { // "groq -- models" asks the prompt "models"
+	if len(positional) == 1 && positional[0] == "help" && !literal {
+		usage(stdout, fs)
+		return exitOK
+	}
+	if len(positional) >= 1 && positional[0] == "models" && !literal { // "groq -- models" asks the prompt "models"
+		if len(positional) > 1 {
+			fmt.Fprintf(stderr, "groq: models takes no arguments (got %q); to ask the prompt, write groq -- %s\n",
+				strings.Join(positional[1:], " "), strings.Join(positional, " "))
+			return exitUsage
+		}
 		return listModels(&o, e)
 	}
 	if len(positional) >= 1 && positional[0] == "batch" && !literal {
@@ -240,6 +252,10 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 			return nil, nil, exitUsage
 		}
 		if cfg, err = groq.ParseConfig(data, e.getenv); err != nil {
+			var ce *groq.ConfigError
+			if errors.As(err, &ce) {
+				ce.File = o.config
+			}
 			fmt.Fprintf(e.stderr, "%v\n", err)
 			return nil, nil, exitUsage
 		}
@@ -336,6 +352,15 @@ func listModels(o *options, e env) int {
 		fmt.Fprintln(e.stderr, describeError(err))
 		return exitAPI
 	}
+	if o.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(models); err != nil {
+			fmt.Fprintf(e.stderr, "groq: %v\n", err)
+			return exitAPI
+		}
+		return exitOK
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODEL\tCONTEXT WINDOW\tOWNER\tACTIVE")
 	for _, m := range models {
@@ -351,7 +376,7 @@ func listModels(o *options, e env) int {
 func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, literal bool, err error) {
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, false, err
+			return positional, false, err // with what came before the error: "groq batch --help"
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -430,6 +455,35 @@ func printLimits(w io.Writer, s groq.RateLimitSnapshot) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// subcommandUsage prints the help of a subcommand, and reports whether name is one.
+func subcommandUsage(w io.Writer, name string) bool {
+	switch name {
+	case "models":
+		fmt.Fprintln(w, `usage: groq models [--json]
+
+Lists the models the key serves (GET /models): id, context window, owner, and
+whether the model is active; --json prints them as JSON.`)
+	case "batch":
+		fmt.Fprintln(w, `usage: groq batch [flags] IN.jsonl -o OUT.jsonl
+       groq batch --remote [--wait=false] [--completion-window 24h] [--poll 30s] IN.jsonl -o OUT.jsonl
+       groq batch status ID [--json]
+       groq batch results ID -o OUT.jsonl
+
+IN holds one request a line: {"custom_id", "body": {chat request}} (Groq's batch
+input, with "method" and "url", is read too), optionally "priority". Every line is
+checked before anything is sent. Here, the lines go through the client (its
+limits, priorities and retries), --concurrency times two at once; with --remote,
+through Groq's Batch API. OUT is appended to, never rewritten, and must be a
+regular file or absent (not the input, not a file that is not batch output): run
+the same command again to resume (the last line of a custom_id wins). --dry-run
+checks and predicts, and writes nothing. The first SIGINT or SIGTERM stops the
+sending and gives the calls in flight 5 s (exit 130 or 143); a second ends them.`)
+	default:
+		return false
+	}
+	return true
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
