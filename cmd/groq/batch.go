@@ -240,23 +240,27 @@ func (b *batchRun) run(stop, kill <-chan struct{}) (ok, total int, interrupted b
 	ticker := time.NewTicker(b.every)
 	defer ticker.Stop()
 	start := time.Now()
+	// The progress counts as the closing line does: lines done (successes, earlier
+	// runs' included) of all lines, and this run's failures apart.
+	before, all := len(b.lines)-total, len(b.lines)
 	report := func(final bool) {
 		b.mu.Lock()
-		done, failed, limited := b.finished, b.failed, b.limited
+		finished, failed, limited := b.finished, b.failed, b.limited
 		eta := predict(b.client, left, leftTok)
 		b.mu.Unlock()
-		rate := float64(done) / max(time.Since(start).Seconds(), 1e-9)
+		done := before + finished - failed
+		rate := float64(finished) / max(time.Since(start).Seconds(), 1e-9)
 		if b.terminal {
 			width := 30
-			filled := width * done / max(total, 1)
-			fmt.Fprintf(b.progress, "\r[%s%s] %d/%d  429s %d  failed %d  ETA %s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-				done, total, limited, failed, eta.Round(time.Second))
+			filled := width * done / max(all, 1)
+			fmt.Fprintf(b.progress, "\r[%s%s] %d/%d done  429s %d  failed %d  ETA %s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
+				done, all, limited, failed, eta.Round(time.Second))
 			if final {
 				fmt.Fprintln(b.progress)
 			}
 			return
 		}
-		fmt.Fprintf(b.progress, "batch: %d/%d done, %d failed, %.1f/s, ETA %s\n", done, total, failed, rate, eta.Round(time.Second))
+		fmt.Fprintf(b.progress, "batch: %d/%d done, %d failed, %.1f/s, ETA %s\n", done, all, failed, rate, eta.Round(time.Second))
 	}
 	stopped := false
 feed:

@@ -10,6 +10,32 @@ import (
 	"sync"
 )
 
+// quietLogger is the command's logger without -v: warnings and errors (a corrupt
+// cache, a file it cannot write, a store that does not answer), but not each
+// failed attempt, which the answer's attempts and a batch's progress line count.
+func quietLogger(w io.Writer, keys []string) *slog.Logger {
+	return slog.New(&quietHandler{newLogger(w, keys).Handler()})
+}
+
+type quietHandler struct{ slog.Handler }
+
+func (h *quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "groq: attempt failed" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &quietHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h *quietHandler) WithGroup(name string) slog.Handler { return &quietHandler{h.Handler.WithGroup(name)} }
+
 // newLogger logs to w: colored when w is a terminal, plain text otherwise. Any
 // string that contains one of keys is redacted (the client never logs a key; this
 // guards what other code might).

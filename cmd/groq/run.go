@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -239,7 +238,7 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 			return nil, nil, exitUsage
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := quietLogger(e.stderr, keys)
 	if o.verbose {
 		logger = newLogger(e.stderr, keys)
 	}
