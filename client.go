@@ -1,17 +1,3 @@
-// Package groq is a client for Groq's chat completions API that paces its requests
-// to the provider's rate limits instead of running into them.
-//
-// A Client routes each call through an optional cache (with in-flight
-// de-duplication), a daily token budget and a context-window check, a priority
-// queue, a per-key pool of golang.org/x/time/rate limiters (requests and tokens per
-// minute and per day, per model), a bound on requests in flight, and a retry loop
-// with jittered exponential backoff that always obeys Retry-After. It corrects its
-// limiters from Groq's x-ratelimit-* headers and 429 messages. Chat returns a typed
-// response or a typed error; ChatStream streams; ChatBatch sends many. It never
-// rotates keys to evade a limit and never writes an API key into a log, an error or
-// the cache.
-//
-// Package groqtest, beside it, simulates Groq's API for tests.
 package groq
 
 import (

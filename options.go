@@ -22,7 +22,7 @@ const (
 )
 
 // DefaultPacingMargin is the base pacing margin (see WithPacingMargin). The
-// README's rate-limit section says how it was chosen.
+// package documentation (Against real servers) says how it was chosen.
 const DefaultPacingMargin = 50 * time.Millisecond
 
 // Option configures a Client. Each option checks its value; NewClient returns the

@@ -18,7 +18,7 @@ func (f TokenizerFunc) CountTokens(model string, msgs []Message) int { return f(
 
 // EstimateTokens is the default token count (TokenizerFunc(EstimateTokens) is the
 // default Tokenizer): a cheap estimate that overestimates on ordinary text and code
-// (see the README for how far off it is against real BPE vocabularies). It counts
+// (see the package documentation, Token estimation, for how far off it is against real BPE vocabularies). It counts
 // per message a fixed overhead plus, for the text, the larger of bytes/3 and words
 // plus punctuation, so that dense code and non-Latin scripts are not
 // underestimated. It is safe for concurrent use.

@@ -60,7 +60,7 @@ func samples(t *testing.T) []sample {
 }
 
 // TestEstimateOverestimates: for every sample, the estimate is at least the real
-// count in both vocabularies. It prints the ratios the README quotes.
+// count in both vocabularies. It prints the ratios the package documentation quotes.
 func TestEstimateOverestimates(t *testing.T) {
 	for _, enc := range []tokenizer.Encoding{tokenizer.Cl100kBase, tokenizer.O200kBase} {
 		codec, err := tokenizer.Get(enc)

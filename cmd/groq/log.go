@@ -34,7 +34,9 @@ func (h *quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return &quietHandler{h.Handler.WithAttrs(a)}
 }
 
-func (h *quietHandler) WithGroup(name string) slog.Handler { return &quietHandler{h.Handler.WithGroup(name)} }
+func (h *quietHandler) WithGroup(name string) slog.Handler {
+	return &quietHandler{h.Handler.WithGroup(name)}
+}
 
 // newLogger logs to w: colored when w is a terminal, plain text otherwise. Any
 // string that contains one of keys is redacted (the client never logs a key; this
