@@ -17,11 +17,12 @@ type TokenizerFunc func(model string, msgs []Message) int
 func (f TokenizerFunc) CountTokens(model string, msgs []Message) int { return f(model, msgs) }
 
 // EstimateTokens is the default token count (TokenizerFunc(EstimateTokens) is the
-// default Tokenizer): a cheap estimate that overestimates on ordinary text and code
-// (see the package documentation, Token estimation, for how far off it is against real BPE vocabularies). It counts
-// per message a fixed overhead plus, for the text, the larger of bytes/3 and words
-// plus punctuation, so that dense code and non-Latin scripts are not
-// underestimated. It is safe for concurrent use.
+// default Tokenizer): a cheap estimate that overestimates on ordinary text and
+// code (the package documentation's "Token estimation" says how far off it is
+// against real BPE vocabularies). It counts per message a fixed overhead plus,
+// for the text, the larger of bytes/3 and words plus punctuation, so that dense
+// code and non-Latin scripts are not underestimated. It is safe for concurrent
+// use.
 func EstimateTokens(model string, msgs []Message) int { return estimateMessages(model, msgs) }
 
 const (
