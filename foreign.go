@@ -178,14 +178,6 @@ func (f *foreignSpend) flowOf(k limitKind) *foreignFlow {
 	return nil
 }
 
-// unitOf is the unit a limit counts.
-func unitOf(k limitKind) int {
-	if k == kindTPM || k == kindTPD {
-		return unitTokens
-	}
-	return unitRequests
-}
-
 // memberSpend tells, with a QuotaStore, the store's other members' spending from
 // another program's. A store that counts its members' spending (QuotaDecision.
 // Spent) says how much they took. What a header shows spent beyond this

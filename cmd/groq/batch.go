@@ -250,6 +250,11 @@ func (b *batchRun) run(stop, kill <-chan struct{}) (ok, total int, interrupted b
 		b.mu.Unlock()
 		done := before + finished - failed
 		rate := float64(finished) / max(time.Since(start).Seconds(), 1e-9)
+		// The limits say how long the rest takes when every call succeeds at once;
+		// the pace so far counts what failures cost too (backoff, server waits).
+		if remaining := total - finished; finished > 0 && remaining > 0 {
+			eta = max(eta, time.Duration(float64(remaining)/rate*float64(time.Second)))
+		}
 		if b.terminal {
 			width := 30
 			filled := width * done / max(all, 1)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,4 +268,22 @@ func TestBatchSoakInterruptsAndKills(t *testing.T) {
 	for id, o := range final {
 		assert.True(t, o.OK(), "%s: %+v", id, o.Error)
 	}
+}
+
+// TestBatchAgainstARefusedPort: lines whose every attempt is refused at the
+// connection give up at backoff pace (seconds, not the minutes it took while each
+// attempt held its tokens), and the ETA is not "0s" while they do.
+func TestBatchAgainstARefusedPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	in := writeBatch(t, 5)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	start := time.Now()
+	code, _, stderr := runIn(t, map[string]string{"GROQ_API_KEY": "gsk_refused", "GROQ_BASE_URL": "http://" + addr + "/openai/v1"},
+		"batch", "--concurrency", "5", in, "-o", out)
+	assert.Equal(t, exitAPI, code, stderr)
+	assert.Less(t, time.Since(start), 30*time.Second, "5 lines give up in seconds: %s", stderr)
+	assert.Contains(t, stderr, "5 of 5 lines failed")
 }
