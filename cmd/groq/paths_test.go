@@ -287,3 +287,19 @@ func TestBatchAgainstARefusedPort(t *testing.T) {
 	assert.Less(t, time.Since(start), 30*time.Second, "5 lines give up in seconds: %s", stderr)
 	assert.Contains(t, stderr, "5 of 5 lines failed")
 }
+
+// TestSpecialBudgetFileIsRefused: the budget file beside the cache (--budget)
+// must be a regular file or absent too.
+func TestSpecialBudgetFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "c.json")
+	require.NoError(t, syscall.Mkfifo(cache+".budget", 0o600))
+	code, _, stderr := runIn(t, nil, "--cache", cache, "--budget", "1000", "hello")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, cache+".budget is a named pipe (FIFO)")
+	st, err := os.Lstat(cache + ".budget")
+	require.NoError(t, err)
+	assert.NotZero(t, st.Mode()&os.ModeNamedPipe, "left as it was")
+	_, err = os.Lstat(cache)
+	assert.True(t, os.IsNotExist(err), "no cache was made")
+}
