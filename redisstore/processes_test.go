@@ -44,17 +44,22 @@ func makespan(srv *groqtest.Server) time.Duration {
 
 // runProcesses runs n workers of calls each on one key and waits for them.
 func runProcesses(t *testing.T, srv *groqtest.Server, redisAddr string, n, calls, rpm int) []callRecord {
+	var all []callRecord
+	for _, w := range startProcesses(t, srv, redisAddr, n, calls, rpm) {
+		all = append(all, w.wait(t, 60*time.Second)...)
+	}
+	return all
+}
+
+// startProcesses starts n workers of calls each on one key, together.
+func startProcesses(t *testing.T, srv *groqtest.Server, redisAddr string, n, calls, rpm int) []*worker {
 	start := time.Now().Add(500 * time.Millisecond) // every process is up by then
 	var ws []*worker
 	for range n {
 		ws = append(ws, startWorker(t, workerJob{Redis: redisAddr, BaseURL: srv.URL(), Key: "gsk_shared_key", Model: sharedModel,
 			RPM: rpm, Calls: calls, Priority: 5, Concurrency: 8, StartAt: start}))
 	}
-	var all []callRecord
-	for _, w := range ws {
-		all = append(all, w.wait(t, 60*time.Second)...)
-	}
-	return all
+	return ws
 }
 
 // TestThreeProcessesShareOneKey is the run: three processes, each with its
@@ -205,14 +210,8 @@ func TestMembersAreNotAnotherProgram(t *testing.T) {
 	const n, calls, rpm = 3, 45, 120
 	run := func(redisAddr string) []string {
 		srv := groqShaped(t, rpm, groqtest.WithModel(sharedModel, groqtest.Limits{RPM: rpm, RPD: 14_400}))
-		start := time.Now().Add(500 * time.Millisecond)
-		var ws []*worker
-		for range n {
-			ws = append(ws, startWorker(t, workerJob{Redis: redisAddr, BaseURL: srv.URL(), Key: "gsk_shared_key", Model: sharedModel,
-				RPM: rpm, Calls: calls, Priority: 5, Concurrency: 8, StartAt: start}))
-		}
 		var logs []string
-		for _, w := range ws {
+		for _, w := range startProcesses(t, srv, redisAddr, n, calls, rpm) {
 			for _, r := range w.wait(t, 60*time.Second) {
 				require.Empty(t, r.Err)
 			}
