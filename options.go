@@ -183,8 +183,8 @@ func WithDefaultModel(model string) Option {
 	}
 }
 
-// WithMaxRetries sets how many times a failed attempt is retried (default 4, so at
-// most 5 attempts). 0 disables retries.
+// WithMaxRetries sets how many times a failed attempt is retried (default
+// DefaultMaxRetries, so at most one attempt more). 0 disables retries.
 func WithMaxRetries(n int) Option {
 	return func(c *settings) error {
 		if n < 0 {
@@ -196,8 +196,9 @@ func WithMaxRetries(n int) Option {
 }
 
 // WithBackoff sets the decorrelated-jitter backoff used when the server gives no
-// wait: each sleep is drawn from [base, 3×previous), capped at max. Defaults 500ms
-// and 30s. base must be positive and max at least base.
+// wait: each sleep is drawn from [base, 3×previous), capped at max. Defaults
+// DefaultBackoffBase and DefaultBackoffMax. base must be positive and max at
+// least base.
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *settings) error {
 		if base <= 0 {
@@ -212,8 +213,8 @@ func WithBackoff(base, max time.Duration) Option {
 }
 
 // WithMaxRetryDelay caps how long the client waits for the server (Retry-After) or
-// for its own limiter before a request goes out (default 2m). A longer wait is not
-// slept: the call returns a *RateLimitError at once.
+// for its own limiter before a request goes out (default DefaultMaxRetryDelay). A
+// longer wait is not slept: the call returns a *RateLimitError at once.
 func WithMaxRetryDelay(d time.Duration) Option {
 	return func(c *settings) error {
 		if d <= 0 {
@@ -278,7 +279,7 @@ func WithRPM(n int) Option {
 }
 
 // WithMaxConcurrency bounds the requests in flight at once across all keys
-// (default 8). Waiting for a slot goes in priority order.
+// (default DefaultMaxConcurrency). Waiting for a slot goes in priority order.
 func WithMaxConcurrency(n int) Option {
 	return func(c *settings) error {
 		if n < 1 {
@@ -316,7 +317,8 @@ func WithPriorityAging(d time.Duration) Option {
 
 // WithCompletionReserve sets how many completion tokens a request that sets no
 // max_completion_tokens reserves against the token limits before it is sent, until
-// the model has answered a few such calls (default 1024). From then on the client
+// the model has answered a few such calls (default DefaultCompletionReserve). From
+// then on the client
 // reserves the 95th percentile of the model's last 64 open-ended answers. The
 // reservation is settled with the real usage afterwards either way.
 func WithCompletionReserve(n int) Option {
