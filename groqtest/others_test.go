@@ -1,7 +1,6 @@
 package groqtest
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/groqkit/groq"
 )
 
 // TestOtherProgramSpendsTheQuota: another program spends its organization's
@@ -68,37 +65,4 @@ func TestOtherProgramBadOptionsPanic(t *testing.T) {
 	} {
 		assert.Panics(t, func() { NewUnstartedServer(WithKeys("k"), WithModel("m", Limits{}), WithOtherProgram(p)) }, name)
 	}
-}
-
-// TestClientOptions: one call gives a client everything it needs to reach the
-// simulator, in memory or over a socket.
-func TestClientOptions(t *testing.T) {
-	s := NewUnstartedServer(WithKeys("gsk_first", "gsk_second"), WithModel("m", Limits{}))
-	c, err := groq.NewClient(s.ClientOptions()...)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("m"))
-	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"gsk_first": 1}, s.Stats().PerKey)
-
-	started := NewServer(WithModel("m", Limits{}))
-	defer started.Close()
-	c2, err := groq.NewClient(started.ClientOptions()...)
-	require.NoError(t, err)
-	defer c2.Close()
-	_, err = c2.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("m"))
-	require.NoError(t, err, "over loopback")
-}
-
-// TestUnstartedURLWithoutItsTransport: the in-memory address without the
-// in-memory transport is refused at construction, saying what to add (it used to
-// fail at the first call, with a DNS error, retried).
-func TestUnstartedURLWithoutItsTransport(t *testing.T) {
-	s := NewUnstartedServer()
-	_, err := groq.NewClient(groq.WithBaseURL(s.URL()), groq.WithAPIKeys("k"))
-	var oe *groq.OptionError
-	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, "WithBaseURL", oe.Option)
-	assert.Contains(t, err.Error(), "WithHTTPClient(srv.Client())")
-	assert.Contains(t, err.Error(), "ClientOptions")
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/groqkit/groq"
 )
 
 // forms runs f against the socket form and the in-memory form of a fresh server.
@@ -588,4 +590,37 @@ func FuzzChatHandler(f *testing.F) {
 			t.Fatalf("status %d for %q", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestClientOptions: one call gives a client everything it needs to reach the
+// simulator, in memory or over a socket.
+func TestClientOptions(t *testing.T) {
+	s := NewUnstartedServer(WithKeys("gsk_first", "gsk_second"), WithModel("m", Limits{}))
+	c, err := groq.NewClient(s.ClientOptions()...)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("m"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"gsk_first": 1}, s.Stats().PerKey)
+
+	started := NewServer(WithModel("m", Limits{}))
+	defer started.Close()
+	c2, err := groq.NewClient(started.ClientOptions()...)
+	require.NoError(t, err)
+	defer c2.Close()
+	_, err = c2.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("m"))
+	require.NoError(t, err, "over loopback")
+}
+
+// TestUnstartedURLWithoutItsTransport: the in-memory address without the
+// in-memory transport is refused at construction, saying what to add (it used to
+// fail at the first call, with a DNS error, retried).
+func TestUnstartedURLWithoutItsTransport(t *testing.T) {
+	s := NewUnstartedServer()
+	_, err := groq.NewClient(groq.WithBaseURL(s.URL()), groq.WithAPIKeys("k"))
+	var oe *groq.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "WithBaseURL", oe.Option)
+	assert.Contains(t, err.Error(), "WithHTTPClient(srv.Client())")
+	assert.Contains(t, err.Error(), "ClientOptions")
 }

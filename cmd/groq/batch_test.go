@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -213,4 +217,105 @@ func TestBatchInterruptAndResume(t *testing.T) {
 	}
 	assert.Len(t, successes, 120)
 	t.Logf("interrupted after %d of 120; resumed", partial)
+}
+
+// TestSignalAfterTheLastLineIsHandedOut: with every line already in flight, a
+// SIGINT still stops the batch (exit 130) within the grace period, and SIGTERM
+// gives 143.
+func TestSignalAfterTheLastLineIsHandedOut(t *testing.T) {
+	bin := binary(t)
+	srv := groqtest.NewServer(groqtest.WithModel(batchModel, groqtest.Limits{}), groqtest.WithLatency(15*time.Second, 0))
+	defer srv.Close()
+	in := writeBatch(t, 4) // fewer than the workers: all handed out at once
+	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: exitInterrupted, syscall.SIGTERM: exitTerminated} {
+		out := filepath.Join(t.TempDir(), "out.jsonl")
+		c := exec.Command(bin, "batch", in, "-o", out)
+		c.Env = append(os.Environ(), "GROQ_API_KEY=gsk_sig", "GROQ_BASE_URL="+srv.URL())
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		require.NoError(t, c.Start())
+		time.Sleep(time.Second) // the lines are in flight (the server takes 15 s)
+		start := time.Now()
+		require.NoError(t, c.Process.Signal(sig))
+		err := c.Wait()
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "stderr: %s", stderr.String())
+		assert.Equal(t, want, exitErr.ExitCode(), stderr.String())
+		assert.Less(t, time.Since(start), graceBatch+3*time.Second, "within the grace period")
+		assert.Contains(t, stderr.String(), "run the same command again to resume")
+		progress := regexp.MustCompile(`batch: (\d+)/(\d+) done`).FindAllStringSubmatch(stderr.String(), -1)
+		closing := regexp.MustCompile(`interrupted: (\d+) of (\d+) lines done`).FindStringSubmatch(stderr.String())
+		require.NotEmpty(t, progress, stderr.String())
+		require.NotNil(t, closing, stderr.String())
+		last := progress[len(progress)-1]
+		assert.Equal(t, closing[1:], last[1:], "the last progress line and the closing line agree: %s", stderr.String())
+	}
+}
+
+// TestBatchSoakInterruptsAndKills: 200 lines, ten runs each stopped at a random
+// moment by SIGINT or SIGKILL, then a run to the end: in the final reading every
+// line is answered exactly once, no line is torn, and no id is used twice.
+func TestBatchSoakInterruptsAndKills(t *testing.T) {
+	bin := binary(t)
+	srv := groqtest.NewServer(groqtest.WithModel(batchModel, groqtest.Limits{RPM: 1200, Burst: 20}),
+		groqtest.WithLatency(30*time.Millisecond, 20*time.Millisecond))
+	defer srv.Close()
+	in := writeBatch(t, 200)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	rng := rand.New(rand.NewPCG(20, 26))
+	command := func() (*exec.Cmd, *bytes.Buffer) {
+		c := exec.Command(bin, "batch", in, "-o", out, "--rpm", "1200")
+		c.Env = append(os.Environ(), "GROQ_API_KEY=gsk_soak", "GROQ_BASE_URL="+srv.URL())
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		return c, &stderr
+	}
+	for round := range 10 {
+		c, stderr := command()
+		require.NoError(t, c.Start())
+		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond)
+		sig := os.Signal(syscall.SIGINT)
+		if rng.IntN(2) == 0 {
+			sig = syscall.SIGKILL
+		}
+		require.NoError(t, c.Process.Signal(sig))
+		err := c.Wait()
+		var exitErr *exec.ExitError
+		if err != nil && !errors.As(err, &exitErr) {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if sig == syscall.SIGINT && exitErr != nil {
+			assert.Equal(t, exitInterrupted, exitErr.ExitCode(), "round %d: %s", round, stderr.String())
+		}
+	}
+	c, stderr := command()
+	require.NoError(t, c.Run(), stderr.String())
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		assert.True(t, json.Valid(line), "line %d is torn: %q", i+1, line)
+	}
+	final := outputLines(t, out) // every custom_id answered once, every id unique
+	require.Len(t, final, 200)
+	for id, o := range final {
+		assert.True(t, o.OK(), "%s: %+v", id, o.Error)
+	}
+}
+
+// TestBatchAgainstARefusedPort: lines whose every attempt is refused at the
+// connection give up at backoff pace (seconds, not the minutes it took while each
+// attempt held its tokens), and the ETA is not "0s" while they do.
+func TestBatchAgainstARefusedPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	in := writeBatch(t, 5)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	start := time.Now()
+	code, _, stderr := runIn(t, map[string]string{"GROQ_API_KEY": "gsk_refused", "GROQ_BASE_URL": "http://" + addr + "/openai/v1"},
+		"batch", "--concurrency", "5", in, "-o", out)
+	assert.Equal(t, exitAPI, code, stderr)
+	assert.Less(t, time.Since(start), 30*time.Second, "5 lines give up in seconds: %s", stderr)
+	assert.Contains(t, stderr, "5 of 5 lines failed")
 }
