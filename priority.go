@@ -438,12 +438,7 @@ func (s *scheduler) finish(g grant, o outcome) {
 		}
 		s.obs.learned(e)
 	}
-	for _, k := range l.seen {
-		if s.obs != nil {
-			s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: k.String(), Foreign: *l.others})
-		}
-		s.logOthers(name, g.model, k, *l.others)
-	}
+	s.tellOthers(name, g.model, l.seen, l.others)
 	ctx := context.Background()
 	switch {
 	case l.burst > 0:
@@ -459,8 +454,20 @@ func (s *scheduler) finish(g grant, o outcome) {
 	}
 }
 
+// tellOthers tells the observer and the log that another program started or
+// stopped being seen spending quota's limits (RPM: requests, TPM: tokens), with
+// the estimate f. s.mu is not held.
+func (s *scheduler) tellOthers(quota, model string, kinds []limitKind, f *ForeignSpending) {
+	for _, k := range kinds {
+		if s.obs != nil {
+			s.obs.learned(LearnedEvent{Quota: quota, Model: model, Limit: k.String(), Foreign: *f})
+		}
+		s.logOthers(quota, model, k, *f)
+	}
+}
+
 // logOthers logs that another program started or stopped being seen spending
-// quota's limit k (RPM: requests, TPM: tokens).
+// quota's limit k.
 func (s *scheduler) logOthers(quota, model string, k limitKind, f ForeignSpending) {
 	ctx := context.Background()
 	if n := f.Reserve.of(k); n > 0 {

@@ -257,12 +257,7 @@ func (s *scheduler) members(g grant, spent QuotaSpent) {
 	}
 	name := s.quotas[g.quota].name
 	s.mu.Unlock()
-	for _, k := range changed {
-		if s.obs != nil {
-			s.obs.learned(LearnedEvent{Quota: name, Model: g.model, Limit: k.String(), Foreign: f})
-		}
-		s.logOthers(name, g.model, k, f)
-	}
+	s.tellOthers(name, g.model, changed, &f)
 }
 
 // sharedSettle tells the store what became of an admitted request.

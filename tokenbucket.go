@@ -196,8 +196,12 @@ func (b *modelBuckets) readyAt(now time.Time, tokens int) (at time.Time, ok bool
 		return time.Time{}, false
 	}
 	b.dropContradictions(now, tokens)
-	reserve := [numKinds]float64{kindRPM: b.foreign.requests.reserve(now, b.capacity(b.limits(), kindRPM)),
-		kindTPM: b.foreign.tokens.reserve(now, b.capacity(b.limits(), kindTPM))}
+	var reserve [numKinds]float64
+	if b.foreign.requests.chunk > 0 || b.foreign.tokens.chunk > 0 { // another program was seen
+		l := b.limits()
+		reserve[kindRPM] = b.foreign.requests.reserve(now, b.capacity(l, kindRPM))
+		reserve[kindTPM] = b.foreign.tokens.reserve(now, b.capacity(l, kindTPM))
+	}
 	at = now
 	if b.coolUntil.After(at) {
 		at = b.coolUntil
@@ -242,9 +246,8 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 		}
 		cost := limitKind(k).cost(tokens)
 		s.level[k], s.capacity[k], s.taken[k], s.refunded[k] = lim.TokensAt(now), lim.Burst(), b.taken[k], b.refunded[k]
-		s.own[k] = b.own[k].add(now, lim, 0)
+		s.own[k] = b.own[k].add(now, lim, float64(cost))
 		charge(lim, now, cost)
-		b.own[k].add(now, lim, float64(cost))
 		b.taken[k] += float64(cost)
 	}
 	b.members.own[unitRequests]++
@@ -420,7 +423,9 @@ type spendMeter struct {
 // and returns what it held before n.
 func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
 	if now.After(m.at) {
-		m.used = max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+		if m.used > 0 {
+			m.used = max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+		}
 		m.at = now
 	}
 	before := m.used
@@ -599,6 +604,9 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 // dropContradictions forgets every learnt depth smaller than what a request of
 // tokens costs: the server will take that request, so its bucket is deeper.
 func (b *modelBuckets) dropContradictions(now time.Time, tokens int) {
+	if b.burst == [numKinds]int{} {
+		return // nothing learnt
+	}
 	dropped := false
 	for k := range numKinds {
 		if b.burst[k] > 0 && limitKind(k).cost(tokens) > b.burst[k] {
