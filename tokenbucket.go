@@ -395,9 +395,10 @@ func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) 
 		seen = n
 	}
 	if lim := b.lim[kindRPD]; lim != nil && info.RequestsLeftToday >= 0 {
+		prev := b.foreign.requests.at
 		n, first := b.others(now, &b.foreign.requests, unitRequests, pullDown(lim, now, leftNow(lim, info.RequestsLeftToday, info.ObservedAt, now)), 24*time.Hour, refused)
 		if n > 0 && !first && b.lim[kindRPM] != nil { // the day's first reading is not this minute's
-			charge(b.lim[kindRPM], now, n)
+			charge(b.lim[kindRPM], now, lastMinute(n, prev, now))
 		}
 	}
 	return seen, b.foreignChanged(now)
@@ -457,8 +458,20 @@ func (b *modelBuckets) others(now time.Time, f *foreignFlow, unit, excess int, p
 		f.start(now)
 		return n, true
 	}
-	b.record(now, f, n, period, refused)
+	if !b.members.store { // with a store, the next count records it, over the time since the last
+		b.record(now, f, n, period, refused)
+	}
 	return n, false
+}
+
+// lastMinute is the share of n, spent by others over the time since since, that
+// can fall within the last minute (spread evenly): what a day's count shows after
+// an hour without a reading is mostly not this minute's.
+func lastMinute(n int, since, now time.Time) int {
+	if d := now.Sub(since); d > time.Minute {
+		return int(float64(n) * float64(time.Minute) / float64(d))
+	}
+	return n
 }
 
 // record adds n units of others' spending, seen now, to f.
@@ -473,10 +486,11 @@ func (b *modelBuckets) record(now time.Time, f *foreignFlow, n int, period time.
 // reports the limits whose other program started or stopped being seen.
 func (b *modelBuckets) membersCounted(now time.Time, requests, tokens int64) (changed []limitKind) {
 	n := b.members.report(requests, tokens)
-	if !b.foreign.requests.since.IsZero() {
-		b.record(now, &b.foreign.requests, n[unitRequests], 24*time.Hour, false)
+	if f := &b.foreign.requests; !f.since.IsZero() {
+		prev := f.at
+		b.record(now, f, n[unitRequests], 24*time.Hour, false)
 		if n[unitRequests] > 0 && b.lim[kindRPM] != nil {
-			charge(b.lim[kindRPM], now, n[unitRequests])
+			charge(b.lim[kindRPM], now, lastMinute(n[unitRequests], prev, now))
 		}
 	}
 	if !b.foreign.tokens.since.IsZero() {

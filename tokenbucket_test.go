@@ -367,11 +367,44 @@ func TestHeadersShowOthersSpending(t *testing.T) {
 	assert.Zero(t, m.foreign.requests.perMinute(now), "held until the store's next count")
 	m.reserve(now, 1)
 	m.membersCounted(now, 4, 0) // the members took 4: this process 2 (one just now), the others 2
-	assert.InDelta(t, 61, m.foreign.requests.perMinute(now), 0.1, "only the request no member took is foreign: one in a second (just now)")
+	assert.InDelta(t, 60, m.foreign.requests.perMinute(now), 1e-6, "only the request no member took is foreign: one in a second")
 
 	blind := newModelBuckets(t0, Limits{RPM: 600}, 0)
 	blind.members.store = true // a store that does not count its members
 	blind.observe(t0, info(14000), false)
 	blind.observe(now, info(13996), false)
 	assert.Zero(t, blind.foreign.requests.perMinute(now), "members cannot be told from others: nothing is foreign")
+}
+
+// TestOthersAfterALongGapChargeOnlyTheirLastMinute: after an hour without a
+// reading, the day's count shows everything others spent in that hour; only the
+// share that can fall in the last minute is taken from the minute's bucket.
+func TestOthersAfterALongGapChargeOnlyTheirLastMinute(t *testing.T) {
+	info := func(left int) RateLimitInfo {
+		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
+	}
+	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	b.observe(t0, info(13000), false)
+	later := t0.Add(time.Hour)
+	// 600 requests refilled over the hour (14,400 a day); others spent 1,200.
+	b.observe(later, info(13000+600-1200), false)
+	assert.InDelta(t, 600-1200*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the hour's 1,200")
+	assert.InDelta(t, 1200, b.foreign.requests.perMinute(later)*60, 1200*0.3, "and the rate is the hour's: 20 a minute")
+}
+
+// TestMembersCountAfterALongGap: with a store, what the headers showed over an
+// hour is told apart at the store's next count, and only its last minute's share
+// is taken from the minute's bucket.
+func TestMembersCountAfterALongGap(t *testing.T) {
+	info := func(left int) RateLimitInfo {
+		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
+	}
+	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	b.members.store = true
+	b.membersCounted(t0, 0, 0)
+	b.observe(t0, info(13000), false)
+	later := t0.Add(time.Hour)
+	b.observe(later, info(13000+600-1200), false) // 1,200 spent: 200 by members, 1,000 by another program
+	b.membersCounted(later, 200, 0)
+	assert.InDelta(t, 600-1000*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the other program's 1,000")
 }
