@@ -34,10 +34,10 @@ type bucketStore interface {
 	// started or stopped being seen (foreign.go). refused: the headers came with
 	// a refusal.
 	observe(now time.Time, model string, info RateLimitInfo, refused bool) (seen int, changed []limitKind)
-	// rateLimited learns from a 429 that named its limit, for a request of tokens
-	// admitted with the buckets at sent and refused with wait; seen is what observe
-	// returned for its headers.
-	rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson
+	// rateLimited learns from a 429 that named its limit (see refusal).
+	rateLimited(now time.Time, model string, r refusal) lesson
+	// level is what model's bucket for limit k holds now.
+	level(now time.Time, model string, k limitKind) float64
 	// members records a QuotaStore's count of every member's spending on model,
 	// and returns the limits whose other program started or stopped being seen.
 	members(now time.Time, model string, requests, tokens int64) []limitKind
@@ -106,8 +106,12 @@ func (m *memoryStore) observe(now time.Time, model string, info RateLimitInfo, r
 	return m.buckets(now, model).observe(now, info, refused)
 }
 
-func (m *memoryStore) rateLimited(now time.Time, model string, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson {
-	return m.buckets(now, model).rateLimited(now, sig, sent, tokens, seen, wait)
+func (m *memoryStore) rateLimited(now time.Time, model string, r refusal) lesson {
+	return m.buckets(now, model).rateLimited(now, r)
+}
+
+func (m *memoryStore) level(now time.Time, model string, k limitKind) float64 {
+	return m.buckets(now, model).level(now, k)
 }
 
 func (m *memoryStore) members(now time.Time, model string, requests, tokens int64) []limitKind {

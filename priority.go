@@ -503,10 +503,15 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	s.changed(g.model)
 	st := s.quotas[g.quota].store
 	st.reconcile(now, g.model, g.sent, g.reserved, o.used, o.counted)
+	var r refusal
+	if o.limited != nil {
+		r = refusal{sig: *o.limited, sent: g.sent, tokens: g.reserved, wait: o.coolUntil.Sub(now), before: st.level(now, g.model, o.limited.kind)}
+	}
 	seen, others := st.observe(now, g.model, o.info, o.limited != nil || !o.coolUntil.IsZero())
 	var l lesson
 	if o.limited != nil {
-		l = st.rateLimited(now, g.model, *o.limited, g.sent, g.reserved, seen, o.coolUntil.Sub(now))
+		r.seen = seen
+		l = st.rateLimited(now, g.model, r)
 		if l.burst > 0 {
 			for i, q := range s.quotas {
 				if i != g.quota && q.serves(g.model) {

@@ -528,10 +528,10 @@ type lesson struct {
 	seen   []limitKind
 }
 
-// rateLimited learns from a 429 whose message named the limit (sig), for a request
-// of tokens that was admitted with the buckets at sent, refused with wait. seen is
-// what the 429's own headers showed others had spent (observe). The request's
-// reservation has been given back already.
+// rateLimited learns from a 429 whose message named the limit (r.sig), for a
+// request of r.tokens that was admitted with the buckets at r.sent, refused with
+// r.wait. r.seen is what the 429's own headers showed others had spent (observe).
+// The request's reservation has been given back already.
 //
 // The limit's size is learnt from the message, and the request's cost is the
 // server's ("Requested N"), when it says. Then the refusal is read against what
@@ -560,8 +560,24 @@ type lesson struct {
 //
 // Finally the bucket is pulled down to what the server said was left (Limit -
 // Used), and, when it says when the request will fit, held no lower than what
-// makes it fit then: the server's wait is the truth the retry keeps to.
-func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLevels, tokens, seen int, wait time.Duration) lesson {
+// makes it fit then (but never above r.before): the server's wait is the truth
+// the retry keeps to.
+// refusal is what a 429 that named its limit said, with what the client knew when
+// it came.
+type refusal struct {
+	sig    limitSignal
+	sent   sendLevels    // the buckets when the request was admitted
+	tokens int           // what the request reserved
+	seen   int           // tokens its headers showed others had spent (observe)
+	wait   time.Duration // until the server said the request would fit
+	// before is the refused bucket's level before this 429's headers pulled it
+	// down: the server's wait may undo that pull-down, never more (what this
+	// process has in flight stays reserved).
+	before float64
+}
+
+func (b *modelBuckets) rateLimited(now time.Time, r refusal) lesson {
+	sig, sent, tokens, seen, wait := r.sig, r.sent, r.tokens, r.seen, r.wait
 	k := sig.kind
 	if sig.limit > 0 && b.learned.of(k) != sig.limit {
 		b.learned.set(k, sig.limit)
@@ -608,11 +624,20 @@ func (b *modelBuckets) rateLimited(now time.Time, sig limitSignal, sent sendLeve
 	lim := b.lim[k]
 	pullDown(lim, now, left)
 	if lim != nil && wait > 0 {
-		if short := cost - wait.Seconds()*float64(lim.Limit()) - lim.TokensAt(now); short >= 1 {
+		target := min(cost-wait.Seconds()*float64(lim.Limit()), r.before)
+		if short := target - lim.TokensAt(now); short >= 1 {
 			giveBack(lim, now, int(short))
 		}
 	}
 	return learnt
+}
+
+// level is what limit k's bucket holds now (+Inf when it has no limit).
+func (b *modelBuckets) level(now time.Time, k limitKind) float64 {
+	if lim := b.lim[k]; lim != nil {
+		return lim.TokensAt(now)
+	}
+	return math.Inf(1)
 }
 
 // dropContradictions forgets every learnt depth smaller than what a request of

@@ -106,12 +106,12 @@ func TestParseLimitSignal(t *testing.T) {
 func TestRateLimitedLearnsLimitAndPullsDown(t *testing.T) {
 	b := newModelBuckets(t0, Limits{RPM: 60}, 0)
 	sig, _ := parseLimitSignal("… on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.")
-	b.rateLimited(t0, sig, sendLevels{}, 10, 0, 0)
+	b.rateLimited(t0, refusal{sig: sig, tokens: 10})
 	assert.Equal(t, 30, b.limits().RPM)
 	assert.InDelta(t, 0, b.lim[kindRPM].TokensAt(t0), 1e-6, "the server said the bucket is empty")
 
 	sig, _ = parseLimitSignal("… on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.")
-	b.rateLimited(t0, sig, sendLevels{}, 4351, 0, 0)
+	b.rateLimited(t0, refusal{sig: sig, tokens: 4351})
 	assert.Equal(t, 15000, b.limits().TPM)
 	assert.InDelta(t, 15000-11972, b.lim[kindTPM].TokensAt(t0), 1e-6)
 }
@@ -131,7 +131,7 @@ func TestRateLimitedLearnsBurst(t *testing.T) {
 	// reservation before it is read.
 	for _, i := range []int{13, 2, 15, 7, 12, 0} {
 		b.reconcile(t0, sent[i], 1, 0, false)
-		b.rateLimited(t0, sig, sent[i], 1, 0, 0)
+		b.rateLimited(t0, refusal{sig: sig, sent: sent[i], tokens: 1})
 	}
 	assert.Equal(t, 10, b.bursts().RPM, "16 spent, 6 refused: the server's bucket holds 10")
 	assert.Equal(t, 10, b.lim[kindRPM].Burst())
@@ -159,7 +159,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	assert.Equal(t, t0, at, "two requests left: one, and the margin's worth (0.2) too")
 	sent := b.reserve(t0, 1)
 	b.reconcile(t0, sent, 1, 0, false)
-	b.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent, 1, 0, 0)
+	b.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent: sent, tokens: 1})
 	assert.Equal(t, 40*time.Millisecond, b.margin)
 	assert.Equal(t, 600, b.bursts().RPM, "a timing refusal teaches nothing of the depth")
 	at, _ = b.readyAt(t0, 1)
@@ -172,10 +172,10 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	for range 599 {
 		zero.reserve(t0, 1)
 	}
-	zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1, 0, 0)
+	zero.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600}, sent: zero.reserve(t0, 1), tokens: 1})
 	assert.Equal(t, minWidenedBy, zero.margin, "a zero margin widens too")
 	for range 10 {
-		zero.rateLimited(t0, limitSignal{kind: kindRPM, limit: 600}, zero.reserve(t0, 1), 1, 0, 0)
+		zero.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600}, sent: zero.reserve(t0, 1), tokens: 1})
 	}
 	assert.Equal(t, maxPacingMargin, zero.margin, "capped")
 }
@@ -251,9 +251,11 @@ func TestRateLimitedReadsOthersSpending(t *testing.T) {
 	b := newModelBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
 	sent := b.reserve(t0, 1033)
 	b.reconcile(t0, sent, 1033, 0, false)
+	before := b.level(t0, kindTPM)
 	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true)
 	assert.Equal(t, 6000, seen, "the header showed the whole minute spent by others")
-	l := b.rateLimited(t0, limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent, 1033, seen, time.Second)
+	l := b.rateLimited(t0, refusal{sig: limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent: sent, tokens: 1033, seen: seen,
+		wait: time.Second, before: before})
 	assert.True(t, l.foreign)
 	assert.Zero(t, l.burst)
 	assert.Equal(t, 6000, b.bursts().TPM, "no depth learnt")
@@ -275,13 +277,13 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 	}
 	sent := b.reserve(t0, 1033)
 	b.reconcile(t0, sent, 1033, 0, false)
-	l := b.rateLimited(t0, sig, sent, 1033, 0, time.Second)
+	l := b.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
 	assert.Equal(t, 5000+120-1, l.burst, "5,000 spent and 120 asked: the bucket holds less than 5,120")
 
 	lone := newModelBuckets(t0, Limits{TPM: 60000}, 0)
 	sent = lone.reserve(t0, 1033)
 	lone.reconcile(t0, sent, 1033, 0, false)
-	l = lone.rateLimited(t0, sig, sent, 1033, 0, time.Second)
+	l = lone.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
 	assert.Zero(t, l.burst, "nothing spent: a bound of 119 could not admit the 120 retried")
 	assert.Equal(t, 60000, lone.bursts().TPM)
 
@@ -293,7 +295,7 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 	}
 	sent = big.reserve(t1, 1033)
 	big.reconcile(t1, sent, 1033, 0, false)
-	l = big.rateLimited(t1, sig, sent, 1033, 0, time.Second)
+	l = big.rateLimited(t1, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
 	assert.Equal(t, 9000, l.burst, "never below a request the server accepted")
 }
 
@@ -407,4 +409,20 @@ func TestMembersCountAfterALongGap(t *testing.T) {
 	b.observe(later, info(13000+600-1200), false) // 1,200 spent: 200 by members, 1,000 by another program
 	b.membersCounted(later, 200, 0)
 	assert.InDelta(t, 600-1000*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the other program's 1,000")
+}
+
+// TestServerWaitNeverFreesWhatIsInFlight: the server's wait may undo the pull-down
+// its own headers made, never the reservations of this process's requests in
+// flight.
+func TestServerWaitNeverFreesWhatIsInFlight(t *testing.T) {
+	b := newModelBuckets(t0, Limits{TPM: 6000}, 0)
+	for range 6 {
+		b.reserve(t0, 1100) // in flight: 6,600, past the 6,000
+	}
+	sent := b.reserve(t0, 1033)
+	b.reconcile(t0, sent, 1033, 0, false)
+	before := b.level(t0, kindTPM)
+	b.rateLimited(t0, refusal{sig: limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent: sent, tokens: 1033,
+		wait: time.Second, before: before})
+	assert.LessOrEqual(t, b.level(t0, kindTPM), before+tokenEpsilon, "the in-flight reservations stay reserved")
 }
