@@ -365,6 +365,10 @@ func runBatch(o *options, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "groq: %v; nothing was done\n", err)
 		return exitUsage
 	}
+	if o.jsonOut && !(len(args) == 2 && args[0] == "status") {
+		fmt.Fprintln(e.stderr, "groq: --json is for a prompt, groq models and groq batch status; a batch writes its answers as JSON lines to -o")
+		return exitUsage
+	}
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}

@@ -39,6 +39,10 @@ func TestHelpAndArguments(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &models), "--json prints JSON: %s", stdout)
 	assert.NotEmpty(t, models)
 
+	code, _, stderr = runIn(t, nil, "batch", "--json", writeBatch(t, 2), "-o", filepath.Join(t.TempDir(), "o.jsonl"))
+	assert.Equal(t, exitUsage, code, "--json is not silently ignored")
+	assert.Contains(t, stderr, "--json is for a prompt, groq models and groq batch status")
+
 	cfg := filepath.Join(t.TempDir(), "groq.json")
 	require.NoError(t, os.WriteFile(cfg, []byte("{\"models\": {\n  \"m\": {\"rpm\": 30,},\n}}\n"), 0o600))
 	code, _, stderr = runIn(t, nil, "--config", cfg, "hi")
