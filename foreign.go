@@ -178,6 +178,14 @@ func (f *foreignSpend) flowOf(k limitKind) *foreignFlow {
 	return nil
 }
 
+// unitOf is the unit a limit counts.
+func unitOf(k limitKind) int {
+	if k == kindTPM || k == kindTPD {
+		return unitTokens
+	}
+	return unitRequests
+}
+
 // memberSpend tells, with a QuotaStore, the store's other members' spending from
 // another program's. A store that counts its members' spending (QuotaDecision.
 // Spent) says how much they took. What a header shows spent beyond this
@@ -193,6 +201,50 @@ type memberSpend struct {
 	read    [2]float64 // how much of others headers have shown so far
 	pending [2]float64 // seen beyond the buckets since the last count, not yet told apart
 	total   [2]int64   // the store's last count
+	// hist is others at the counts of the last few minutes (one a second at
+	// most), so that a refusal can be read against what the members spent within
+	// a bucket's window.
+	hist []memberSample
+}
+
+type memberSample struct {
+	at     time.Time
+	others [2]float64
+}
+
+// memberHistory is how far back memberSpend keeps its counts: the longest window
+// a per-minute bucket can have.
+const memberHistory = 2 * time.Minute
+
+// spentSince is what the store's other members spent of unit since t, by its
+// counts (all they ever spent when the counts do not reach back that far); 0
+// without a counting store.
+func (m *memberSpend) spentSince(unit int, t time.Time) float64 {
+	if !m.counted {
+		return 0
+	}
+	base := 0.0
+	for _, h := range m.hist {
+		if h.at.After(t) {
+			break
+		}
+		base = h.others[unit]
+	}
+	return max(0, m.others[unit]-base)
+}
+
+// remember keeps the count now in the history.
+func (m *memberSpend) remember(now time.Time) {
+	if n := len(m.hist); n > 0 && now.Sub(m.hist[n-1].at) < time.Second {
+		m.hist[n-1].others = m.others
+		return
+	}
+	m.hist = append(m.hist, memberSample{at: now, others: m.others})
+	i := 0
+	for i < len(m.hist)-1 && now.Sub(m.hist[i+1].at) >= memberHistory {
+		i++ // the sample before the window stays, as its base
+	}
+	m.hist = m.hist[i:]
 }
 
 // foreign is the part of n units, seen spent beyond the local bucket, that is

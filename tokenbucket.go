@@ -486,6 +486,7 @@ func (b *modelBuckets) record(now time.Time, f *foreignFlow, n int, period time.
 // reports the limits whose other program started or stopped being seen.
 func (b *modelBuckets) membersCounted(now time.Time, requests, tokens int64) (changed []limitKind) {
 	n := b.members.report(requests, tokens)
+	b.members.remember(now)
 	if f := &b.foreign.requests; !f.since.IsZero() {
 		prev := f.at
 		b.record(now, f, n[unitRequests], 24*time.Hour, false)
@@ -593,6 +594,12 @@ func (b *modelBuckets) rateLimited(now time.Time, r refusal) lesson {
 		spent := float64(capacity) - sent.level[k] + since
 		own := sent.own[k] + since
 		known := spent + float64(seen)
+		if lim := b.lim[k]; lim != nil && k.period() == time.Minute {
+			// With a QuotaStore, the other members' spending within the bucket's
+			// window is in the server's bucket but not in this one.
+			window := time.Duration(float64(capacity) / float64(lim.Limit()) * float64(time.Second))
+			known += b.members.spentSince(unitOf(k), now.Add(-window))
+		}
 		tolerance := max(2*cost, float64(capacity)/10)
 		switch {
 		case known+cost <= float64(capacity)-tolerance:

@@ -426,3 +426,24 @@ func TestServerWaitNeverFreesWhatIsInFlight(t *testing.T) {
 		wait: time.Second, before: before})
 	assert.LessOrEqual(t, b.level(t0, kindTPM), before+tokenEpsilon, "the in-flight reservations stay reserved")
 }
+
+// TestMembersSpendingIsNotAShallowBucket: with a QuotaStore, a refusal while this
+// process had spent half of a minute-deep bucket and the store's other member the
+// other half teaches no depth (one would then be shared through the store and hold
+// every process back for half a minute).
+func TestMembersSpendingIsNotAShallowBucket(t *testing.T) {
+	b := newModelBuckets(t0, Limits{RPM: 240}, 0)
+	b.members.store = true
+	b.membersCounted(t0, 0, 0)
+	for i := range 120 {
+		b.reserve(t0, 1)
+		b.membersCounted(t0, int64(2*(i+1)), 0) // the other member takes as many
+	}
+	sent := b.reserve(t0, 1)
+	b.membersCounted(t0, 241, 0)
+	b.reconcile(t0, sent, 1, 0, false)
+	l := b.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 240, used: 240, requested: 1}, sent: sent, tokens: 1, wait: time.Second})
+	assert.Zero(t, l.burst, "the members' spending is in the server's bucket: no depth learnt")
+	assert.Equal(t, 240, b.bursts().RPM)
+	assert.True(t, l.foreign, "read as spending elsewhere")
+}
