@@ -20,6 +20,11 @@ import (
 // pool sends n calls from callers goroutines, each taking the next call when its
 // last one ends, and returns how long they took and the errors.
 func pool(c *groq.Client, n, callers int, opts ...groq.CallOption) (time.Duration, []error) {
+	return poolOf(c, n, callers, func(i int) string { return fmt.Sprintf("question %d", i) }, opts...)
+}
+
+// poolOf is pool with the i-th call's prompt given by prompt.
+func poolOf(c *groq.Client, n, callers int, prompt func(i int) string, opts ...groq.CallOption) (time.Duration, []error) {
 	start := time.Now()
 	errs := make([]error, n)
 	var next atomic.Int64
@@ -31,7 +36,7 @@ func pool(c *groq.Client, n, callers int, opts ...groq.CallOption) (time.Duratio
 				if i >= n {
 					return
 				}
-				_, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("question %d", i))}, opts...)
+				_, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(prompt(i))}, opts...)
 			}
 		})
 	}

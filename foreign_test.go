@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,24 +89,10 @@ func TestOtherProgramKeepsItsShareOfTokens(t *testing.T) {
 
 // tokenPool is pool with prompts padded to about size characters.
 func tokenPool(c *groq.Client, n, callers, size int) (time.Duration, []error) {
-	start := time.Now()
-	errs := make([]error, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range callers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				p := fmt.Sprintf("question %d ", i)
-				_, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(p + strings.Repeat("x", size-len(p)))})
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start), errs
+	return poolOf(c, n, callers, func(i int) string {
+		p := fmt.Sprintf("question %d ", i)
+		return p + strings.Repeat("x", size-len(p))
+	})
 }
 
 // foreign429 answers the first n chat requests with a 429 of the shape Groq sends
