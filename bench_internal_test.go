@@ -20,13 +20,13 @@ func BenchmarkAdmission(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("waiters=%d/models=%d", n, models), func(b *testing.B) {
 			limits := func(string) Limits { return Limits{TPD: 1000} }
-			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() bucketStore { return newMemoryStore(limits, DefaultPacingMargin, false) })
-			s := newScheduler(keys, quotas, 8, 0, 0, time.Hour, slog.New(slog.DiscardHandler))
+			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() *bucketSet { return newBucketSet(limits, DefaultPacingMargin, false) })
+			s := newScheduler(keys, quotas, &settings{maxConcurrency: 8, maxRetryDelay: time.Hour, logger: slog.New(slog.DiscardHandler)})
 			now := time.Now()
 			name := func(i int) string { return fmt.Sprintf("m%d", i%models) }
 			for i := range models {
 				for _, q := range quotas {
-					q.store.reserve(now, name(i), 500) // half a day's tokens left: 1000 wait 12 hours
+					q.buckets.of(now, name(i)).reserve(now, 500) // half a day's tokens left: 1000 wait 12 hours
 				}
 			}
 			for i := range n {

@@ -1,16 +1,11 @@
 package groq
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 )
@@ -20,12 +15,92 @@ import (
 //  1. plan: estimate the request's cost (corrected by what the server has counted),
 //     check the context window, hold the daily budget, and check that a quota can
 //     ever admit it;
-//  2. acquire (priority.go): wait in the model's queue until a quota has capacity
-//     and a concurrency slot is free;
-//  3. attempt: send, then read the answer (decode, or open the stream) or classify
-//     the failure, settling the admission with what the server said;
+//  2. admit (acquire in scheduler.go): wait in the model's queue until a quota has
+//     capacity and a concurrency slot is free;
+//  3. try: send, then read the answer (decode, or open the stream) or classify the
+//     failure (refused), settling the admission with what the server said;
 //  4. pause: before the next attempt, wait as the server asked (or back off); a 429's
-//     wait is enforced by admission instead, as a cooldown of its quota.
+//     wait is enforced by admission instead, as a cooldown of its quota;
+//  5. end: settle the budget, learn the cost, store the answer in the cache, tell
+//     the observer and the callback. It runs once per call, whatever happened.
+
+// call is one chat call through its life, from the checked request to end. It is
+// used by one goroutine at a time: the caller's, then the stream's reader.
+type call struct {
+	c      *Client
+	ctx    context.Context // with the observer's span, once told of the start
+	r      *ChatRequest    // validated, with the call options applied
+	cc     *callConfig
+	stream bool
+	start  time.Time
+	body   []byte // the request's JSON, sent on every attempt
+	key    string // the cache and in-flight key ("" when neither applies)
+	store  bool   // store a complete answer under key
+	told   bool   // the observer was told of the start: it hears of the end
+
+	plan    *callPlan
+	w       *waiter
+	held    grant         // the latest admission, settled by a panic's cleanup
+	attempt int           // 1 for the first
+	backoff time.Duration // the last jittered delay (decorrelated jitter's state)
+	waited  time.Duration // queued for admission, over the attempts
+	lastErr error
+	last429 *RateLimitError
+	st      *Stream                    // the open stream, for a streamed call
+	landing func(*ChatResponse, error) // set while the call leads identical calls in flight (dedup.go)
+	usage   *Usage                     // what the answer said it used
+	used    int                        // the tokens to settle the budget with
+	ended   bool
+}
+
+// newCall checks ctx, the client and req, applies opts and tells the observer
+// that the call starts. A call that fails here has ended already (its callback has
+// run); an invalid option has no call to end and is only returned.
+func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOption, stream bool) (*call, error) {
+	r, cc, err := c.begin(ctx, req, opts)
+	if cc == nil {
+		return nil, err
+	}
+	k := &call{c: c, ctx: ctx, r: r, cc: cc, stream: stream, start: time.Now()}
+	switch {
+	case err != nil:
+	case stream && r == req:
+		cp := *req // req is never modified
+		k.r = &cp
+		k.r.Stream = true
+	case stream:
+		r.Stream = true
+	case r.Stream:
+		err = &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
+	}
+	if err != nil {
+		k.end(nil, err)
+		return nil, err
+	}
+	if c.obs.on {
+		k.ctx = c.obs.callStart(ctx, CallStartEvent{Model: k.r.Model, Priority: cc.priority, Stream: stream, URL: c.sched.urlFor(k.r.Model), Request: k.r})
+		k.told = true
+	}
+	return k, nil
+}
+
+// lookup asks the cache (when the call uses it) and computes the call's key. With
+// dedup the key is computed even without a cache, for in-flight de-duplication.
+func (k *call) lookup(dedup bool) *ChatResponse {
+	hit, key := k.c.probe(k.ctx, k.r, k.cc, dedup)
+	k.key, k.store = key, key != "" && k.c.cache != nil && !k.cc.noCache
+	return hit
+}
+
+// encode marshals the request once, for every attempt.
+func (k *call) encode() error {
+	body, err := json.Marshal(k.r)
+	if err != nil {
+		return &RequestError{Field: "request", Reason: err.Error()}
+	}
+	k.body = body
+	return nil
+}
 
 // callPlan is what a call knows of its cost before it is queued.
 type callPlan struct {
@@ -64,195 +139,195 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	return p, nil
 }
 
-// planned is plan with the budget's refusal reported to the observer.
-func (c *Client) planned(ctx context.Context, r *ChatRequest) (*callPlan, error) {
-	p, err := c.plan(r)
-	var be *BudgetError
-	if err != nil && c.obs.on && errors.As(err, &be) {
-		c.obs.budgetRefused(ctx, BudgetRefusedEvent{Model: r.Model, Requested: be.Requested, Remaining: max(0, be.Limit-be.Used-be.Reserved)})
-	}
-	return p, err
-}
-
-// learn teaches the client what the call really cost.
-func (c *Client) learn(p *callPlan, u *Usage) { c.costs.observe(p.model, p.estimate, u, p.openEnded) }
-
 // failure is what became of an attempt that did not succeed.
 type failure struct {
-	err        error         // what the caller gets if this is the last attempt
-	final      bool          // not retried
-	serverWait time.Duration // the wait the server asked for before a retry (0: none)
-	cooled     bool          // a 429: its wait is enforced by admission (a cooldown)
-	apiErr     *APIError     // the server's error, with serverWait
-	info       RateLimitInfo // the response's headers, with serverWait
-	requeue    bool          // not sent: a 429 cooled the quota after admission
+	err        error           // what the caller gets if this is the last attempt
+	final      bool            // not retried
+	serverWait time.Duration   // the wait the server asked for before a retry (0: none)
+	cooled     bool            // a 429: its wait is enforced by admission (a cooldown)
+	limit      *RateLimitError // with serverWait: the error if the wait is refused
+	requeue    bool            // not sent: a 429 cooled the quota after admission
 }
 
-// run takes one call through the steps above and the retry loop. For a stream it
-// returns an open *Stream once the first event has arrived: a failure before that
+// run takes the call through steps 1 to 4 and the retry loop. A streamed call
+// returns with k.st open once the first event has arrived: a failure before that
 // is retried like any other, a failure after it is the stream's.
-func (c *Client) run(ctx context.Context, r *ChatRequest, body []byte, cc *callConfig, stream bool) (resp *ChatResponse, st *Stream, err error) {
-	start := time.Now()
-	p, err := c.planned(ctx, r)
+func (k *call) run() (*ChatResponse, error) {
+	c := k.c
+	p, err := c.plan(k.r)
 	if err != nil {
-		return nil, nil, err
+		var be *BudgetError
+		if c.obs.on && errors.As(err, &be) {
+			c.obs.budgetRefused(k.ctx, BudgetRefusedEvent{Model: k.r.Model, Requested: be.Requested, Remaining: max(0, be.Limit-be.Used-be.Reserved)})
+		}
+		return nil, err
 	}
-	var budgetUsed int64
-	defer func() {
-		if st == nil { // a stream settles the budget when it ends
-			c.budget.settle(time.Now(), p.budgetHold, budgetUsed)
-		}
-	}()
-	w := newWaiter(cc.priority, r.Model, p.reserve)
-	var held grant // the latest admission; a panic below must not keep its slot
-	defer func() {
-		if v := recover(); v != nil {
-			if held.settled != nil {
-				c.sched.finish(held, outcome{})
-			}
-			panic(v)
-		}
-	}()
-
-	var (
-		lastErr   error
-		last429   *RateLimitError
-		prevSleep time.Duration
-		waited    time.Duration // queued for admission, over the attempts
-	)
-	for attempt := 1; ; attempt++ {
-		queued := time.Now()
-		if c.obs.on {
-			c.obs.queued(ctx, QueuedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt})
-		}
-		g, err := c.sched.acquire(ctx, w)
-		waited += time.Since(queued)
-		held = g
-		if c.obs.on && err == nil {
-			c.obs.admitted(ctx, AdmittedEvent{Model: r.Model, Priority: cc.priority, Attempt: attempt, QueueWait: time.Since(queued),
-				Quota: g.quotaName, KeyIndex: g.keyIndex})
-		}
+	k.plan, k.w = p, newWaiter(k.cc.priority, k.r.Model, p.reserve)
+	defer k.onPanic()
+	for k.attempt = 1; ; k.attempt++ {
+		g, err := k.admit()
 		if err != nil {
-			var local *RateLimitError
-			if c.obs.on && errors.As(err, &local) && local.Local {
-				c.obs.rateLimited(ctx, RateLimitedEvent{Model: r.Model, ServerWait: local.RetryAfter, Local: true})
-			}
-			if errors.As(err, &local) && local.Local && last429 != nil {
-				last429.Reason = "retry not attempted: " + local.Reason
-				return nil, nil, last429
-			}
-			if ctx.Err() != nil {
-				return nil, nil, c.ctxError(ctx, r.Model, lastErr)
-			}
-			return nil, nil, err
+			return nil, err
 		}
-		resp, st, f := c.attempt(ctx, g, w, r, body, p, cc, stream, attempt, start, &prevSleep)
-		if f != nil && f.requeue {
-			attempt-- // nothing was sent: back to the queue, which waits out the cooldown
+		resp, f := k.try(g)
+		switch {
+		case f == nil:
+			if resp != nil {
+				resp.Meta.Queued = k.waited
+			} else {
+				k.st.Meta.Queued = k.waited
+			}
+			return resp, nil
+		case f.requeue:
+			k.attempt-- // nothing was sent: back to the queue, which waits out the cooldown
 			continue
 		}
-		if f == nil {
-			if resp != nil {
-				resp.Meta.Queued = waited
-				budgetUsed = int64(usedTokens(resp.Usage, g.reserved))
-			}
-			if st != nil {
-				st.Meta.Queued = waited
-			}
-			return resp, st, nil
-		}
-		if ctx.Err() != nil && !f.final {
-			return nil, nil, c.ctxError(ctx, r.Model, lastErr)
-		}
-		lastErr = f.err
-		if rl, ok := f.err.(*RateLimitError); ok && f.cooled {
-			last429 = rl
-		}
-		if f.final {
-			return nil, nil, f.err
-		}
-		if attempt > c.cfg.maxRetries {
-			return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
-		}
-		if err := c.pause(ctx, f, &prevSleep, r.Model, g.keyIndex, attempt); err != nil {
-			if errors.Is(err, errWouldPassDeadline) {
-				return nil, nil, &RetryError{Attempts: attempt, Last: lastErr}
-			}
-			return nil, nil, err
+		if err := k.retry(f, g.keyIndex); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// attempt is step 3: one HTTP attempt with grant g, settled. It returns the
-// response (or open stream), or what failed.
-func (c *Client) attempt(ctx context.Context, g grant, w *waiter, r *ChatRequest, body []byte, p *callPlan, cc *callConfig,
-	stream bool, attempt int, start time.Time, prevSleep *time.Duration) (resp *ChatResponse, st *Stream, f *failure) {
-	if c.obs.on {
-		sent := time.Now()
-		defer func() {
-			if f != nil && f.requeue {
-				return // not an attempt: nothing was sent
-			}
-			e := AttemptEvent{Model: r.Model, Attempt: attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
-			switch {
-			case resp != nil:
-				e.Status, e.RequestID = http.StatusOK, resp.Meta.RequestID
-			case st != nil:
-				e.Status, e.RequestID = http.StatusOK, st.Meta.RequestID
-			case f != nil:
-				e.Err = f.err
-				var apiErr *APIError
-				if errors.As(f.err, &apiErr) {
-					e.Status, e.RequestID = apiErr.StatusCode, apiErr.RequestID
-				}
-			}
-			c.obs.attemptDone(ctx, e)
-		}()
+// onPanic settles what the call holds when a panic passes through run: a slot or
+// a budget hold left behind would hang or starve every later call.
+func (k *call) onPanic() {
+	if v := recover(); v != nil {
+		if k.held.settled != nil {
+			k.c.sched.finish(k.held, outcome{})
+		}
+		k.c.budget.settle(time.Now(), k.plan.budgetHold, 0)
+		k.plan = nil
+		panic(v)
 	}
+}
+
+// admit is step 2: one wait for admission, told to the observer. A local refusal
+// after a 429 is that 429, with the reason the retry was not attempted.
+func (k *call) admit() (grant, error) {
+	c, model := k.c, k.r.Model
+	queued := time.Now()
+	if c.obs.on {
+		c.obs.queued(k.ctx, QueuedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt})
+	}
+	g, err := c.sched.acquire(k.ctx, k.w)
+	k.waited += time.Since(queued)
+	k.held = g
+	if err == nil {
+		if c.obs.on {
+			c.obs.admitted(k.ctx, AdmittedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt, QueueWait: time.Since(queued),
+				Quota: g.quotaName, KeyIndex: g.keyIndex})
+		}
+		return g, nil
+	}
+	var local *RateLimitError
+	if errors.As(err, &local) && local.Local {
+		if c.obs.on {
+			c.obs.rateLimited(k.ctx, RateLimitedEvent{Model: model, ServerWait: local.RetryAfter, Local: true})
+		}
+		if k.last429 != nil {
+			k.last429.Reason = "retry not attempted: " + local.Reason
+			return grant{}, k.last429
+		}
+	}
+	if k.ctx.Err() != nil {
+		return grant{}, c.ctxError(k.ctx, model, k.lastErr)
+	}
+	return grant{}, err
+}
+
+// retry decides, after failure f of an attempt on the key at key, whether there is
+// another attempt, and pauses before it (step 4). A nil error means: try again.
+func (k *call) retry(f *failure, key int) error {
+	c := k.c
+	if k.ctx.Err() != nil && !f.final {
+		return c.ctxError(k.ctx, k.r.Model, k.lastErr)
+	}
+	k.lastErr = f.err
+	if rl, ok := f.err.(*RateLimitError); ok && f.cooled {
+		k.last429 = rl
+	}
+	if f.final {
+		return f.err
+	}
+	if k.attempt > c.cfg.maxRetries {
+		return &RetryError{Attempts: k.attempt, Last: k.lastErr}
+	}
+	if err := k.pause(f, key); err != nil {
+		if errors.Is(err, errWouldPassDeadline) {
+			return &RetryError{Attempts: k.attempt, Last: k.lastErr}
+		}
+		return err
+	}
+	return nil
+}
+
+// try is step 3, told to the observer: one HTTP attempt with grant g, settled.
+func (k *call) try(g grant) (*ChatResponse, *failure) {
+	sent := time.Now()
+	resp, f := k.send(g)
+	if !k.c.obs.on || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
+		return resp, f
+	}
+	e := AttemptEvent{Model: k.r.Model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
+	switch {
+	case resp != nil:
+		e.Status, e.RequestID = http.StatusOK, resp.Meta.RequestID
+	case f == nil:
+		e.Status, e.RequestID = http.StatusOK, k.st.Meta.RequestID
+	default:
+		e.Err = f.err
+		var apiErr *APIError
+		if errors.As(f.err, &apiErr) {
+			e.Status, e.RequestID = apiErr.StatusCode, apiErr.RequestID
+		}
+	}
+	k.c.obs.attemptDone(k.ctx, e)
+	return resp, f
+}
+
+// send makes the attempt: it returns the response (or, for a stream, nil with
+// k.st open), or what failed.
+func (k *call) send(g grant) (*ChatResponse, *failure) {
+	c := k.c
 	if c.sched.cooling(g) { // another call's 429 arrived since this one was admitted
 		c.sched.finish(g, outcome{})
-		return nil, nil, &failure{requeue: true}
+		return nil, &failure{requeue: true}
 	}
 	if c.sched.shared != nil { // the processes' shared buckets must admit it too
-		if f := c.sharedAdmit(ctx, &g); f != nil {
-			return nil, nil, f
+		if f := c.sharedAdmit(k.ctx, &g); f != nil {
+			return nil, f
 		}
 	}
-	res, err := c.send(ctx, g, body, stream)
+	res, err := c.post(k.ctx, g, k.body, k.stream)
 	if err == nil && res.status/100 == 2 {
-		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
-		if stream {
-			st, serr := c.openStream(ctx, res, g, r.Model, meta, start, p.budgetHold, func(u *Usage) { c.learn(p, u) }, cc.callback)
-			if serr == nil {
-				return nil, st, nil
-			}
-			err = serr // nothing reached the caller yet: retried
+		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: k.attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
+		var resp *ChatResponse
+		if k.stream {
+			err = k.openStream(res, g, meta)
 		} else {
-			resp, derr := c.decode(res, g, meta, start)
-			if derr == nil {
-				c.learn(p, resp.Usage)
-				c.log.LogAttrs(ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", r.Model), slog.Int("key", g.keyIndex),
-					slog.Int("attempts", attempt), slog.String("request_id", resp.Meta.RequestID))
-				return resp, nil, nil
-			}
-			var de *decodeError
-			if errors.As(derr, &de) {
-				return nil, nil, &failure{err: derr, final: true}
-			}
-			err = derr
+			resp, err = k.decode(res, g, meta)
 		}
+		var de *decodeError
+		switch {
+		case err == nil:
+			return resp, nil
+		case errors.As(err, &de):
+			return nil, &failure{err: err, final: true}
+		}
+		// nothing reached the caller yet: retried
 	}
 	if err != nil { // the connection failed: the server may have counted it, unless it never got it
 		c.sched.finish(g, outcome{counted: !neverSent(err), used: g.reserved})
-		c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-		return nil, nil, &failure{err: err}
+		c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
+		return nil, &failure{err: err}
 	}
-	return nil, nil, c.refused(ctx, g, w, r.Model, res, attempt, prevSleep)
+	return nil, k.refused(g, res)
 }
 
 // refused settles an attempt the server answered with an error status and says
 // whether and when to retry.
-func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, res *attemptResult, attempt int, prevSleep *time.Duration) *failure {
+func (k *call) refused(g grant, res *attemptResult) *failure {
+	c, model := k.c, k.r.Model
 	apiErr := parseAPIError(res.status, res.header, res.body)
 	apiErr.redact(c.redact)
 	wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
@@ -260,8 +335,8 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 	switch res.status {
 	case http.StatusTooManyRequests:
 		if !hasWait || wait <= 0 {
-			*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-			wait = *prevSleep
+			k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+			wait = k.backoff
 		}
 		o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
 		if hw, ok := serverWait(res.header, 0, "", res.at); !ok || hw <= 0 {
@@ -270,7 +345,7 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 		if sig, ok := parseLimitSignal(apiErr.Message); ok {
 			o.limited = &sig
 			if n := sig.serverCost(); n > 0 {
-				w.tokens = n // the retry reserves what the server counts
+				k.w.tokens = n // the retry reserves what the server counts
 			}
 		}
 		c.sched.finish(g, o)
@@ -280,7 +355,7 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 			if o.limited != nil {
 				e.Limit = o.limited.kind.String()
 			}
-			c.obs.rateLimited(ctx, e)
+			c.obs.rateLimited(k.ctx, e)
 		}
 	case http.StatusRequestEntityTooLarge:
 		c.sched.finish(g, outcome{info: res.info})
@@ -294,10 +369,11 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 		// Server errors are not billed; other client errors count as a request.
 		c.sched.finish(g, outcome{counted: res.status < 500 && res.status != 498, info: res.info})
 		if hasWait && wait > 0 {
-			f.serverWait, f.apiErr, f.info = wait, apiErr, res.info
+			f.serverWait = wait
+			f.limit = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}
 		}
 	}
-	c.log.LogAttrs(ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", attempt), slog.Int("key", g.keyIndex),
+	c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
 		slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
 	return f
 }
@@ -306,7 +382,8 @@ func (c *Client) refused(ctx context.Context, g grant, w *waiter, model string, 
 // cooldown, which admission enforces (and another quota may serve sooner); a
 // server's wait is slept as asked, or refused at once when it is too long; else a
 // jittered backoff.
-func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration, model string, key, attempt int) error {
+func (k *call) pause(f *failure, key int) error {
+	c, model := k.c, k.r.Model
 	status := 0 // of the failed attempt; 0 when no response came
 	var apiErr *APIError
 	if errors.As(f.err, &apiErr) {
@@ -314,7 +391,7 @@ func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration
 	}
 	announce := func(reason string, d time.Duration) {
 		if c.obs.on {
-			c.obs.retry(ctx, RetryEvent{Model: model, Attempt: attempt, Reason: reason, Status: status, Delay: d})
+			c.obs.retry(k.ctx, RetryEvent{Model: model, Attempt: k.attempt, Reason: reason, Status: status, Delay: d})
 		}
 	}
 	switch {
@@ -323,17 +400,18 @@ func (c *Client) pause(ctx context.Context, f *failure, prevSleep *time.Duration
 		return nil
 	case f.serverWait > 0:
 		announce("server_wait", f.serverWait)
-		return c.sleep(ctx, f.serverWait, true, f.apiErr, f.info, model, key)
+		f.limit.KeyIndex = key
+		return c.sleep(k.ctx, f.serverWait, "chat "+model, f.limit)
 	}
-	*prevSleep = decorrelatedJitter(*prevSleep, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+	k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 	reason := "transport"
 	if status != 0 {
 		reason = "status"
 	}
-	announce(reason, *prevSleep)
-	err := c.sleep(ctx, *prevSleep, false, nil, RateLimitInfo{}, model, -1)
-	if err != nil && !errors.Is(err, ErrClientClosed) && ctx.Err() != nil {
-		return c.ctxError(ctx, model, f.err)
+	announce(reason, k.backoff)
+	err := c.sleep(k.ctx, k.backoff, "chat "+model, nil)
+	if err != nil && !errors.Is(err, ErrClientClosed) && k.ctx.Err() != nil {
+		return c.ctxError(k.ctx, model, f.err)
 	}
 	return err
 }
@@ -359,7 +437,8 @@ func (e *decodeError) Is(target error) bool { return target == ErrBadResponse }
 var errNotACompletion = errors.New(`the body has no "id", "object" or "choices"`)
 
 // decode reads a complete 2xx answer and settles its grant.
-func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start time.Time) (*ChatResponse, error) {
+func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResponse, error) {
+	c := k.c
 	data, err := res.readAll()
 	if err != nil {
 		return nil, err // a body cut mid-way: a transport failure, retried
@@ -373,35 +452,93 @@ func (c *Client) decode(res *attemptResult, g grant, meta ResponseMeta, start ti
 		c.sched.finish(g, outcome{counted: true, used: g.reserved, info: res.info})
 		return nil, &decodeError{requestID: meta.RequestID, err: err}
 	}
-	c.sched.finish(g, outcome{counted: true, used: usedTokens(resp.Usage, g.reserved), info: res.info})
-	meta.Latency = time.Since(start)
+	k.usage, k.used = resp.Usage, usedTokens(resp.Usage, g.reserved)
+	c.sched.finish(g, outcome{counted: true, used: k.used, info: res.info})
+	meta.Latency = time.Since(k.start)
 	if meta.RequestID == "" && resp.XGroq != nil {
 		meta.RequestID = resp.XGroq.ID
 	}
 	resp.Meta = meta
+	c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.r.Model), slog.Int("key", g.keyIndex),
+		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
 	return resp, nil
+}
+
+// end is step 5, for every call, once: it settles the budget with what the server
+// counted, teaches the client the call's real cost, stores a complete answer in
+// the cache, lands the flight of the identical calls waiting on it, and tells the
+// observer and WithCallback's function how the call ended. A call that holds nothing (a cache hit, an answer shared in flight, a
+// request refused before planning) only reports.
+func (k *call) end(resp *ChatResponse, err error) {
+	if k.ended {
+		return
+	}
+	k.ended = true
+	c := k.c
+	if k.plan != nil {
+		if err == nil && k.usage != nil {
+			c.costs.observe(k.plan.model, k.plan.estimate, k.usage, k.plan.openEnded)
+		}
+		c.budget.settle(time.Now(), k.plan.budgetHold, int64(k.used))
+	}
+	if err == nil && k.store && resp != nil && len(resp.Choices) > 0 && (!k.stream || resp.Choices[0].FinishReason != "") {
+		if serr := c.cache.Set(k.ctx, k.key, resp); serr != nil {
+			c.log.Error("groq: cache write failed", "error", serr)
+		}
+	}
+	if land := k.landing; land != nil {
+		k.landing = nil
+		land(resp, err)
+	}
+	if k.told {
+		c.obs.callDone(k.ctx, k.doneEvent(resp, err))
+	}
+	if k.cc.callback != nil {
+		k.cc.callback(resp, err)
+	}
+}
+
+// doneEvent describes the call's end to the observer.
+func (k *call) doneEvent(resp *ChatResponse, err error) CallDoneEvent {
+	if s := k.st; s != nil {
+		e := CallDoneEvent{Model: s.model, Stream: true, Err: err, Duration: time.Since(k.start), Attempts: s.Meta.Attempts,
+			FromCache: s.res == nil, Usage: s.usage, ResponseModel: s.model, ResponseID: s.id, Chunks: s.chunks, Response: resp}
+		if s.finish != "" {
+			e.FinishReasons = []string{s.finish}
+		}
+		return e
+	}
+	e := CallDoneEvent{Model: k.r.Model, Stream: k.stream, Err: err, Duration: time.Since(k.start)}
+	if resp != nil {
+		e.Attempts, e.FromCache, e.Shared, e.Usage = resp.Meta.Attempts, resp.Meta.FromCache, resp.Meta.Shared, resp.Usage
+		e.ResponseModel, e.ResponseID, e.Response = resp.Model, resp.ID, resp
+		for _, ch := range resp.Choices {
+			e.FinishReasons = append(e.FinishReasons, ch.FinishReason)
+		}
+	}
+	return e
 }
 
 // errWouldPassDeadline marks a backoff sleep that was not started because the
 // context would end first.
 var errWouldPassDeadline = errors.New("groq: backoff would pass the context deadline")
 
-// sleep waits d before a retry. A server-directed wait longer than the maximum
-// delay or past the deadline is not slept: it returns a *RateLimitError at once.
-// Close ends the sleep with ErrClientClosed.
-func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr *APIError, info RateLimitInfo, model string, key int) error {
+// sleep waits d before a retry of what (for the context's error). With limit, the
+// wait is the server's: when it is longer than the maximum delay or would pass the
+// deadline it is not slept, and limit comes back at once with the reason. Without,
+// a backoff that would pass the deadline gives errWouldPassDeadline. Close ends
+// the sleep with ErrClientClosed.
+func (c *Client) sleep(ctx context.Context, d time.Duration, what string, limit *RateLimitError) error {
 	dl, hasDL := ctx.Deadline()
-	if server {
-		reason := ""
-		if d > c.cfg.maxRetryDelay {
-			reason = fmt.Sprintf("the wait is longer than the maximum delay %s", c.cfg.maxRetryDelay)
-		} else if hasDL && time.Now().Add(d).After(dl) {
-			reason = "the wait would pass the context deadline"
-		}
-		if reason != "" {
-			return &RateLimitError{APIError: *apiErr, RetryAfter: d, RateLimit: info, Model: model, KeyIndex: key, Reason: reason}
-		}
-	} else if hasDL && time.Now().Add(d).After(dl) {
+	past := hasDL && time.Now().Add(d).After(dl)
+	switch {
+	case limit != nil && d > c.cfg.maxRetryDelay:
+		limit.Reason = fmt.Sprintf("the wait is longer than the maximum delay %s", c.cfg.maxRetryDelay)
+		return limit
+	case limit != nil && past:
+		limit.Reason = "the wait would pass the context deadline"
+		return limit
+	case past:
 		return errWouldPassDeadline
 	}
 	t := time.NewTimer(d)
@@ -412,7 +549,7 @@ func (c *Client) sleep(ctx context.Context, d time.Duration, server bool, apiErr
 	case <-c.done:
 		return ErrClientClosed
 	case <-ctx.Done():
-		return c.ctxError(ctx, model, nil)
+		return fmt.Errorf("groq: %s: %w", what, ctx.Err())
 	}
 }
 
@@ -421,104 +558,4 @@ func (c *Client) ctxError(ctx context.Context, model string, last error) error {
 		return fmt.Errorf("groq: chat %s: %w (last failure: %v)", model, ctx.Err(), last)
 	}
 	return fmt.Errorf("groq: chat %s: %w", model, ctx.Err())
-}
-
-// attemptResult is one HTTP attempt's response. For a 2xx, body is unread and open
-// (resp.Body); otherwise it has been read into body and closed.
-type attemptResult struct {
-	status int
-	header http.Header
-	resp   *http.Response
-	body   []byte
-	at     time.Time
-	info   RateLimitInfo
-	// release ends the attempt's context; firstByte stops its timeout once a stream
-	// has delivered its first event.
-	release   context.CancelFunc
-	firstByte func()
-}
-
-// readAll reads and closes the body of a 2xx answer.
-func (r *attemptResult) readAll() ([]byte, error) {
-	defer r.release()
-	defer r.resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(r.resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("groq: reading the response (status %d): %w", r.status, err)
-	}
-	return data, nil
-}
-
-// send makes one HTTP attempt with the key at keyIndex. The attempt timeout covers
-// the whole answer, or for a stream the wait for its first event.
-func (c *Client) send(ctx context.Context, g grant, body []byte, stream bool) (*attemptResult, error) {
-	actx, cancel := context.WithCancel(ctx)
-	release, firstByte := cancel, func() {}
-	if d := c.cfg.attemptTimeout; d > 0 {
-		t := time.AfterFunc(d, cancel)
-		release = func() { t.Stop(); cancel() }
-		if stream {
-			firstByte = func() { t.Stop() }
-		}
-	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, g.url, bytes.NewReader(body))
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("groq: building the request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+g.key)
-	req.Header.Set("Content-Type", "application/json")
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		release()
-		return nil, c.transportError(err)
-	}
-	now := time.Now()
-	if resp.StatusCode == http.StatusTooManyRequests {
-		// Cool the quota down from the header at once, before the body is read:
-		// other calls must not be sent on it while this one is being settled.
-		if wait, ok := serverWait(resp.Header, 0, "", now); ok && wait > 0 {
-			c.sched.coolNow(g, now.Add(wait), true)
-		}
-	}
-	res := &attemptResult{status: resp.StatusCode, header: resp.Header, resp: resp, at: now,
-		info: parseRateLimitHeaders(resp.Header, now), release: release, firstByte: firstByte}
-	if resp.StatusCode/100 == 2 {
-		return res, nil
-	}
-	defer release()
-	defer resp.Body.Close()
-	res.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("groq: reading the error response (status %d): %w", resp.StatusCode, err)
-	}
-	return res, nil
-}
-
-// neverSent reports whether a failed attempt cannot have reached the server: no
-// address (DNS), no connection (dial: refused, unreachable) or no TLS session.
-// Its reservation is given back at once, so that the next attempt waits for
-// backoff, not for a refill of tokens nothing spent. Any other failure may have
-// been counted.
-func neverSent(err error) bool {
-	var dns *net.DNSError
-	var op *net.OpError
-	var rh tls.RecordHeaderError
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	switch {
-	case errors.As(err, &dns), errors.As(err, &rh), errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
-		return true
-	case errors.As(err, &op):
-		return op.Op == "dial"
-	}
-	return false
 }

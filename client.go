@@ -2,8 +2,6 @@ package groq
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // maxResponseBytes bounds the body the client will read from one response.
@@ -30,7 +26,7 @@ type Client struct {
 	budget   *budget
 	costs    *costModel
 	obs      observing
-	flights  singleflight.Group
+	flights  flights
 	closed   atomic.Bool
 	done     chan struct{} // closed by Close: ends every retry's sleep
 	ownHTTP  bool          // the client made hc's transport, and closes its idle connections
@@ -72,7 +68,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, &OptionError{Option: "WithBudgetStore", Reason: "needs WithDailyTokenBudget (the store shares a budget; the option sets its size)"}
 	}
 	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess), done: make(chan struct{})}
-	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newStore)
+	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newBuckets)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +80,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.ownHTTP = true
 	}
 	c.hc = hc
-	c.sched = newScheduler(all, quotas, cfg.maxConcurrency, cfg.maxQueue, cfg.aging, cfg.maxRetryDelay, cfg.logger)
+	c.sched = newScheduler(all, quotas, cfg)
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
 	if cfg.quotaStore != nil {
@@ -92,7 +88,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
-		c.sched.applyRouting(time.Now(), rt, true, c.newStore)
+		c.sched.applyRouting(time.Now(), rt, true, c.newBuckets)
 	}
 	if cfg.cacheFile != "" && c.cache == nil {
 		fc, err := OpenFileCache(cfg.cacheFile, cfg.cacheTTL, cfg.cacheEntries, cfg.logger)
@@ -126,8 +122,8 @@ func (c *Client) limitsFor(model string) Limits {
 	return l
 }
 
-func (c *Client) newStore() bucketStore {
-	return newMemoryStore(c.limitsFor, c.cfg.pacingMargin, c.cfg.quotaStore != nil)
+func (c *Client) newBuckets() *bucketSet {
+	return newBucketSet(c.limitsFor, c.cfg.pacingMargin, c.cfg.quotaStore != nil)
 }
 
 // Close stops the client: calls waiting for admission or sleeping before a retry
@@ -204,35 +200,25 @@ func (c *Client) lookup(ctx context.Context, key *cacheKey) (*ChatResponse, bool
 // WithMaxRetryDelay; an *APIError for a response that is not retried; a *RetryError
 // (ErrRetriesExhausted) wrapping the last failure when retries ran out; and an error
 // matching context.Canceled or context.DeadlineExceeded when ctx ended.
-func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (resp *ChatResponse, err error) {
-	r, cc, err := c.begin(ctx, req, opts)
-	if cc != nil && cc.callback != nil {
-		defer func() { cc.callback(resp, err) }()
-	}
+func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
+	k, err := c.newCall(ctx, req, opts, false)
 	if err != nil {
 		return nil, err
 	}
-	if r.Stream {
-		return nil, &RequestError{Field: "stream", Reason: "ChatCompletion does not stream; use ChatStream"}
-	}
-	if c.obs.on {
-		start := time.Now()
-		ctx = c.obs.callStart(ctx, CallStartEvent{Model: r.Model, Priority: cc.priority, URL: c.sched.urlFor(r.Model), Request: r})
-		defer func() { c.obs.callDone(ctx, callDoneEvent(r.Model, start, resp, err)) }()
-	}
-	hit, key := c.probe(ctx, r, cc, c.cfg.dedup)
-	if hit != nil {
+	if hit := k.lookup(c.cfg.dedup); hit != nil {
+		k.end(hit, nil)
 		return hit, nil
 	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		return nil, &RequestError{Field: "request", Reason: err.Error()}
+	if err := k.encode(); err != nil {
+		k.end(nil, err)
+		return nil, err
 	}
-	if key == "" {
-		resp, _, err = c.run(ctx, r, body, cc, false)
+	if k.key == "" {
+		resp, err := k.run()
+		k.end(resp, err)
 		return resp, err
 	}
-	return c.shared(ctx, key, c.cache != nil && !cc.noCache, r, body, cc)
+	return k.shared()
 }
 
 // ChatStream sends msgs as a streamed request and returns the open stream once its
@@ -247,54 +233,23 @@ func (c *Client) ChatStream(ctx context.Context, msgs []Message, opts ...CallOpt
 // ChatCompletionStream is ChatStream for a full request; req is not modified (its
 // Stream field is set on a copy).
 func (c *Client) ChatCompletionStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
-	r, cc, err := c.begin(ctx, req, opts)
+	k, err := c.newCall(ctx, req, opts, true)
 	if err != nil {
-		if cc != nil && cc.callback != nil {
-			cc.callback(nil, err)
-		}
 		return nil, err
 	}
-	if r == req {
-		cp := *req
-		r = &cp
-	}
-	r.Stream = true
-	start := time.Now()
-	if c.obs.on {
-		ctx = c.obs.callStart(ctx, CallStartEvent{Model: r.Model, Priority: cc.priority, Stream: true, URL: c.sched.urlFor(r.Model), Request: r})
-	}
-	hit, key := c.probe(ctx, r, cc, false)
-	if hit != nil {
+	if hit := k.lookup(false); hit != nil {
 		st := replayStream(hit)
-		st.c, st.ctx, st.callback, st.callStart = c, ctx, cc.callback, start
+		st.ctx, st.call, k.st = k.ctx, k, st
 		return st, nil
 	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		err = &RequestError{Field: "request", Reason: err.Error()}
-	}
-	var st *Stream
-	if err == nil {
-		_, st, err = c.run(ctx, r, body, cc, true)
+	if err = k.encode(); err == nil {
+		_, err = k.run()
 	}
 	if err != nil {
-		if cc.callback != nil {
-			cc.callback(nil, err)
-		}
-		if c.obs.on {
-			c.obs.callDone(ctx, CallDoneEvent{Model: r.Model, Stream: true, Err: err, Duration: time.Since(start)})
-		}
+		k.end(nil, err)
 		return nil, err
 	}
-	st.callStart = start
-	if key != "" {
-		st.onDone = func(resp *ChatResponse) {
-			if serr := c.cache.Set(ctx, key, resp); serr != nil {
-				c.log.Error("groq: cache write failed", "error", serr)
-			}
-		}
-	}
-	return st, nil
+	return k.st, nil
 }
 
 // probe asks the cache for r, when the call uses the cache. On a miss it returns
@@ -344,45 +299,6 @@ func (c *Client) fromCache(resp *ChatResponse) *ChatResponse {
 		resp.Meta.RequestID = resp.XGroq.ID
 	}
 	return resp
-}
-
-// shared runs the call once for every identical call in flight at the same time,
-// and stores a complete answer in the cache.
-func (c *Client) shared(ctx context.Context, key string, useCache bool, r *ChatRequest, body []byte, cc *callConfig) (*ChatResponse, error) {
-	led := false // set when this caller's function is the one that ran
-	ch := c.flights.DoChan(key, func() (any, error) {
-		led = true
-		resp, _, err := c.run(ctx, r, body, cc, false)
-		if err == nil && useCache && len(resp.Choices) > 0 {
-			if serr := c.cache.Set(ctx, key, resp); serr != nil {
-				c.log.Error("groq: cache write failed", "error", serr)
-			}
-		}
-		return resp, err
-	})
-	var res singleflight.Result
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
-		return nil, c.ctxError(ctx, r.Model, nil)
-	}
-	if res.Err != nil {
-		// The call that ran for everyone belonged to a caller whose context ended;
-		// this caller's has not, so it runs its own.
-		if res.Shared && ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
-			resp, _, err := c.run(ctx, r, body, cc, false)
-			return resp, err
-		}
-		return nil, res.Err
-	}
-	resp := res.Val.(*ChatResponse)
-	if res.Shared {
-		meta := resp.Meta
-		resp = cloneResponse(resp)
-		resp.Meta = meta
-		resp.Meta.Shared = !led
-	}
-	return resp, nil
 }
 
 // prepare copies req, applies call options and defaults, and validates it.
@@ -493,49 +409,3 @@ func validateRequest(r *ChatRequest) error {
 	}
 	return nil
 }
-
-// transportError rewrites a transport failure so that it cannot carry a key: the
-// request's URL is kept, its headers are never printed by net/http, and any key
-// text that a custom transport put in its error is masked.
-func (c *Client) transportError(err error) error {
-	if msg := c.redact(err.Error()); msg != err.Error() {
-		return &redactedError{msg: "groq: transport: " + msg, cause: c.cleanCause(err)}
-	}
-	return fmt.Errorf("groq: transport: %w", err)
-}
-
-// redact masks every configured key in s: server text (an error body that echoes
-// the Authorization header, a proxy's page) and a transport's error go through it
-// before they reach an error or a log.
-func (c *Client) redact(s string) string {
-	for _, k := range c.sched.allKeys() {
-		if k != "" && strings.Contains(s, k) {
-			s = strings.ReplaceAll(s, k, "[redacted]")
-		}
-	}
-	return s
-}
-
-// cleanCause is the first error in err's chain whose text holds no key, so that
-// errors.Is and errors.As still see the cause (a timeout, a refused connection)
-// without a key ever being reachable from the error.
-func (c *Client) cleanCause(err error) error {
-	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
-		if c.redact(e.Error()) == e.Error() {
-			return e
-		}
-	}
-	return nil
-}
-
-// redactedError is an error whose text had a key masked; it unwraps to the first
-// cause that holds none.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
-
-const userAgent = "groqkit-go/0.1"

@@ -356,7 +356,7 @@ func WithConfig(cfg *Config) Option {
 // keys get quotas of their own, keys no longer configured are retired (their
 // requests in flight still settle), and the limits of every bucket are changed in
 // place with SetLimit and SetBurst. s.mu is held.
-func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, newStore func() bucketStore) {
+func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, newBuckets func() *bucketSet) {
 	index := map[string]int{}
 	for i, k := range s.keys {
 		index[k] = i
@@ -377,7 +377,7 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 		}
 		q, existed := quotaOf[i]
 		if !existed {
-			q = &quota{name: fmt.Sprintf("key#%d", i), keys: []int{i}, store: newStore(), models: map[string]bool{}}
+			q = &quota{name: fmt.Sprintf("key#%d", i), keys: []int{i}, buckets: newBuckets(), models: map[string]bool{}}
 			s.quotas = append(s.quotas, q)
 			quotaOf[i] = q
 		}
@@ -404,7 +404,7 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 	}
 	s.urls = rt.urls
 	for _, q := range s.quotas {
-		q.store.reconfigure(now)
+		q.buckets.reconfigure(now)
 	}
 	s.changed("")
 	s.dispatch(now)
@@ -435,7 +435,7 @@ func (c *Client) Reload(cfg *Config) error {
 		limits[m] = l
 	}
 	c.cfg.modelLimits = limits
-	s.applyRouting(time.Now(), rt, false, c.newStore)
+	s.applyRouting(time.Now(), rt, false, c.newBuckets)
 	c.log.Info("groq: configuration reloaded", "models", len(cfg.Models), "keys", len(rt.keys))
 	return nil
 }

@@ -137,7 +137,7 @@ func (c *Client) learnContextWindow(model string, n int) {
 	l.ContextWindow = n
 	c.cfg.modelLimits[model] = l
 	for _, q := range s.quotas {
-		q.store.reconfigure(time.Now())
+		q.buckets.reconfigure(time.Now())
 	}
 }
 

@@ -248,11 +248,11 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 func (s *scheduler) members(g grant, spent QuotaSpent) {
 	now := time.Now()
 	s.mu.Lock()
-	st := s.quotas[g.quota].store
-	changed := st.members(now, g.model, spent.Requests, spent.Tokens)
+	b := s.quotas[g.quota].buckets.of(now, g.model)
+	changed := b.membersCounted(now, spent.Requests, spent.Tokens)
 	var f ForeignSpending
 	if len(changed) > 0 {
-		f = st.snapshot(now, g.model).Foreign
+		f = b.foreign.snapshot(now, b.bursts())
 		s.changed(g.model)
 	}
 	name := s.quotas[g.quota].name

@@ -38,86 +38,95 @@ func (c *Client) rest(ctx context.Context, call restCall, out any) ([]byte, erro
 		return nil, ErrClientClosed
 	}
 	what := call.method + " " + call.path
-	target := c.cfg.baseURL.String() + call.path
 	key := c.sched.orgKey()
-	limit := call.limit
-	if limit <= 0 {
-		limit = maxResponseBytes
-	}
 	var prev time.Duration
-	var last error
 	for attempt := 1; ; attempt++ {
-		var body io.Reader
-		if call.body != nil {
-			body = bytes.NewReader(call.body)
+		data, t := c.restAttempt(ctx, call, key, out)
+		switch {
+		case t.err == nil:
+			return data, nil
+		case t.final:
+			return nil, t.err
+		case ctx.Err() != nil:
+			return nil, restCtxError(ctx, what, t.err)
+		case attempt > c.cfg.maxRetries:
+			return nil, &RetryError{Attempts: attempt, Last: t.err}
 		}
-		req, err := http.NewRequestWithContext(ctx, call.method, target, body)
-		if err != nil {
-			return nil, fmt.Errorf("groq: building %s: %w", what, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", userAgent)
-		if call.contentType != "" {
-			req.Header.Set("Content-Type", call.contentType)
-		}
-		resp, err := c.hc.Do(req)
-		wait, server := time.Duration(0), false
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, restCtxError(ctx, what, last)
-			}
-			last = c.transportError(err)
-			if call.creates && !neverConnected(err) {
-				return nil, last
-			}
+		var limit *RateLimitError
+		if t.wait > 0 {
+			limit = &RateLimitError{APIError: *t.apiErr, RetryAfter: t.wait, KeyIndex: -1}
 		} else {
-			data, rerr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				last = fmt.Errorf("groq: reading the answer to %s (status %d): %w", what, resp.StatusCode, rerr)
-				if call.creates {
-					return nil, last
-				}
-			case int64(len(data)) > limit:
-				return nil, fmt.Errorf("groq: the answer to %s is larger than %d bytes", what, limit)
-			case resp.StatusCode/100 == 2:
-				if out != nil {
-					if err := json.Unmarshal(data, out); err != nil {
-						return nil, fmt.Errorf("groq: decoding the answer to %s: %w", what, err)
-					}
-				}
-				return data, nil
-			default:
-				apiErr := parseAPIError(resp.StatusCode, resp.Header, data)
-				apiErr.redact(c.redact)
-				if !retryableStatus(resp.StatusCode, resp.Header) || (call.creates && !notActedOn(resp.StatusCode)) {
-					return nil, apiErr
-				}
-				last = apiErr
-				wait, server = serverWait(resp.Header, resp.StatusCode, apiErr.Message, time.Now())
-			}
-		}
-		if attempt > c.cfg.maxRetries {
-			return nil, &RetryError{Attempts: attempt, Last: last}
-		}
-		var apiErr *APIError
-		errors.As(last, &apiErr)
-		if !server || wait <= 0 {
 			prev = decorrelatedJitter(prev, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-			wait, server = prev, false
+			t.wait = prev
 		}
-		if err := c.sleep(ctx, wait, server, apiErr, RateLimitInfo{}, "", -1); err != nil {
+		if err := c.sleep(ctx, t.wait, what, limit); err != nil {
 			if errors.Is(err, errWouldPassDeadline) {
-				return nil, &RetryError{Attempts: attempt, Last: last}
+				return nil, &RetryError{Attempts: attempt, Last: t.err}
 			}
 			if ctx.Err() != nil {
-				return nil, restCtxError(ctx, what, last)
+				return nil, restCtxError(ctx, what, t.err)
 			}
 			return nil, err
 		}
 	}
+}
+
+// restTry is what became of one attempt of a restCall.
+type restTry struct {
+	err    error         // nil: it succeeded
+	final  bool          // not retried
+	wait   time.Duration // the server's wait before a retry (0: back off)
+	apiErr *APIError     // the server's error, with wait
+}
+
+// restAttempt makes one attempt of call with key.
+func (c *Client) restAttempt(ctx context.Context, call restCall, key string, out any) ([]byte, restTry) {
+	what := call.method + " " + call.path
+	limit := call.limit
+	if limit <= 0 {
+		limit = maxResponseBytes
+	}
+	var body io.Reader
+	if call.body != nil {
+		body = bytes.NewReader(call.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, call.method, c.cfg.baseURL.String()+call.path, body)
+	if err != nil {
+		return nil, restTry{err: fmt.Errorf("groq: building %s: %w", what, err), final: true}
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if call.contentType != "" {
+		req.Header.Set("Content-Type", call.contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		err = c.transportError(err)
+		return nil, restTry{err: err, final: call.creates && !neverConnected(err) && ctx.Err() == nil}
+	}
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	resp.Body.Close()
+	switch {
+	case rerr != nil:
+		return nil, restTry{err: fmt.Errorf("groq: reading the answer to %s (status %d): %w", what, resp.StatusCode, rerr), final: call.creates}
+	case int64(len(data)) > limit:
+		return nil, restTry{err: fmt.Errorf("groq: the answer to %s is larger than %d bytes", what, limit), final: true}
+	case resp.StatusCode/100 == 2:
+		if out != nil {
+			if err := json.Unmarshal(data, out); err != nil {
+				return nil, restTry{err: fmt.Errorf("groq: decoding the answer to %s: %w", what, err), final: true}
+			}
+		}
+		return data, restTry{}
+	}
+	apiErr := parseAPIError(resp.StatusCode, resp.Header, data)
+	apiErr.redact(c.redact)
+	t := restTry{err: apiErr, final: !retryableStatus(resp.StatusCode, resp.Header) || (call.creates && !notActedOn(resp.StatusCode))}
+	if wait, server := serverWait(resp.Header, resp.StatusCode, apiErr.Message, time.Now()); server && wait > 0 {
+		t.wait, t.apiErr = wait, apiErr
+	}
+	return nil, t
 }
 
 // notActedOn says whether an error status means that the server did not act on

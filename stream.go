@@ -63,18 +63,14 @@ type Stream struct {
 	g     grant
 	start time.Time
 
-	first      *ChatChunk // read before the stream was handed out
-	cur        *ChatChunk
-	err        error
-	ended      bool
-	done       bool                       // the last event arrived
-	chunks     int                        // chunks handed to the caller
-	onDone     func(*ChatResponse)        // called once with the assembled response of a complete stream
-	callback   func(*ChatResponse, error) // WithCallback's, called once when the stream ends
-	callStart  time.Time                  // when the call began, for the observer
-	budgetHold budgetHold                 // the call's budget reservation, settled at the end
-	learn      func(*Usage)               // teaches the client the call's real cost
-	replay     []*ChatChunk               // a cached answer replayed: no connection
+	first  *ChatChunk // read before the stream was handed out
+	cur    *ChatChunk
+	err    error
+	ended  bool
+	done   bool         // the last event arrived
+	chunks int          // chunks handed to the caller
+	call   *call        // ended when the stream ends (nil in a bare replay)
+	replay []*ChatChunk // a cached answer replayed: no connection
 
 	// Meta describes the request (request id, attempts, key, headers).
 	Meta ResponseMeta
@@ -107,27 +103,29 @@ func (e *StreamError) Error() string {
 
 func (e *StreamError) Unwrap() error { return e.Err }
 
-// openStream reads the first event of a 2xx streamed answer. An error here (the
-// connection broke, the body ended) is returned for the retry loop, which then
-// settles the grant; an error event is the stream's own error, not retried.
+// openStream reads the first event of a 2xx streamed answer into k.st. An error
+// here (the connection broke, the body ended) is returned for the retry loop,
+// which then settles the grant; an error event is the stream's own error, not
+// retried.
 //
-// The stream settles the call's budget hold and teaches the client the call's cost
-// when it ends, which can be here already (an answer of one event).
-func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, model string, meta ResponseMeta, start time.Time,
-	budgetHold budgetHold, learn func(*Usage), callback func(*ChatResponse, error)) (*Stream, error) {
-	st := &Stream{c: c, ctx: ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: start, Meta: meta, model: model,
-		budgetHold: budgetHold, learn: learn, callback: callback}
+// The stream ends the call when it ends, which can be here already (an answer of
+// one event).
+func (k *call) openStream(res *attemptResult, g grant, meta ResponseMeta) error {
+	c, model := k.c, k.r.Model
+	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: k.start, Meta: meta, model: model, call: k}
 	chunk, done, err := st.read()
 	res.firstByte()
 	if err == nil && c.obs.on {
-		c.obs.streamFirst(ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(start)})
+		c.obs.streamFirst(k.ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(k.start)})
 	}
 	var se *StreamError
-	switch {
-	case err != nil && !errors.As(err, &se):
+	if err != nil && !errors.As(err, &se) {
 		res.resp.Body.Close()
 		res.release()
-		return nil, err
+		return err
+	}
+	k.st = st
+	switch {
 	case err != nil:
 		st.fail(err)
 	case done:
@@ -136,7 +134,7 @@ func (c *Client) openStream(ctx context.Context, res *attemptResult, g grant, mo
 	default:
 		st.first = chunk
 	}
-	return st, nil
+	return nil
 }
 
 // read returns the next chunk, or done at [DONE]. A failure to read is returned
@@ -351,7 +349,7 @@ func (s *Stream) fail(err error) {
 }
 
 // end settles the reservation with the final usage (or keeps it when the usage is
-// unknown), frees the slot and closes the body. It runs once.
+// unknown), frees the slot, closes the body and ends the call. It runs once.
 func (s *Stream) end() {
 	if s.ended {
 		return
@@ -359,42 +357,25 @@ func (s *Stream) end() {
 	s.ended = true
 	s.first, s.replay = nil, nil
 	s.Meta.Latency = time.Since(s.start)
-	complete := s.err == nil && s.done
+	k := s.call
 	if s.res != nil { // a replay holds nothing
 		s.res.resp.Body.Close()
 		s.res.release()
 		used := usedTokens(s.usage, s.g.reserved)
 		s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
-		if s.learn != nil && s.err == nil {
-			s.learn(s.usage)
-		}
-		s.c.budget.settle(time.Now(), s.budgetHold, int64(used))
-		if complete && s.finish != "" && s.onDone != nil {
-			s.onDone(s.Response())
+		if k != nil {
+			k.usage, k.used = s.usage, used
 		}
 	}
-	if s.c != nil && s.c.obs.on {
-		e := CallDoneEvent{Model: s.model, Stream: true, Err: s.err, Duration: time.Since(s.callStart), Attempts: s.Meta.Attempts,
-			FromCache: s.res == nil, Usage: s.usage, ResponseModel: s.model, ResponseID: s.id, Chunks: s.chunks}
-		if complete {
-			e.Response = s.Response()
-		}
-		if !complete && s.err == nil {
-			e.Err = ErrStreamClosed
-		}
-		if s.finish != "" {
-			e.FinishReasons = []string{s.finish}
-		}
-		s.c.obs.callDone(s.ctx, e)
+	if k == nil {
+		return
 	}
-	if s.callback != nil {
-		switch {
-		case s.err != nil:
-			s.callback(nil, s.err)
-		case complete:
-			s.callback(s.Response(), nil)
-		default:
-			s.callback(nil, ErrStreamClosed)
-		}
+	switch {
+	case s.err != nil:
+		k.end(nil, s.err)
+	case s.done:
+		k.end(s.Response(), nil)
+	default:
+		k.end(nil, ErrStreamClosed)
 	}
 }

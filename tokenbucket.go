@@ -708,3 +708,99 @@ func (b *modelBuckets) settled(now time.Time) bool {
 	}
 	return changed
 }
+
+// bucketSet is one quota's buckets, by model, made on first use from the
+// configured limits. The scheduler uses it under its mutex.
+type bucketSet struct {
+	limitsFor func(model string) Limits
+	margin    time.Duration
+	shared    bool // a QuotaStore is in use: its members' spending is not foreign
+	models    map[string]*modelBuckets
+}
+
+func newBucketSet(limitsFor func(string) Limits, margin time.Duration, shared bool) *bucketSet {
+	return &bucketSet{limitsFor: limitsFor, margin: margin, shared: shared, models: map[string]*modelBuckets{}}
+}
+
+// of is model's buckets.
+func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
+	b, ok := m.models[model]
+	if !ok {
+		b = newModelBuckets(now, m.limitsFor(model), m.margin)
+		b.members.store = m.shared
+		m.models[model] = b
+	}
+	return b
+}
+
+// reconfigure re-reads the configured limits of every model it holds and changes
+// its limiters in place.
+func (m *bucketSet) reconfigure(now time.Time) {
+	for model, b := range m.models {
+		b.configured = m.limitsFor(model)
+		b.apply(now)
+	}
+}
+
+// QuotaSnapshot describes one quota's buckets for one model. A used figure is -1
+// when that limit is unknown.
+type QuotaSnapshot struct {
+	Name string // organization name, or "key#N"
+	Keys []int  // indexes of the quota's keys
+
+	Limits Limits // in force: configured, lowered by what Groq said
+	// Burst is the depth of each bucket in force: the period's limit, or less where
+	// a 429 showed the server's bucket to be shallower (learnt, and growing back
+	// after a quiet minute). ContextWindow is unset.
+	Burst Limits
+	// PacingMargin is how long after its bucket allows it a request that waited for
+	// refill is sent: WithPacingMargin's value, or wider after a 429 that timing
+	// explains (narrowing back after a quiet minute).
+	PacingMargin time.Duration
+
+	RequestsThisMinute int // consumed and not yet refilled (of Burst)
+	TokensThisMinute   int
+	RequestsToday      int
+	TokensToday        int
+	CoolingUntil       time.Time // zero when not cooling down
+	LastHeaders        RateLimitInfo
+	// Foreign is what programs the client cannot see are estimated to spend from
+	// this quota and model, and what the client leaves them (see ForeignSpending).
+	Foreign ForeignSpending
+	// Shared is what the QuotaStore's buckets hold (every process's use), when
+	// the client has one (WithQuotaStore) and it answered; nil otherwise.
+	Shared *QuotaUsage
+}
+
+// snapshot describes the buckets (Name and Keys are the quota's to fill).
+func (b *modelBuckets) snapshot(now time.Time) QuotaSnapshot {
+	s := QuotaSnapshot{Limits: b.limits(), Burst: b.bursts(), PacingMargin: b.margin, LastHeaders: b.last}
+	s.Foreign = b.foreign.snapshot(now, s.Burst)
+	if b.coolUntil.After(now) {
+		s.CoolingUntil = b.coolUntil
+	}
+	used := func(k limitKind) int {
+		lim := b.lim[k]
+		if lim == nil {
+			return -1
+		}
+		return max(0, lim.Burst()-int(lim.TokensAt(now)))
+	}
+	s.RequestsThisMinute, s.RequestsToday = used(kindRPM), used(kindRPD)
+	s.TokensThisMinute, s.TokensToday = used(kindTPM), used(kindTPD)
+	return s
+}
+
+// coolDown holds a quota's model back until t, after a 429 asked it to wait; a
+// cooldown is only ever extended. readyAt honours it.
+func (b *modelBuckets) coolDown(t time.Time) {
+	if t.After(b.coolUntil) {
+		b.coolUntil = t
+	}
+}
+
+// hintBurst applies a burst that another quota serving the same model learnt: the
+// same server most likely shapes this quota's bucket the same way, and a quota
+// that has sent a wave of its own should not wait for its own refusals to know it.
+// Like a learnt burst, it grows back after quiet minutes.
+func (b *modelBuckets) hintBurst(now time.Time, k limitKind, n int) { b.lowerBurst(now, k, n) }

@@ -1,0 +1,466 @@
+package groq
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// This file is the scheduler: its state, admission (acquire), and the settling of
+// an admitted request (finish), which is where a response teaches the buckets.
+
+// scheduler admits calls: it decides who goes next (priority.go), to which quota
+// (keymanager.go) and when (tokenbucket.go). It is safe for concurrent use.
+type scheduler struct {
+	mu       sync.Mutex
+	groups   map[string]*group // waiters by model; a group is deleted when empty
+	waiting  int
+	byPrio   [11]int
+	sem      *semaphore.Weighted // the bound on requests in flight: one slot per admitted request
+	slots    int                 // the semaphore's size
+	quotas   []*quota
+	keys     []string          // every key ever configured; indexes are stable
+	urls     map[string]string // model -> chat URL, when it is not defURL
+	defURL   string
+	rr       int // round-robin start among quotas
+	seq      uint64
+	maxQueue int
+	aging    time.Duration
+	maxWait  time.Duration
+	closed   bool
+	log      *slog.Logger
+	obs      *observing // nil in tests that build a scheduler alone
+	shared   *shared    // nil without a QuotaStore
+}
+
+// newScheduler makes the scheduler of keys (indexes stable) grouped in quotas, with
+// cfg's concurrency bound, queue bound, aging, longest wait and logger.
+func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
+	return &scheduler{
+		keys: keys, quotas: quotas, slots: cfg.maxConcurrency, sem: semaphore.NewWeighted(int64(cfg.maxConcurrency)), groups: map[string]*group{},
+		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger,
+	}
+}
+
+// grant is an admission: a quota, a key and a concurrency slot, with the tokens
+// reserved. finish must be called exactly once.
+type grant struct {
+	quota     int
+	keyIndex  int
+	key       string // the secret itself, for the Authorization header only
+	url       string // where to send the request
+	model     string
+	reserved  int
+	quotaName string       // for events and logs
+	sent      sendLevels   // the buckets before the reservation, for learning from a 429
+	settled   *atomic.Bool // set by the first finish: a grant is settled once
+	sharedReq QuotaRequest // with a QuotaStore: the request to it
+	sharedOK  bool         // the QuotaStore admitted it: settle it there too
+}
+
+// check refuses at once a request of need tokens that no quota could ever admit,
+// and returns the reservation to make: want, lowered to the largest per-minute
+// token limit among the quotas so that a generous completion guess cannot make a
+// request unadmittable.
+func (s *scheduler) check(model string, need, want int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	fits, capacity, serves := false, 0, false
+	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
+		serves = true
+		b := q.buckets.of(now, model)
+		if b.fits(need) {
+			fits = true
+		}
+		tpm := b.limits().TPM
+		if tpm == 0 {
+			capacity = -1
+		} else if capacity >= 0 {
+			capacity = max(capacity, tpm)
+		}
+	}
+	if !serves {
+		return 0, &RequestError{Field: "model", Reason: fmt.Sprintf("no configured key serves model %q", model)}
+	}
+	if !fits {
+		l := s.quotas[0].buckets.of(now, model).limits()
+		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
+			ErrRequestTooLarge, model, need, l.TPM, l.TPD)
+	}
+	if capacity > 0 && want > capacity {
+		want = capacity
+	}
+	return max(want, need), nil
+}
+
+// allKeys returns every key the client was given (for redaction).
+func (s *scheduler) allKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.keys...)
+}
+
+// contextWindow is the model's context window (0 when unknown).
+func (s *scheduler) contextWindow(model string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quotas[0].buckets.of(time.Now(), model).limits().ContextWindow
+}
+
+// acquire queues w (or re-queues it, keeping its place, for a retry) and blocks
+// until it is admitted, its context ends, or the wait for capacity would pass the
+// context's deadline or the maximum delay, in which case it returns a local
+// *RateLimitError at once.
+func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
+	s.mu.Lock()
+	if err := s.join(w); err != nil {
+		s.mu.Unlock()
+		return grant{}, err
+	}
+	var timer *time.Timer
+	locked := true
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		// A panic (in a caller's Context, say) must not leave the waiter queued,
+		// its grant held or the mutex locked: every later call would hang.
+		if r := recover(); r != nil {
+			if !locked {
+				s.mu.Lock()
+			}
+			if g := w.grant; g != nil && g.settled.CompareAndSwap(false, true) {
+				s.settle(time.Now(), *g, outcome{})
+				w.grant = nil
+			}
+			s.leave(w)
+			s.mu.Unlock()
+			panic(r)
+		}
+	}()
+	for {
+		now := time.Now()
+		s.dispatch(now)
+		g, done, err := s.admitted(ctx, w, now)
+		if !done {
+			var timerC <-chan time.Time
+			if timerC, err = s.arm(ctx, w, now, &timer); err == nil {
+				s.mu.Unlock()
+				locked = false
+				select {
+				case <-w.wake:
+				case <-timerC:
+				case <-ctx.Done():
+				}
+				s.mu.Lock()
+				locked = true
+				continue
+			}
+			s.leave(w)
+		}
+		s.mu.Unlock()
+		return g, err
+	}
+}
+
+// join puts w in the queue: a first attempt takes a place (or is refused when the
+// queue is full), a retry keeps the one it had. s.mu is held.
+func (s *scheduler) join(w *waiter) error {
+	if s.closed {
+		return ErrClientClosed
+	}
+	if w.seq == 0 { // first attempt
+		if s.maxQueue > 0 && s.waiting >= s.maxQueue {
+			return ErrQueueFull
+		}
+		s.seq++
+		w.seq = s.seq
+		w.key = int64(w.priority)
+		if s.aging > 0 {
+			w.key = time.Now().UnixNano() + int64(w.priority-1)*int64(s.aging)
+		}
+	}
+	s.enqueue(w)
+	return nil
+}
+
+// admitted says whether w's wait is over: admitted (its grant), refused by
+// dispatch, or given up (client closed, context ended). A waiter that gave up has
+// left the queue. s.mu is held.
+func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g grant, done bool, err error) {
+	if gp := w.grant; gp != nil {
+		err := ctx.Err() // before the grant leaves w: a panic here must find it
+		w.grant = nil
+		if err != nil { // admitted just as it gave up
+			gp.settled.Store(true)
+			s.settle(now, *gp, outcome{})
+			return grant{}, true, err
+		}
+		return *gp, true, nil
+	}
+	if err := w.err; err != nil {
+		w.err = nil
+		return grant{}, true, err
+	}
+	err = ctx.Err()
+	if s.closed {
+		err = ErrClientClosed
+	}
+	if err != nil {
+		s.leave(w)
+		return grant{}, true, err
+	}
+	return grant{}, false, nil
+}
+
+// arm sets the timer of w when it heads its group and waits for its ready time,
+// and returns the channel to wait on (nil: wait to be woken). A wait past the
+// maximum delay or the context's deadline is refused with a local
+// *RateLimitError. s.mu is held.
+func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **time.Timer) (<-chan time.Time, error) {
+	if w.index != 0 || !w.ready.After(now) {
+		return nil, nil
+	}
+	wait := w.ready.Sub(now)
+	reason := ""
+	if wait > s.maxWait {
+		reason = fmt.Sprintf("longer than the maximum delay %s", s.maxWait)
+	} else if dl, has := ctx.Deadline(); has && w.ready.After(dl) {
+		reason = fmt.Sprintf("past the context deadline (in %s)", dl.Sub(now).Round(time.Millisecond))
+	}
+	if reason != "" {
+		return nil, &RateLimitError{Local: true, RetryAfter: wait, Model: w.model, KeyIndex: -1, Reason: reason}
+	}
+	if *timer == nil {
+		*timer = time.NewTimer(wait)
+	} else {
+		(*timer).Reset(wait)
+	}
+	w.armed = w.ready
+	return (*timer).C, nil
+}
+
+// outcome is what became of an admitted request.
+type outcome struct {
+	counted   bool          // the server counted the request
+	used      int           // tokens it counted, when counted
+	info      RateLimitInfo // the response's x-ratelimit-* headers
+	limited   *limitSignal  // a 429 that named its limit
+	coolUntil time.Time     // a cooldown to set (zero: none)
+	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
+}
+
+// finish settles an admitted request and frees its slot. A grant is settled once:
+// later calls do nothing (a panic's cleanup may come after a regular finish).
+func (s *scheduler) finish(g grant, o outcome) {
+	if g.settled != nil && !g.settled.CompareAndSwap(false, true) {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	l := s.settle(now, g, o)
+	name := s.quotas[g.quota].name
+	s.mu.Unlock()
+	if g.sharedOK {
+		s.sharedSettle(g, o)
+	}
+	if s.shared != nil && o.shareCool && !o.coolUntil.IsZero() {
+		// A 429 whose wait came from its message or from backoff (a header's wait
+		// was shared as soon as it was read): every process waits it too.
+		if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(o.coolUntil)); err != nil {
+			s.shared.failed("CoolDown", err)
+		}
+	}
+	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
+		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {
+			s.shared.failed("Learn", err)
+		}
+	}
+	if s.obs != nil && (l.burst > 0 || l.margin > 0 || l.foreign) {
+		e := LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
+		if l.others != nil {
+			e.Foreign = *l.others
+		}
+		s.obs.learned(e)
+	}
+	s.tellOthers(name, g.model, l.seen, l.others)
+	ctx := context.Background()
+	switch {
+	case l.burst > 0:
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
+	case l.margin > 0:
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
+	case l.foreign:
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spent this quota; waiting the server's time (nothing learnt of the bucket)",
+			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
+			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
+	}
+}
+
+// tellOthers tells the observer and the log that another program started or
+// stopped being seen spending quota's limits (RPM: requests, TPM: tokens), with
+// the estimate f. s.mu is not held.
+func (s *scheduler) tellOthers(quota, model string, kinds []limitKind, f *ForeignSpending) {
+	for _, k := range kinds {
+		if s.obs != nil {
+			s.obs.learned(LearnedEvent{Quota: quota, Model: model, Limit: k.String(), Foreign: *f})
+		}
+		s.logOthers(quota, model, k, *f)
+	}
+}
+
+// logOthers logs that another program started or stopped being seen spending
+// quota's limit k.
+func (s *scheduler) logOthers(quota, model string, k limitKind, f ForeignSpending) {
+	ctx := context.Background()
+	if n := f.Reserve.of(k); n > 0 {
+		rate := f.RequestsPerMinute
+		if k == kindTPM {
+			rate = f.TokensPerMinute
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spends this quota; leaving it room",
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", k.String()),
+			slog.Float64("per_minute", math.Round(rate*10)/10), slog.Int("reserve", n))
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the other program on this quota is no longer seen; leaving it no room",
+		slog.String("quota", quota), slog.String("model", model), slog.String("limit", k.String()))
+}
+
+// changed marks model's buckets changed, so that its head's ready time is computed
+// again; an empty model marks every model. s.mu is held.
+func (s *scheduler) changed(model string) {
+	if model != "" {
+		if g := s.groups[model]; g != nil {
+			g.epoch++
+		}
+		return
+	}
+	for _, g := range s.groups {
+		g.epoch++
+	}
+}
+
+// settle is finish under s.mu.
+func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
+	s.changed(g.model)
+	b := s.quotas[g.quota].buckets.of(now, g.model)
+	b.reconcile(now, g.sent, g.reserved, o.used, o.counted)
+	var r refusal
+	if o.limited != nil {
+		r = refusal{sig: *o.limited, sent: g.sent, tokens: g.reserved, wait: o.coolUntil.Sub(now), before: b.level(now, o.limited.kind)}
+	}
+	seen, others := b.observe(now, o.info, o.limited != nil || !o.coolUntil.IsZero())
+	var l lesson
+	if o.limited != nil {
+		r.seen = seen
+		l = b.rateLimited(now, r)
+		if l.burst > 0 {
+			for i, q := range s.quotas {
+				if i != g.quota && q.serves(g.model) {
+					q.buckets.of(now, g.model).hintBurst(now, l.kind, l.burst)
+				}
+			}
+		}
+	} else if o.counted {
+		b.settled(now)
+	}
+	if !o.coolUntil.IsZero() {
+		b.coolDown(o.coolUntil)
+	}
+	if len(others) > 0 || l.foreign {
+		f := b.foreign.snapshot(now, b.bursts())
+		l.others, l.seen = &f, others
+	}
+	s.sem.Release(1)
+	s.dispatch(now)
+	return l
+}
+
+// close fails every waiter with ErrClientClosed.
+func (s *scheduler) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, g := range s.groups {
+		for _, w := range g.q {
+			w.signal()
+		}
+	}
+}
+
+func (s *scheduler) snapshot(model string) RateLimitSnapshot {
+	now := time.Now()
+	s.mu.Lock()
+	snap := RateLimitSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight()}
+	var names []string
+	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
+		qs := q.buckets.of(now, model).snapshot(now)
+		qs.Name, qs.Keys = q.name, append([]int(nil), q.keys...)
+		snap.Quotas = append(snap.Quotas, qs)
+		if s.shared != nil {
+			names = append(names, s.sharedName(q))
+		}
+	}
+	for p, n := range s.byPrio {
+		if n > 0 {
+			snap.Queued[p] = n
+		}
+	}
+	s.mu.Unlock()
+	for i, name := range names { // the store is asked outside the lock
+		if u, err := s.shared.store.Usage(context.Background(), name, model, snap.Quotas[i].Limits); err == nil {
+			snap.Quotas[i].Shared = &u
+		}
+	}
+	return snap
+}
+
+// RateLimitSnapshot is the client's view of one model's capacity, answered without a
+// network call.
+type RateLimitSnapshot struct {
+	Model    string
+	Quotas   []QuotaSnapshot
+	Queued   map[int]int // waiting calls by priority, all models (only priorities with waiters)
+	InFlight int
+
+	// What the client has learnt of this model's request cost (see WithPacingMargin
+	// and WithCompletionReserve): PromptRatio is the server's prompt token count
+	// over the local estimate (0 before the first answer; estimates are multiplied
+	// by it), CompletionReserve what a call without max tokens reserves for its
+	// answer.
+	PromptRatio       float64
+	CompletionReserve int
+}
+
+// inFlight is how many slots of the semaphore are held: the largest n it cannot
+// give, found by trying. Slots are taken (dispatch) and given back (settle) only
+// under s.mu, which is held, so the count cannot change meanwhile.
+func (s *scheduler) inFlight() int {
+	lo, hi := 0, s.slots // free slots are in [lo, hi]
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if s.sem.TryAcquire(int64(mid)) {
+			s.sem.Release(int64(mid))
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return s.slots - lo
+}
