@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/groqkit/groq/internal/batchapi"
 )
 
 // BatchStatus is where a batch of Groq's Batch API stands.
@@ -88,27 +90,10 @@ type BatchParams struct {
 	Metadata         map[string]string `json:"metadata,omitempty"`
 }
 
-// ChatCompletionsEndpoint is the endpoint of a batch of chat calls.
-const ChatCompletionsEndpoint = "/v1/chat/completions"
-
-// CheckCompletionWindow says whether w is a window Groq takes: a whole number of
-// hours ("24h" … "168h") or days ("1d" … "7d"), from 24 hours to 7 days.
-func CheckCompletionWindow(w string) error {
-	var n int
-	var unit string
-	if _, err := fmt.Sscanf(w, "%d%s", &n, &unit); err != nil || fmt.Sprintf("%d%s", n, unit) != w {
-		return &RequestError{Field: "completion_window", Reason: fmt.Sprintf("%q is not a number of hours or days (24h … 7d)", w)}
-	}
-	hours := n
-	switch unit {
-	case "h":
-	case "d":
-		hours = n * 24
-	default:
-		return &RequestError{Field: "completion_window", Reason: fmt.Sprintf("%q: the unit is h or d", w)}
-	}
-	if hours < 24 || hours > 7*24 {
-		return &RequestError{Field: "completion_window", Reason: fmt.Sprintf("%q is outside 24h … 7d", w)}
+// checkWindow is batchapi.CheckWindow's refusal as a *RequestError.
+func checkWindow(w string) error {
+	if err := batchapi.CheckWindow(w); err != nil {
+		return &RequestError{Field: "completion_window", Reason: err.Error()}
 	}
 	return nil
 }
@@ -121,12 +106,12 @@ func (c *Client) CreateBatch(ctx context.Context, p BatchParams) (*Batch, error)
 		p.CompletionWindow = "24h"
 	}
 	if p.Endpoint == "" {
-		p.Endpoint = ChatCompletionsEndpoint
+		p.Endpoint = batchapi.ChatEndpoint
 	}
 	if err := checkID("input_file_id", p.InputFileID); err != nil {
 		return nil, err
 	}
-	if err := CheckCompletionWindow(p.CompletionWindow); err != nil {
+	if err := checkWindow(p.CompletionWindow); err != nil {
 		return nil, err
 	}
 	body, _ := json.Marshal(p)
@@ -213,7 +198,7 @@ func (c *Client) WaitBatch(ctx context.Context, id string, every time.Duration, 
 type BatchLine struct {
 	CustomID string       `json:"custom_id"`
 	Method   string       `json:"method"` // "POST"
-	URL      string       `json:"url"`    // ChatCompletionsEndpoint
+	URL      string       `json:"url"`    // "/v1/chat/completions" for a chat call
 	Body     *ChatRequest `json:"body"`
 }
 

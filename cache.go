@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// Cache stores complete chat responses by request key (CacheKey). The client asks
+// Cache stores complete chat responses by request key (an opaque string: the hex
+// SHA-256 of where the request goes and the fields that shape its answer). The client asks
 // it before queueing a call and stores every successful, complete response.
 // Implementations must be safe for concurrent use, must hand out responses that
 // the caller may modify (copies), and must never return an entry past its TTL.
@@ -34,7 +35,7 @@ const (
 	DefaultCacheMaxEntries = 10_000
 )
 
-// CacheKey is the cache key of a request sent to chatURL (the client's base URL
+// keyOf is the cache key of a request sent to chatURL (the client's base URL
 // plus "/chat/completions", or the model's own URL from a config file): the hex
 // SHA-256 of a canonical form of where the request goes and the fields that shape
 // the answer (model, messages, sampling, tools, response format, reasoning), never
@@ -42,13 +43,13 @@ const (
 // it so that answers from one server (a simulator, a proxy) are never served as
 // another's. max_tokens and max_completion_tokens count as one; raw JSON schemas
 // are compacted, so white space in them does not change the key.
-func CacheKey(chatURL string, r *ChatRequest) string {
+func keyOf(chatURL string, r *ChatRequest) string {
 	var k cacheKey
 	k.compute(chatURL, r)
 	return string(k[:])
 }
 
-// cacheKey is CacheKey's text without the string allocation, for lookups.
+// cacheKey is keyOf's text without the string allocation, for lookups.
 type cacheKey [2 * sha256.Size]byte
 
 func (k *cacheKey) compute(chatURL string, r *ChatRequest) {

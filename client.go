@@ -347,12 +347,12 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 // modified.
 var defaultCall = callConfig{priority: DefaultPriority}
 
-// Validate checks r as the client does before any network call (model, roles,
+// Validate checks r as the client does before any network call (roles, content,
 // sampling ranges, max tokens, stop sequences, tools) and returns a *RequestError
-// naming the first field that is wrong. An empty model is allowed when
-// allowEmptyModel is set (the client's default model then applies).
-func (r *ChatRequest) Validate(allowEmptyModel bool) error {
-	if allowEmptyModel && strings.TrimSpace(r.Model) == "" {
+// naming the first field that is wrong. An empty model is allowed: the client's
+// default model applies to it.
+func (r *ChatRequest) Validate() error {
+	if strings.TrimSpace(r.Model) == "" {
 		cp := *r
 		cp.Model = DefaultModel
 		return validateRequest(&cp)

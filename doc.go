@@ -232,7 +232,7 @@
 //	| `BudgetRefused` | the daily budget refuses a call | tokens asked, tokens left |
 //	| `Learned` | a burst is learnt or a margin widened | quota, model, limit, burst or margin |
 //
-// `groq.Observers(a, b)` combines observers (contexts are chained). A panicking observer
+// `WithObserver` given more than once combines observers (contexts are chained). A panicking observer
 // does not break a call: the panic is recovered and logged once per event kind. With no
 // observer the client does nothing for them; with one that handles every event, a whole
 // in-memory `Chat` costs the same within noise (`go test -run '^$' -bench Observer
@@ -253,7 +253,7 @@
 //	    implementations ship: `MemoryCache` and `FileCache` (`WithCacheFile(path, ttl)`;
 //	    the command uses `.groq_cache.json` and 6h). `WithCacheMaxEntries(n)` bounds the
 //	    entries (default 10,000), least recently used evicted first.
-//	  - The key (`groq.CacheKey`) is the SHA-256 of a canonical form of everything that
+//	  - The key is the SHA-256 of a canonical form of everything that
 //	    shapes the answer: model, messages, sampling, stop, tools, response format,
 //	    reasoning. Never the API key, the stream flag, the service tier or the end user.
 //	  - Only successful, complete responses are stored. A hit returns at once, without

@@ -135,7 +135,7 @@ func ExampleClient_CreateBatch() {
 
 	var input bytes.Buffer
 	for i, q := range []string{"What is a token?", "What is a context window?"} {
-		line, _ := json.Marshal(groq.BatchLine{CustomID: fmt.Sprintf("q%d", i), Method: "POST", URL: groq.ChatCompletionsEndpoint,
+		line, _ := json.Marshal(groq.BatchLine{CustomID: fmt.Sprintf("q%d", i), Method: "POST", URL: "/v1/chat/completions",
 			Body: &groq.ChatRequest{Model: "llama-3.1-8b-instant", Messages: []groq.Message{groq.User(q)}}})
 		input.Write(append(line, '\n'))
 	}

@@ -10,7 +10,7 @@ import (
 // Observer receives what the client does, as it does it: a call queued, admitted,
 // each HTTP attempt, each rate-limit signal, each retry, the call's end, a
 // stream's first chunk and end, a budget refusal, a burst or margin learnt. Plug it
-// in with WithObserver; combine several with Observers. Package groqotel turns the
+// in with WithObserver (given more than once, it combines them). Package groqotel turns the
 // events into OpenTelemetry spans and metrics.
 //
 // Every field is optional: a nil field costs one comparison, and a client without
@@ -161,9 +161,9 @@ type LearnedEvent struct {
 	Foreign ForeignSpending
 }
 
-// Observers combines observers: each event goes to each, in order (CallStart's
-// contexts are chained).
-func Observers(obs ...Observer) Observer {
+// combine combines observers: each event goes to each, in order (CallStart's
+// contexts are chained). WithObserver given more than once uses it.
+func combine(obs ...Observer) Observer {
 	var out Observer
 	for _, o := range obs {
 		out.CallStart = chainStart(out.CallStart, o.CallStart)
@@ -288,17 +288,4 @@ func (ob *observing) learned(e LearnedEvent) {
 	}
 	defer ob.guard(9, "Learned")
 	ob.o.Learned(e)
-}
-
-// callDoneEvent describes a finished non-stream call.
-func callDoneEvent(model string, start time.Time, resp *ChatResponse, err error) CallDoneEvent {
-	e := CallDoneEvent{Model: model, Err: err, Duration: time.Since(start)}
-	if resp != nil {
-		e.Attempts, e.FromCache, e.Shared, e.Usage = resp.Meta.Attempts, resp.Meta.FromCache, resp.Meta.Shared, resp.Usage
-		e.ResponseModel, e.ResponseID, e.Response = resp.Model, resp.ID, resp
-		for _, ch := range resp.Choices {
-			e.FinishReasons = append(e.FinishReasons, ch.FinishReason)
-		}
-	}
-	return e
 }

@@ -358,7 +358,7 @@ func WithPacingMargin(d time.Duration) Option {
 // observers.
 func WithObserver(o Observer) Option {
 	return func(c *settings) error {
-		c.observer = Observers(c.observer, o)
+		c.observer = combine(c.observer, o)
 		return nil
 	}
 }

@@ -90,7 +90,7 @@ func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
 			continue
 		}
 		seen[l.CustomID] = n
-		if err := l.Body.Validate(true); err != nil {
+		if err := l.Body.Validate(); err != nil {
 			bad("body: %v", err)
 			continue
 		}

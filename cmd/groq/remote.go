@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/internal/batchapi"
 )
 
 // Remote mode: the work list goes through Groq's Batch API. The lines not yet
@@ -45,7 +46,7 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 		if body.Model == "" {
 			body.Model = defModel
 		}
-		b, err := json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: groq.ChatCompletionsEndpoint, Body: &body})
+		b, err := json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
 		if err != nil {
 			fmt.Fprintf(e.stderr, "groq: line %d: %v\n", l.line, err)
 			return exitUsage

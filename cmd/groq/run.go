@@ -15,6 +15,7 @@ import (
 
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
+	"github.com/groqkit/groq/internal/batchapi"
 )
 
 // defaultCacheFile is where the command caches answers: in the current directory.
@@ -211,7 +212,7 @@ func (o *options) check() string {
 		return fmt.Sprintf("--cache-ttl %v is not positive", o.cacheTTL)
 	case o.poll <= 0:
 		return fmt.Sprintf("--poll %v is not positive", o.poll)
-	case groq.CheckCompletionWindow(o.window) != nil:
+	case batchapi.CheckWindow(o.window) != nil:
 		return fmt.Sprintf("--completion-window %q: Groq takes 24h to 7d (hours or days, as 36h or 2d)", o.window)
 	}
 	return ""
