@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,89 +156,5 @@ func TestBatchInputThatDoesNotValidate(t *testing.T) {
 		require.Len(t, done.Errors.Data, 1)
 		assert.Equal(t, "duplicate_custom_id", done.Errors.Data[0].Code)
 		assert.Equal(t, 4, done.Errors.Data[0].Line)
-	})
-}
-
-// TestFilesAndBatchesBadInputBeforeTheNetwork: every parameter problem is a
-// *RequestError naming it, and nothing is sent.
-func TestFilesAndBatchesBadInputBeforeTheNetwork(t *testing.T) {
-	var sent atomic.Int32
-	c, err := groq.NewClient(groq.WithAPIKeys("gsk_x"), groq.WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		sent.Add(1)
-		return nil, errors.New("unreachable")
-	})}))
-	require.NoError(t, err)
-	defer c.Close()
-	ctx := context.Background()
-	cases := []struct {
-		name, field string
-		call        func() error
-	}{
-		{"empty name", "filename", func() error { _, err := c.UploadFile(ctx, " ", []byte("{}"), ""); return err }},
-		{"path in name", "filename", func() error { _, err := c.UploadFile(ctx, "a/b.jsonl", []byte("{}"), ""); return err }},
-		{"empty data", "data", func() error { _, err := c.UploadFile(ctx, "a.jsonl", nil, ""); return err }},
-		{"not JSONL", "data", func() error { _, err := c.UploadFile(ctx, "a.jsonl", []byte("{}\nnot json\n"), ""); return err }},
-		{"too large", "data", func() error {
-			_, err := c.UploadFile(ctx, "a.jsonl", make([]byte, groq.MaxBatchFileBytes+1), "")
-			return err
-		}},
-		{"purpose", "purpose", func() error { _, err := c.UploadFile(ctx, "a.jsonl", []byte("{}"), "fine-tune"); return err }},
-		{"no input file", "input_file_id", func() error { _, err := c.CreateBatch(ctx, groq.BatchParams{}); return err }},
-		{"window too short", "completion_window", func() error {
-			_, err := c.CreateBatch(ctx, groq.BatchParams{InputFileID: "f", CompletionWindow: "1h"})
-			return err
-		}},
-		{"window unit", "completion_window", func() error {
-			_, err := c.CreateBatch(ctx, groq.BatchParams{InputFileID: "f", CompletionWindow: "2w"})
-			return err
-		}},
-		{"empty batch id", "batch id", func() error { _, err := c.Batch(ctx, ""); return err }},
-		{"empty file id", "file id", func() error { _, err := c.FileContent(ctx, ""); return err }},
-	}
-	for _, tc := range cases {
-		err := tc.call()
-		var re *groq.RequestError
-		require.ErrorAs(t, err, &re, tc.name)
-		assert.Equal(t, tc.field, re.Field, tc.name)
-	}
-	assert.Contains(t, (func() error { _, err := c.UploadFile(ctx, "a.jsonl", []byte("{}\nnot json\n"), ""); return err })().Error(), "line 2")
-	assert.Zero(t, sent.Load(), "nothing was sent")
-}
-
-// TestCreateIsNotRetriedWhenTheServerMayHaveActed: a 500 to POST /batches is
-// returned at once (a retry could start a second batch); a 503 is retried.
-func TestCreateIsNotRetriedWhenTheServerMayHaveActed(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := groqtest.NewUnstartedServer()
-		var posts atomic.Int32
-		status := http.StatusInternalServerError
-		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/batches") && posts.Add(1) == 1 {
-				return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
-					Body: ioNopCloser(`{"error":{"message":"boom","type":"server_error"}}`), Request: r}, nil
-			}
-			return srv.Transport().RoundTrip(r)
-		})
-		c, err := groq.NewClient(groq.WithAPIKeys("gsk_k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(&http.Client{Transport: rt}))
-		require.NoError(t, err)
-		defer c.Close()
-		ctx := context.Background()
-		f, err := c.UploadFile(ctx, "in.jsonl", batchInput(t, 2, -1), "")
-		require.NoError(t, err)
-		_, err = c.CreateBatch(ctx, groq.BatchParams{InputFileID: f.ID})
-		var apiErr *groq.APIError
-		require.ErrorAs(t, err, &apiErr)
-		assert.Equal(t, 500, apiErr.StatusCode)
-		assert.Equal(t, int32(1), posts.Load(), "a 500 is not retried")
-
-		posts.Store(0)
-		status = http.StatusServiceUnavailable
-		b, err := c.CreateBatch(ctx, groq.BatchParams{InputFileID: f.ID})
-		require.NoError(t, err, "a 503 is retried")
-		assert.Equal(t, int32(2), posts.Load())
-		list, err := c.Batches(ctx)
-		require.NoError(t, err)
-		require.Len(t, list, 1, "one batch")
-		assert.Equal(t, b.ID, list[0].ID)
 	})
 }

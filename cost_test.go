@@ -1,50 +1,39 @@
-package groq
+package groq_test
 
 import (
+	"context"
 	"testing"
+	"testing/synctest"
 
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func TestCompletionReserveFollowsRecentAnswers(t *testing.T) {
-	m := newCostModel(1024)
-	for i := range costMinSamples - 1 {
-		m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 20 + i}, true)
-	}
-	assert.Equal(t, 1024, m.completionReserve("m"), "the default until enough answers have come")
-	m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 27}, true)
-	assert.Equal(t, 27, m.completionReserve("m"), "eight answers of 20 to 27 tokens: the 95th percentile is the longest")
+// TestRequestCostIsLearnt: the prompt ratio and the completion reserve follow what
+// the server counted.
+func TestRequestCostIsLearnt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
+			groq.WithDefaultModel(simModel), groq.WithRPM(0))
+		snap := c.RateLimits(simModel)
+		assert.Equal(t, 0.0, snap.PromptRatio, "nothing learnt yet")
+		assert.Equal(t, groq.DefaultCompletionReserve, snap.CompletionReserve)
 
-	for range 100 {
-		m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 30}, true)
-	}
-	assert.Equal(t, 30, m.completionReserve("m"))
-
-	// Answers suddenly get longer: the reserve follows once they are more than 5 %
-	// of the window, and until then reconciliation charges the difference.
-	for i := range 3 {
-		m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 900}, true)
-		assert.Equal(t, 30, m.completionReserve("m"), "after %d long answers", i+1)
-	}
-	m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 900}, true)
-	assert.Equal(t, 900, m.completionReserve("m"), "four of 64 is past the 95th percentile")
-
-	m.observe("m", 100, &Usage{PromptTokens: 50, CompletionTokens: 5000}, false)
-	assert.Equal(t, 900, m.completionReserve("m"), "a call with max tokens says nothing of open-ended answers")
-	assert.Equal(t, 1024, m.completionReserve("other"), "per model")
-}
-
-func TestPromptRatioIsAMovingAverage(t *testing.T) {
-	m := newCostModel(1024)
-	assert.Equal(t, 200, m.prompt("m", 200), "no correction before the first answer")
-	m.observe("m", 200, &Usage{PromptTokens: 100}, false)
-	assert.Equal(t, 100, m.prompt("m", 200))
-	m.observe("m", 200, &Usage{PromptTokens: 200}, false)
-	ratio, _ := m.learnt("m")
-	assert.InDelta(t, 0.5+promptRatioWeight*0.5, ratio, 1e-9)
-	m.observe("m", 10, &Usage{PromptTokens: 10_000}, false)
-	ratio, _ = m.learnt("m")
-	assert.LessOrEqual(t, ratio, 5.0, "one odd answer moves it, within bounds")
-	m.observe("m", 0, nil, true)
-	assert.Equal(t, ratio, func() float64 { r, _ := m.learnt("m"); return r }(), "no usage: nothing learnt")
+		msgs := []groq.Message{groq.User("What does a token bucket do, in one sentence?")}
+		estimate := groq.EstimateTokens(simModel, msgs)
+		var completions []int
+		for range 8 {
+			resp, err := c.Chat(context.Background(), msgs, groq.WithoutCache())
+			require.NoError(t, err)
+			completions = append(completions, resp.Usage.CompletionTokens)
+			snap = c.RateLimits(simModel)
+			assert.InDelta(t, float64(resp.Usage.PromptTokens)/float64(estimate), snap.PromptRatio, 1e-9,
+				"the same prompt every time: the ratio is the server's count over the estimate")
+		}
+		assert.Less(t, snap.PromptRatio, 1.0, "the local estimate is generous")
+		assert.Equal(t, completions[0], snap.CompletionReserve, "eight equal answers: the 95th percentile is their length")
+		assert.Less(t, snap.CompletionReserve, 100)
+	})
 }

@@ -3,7 +3,6 @@ package groq_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -168,28 +167,6 @@ func TestObserversCombine(t *testing.T) {
 		assert.Equal(t, []string{"start seen <nil>", "done b"}, a)
 		assert.Equal(t, []string{"start seen a", "done b"}, b, "the second sees the first's context")
 	})
-}
-
-func TestErrorType(t *testing.T) {
-	cases := []struct {
-		err  error
-		want string
-	}{
-		{nil, ""},
-		{&groq.RateLimitError{Local: true}, "rate_limited_locally"},
-		{&groq.RateLimitError{APIError: groq.APIError{StatusCode: 429}}, "429"},
-		{fmt.Errorf("wrapped: %w", &groq.APIError{StatusCode: 503}), "503"},
-		{fmt.Errorf("groq: chat m: %w", context.DeadlineExceeded), "timeout"},
-		{context.Canceled, "canceled"},
-		{groq.ErrClientClosed, "client_closed"},
-		{groq.ErrBudgetExceeded, "budget_exceeded"},
-		{groq.ErrQueueFull, "queue_full"},
-		{&groq.RequestError{Field: "model", Reason: "empty"}, "invalid_request"},
-		{errors.New("something else"), "_OTHER"},
-	}
-	for _, tc := range cases {
-		assert.Equal(t, tc.want, groq.ErrorType(tc.err), "%v", tc.err)
-	}
 }
 
 func TestRateLimitedEventLimitName(t *testing.T) {

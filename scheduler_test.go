@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,46 +14,6 @@ import (
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
 )
-
-// load sends n calls at once from n goroutines and returns how long they took and
-// the errors.
-func load(c *groq.Client, n int, opts ...groq.CallOption) (time.Duration, []error) {
-	start := time.Now()
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			_, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("question %d", i))}, opts...)
-		})
-	}
-	wg.Wait()
-	return time.Since(start), errs
-}
-
-func noErrors(t *testing.T, errs []error) {
-	t.Helper()
-	n := 0
-	for _, err := range errs {
-		if err != nil {
-			if n < 3 {
-				t.Errorf("call failed: %v", err)
-			}
-			n++
-		}
-	}
-	if n > 0 {
-		t.Fatalf("%d of %d calls failed", n, len(errs))
-	}
-}
-
-// minimum is the least time a token bucket of rpm (burst rpm) needs to serve n
-// requests: the burst at once, then one every 60/rpm seconds.
-func minimum(n, rpm int) time.Duration {
-	if n <= rpm {
-		return 0
-	}
-	return time.Duration(n-rpm) * time.Minute / time.Duration(rpm)
-}
 
 const simModel = "sim-model"
 
@@ -131,125 +90,6 @@ func TestLearnsUnknownOrTooHighLimits(t *testing.T) {
 	}
 }
 
-func TestUrgentCallOvertakesBacklog(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 1}))
-		c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 1}))
-		require.NoError(t, err)
-		defer c.Close()
-		_, err = c.Chat(context.Background(), []groq.Message{groq.User("first")}) // empties the bucket
-		require.NoError(t, err)
-
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for i := range 500 {
-			wg.Go(func() {
-				c.Chat(ctx, []groq.Message{groq.User(fmt.Sprintf("backlog %d", i))}, groq.WithPriority(10))
-			})
-		}
-		synctest.Wait()
-		assert.Equal(t, map[int]int{10: 500}, c.RateLimits(simModel).Queued)
-		resp, err := c.Chat(context.Background(), []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
-		require.NoError(t, err)
-		assert.Contains(t, resp.Text(), "urgent")
-		cancel()
-		wg.Wait()
-		arr := srv.Arrivals()
-		require.Len(t, arr, 2, "the urgent call is the next one sent; the backlog left on cancel")
-		assert.Equal(t, "urgent", arr[1].Prompt)
-		assert.Equal(t, time.Minute, arr[1].At.Sub(arr[0].At))
-		assert.Empty(t, c.RateLimits(simModel).Queued, "cancelled waiters left the queue")
-	})
-}
-
-func TestFirstComeFirstServedWithinPriority(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 6}))
-		_, errs := load(c, 6) // the burst
-		noErrors(t, errs)
-		var wg sync.WaitGroup
-		for i := range 12 {
-			p := 5
-			if i%3 == 0 {
-				p = 2
-			}
-			wg.Go(func() {
-				_, err := c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("p%d-%02d", p, i))}, groq.WithPriority(p))
-				assert.NoError(t, err)
-			})
-			synctest.Wait() // arrival order is i's order
-		}
-		wg.Wait()
-		var got []string
-		for _, a := range srv.Arrivals()[6:] {
-			got = append(got, a.Prompt)
-		}
-		assert.Equal(t, []string{"p2-00", "p2-03", "p2-06", "p2-09",
-			"p5-01", "p5-02", "p5-04", "p5-05", "p5-07", "p5-08", "p5-10", "p5-11"}, got)
-	})
-}
-
-func TestPriorityAging(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, _ := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 6}),
-			groq.WithPriorityAging(10*time.Second))
-		_, errs := load(c, 6) // the burst
-		noErrors(t, errs)
-		var wg sync.WaitGroup
-		// One priority-10 call, then a steady stream of urgent calls arriving twice as
-		// fast as the limit serves them: without aging the old call would wait forever.
-		done := make(chan struct{})
-		wg.Go(func() {
-			c.Chat(context.Background(), []groq.Message{groq.User("starving")}, groq.WithPriority(10))
-			close(done)
-		})
-		synctest.Wait()
-		stop := make(chan struct{})
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				go c.Chat(context.Background(), []groq.Message{groq.User("urgent")}, groq.WithPriority(1))
-				time.Sleep(5 * time.Second)
-			}
-		})
-		select {
-		case <-done:
-		case <-time.After(10 * time.Minute):
-			t.Error("a priority-10 call starved behind a steady urgent stream despite aging")
-		}
-		close(stop)
-		c.Close()
-		wg.Wait()
-	})
-}
-
-func TestMaxQueue(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{})},
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 1}), groq.WithMaxQueue(3))
-		_, err := c.Chat(context.Background(), hello)
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for range 3 {
-			wg.Go(func() { c.Chat(ctx, hello) })
-		}
-		synctest.Wait()
-		_, err = c.Chat(context.Background(), hello)
-		assert.ErrorIs(t, err, groq.ErrQueueFull)
-		cancel()
-		wg.Wait()
-		assert.Equal(t, 1, srv.Stats().Requests)
-	})
-}
-
 func TestConcurrencyBound(t *testing.T) {
 	for _, n := range []int{1, 3, 8} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -298,37 +138,6 @@ func TestExhaustedDayReturnsAtOnce(t *testing.T) {
 	})
 }
 
-func TestCooldownMovesToOtherQuota(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{}))
-		c, err := groq.NewClient(groq.WithAPIKeys("k0", "k1"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
-			groq.WithDefaultModel(simModel), groq.WithRPM(0))
-		require.NoError(t, err)
-		defer c.Close()
-		srv.Script(groqtest.Fault{Kind: groqtest.Fault429, RetryAfter: "30"})
-		resp, err := c.Chat(context.Background(), hello)
-		require.NoError(t, err)
-		assert.Equal(t, 2, resp.Meta.Attempts)
-		assert.Equal(t, 1, resp.Meta.KeyIndex, "the retry went to the quota that is not cooling down")
-		snap := c.RateLimits(simModel)
-		assert.Equal(t, time.Now().Add(30*time.Second), snap.Quotas[0].CoolingUntil)
-		for range 4 {
-			resp, err = c.Chat(context.Background(), hello)
-			require.NoError(t, err)
-			assert.Equal(t, 1, resp.Meta.KeyIndex, "k0 is cooling down")
-		}
-		time.Sleep(30 * time.Second)
-		seen := map[int]bool{}
-		for range 4 {
-			resp, err = c.Chat(context.Background(), hello)
-			require.NoError(t, err)
-			seen[resp.Meta.KeyIndex] = true
-		}
-		assert.True(t, seen[0], "k0 serves again after its cooldown")
-		assert.Equal(t, 0, srv.Stats().Violations)
-	})
-}
-
 func TestSingleQuota429WaitsTheCooldown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 3}))
@@ -341,41 +150,6 @@ func TestSingleQuota429WaitsTheCooldown(t *testing.T) {
 		st := srv.Stats()
 		assert.Equal(t, 0, st.Violations)
 		assert.Equal(t, 1, st.RateLimited, "the 429 teaches the client the real RPM")
-	})
-}
-
-func TestFairAcrossKeys(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{}))
-		c, err := groq.NewClient(groq.WithAPIKeys("a", "b", "c"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 40}))
-		require.NoError(t, err)
-		defer c.Close()
-		_, errs := load(c, 100)
-		noErrors(t, errs)
-		per := srv.Stats().PerKey
-		lo, hi := 100, 0
-		for _, n := range per {
-			lo, hi = min(lo, n), max(hi, n)
-		}
-		assert.LessOrEqual(t, hi-lo, 1, "per-key counts %v", per)
-	})
-}
-
-func TestOrganizationKeysShareBuckets(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := groqtest.NewUnstartedServer(groqtest.WithOrganization("acme", "a1", "a2"), groqtest.WithModel(simModel, groqtest.Limits{RPM: 10}))
-		c, err := groq.NewClient(groq.WithOrganization("acme", "a1", "a2"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
-			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 10}))
-		require.NoError(t, err)
-		defer c.Close()
-		took, errs := load(c, 20)
-		noErrors(t, errs)
-		assert.Equal(t, minimum(20, 10)+groq.DefaultPacingMargin, took, "two keys of one organization add no capacity")
-		st := srv.Stats()
-		assert.Equal(t, 0, st.RateLimited)
-		assert.Equal(t, map[string]int{"a1": 10, "a2": 10}, st.PerKey, "the organization's keys take turns")
-		assert.Len(t, c.RateLimits(simModel).Quotas, 1)
 	})
 }
 
@@ -500,3 +274,27 @@ func TestMetaSaysHowLongTheCallWasQueued(t *testing.T) {
 		assert.Equal(t, resp.Meta.Latency-300*time.Millisecond, resp.Meta.Queued, "the rest of the latency is the server's")
 	})
 }
+
+// panicky is a Context whose Err panics.
+type panicky struct{ context.Context }
+
+// TestPanicInTheSchedulerLeavesNoLock: a panic while a call is in the scheduler
+// (here, a caller's Context) takes the call out of the queue and releases the
+// lock: later calls and Close work.
+func TestPanicInTheSchedulerLeavesNoLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, nil)
+		func() {
+			defer func() { assert.NotNil(t, recover(), "the panic reaches the caller") }()
+			c.Chat(panicky{context.Background()}, hello)
+		}()
+		_, err := c.Chat(context.Background(), hello)
+		require.NoError(t, err)
+		snap := c.RateLimits("")
+		assert.Empty(t, snap.Queued, "nothing left queued")
+		assert.Equal(t, 0, snap.InFlight)
+		require.NoError(t, c.Close())
+	})
+}
+
+func (panicky) Err() error { panic("a context that panics") }

@@ -1,12 +1,11 @@
 package groq_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -19,14 +18,6 @@ import (
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
 )
-
-func drain(t *testing.T, st *groq.Stream) (n int) {
-	t.Helper()
-	for st.Next() {
-		n++
-	}
-	return n
-}
 
 func TestStreamAssemblesChunks(t *testing.T) {
 	check := func(t *testing.T, c *groq.Client) {
@@ -80,21 +71,6 @@ func TestStreamRangeOver(t *testing.T) {
 	}
 	assert.Greater(t, n, 2)
 	assert.Equal(t, 0, c.RateLimits("").InFlight, "All closes the stream")
-}
-
-// fixtureServer streams the captured tool-call chunks of shared/fixtures.
-func fixtureServer(t *testing.T) *groqtest.Server {
-	f, err := os.ReadFile("testdata/tool-call.chunks.jsonl")
-	require.NoError(t, err)
-	return groqtest.NewUnstartedServer(groqtest.WithHandlerHook(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
-		w.Header().Set("Content-Type", "text/event-stream")
-		sc := bufio.NewScanner(strings.NewReader(string(f)))
-		for sc.Scan() {
-			w.Write([]byte("data: " + sc.Text() + "\n\n"))
-		}
-		w.Write([]byte("data: [DONE]\n\n"))
-		return true
-	}))
 }
 
 func TestStreamToolCallFixture(t *testing.T) {
@@ -333,6 +309,32 @@ func TestStreamEventTooLarge(t *testing.T) {
 			assert.Contains(t, err.Error(), "longer than")
 			assert.Equal(t, 1, sent, "not retried: the server answered")
 			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "the event was not read whole (256 MiB)")
+		})
+	}
+}
+
+// TestStreamEndingOnItsFirstEventSettlesTheBudget: a stream whose first event is
+// its last ([DONE], or an error event) gives back its budget hold.
+func TestStreamEndingOnItsFirstEventSettlesTheBudget(t *testing.T) {
+	for name, event := range map[string]string{
+		"done":  "data: [DONE]\n\n",
+		"error": `data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+					w.Header().Set("Content-Type", "text/event-stream")
+					fmt.Fprint(w, event)
+					return true
+				}
+				c, _ := sim(t, []groqtest.Option{groqtest.WithHandlerHook(hook)}, groq.WithDailyTokenBudget(100_000))
+				st, err := c.ChatStream(context.Background(), hello)
+				require.NoError(t, err)
+				for st.Next() {
+				}
+				st.Close()
+				assert.Equal(t, int64(0), c.Budget().Reserved, "nothing stays reserved")
+			})
 		})
 	}
 }

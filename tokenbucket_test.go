@@ -1,449 +1,141 @@
-package groq
+package groq_test
 
 import (
-	"container/heap"
-	"math"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/groqtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-var t0 = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-
-func TestModelBucketsReadyAt(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 30, TPM: 600}, 0)
-	at, ok := b.readyAt(t0, 100)
-	require.True(t, ok)
-	assert.Equal(t, t0, at, "a full bucket admits at once")
-	b.reserve(t0, 600)
-	at, _ = b.readyAt(t0, 100)
-	assert.Equal(t, t0.Add(10*time.Second), at, "100 tokens at 10 a second")
-	_, ok = b.readyAt(t0, 601)
-	assert.False(t, ok, "larger than the minute's capacity")
-	assert.False(t, b.fits(601))
-
-	for range 29 {
-		b.reserve(t0, 0)
+// TestPacingMarginAbsorbsArrivalJitter: a server shaped exactly like the client's
+// buckets, whose first request per key arrives late (a handshake) and whose
+// arrivals jitter, refuses a client that paces at exactly the limit; the default
+// margin draws no 429.
+func TestPacingMarginAbsorbsArrivalJitter(t *testing.T) {
+	run := func(t *testing.T, margin time.Duration) (groqtest.Stats, groq.RateLimitSnapshot, time.Duration) {
+		var st groqtest.Stats
+		var snap groq.RateLimitSnapshot
+		var took time.Duration
+		synctest.Test(t, func(t *testing.T) {
+			c, srv := sim(t, []groqtest.Option{
+				groqtest.WithModel(simModel, groqtest.Limits{RPM: 600}),
+				groqtest.WithLatency(20*time.Millisecond, 0),
+				groqtest.WithArrivalJitter(5 * time.Millisecond),
+				groqtest.WithFirstConnectionDelay(30 * time.Millisecond),
+			}, groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 600}),
+				groq.WithMaxConcurrency(32), groq.WithPacingMargin(margin))
+			var errs []error
+			took, errs = pool(c, 700, 32)
+			noErrors(t, errs)
+			st, snap = srv.Stats(), c.RateLimits(simModel)
+		})
+		return st, snap, took
 	}
-	at, _ = b.readyAt(t0.Add(10*time.Second), 100)
-	assert.Equal(t, t0.Add(10*time.Second), at, "30 RPM: 5 requests refilled after 10s")
+	t.Run("default margin", func(t *testing.T) {
+		st, snap, took := run(t, groq.DefaultPacingMargin)
+		assert.Equal(t, 0, st.RateLimited)
+		assert.Equal(t, groq.DefaultPacingMargin, snap.Quotas[0].PacingMargin, "not widened")
+		best := bucketMinimum(700, 600, 600)
+		assert.LessOrEqual(t, took, best+best/50, "took %v; the minimum is %v", took, best)
+		t.Logf("700 requests at 600 RPM, Groq-shaped server, jittered arrivals: %v (minimum %v)", took, best)
+	})
+	t.Run("no margin", func(t *testing.T) {
+		st, snap, _ := run(t, 0)
+		assert.Positive(t, st.RateLimited, "pacing at exactly the limit loses to the jitter")
+		assert.Equal(t, 0, st.Violations)
+		assert.Positive(t, snap.Quotas[0].PacingMargin, "the timing 429 widened the margin")
+		t.Logf("no margin: %d 429s; margin widened to %v", st.RateLimited, snap.Quotas[0].PacingMargin)
+	})
 }
 
-func TestCooldownOnlyExtends(t *testing.T) {
-	b := newModelBuckets(t0, Limits{}, 0)
-	b.coolDown(t0.Add(30 * time.Second))
-	b.coolDown(t0.Add(10 * time.Second))
-	at, _ := b.readyAt(t0, 1)
-	assert.Equal(t, t0.Add(30*time.Second), at, "a shorter cooldown never shortens a longer one")
-	b.coolDown(t0.Add(45 * time.Second))
-	at, _ = b.readyAt(t0, 1)
-	assert.Equal(t, t0.Add(45*time.Second), at)
-}
-
-func TestReconcileGivesBackAndCharges(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
-	s1 := b.reserve(t0, 500)
-	b.reconcile(t0, s1, 500, 200, true)
-	assert.InDelta(t, 800, b.lim[kindTPM].TokensAt(t0), 1e-6, "unused tokens come back")
-	assert.InDelta(t, 9, b.lim[kindRPM].TokensAt(t0), 1e-6, "the request stays counted")
-
-	s2 := b.reserve(t0, 100)
-	b.reconcile(t0, s2, 100, 2500, true)
-	assert.InDelta(t, 800-2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "extra usage is charged, even past the capacity")
-
-	c := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
-	s3 := c.reserve(t0, 300)
-	c.reconcile(t0, s3, 300, 0, false)
-	assert.InDelta(t, 1000, c.lim[kindTPM].TokensAt(t0), 1e-6, "an uncounted request gives everything back")
-	assert.InDelta(t, 10, c.lim[kindRPM].TokensAt(t0), 1e-6)
-	giveBack(c.lim[kindTPM], t0, 500)
-	assert.InDelta(t, 1000, c.lim[kindTPM].TokensAt(t0), 1e-6, "never past the capacity")
-}
-
-func TestObserveHeaders(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 30}, 0)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: 1000, RequestsLeftToday: 900, TokensPerMinute: 6000, TokensLeftInMinute: 2500}, false)
-	l := b.limits()
-	assert.Equal(t, Limits{RPM: 30, RPD: 1000, TPM: 6000}, l)
-	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "pulled down to the server's remaining tokens")
-	assert.InDelta(t, 900, b.lim[kindRPD].TokensAt(t0), 1e-6)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 5000}, false)
-	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "headers never raise the local bucket")
-
-	cfg := newModelBuckets(t0, Limits{TPM: 3000}, 0)
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: -1}, false)
-	assert.Equal(t, 3000, cfg.limits().TPM, "a configured limit is never raised")
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 2000, TokensLeftInMinute: -1}, false)
-	assert.Equal(t, 2000, cfg.limits().TPM, "a lower server limit wins")
-}
-
-func TestParseLimitSignal(t *testing.T) {
-	cases := []struct {
-		msg  string
-		want limitSignal
-		ok   bool
+// TestLearnsShallowServerBurst: against a server whose bucket holds 10 requests
+// (not a minute's 600), the first wave's refusals teach the client the burst, and
+// no 429 follows.
+func TestLearnsShallowServerBurst(t *testing.T) {
+	cases := map[string]struct {
+		opts     []groq.Option
+		maxRatio float64
 	}{
-		{"Rate limit reached for model `m` in organization `org_x` service tier `on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.",
-			limitSignal{kind: kindRPM, limit: 30, used: 30, requested: 1}, true},
-		{"... on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.",
-			limitSignal{kind: kindTPM, limit: 15000, used: 11972, requested: 4351}, true},
-		{"... on tokens per day (TPD): Limit 500000, Used 499000, Requested ~12903.",
-			limitSignal{kind: kindTPD, limit: 500000, used: 499000, requested: 12903}, true},
-		{"... on requests per day (RPD): Limit 1000.", limitSignal{kind: kindRPD, limit: 1000, used: -1, requested: -1}, true},
-		{"Rate limit reached (injected). Please try again in 1s.", limitSignal{}, false},
+		"limits known":   {[]groq.Option{groq.WithModelLimits(simModel, groq.Limits{RPM: 600})}, 1.03},
+		"limits unknown": {[]groq.Option{groq.WithRPM(0)}, 1.10},
 	}
-	for _, c := range cases {
-		got, ok := parseLimitSignal(c.msg)
-		assert.Equal(t, c.ok, ok, c.msg)
-		assert.Equal(t, c.want, got, c.msg)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 600, Burst: 10}),
+					groqtest.WithLatency(20*time.Millisecond, 0))
+				opts := append([]groq.Option{groq.WithAPIKeys("k1", "k2"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+					groq.WithDefaultModel(simModel), groq.WithMaxConcurrency(32)}, tc.opts...)
+				c, err := groq.NewClient(opts...)
+				require.NoError(t, err)
+				defer c.Close()
+				start := time.Now()
+				took, errs := pool(c, 300, 32)
+				noErrors(t, errs)
+				st := srv.Stats()
+				assert.Equal(t, 0, st.Violations, "no request before a Retry-After passed")
+				per, last := refusals(srv)
+				// The first wave is the 32 callers, of whom the two buckets take 20. A
+				// refused call may retry on the other key before that key's own
+				// refusals are back (in memory a 429 takes no time at all, and the
+				// race detector shuffles goroutines), so allow up to 8 of those.
+				assert.LessOrEqual(t, st.RateLimited, 32-20+8, "429s beyond the first wave's")
+				assert.Less(t, last.Sub(start), time.Second, "every 429 came in the first wave")
+				best := bucketMinimum(150, 10, 600)
+				ratio := float64(took) / float64(best)
+				assert.LessOrEqual(t, ratio, tc.maxRatio, "took %v; the minimum is %v", took, best)
+				if name == "limits known" {
+					for _, q := range c.RateLimits(simModel).Quotas {
+						assert.Equal(t, 10, q.Burst.RPM, "quota %s learnt the server's burst", q.Name)
+						assert.Equal(t, 600, q.Limits.RPM)
+					}
+				}
+				t.Logf("%s: 429s %v, %v for a minimum of %v (ratio %.3f)", name, per, took, best, ratio)
+			})
+		})
 	}
-	assert.Equal(t, 4351, limitSignal{kind: kindTPM, requested: 4351}.serverCost())
-	assert.Equal(t, 0, limitSignal{kind: kindRPM, requested: 1}.serverCost(), "a request count is not a token cost")
 }
 
-func TestRateLimitedLearnsLimitAndPullsDown(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60}, 0)
-	sig, _ := parseLimitSignal("… on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.")
-	b.rateLimited(t0, refusal{sig: sig, tokens: 10})
-	assert.Equal(t, 30, b.limits().RPM)
-	assert.InDelta(t, 0, b.lim[kindRPM].TokensAt(t0), 1e-6, "the server said the bucket is empty")
-
-	sig, _ = parseLimitSignal("… on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.")
-	b.rateLimited(t0, refusal{sig: sig, tokens: 4351})
-	assert.Equal(t, 15000, b.limits().TPM)
-	assert.InDelta(t, 15000-11972, b.lim[kindTPM].TokensAt(t0), 1e-6)
-}
-
-// TestRateLimitedLearnsBurst: a refusal while the local bucket was still deep
-// bounds the server's bucket; the bound becomes the burst, and the burst grows back
-// after quiet minutes.
-func TestRateLimitedLearnsBurst(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 600}, 50*time.Millisecond)
-	var sent []sendLevels
-	for range 16 {
-		sent = append(sent, b.reserve(t0, 1))
-	}
-	sig := limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}
-	// The server took 10 of the 16 (they arrived in another order than they were
-	// sent): the refused ones come back in any order, each giving back its
-	// reservation before it is read.
-	for _, i := range []int{13, 2, 15, 7, 12, 0} {
-		b.reconcile(t0, sent[i], 1, 0, false)
-		b.rateLimited(t0, refusal{sig: sig, sent: sent[i], tokens: 1})
-	}
-	assert.Equal(t, 10, b.bursts().RPM, "16 spent, 6 refused: the server's bucket holds 10")
-	assert.Equal(t, 10, b.lim[kindRPM].Burst())
-	assert.Equal(t, 600, b.limits().RPM, "the rate is unchanged")
-	assert.Equal(t, 50*time.Millisecond, b.margin, "a depth refusal does not widen the margin")
-
-	assert.False(t, b.settled(t0.Add(59*time.Second)))
-	assert.True(t, b.settled(t0.Add(time.Minute)))
-	assert.Equal(t, 15, b.bursts().RPM, "grows back by half after a quiet minute")
-	for i := 2; b.burst[kindRPM] != 0; i++ {
-		require.Less(t, i, 20)
-		b.settled(t0.Add(time.Duration(i) * time.Minute))
-	}
-	assert.Equal(t, 600, b.bursts().RPM, "and is the minute's limit again in the end")
-}
-
-// TestRateLimitedWidensMargin: a refusal when the local bucket was nearly empty is
-// one of timing: the margin doubles, then narrows back after quiet minutes.
-func TestRateLimitedWidensMargin(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 600}, 20*time.Millisecond)
-	for range 598 {
-		b.reserve(t0, 1)
-	}
-	at, _ := b.readyAt(t0, 1)
-	assert.Equal(t, t0, at, "two requests left: one, and the margin's worth (0.2) too")
-	sent := b.reserve(t0, 1)
-	b.reconcile(t0, sent, 1, 0, false)
-	b.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}, sent: sent, tokens: 1})
-	assert.Equal(t, 40*time.Millisecond, b.margin)
-	assert.Equal(t, 600, b.bursts().RPM, "a timing refusal teaches nothing of the depth")
-	at, _ = b.readyAt(t0, 1)
-	assert.Equal(t, t0.Add(140*time.Millisecond), at, "one request (100ms) plus the margin (40ms)")
-
-	b.settled(t0.Add(time.Minute))
-	assert.Equal(t, 20*time.Millisecond, b.margin, "halved back after a quiet minute, not below the base")
-
-	zero := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	for range 599 {
-		zero.reserve(t0, 1)
-	}
-	zero.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600}, sent: zero.reserve(t0, 1), tokens: 1})
-	assert.Equal(t, minWidenedBy, zero.margin, "a zero margin widens too")
-	for range 10 {
-		zero.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 600}, sent: zero.reserve(t0, 1), tokens: 1})
-	}
-	assert.Equal(t, maxPacingMargin, zero.margin, "capped")
-}
-
-func TestMarginIsPaidOncePerRefillStretch(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60}, 50*time.Millisecond)
-	for range 60 {
-		b.reserve(t0, 1)
-	}
-	now := t0
-	var gaps []time.Duration
-	for range 5 {
-		at, _ := b.readyAt(now, 1)
-		gaps = append(gaps, at.Sub(now))
-		b.reserve(at, 1)
-		now = at
-	}
-	assert.Equal(t, []time.Duration{1050 * time.Millisecond, time.Second, time.Second, time.Second, time.Second}, gaps,
-		"the margin delays the first refill-bound request; the rate is unchanged after it")
-}
-
-func TestWaitQueueOrder(t *testing.T) {
-	var q waitQueue
-	mk := func(key int64, seq uint64) *waiter {
-		w := newWaiter(int(key), "m", 1)
-		w.key, w.seq = key, seq
-		return w
-	}
-	for _, w := range []*waiter{mk(5, 3), mk(1, 9), mk(5, 1), mk(10, 2), mk(1, 4)} {
-		heap.Push(&q, w)
-	}
-	var got [][2]int64
-	for q.Len() > 0 {
-		w := heap.Pop(&q).(*waiter)
-		got = append(got, [2]int64{w.key, int64(w.seq)})
-	}
-	assert.Equal(t, [][2]int64{{1, 4}, {1, 9}, {5, 1}, {5, 3}, {10, 2}}, got, "priority first, then arrival")
-
-	// A retry re-enters with its old place: ahead of later arrivals of its priority.
-	retry := mk(5, 1)
-	heap.Push(&q, mk(5, 7))
-	heap.Push(&q, retry)
-	assert.Same(t, retry, q[0])
-}
-
-func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60, TPM: 1000}, 0)
-	for range 50 {
-		b.reserve(t0, 10)
-	}
-	rpm, tpm := b.lim[kindRPM], b.lim[kindTPM]
-	b.configured = Limits{RPM: 120, TPM: 400}
-	b.apply(t0)
-	assert.Same(t, rpm, b.lim[kindRPM], "changed with SetLimit/SetBurst, not rebuilt")
-	assert.Same(t, tpm, b.lim[kindTPM])
-	assert.InDelta(t, 10, b.lim[kindRPM].TokensAt(t0), 1e-6, "what was consumed stays consumed")
-	assert.InDelta(t, 400, b.lim[kindTPM].TokensAt(t0), 1e-6, "capped at the new, smaller capacity")
-	assert.Equal(t, 120, b.lim[kindRPM].Burst())
-	at, _ := b.readyAt(t0, 10)
-	assert.Equal(t, t0, at)
-	for range 10 {
-		b.reserve(t0, 0)
-	}
-	at, _ = b.readyAt(t0, 0)
-	assert.Equal(t, t0.Add(500*time.Millisecond), at, "the new rate: 2 requests a second")
-}
-
-// TestRateLimitedReadsOthersSpending: a 429 whose "Used" this process did not
-// spend (it had spent nothing) is another program's: no depth, no margin; the
-// bucket is pulled down to what is left and held where the retry fits when the
-// server said it would.
-func TestRateLimitedReadsOthersSpending(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
-	sent := b.reserve(t0, 1033)
-	b.reconcile(t0, sent, 1033, 0, false)
-	before := b.level(t0, kindTPM)
-	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true)
-	assert.Equal(t, 6000, seen, "the header showed the whole minute spent by others")
-	l := b.rateLimited(t0, refusal{sig: limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent: sent, tokens: 1033, seen: seen,
-		wait: time.Second, before: before})
-	assert.True(t, l.foreign)
-	assert.Zero(t, l.burst)
-	assert.Equal(t, 6000, b.bursts().TPM, "no depth learnt")
-	assert.Equal(t, 50*time.Millisecond, b.margin, "no margin widened")
-	at, ok := b.readyAt(t0, 120)
-	require.True(t, ok)
-	assert.Equal(t, t0.Add(time.Second+50*time.Millisecond), at, "the stated cost fits at the server's wait (plus the margin)")
-}
-
-// TestRateLimitedShallowBoundUsesTheStatedCost: the bound a refusal teaches is
-// read with the server's "Requested", and a bound that could not admit the
-// retried request, or is below a request the server accepted, is not learnt.
-func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
-	sig := limitSignal{kind: kindTPM, limit: 60000, used: -1, requested: 120}
-
-	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
-	for range 10 {
-		b.reserve(t0, 500)
-	}
-	sent := b.reserve(t0, 1033)
-	b.reconcile(t0, sent, 1033, 0, false)
-	l := b.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
-	assert.Equal(t, 5000+120-1, l.burst, "5,000 spent and 120 asked: the bucket holds less than 5,120")
-
-	lone := newModelBuckets(t0, Limits{TPM: 60000}, 0)
-	sent = lone.reserve(t0, 1033)
-	lone.reconcile(t0, sent, 1033, 0, false)
-	l = lone.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
-	assert.Zero(t, l.burst, "nothing spent: a bound of 119 could not admit the 120 retried")
-	assert.Equal(t, 60000, lone.bursts().TPM)
-
-	big := newModelBuckets(t0, Limits{TPM: 60000}, 0)
-	big.reconcile(t0, big.reserve(t0, 9000), 9000, 9000, true) // the server took 9,000 at once
-	t1 := t0.Add(time.Minute)                                  // and the bucket has refilled since
-	for range 10 {
-		big.reserve(t1, 500)
-	}
-	sent = big.reserve(t1, 1033)
-	big.reconcile(t1, sent, 1033, 0, false)
-	l = big.rateLimited(t1, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
-	assert.Equal(t, 9000, l.burst, "never below a request the server accepted")
-}
-
-// TestLearntDepthBelowARequestIsDropped: a request larger than a learnt depth
-// (but within the limit) shows the depth was wrong: it is forgotten.
-func TestLearntDepthBelowARequestIsDropped(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
-	require.True(t, b.lowerBurst(t0, kindTPM, 1033))
-	assert.Equal(t, 1033, b.bursts().TPM)
-	at, ok := b.readyAt(t0, 3000)
-	require.True(t, ok)
-	assert.Equal(t, 60000, b.bursts().TPM, "the contradiction is dropped")
-	assert.Equal(t, t0.Add(1967*time.Millisecond), at, "the request waits for the bucket to refill past what the shallow depth held")
-}
-
-// TestForeignFlow: the estimate of others' spending, its decay, its reserve.
-func TestForeignFlow(t *testing.T) {
-	f := foreignFlow{}
-	f.start(t0)
-	now := t0
-	for range 60 { // 100 tokens every second for a minute
-		now = now.Add(time.Second)
-		f.add(now, 100, time.Second, true)
-	}
-	assert.InDelta(t, 6000, f.perMinute(now), 60, "100 a second")
-	assert.True(t, f.active(now))
-	assert.Equal(t, 100.0, f.reserve(now, 60000), "one request left for it")
-	assert.Equal(t, 25.0, f.reserve(now, 100), "at most a quarter of the depth")
-	assert.True(t, f.changed(now), "it became active")
-	assert.False(t, f.changed(now))
-
-	later := now.Add(foreignTau)
-	assert.False(t, f.active(later), "not seen for foreignTau: no longer active")
-	assert.Zero(t, f.reserve(later, 60000))
-	covered := func(d time.Duration) float64 { return -math.Expm1(-d.Seconds() / foreignTau.Seconds()) }
-	assert.InDelta(t, 6000/math.E*covered(time.Minute)/covered(time.Minute+foreignTau), f.perMinute(later), 60,
-		"the weight decays with the time constant, over a longer window")
-	assert.True(t, f.changed(later), "it stopped")
-
-	r := foreignFlow{single: true}
-	r.start(t0)
-	r.add(t0.Add(5*time.Second), 3, 5*time.Second, true)
-	assert.Equal(t, 1.0, r.reserve(t0.Add(5*time.Second), 600), "a step of three requests: a request is one")
-}
-
-// TestHeadersShowOthersSpending: what the day's remaining requests fall by beyond
-// this process's requests is another program's, and spends the minute's bucket
-// too; the first reading only starts the evidence; a store's other members are
-// not others.
-func TestHeadersShowOthersSpending(t *testing.T) {
-	info := func(left int) RateLimitInfo {
-		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
-	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	b.observe(t0, info(14000), false) // 400 spent earlier today: history
-	assert.Zero(t, b.foreign.requests.perMinute(t0))
-	assert.InDelta(t, 600, b.lim[kindRPM].TokensAt(t0), 1e-6, "the day's history is not this minute's")
-	now := t0.Add(time.Second)
-	b.reconcile(now, b.reserve(now, 1), 1, 1, true)
-	_, changed := b.observe(now, info(13996), false) // one of ours, three of theirs
-	assert.Equal(t, []limitKind{kindRPM}, changed, "another program is seen")
-	assert.InDelta(t, 600-1-3, b.lim[kindRPM].TokensAt(now), 1e-6, "their requests spent the minute's bucket too")
-	assert.Positive(t, b.foreign.requests.perMinute(now))
-
-	m := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	m.members.store = true
-	m.observe(t0, info(14000), false)
-	m.membersCounted(t0, 0, 0) // the store's count before
-	m.reconcile(now, m.reserve(now, 1), 1, 1, true)
-	m.observe(now, info(13996), false) // 1 of ours, 2 of the other members', 1 of another program's
-	assert.Zero(t, m.foreign.requests.perMinute(now), "held until the store's next count")
-	m.reserve(now, 1)
-	m.membersCounted(now, 4, 0) // the members took 4: this process 2 (one just now), the others 2
-	assert.InDelta(t, 60, m.foreign.requests.perMinute(now), 1e-6, "only the request no member took is foreign: one in a second")
-
-	blind := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	blind.members.store = true // a store that does not count its members
-	blind.observe(t0, info(14000), false)
-	blind.observe(now, info(13996), false)
-	assert.Zero(t, blind.foreign.requests.perMinute(now), "members cannot be told from others: nothing is foreign")
-}
-
-// TestOthersAfterALongGapChargeOnlyTheirLastMinute: after an hour without a
-// reading, the day's count shows everything others spent in that hour; only the
-// share that can fall in the last minute is taken from the minute's bucket.
-func TestOthersAfterALongGapChargeOnlyTheirLastMinute(t *testing.T) {
-	info := func(left int) RateLimitInfo {
-		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
-	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	b.observe(t0, info(13000), false)
-	later := t0.Add(time.Hour)
-	// 600 requests refilled over the hour (14,400 a day); others spent 1,200.
-	b.observe(later, info(13000+600-1200), false)
-	assert.InDelta(t, 600-1200*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the hour's 1,200")
-	assert.InDelta(t, 1200, b.foreign.requests.perMinute(later)*60, 1200*0.3, "and the rate is the hour's: 20 a minute")
-}
-
-// TestMembersCountAfterALongGap: with a store, what the headers showed over an
-// hour is told apart at the store's next count, and only its last minute's share
-// is taken from the minute's bucket.
-func TestMembersCountAfterALongGap(t *testing.T) {
-	info := func(left int) RateLimitInfo {
-		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
-	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	b.members.store = true
-	b.membersCounted(t0, 0, 0)
-	b.observe(t0, info(13000), false)
-	later := t0.Add(time.Hour)
-	b.observe(later, info(13000+600-1200), false) // 1,200 spent: 200 by members, 1,000 by another program
-	b.membersCounted(later, 200, 0)
-	assert.InDelta(t, 600-1000*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the other program's 1,000")
-}
-
-// TestServerWaitNeverFreesWhatIsInFlight: the server's wait may undo the pull-down
-// its own headers made, never the reservations of this process's requests in
-// flight.
-func TestServerWaitNeverFreesWhatIsInFlight(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 6000}, 0)
-	for range 6 {
-		b.reserve(t0, 1100) // in flight: 6,600, past the 6,000
-	}
-	sent := b.reserve(t0, 1033)
-	b.reconcile(t0, sent, 1033, 0, false)
-	before := b.level(t0, kindTPM)
-	b.rateLimited(t0, refusal{sig: limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent: sent, tokens: 1033,
-		wait: time.Second, before: before})
-	assert.LessOrEqual(t, b.level(t0, kindTPM), before+tokenEpsilon, "the in-flight reservations stay reserved")
-}
-
-// TestMembersSpendingIsNotAShallowBucket: with a QuotaStore, a refusal while this
-// process had spent half of a minute-deep bucket and the store's other member the
-// other half teaches no depth (one would then be shared through the store and hold
-// every process back for half a minute).
-func TestMembersSpendingIsNotAShallowBucket(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 240}, 0)
-	b.members.store = true
-	b.membersCounted(t0, 0, 0)
-	for i := range 120 {
-		b.reserve(t0, 1)
-		b.membersCounted(t0, int64(2*(i+1)), 0) // the other member takes as many
-	}
-	sent := b.reserve(t0, 1)
-	b.membersCounted(t0, 241, 0)
-	b.reconcile(t0, sent, 1, 0, false)
-	l := b.rateLimited(t0, refusal{sig: limitSignal{kind: kindRPM, limit: 240, used: 240, requested: 1}, sent: sent, tokens: 1, wait: time.Second})
-	assert.Zero(t, l.burst, "the members' spending is in the server's bucket: no depth learnt")
-	assert.Equal(t, 240, b.bursts().RPM)
-	assert.True(t, l.foreign, "read as spending elsewhere")
+// TestPoisonedUsageCannotStallTheScheduler: an answer claiming 9,223,372,036,854,775,807
+// tokens (a proxy's bug, a hostile upstream) is bounded before it touches a
+// bucket: the call returns, a call for another model is not held up, and the next
+// call for the same model returns within its context.
+func TestPoisonedUsageCannotStallTheScheduler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		poisoned := false
+		hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+			if poisoned || !strings.Contains(string(body), `"model":"a"`) {
+				return false
+			}
+			poisoned = true
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"x","object":"chat.completion","model":"a","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],`+
+				`"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":9223372036854775807,"total_tokens":9223372036854775807}}`)
+			return true
+		}
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel("a", groqtest.Limits{TPM: 6000}), groqtest.WithModel("b", groqtest.Limits{TPM: 6000}),
+			groqtest.WithHandlerHook(hook)},
+			groq.WithModelLimits("a", groq.Limits{TPM: 6000}), groq.WithModelLimits("b", groq.Limits{TPM: 6000}), groq.WithDailyTokenBudget(1<<30))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.Chat(ctx, hello, groq.WithModel("a"))
+		require.NoError(t, err, "the poisoned answer is still an answer")
+		start := time.Now()
+		_, err = c.Chat(ctx, hello, groq.WithModel("b"))
+		require.NoError(t, err)
+		assert.Equal(t, time.Duration(0), time.Since(start), "another model is not held up")
+		_, err = c.Chat(ctx, hello, groq.WithModel("a"))
+		assert.Less(t, time.Since(start), 5*time.Second, "the next call for the model returns within its context: %v", err)
+		debt := c.RateLimits("a").Quotas[0].TokensThisMinute
+		assert.LessOrEqual(t, debt, 6000+(1<<21), "the debt is bounded by what one request can be")
+		assert.LessOrEqual(t, c.Budget().Used, int64(1<<22), "and so is what the budget counts")
+	})
 }

@@ -49,3 +49,27 @@ func TestParseRateLimitHeaders(t *testing.T) {
 	h.Set("x-ratelimit-remaining-tokens", "lots")
 	assert.Equal(t, -1, parseRateLimitHeaders(h, now).TokensLeftInMinute, "unparsable values stay unknown")
 }
+
+func TestParseLimitSignal(t *testing.T) {
+	cases := []struct {
+		msg  string
+		want limitSignal
+		ok   bool
+	}{
+		{"Rate limit reached for model `m` in organization `org_x` service tier `on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.",
+			limitSignal{kind: kindRPM, limit: 30, used: 30, requested: 1}, true},
+		{"... on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.",
+			limitSignal{kind: kindTPM, limit: 15000, used: 11972, requested: 4351}, true},
+		{"... on tokens per day (TPD): Limit 500000, Used 499000, Requested ~12903.",
+			limitSignal{kind: kindTPD, limit: 500000, used: 499000, requested: 12903}, true},
+		{"... on requests per day (RPD): Limit 1000.", limitSignal{kind: kindRPD, limit: 1000, used: -1, requested: -1}, true},
+		{"Rate limit reached (injected). Please try again in 1s.", limitSignal{}, false},
+	}
+	for _, c := range cases {
+		got, ok := parseLimitSignal(c.msg)
+		assert.Equal(t, c.ok, ok, c.msg)
+		assert.Equal(t, c.want, got, c.msg)
+	}
+	assert.Equal(t, 4351, limitSignal{kind: kindTPM, requested: 4351}.serverCost())
+	assert.Equal(t, 0, limitSignal{kind: kindRPM, requested: 1}.serverCost(), "a request count is not a token cost")
+}
