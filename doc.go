@@ -15,26 +15,35 @@
 //
 // # A call, file by file
 //
-// Client.Chat (client.go) builds the request and checks it (the model, the
-// messages, the options: a *RequestError before any network call), then asks the
-// cache (cache.go, cachefile.go; identical calls in flight share one request). The
-// rest is one call's life (call.go), in this order:
+// Client.Chat (client.go) makes one call value (call.go) that carries the request
+// through its life, in this order:
 //
+//   - newCall: check the context, the request and the options (a *RequestError
+//     before any network call), and tell the observer (observer.go);
+//   - lookup: ask the cache (cache.go, cachefile.go); identical calls in flight
+//     share one request (dedup.go);
 //   - plan: the cost (tokens.go, cost.go: the local estimate corrected by what the
 //     server counted), the context window, the daily budget (budget.go), and whether
-//     any quota can ever admit it (tokenbucket.go);
-//   - acquire (priority.go): wait in the model's queue until a quota's buckets
-//     (tokenbucket.go, chosen in keymanager.go, with what others are seen to spend:
-//     foreign.go) and a concurrency slot admit it; with a QuotaStore
-//     (quotastore.go), the shared buckets too;
-//   - attempt: send (headers.go reads the x-ratelimit-* headers), decode the answer
-//     (types.go) or open the stream (stream.go, sse.go), or read the refusal
-//     (errors.go, retryafter.go), and settle the admission with what the server
-//     said;
+//     any quota can ever admit it;
+//   - admit: wait in the model's queue (priority.go) until the scheduler
+//     (scheduler.go) finds a quota (keymanager.go) whose buckets admit it
+//     (tokenbucket.go, with what others are seen to spend: foreign.go) and a slot
+//     of the concurrency semaphore is free; with a QuotaStore (quotastore.go), the
+//     shared buckets too;
+//   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), decode
+//     the answer (types.go) or open the stream (stream.go, sse.go), or read the
+//     refusal (errors.go, retryafter.go), and settle the admission with what the
+//     server said (scheduler.go's finish);
 //   - pause: before the next attempt, wait as the server asked or back off
-//     (backoff.go); a 429's wait is its quota's cooldown, which admission enforces.
+//     (backoff.go); a 429's wait is its quota's cooldown, which admission enforces;
+//   - end: once, however the call ended: settle the budget, learn the cost, store
+//     the answer, hand it to the identical calls waiting, tell the observer and the
+//     callback. A stream ends its call when it ends.
 //
-// The observer (observer.go) hears every step.
+// ChatCompletion is the same path for a full request, ChatStream and
+// ChatCompletionStream for a stream, and ChatBatch (chatbatch.go) runs
+// ChatCompletion per request. Models, files and batches (models.go, files.go,
+// batches.go) go through rest.go: no chat limit, the same retry rules.
 //
 // # Rate limits: how the client paces itself
 //
