@@ -29,7 +29,9 @@ import (
 type call struct {
 	c      *Client
 	ctx    context.Context // with the observer's span, once told of the start
-	r      *ChatRequest    // validated, with the call options applied
+	model  string
+	r      *ChatRequest // validated, with the call options applied (nil for audio)
+	audio  *audioCall   // the endpoint, cost and answer of an audio call (nil for chat)
 	cc     *callConfig
 	stream bool
 	start  time.Time
@@ -38,19 +40,20 @@ type call struct {
 	store  bool   // store a complete answer under key
 	told   bool   // the observer was told of the start: it hears of the end
 
-	plan    *callPlan
-	w       *waiter
-	held    grant         // the latest admission, settled by a panic's cleanup
-	attempt int           // 1 for the first
-	backoff time.Duration // the last jittered delay (decorrelated jitter's state)
-	waited  time.Duration // queued for admission, over the attempts
-	lastErr error
-	last429 *RateLimitError
-	st      *Stream                    // the open stream, for a streamed call
-	landing func(*ChatResponse, error) // set while the call leads identical calls in flight (dedup.go)
-	usage   *Usage                     // what the answer said it used
-	used    int                        // the tokens to settle the budget with
-	ended   bool
+	plan      *callPlan
+	w         *waiter
+	held      grant         // the latest admission, settled by a panic's cleanup
+	attempt   int           // 1 for the first
+	backoff   time.Duration // the last jittered delay (decorrelated jitter's state)
+	waited    time.Duration // queued for admission, over the attempts
+	lastErr   error
+	last429   *RateLimitError
+	st        *Stream                    // the open stream, for a streamed call
+	landing   func(*ChatResponse, error) // set while the call leads identical calls in flight (dedup.go)
+	usage     *Usage                     // what the answer said it used
+	requestID string                     // an audio answer's
+	used      int                        // the tokens to settle the budget with
+	ended     bool
 }
 
 // newCall checks ctx, the client and req, applies opts and tells the observer
@@ -62,6 +65,9 @@ func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOptio
 		return nil, err
 	}
 	k := &call{c: c, ctx: ctx, r: r, cc: cc, stream: stream, start: time.Now()}
+	if r != nil {
+		k.model = r.Model
+	}
 	switch {
 	case err != nil:
 	case stream && r == req:
@@ -77,11 +83,17 @@ func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOptio
 		k.end(nil, err)
 		return nil, err
 	}
-	if c.obs.on {
-		k.ctx = c.obs.callStart(ctx, CallStartEvent{Model: k.r.Model, Priority: cc.priority, Stream: stream, URL: c.sched.urlFor(k.r.Model), Request: k.r})
+	k.model = k.r.Model
+	k.tell(CallStartEvent{Model: k.model, Priority: cc.priority, Stream: stream, URL: c.sched.urlFor(k.model), Request: k.r})
+	return k, nil
+}
+
+// tell tells the observer that the call starts (it then hears of its end).
+func (k *call) tell(e CallStartEvent) {
+	if k.c.obs.on {
+		k.ctx = k.c.obs.callStart(k.ctx, e)
 		k.told = true
 	}
-	return k, nil
 }
 
 // lookup asks the cache (when the call uses it) and computes the call's key. With
@@ -139,6 +151,29 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	return p, nil
 }
 
+// planAudio is step 1 of an audio call: its cost, in its model's unit (seconds of
+// audio for speech to text, tokens for text to speech), must fit a quota. Audio
+// holds no token budget and has no context window.
+func (c *Client) planAudio(model string, cost int) (*callPlan, error) {
+	reserve, err := c.sched.check(model, cost, cost)
+	if err != nil {
+		return nil, err
+	}
+	return &callPlan{model: model, reserve: reserve}, nil
+}
+
+// wire is what an attempt with g sends.
+func (k *call) wire(g grant) wireRequest {
+	if a := k.audio; a != nil {
+		return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: k.body, contentType: a.contentType, accept: a.accept, seconds: a.seconds}
+	}
+	accept := "application/json"
+	if k.stream {
+		accept = "text/event-stream"
+	}
+	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: accept, stream: k.stream}
+}
+
 // failure is what became of an attempt that did not succeed.
 type failure struct {
 	err        error           // what the caller gets if this is the last attempt
@@ -154,15 +189,21 @@ type failure struct {
 // is retried like any other, a failure after it is the stream's.
 func (k *call) run() (*ChatResponse, error) {
 	c := k.c
-	p, err := c.plan(k.r)
+	var p *callPlan
+	var err error
+	if k.audio != nil {
+		p, err = c.planAudio(k.model, k.audio.cost)
+	} else {
+		p, err = c.plan(k.r)
+	}
 	if err != nil {
 		var be *BudgetError
 		if c.obs.on && errors.As(err, &be) {
-			c.obs.budgetRefused(k.ctx, BudgetRefusedEvent{Model: k.r.Model, Requested: be.Requested, Remaining: max(0, be.Limit-be.Used-be.Reserved)})
+			c.obs.budgetRefused(k.ctx, BudgetRefusedEvent{Model: k.model, Requested: be.Requested, Remaining: max(0, be.Limit-be.Used-be.Reserved)})
 		}
 		return nil, err
 	}
-	k.plan, k.w = p, newWaiter(k.cc.priority, k.r.Model, p.reserve)
+	k.plan, k.w = p, newWaiter(k.cc.priority, k.model, p.reserve)
 	defer k.onPanic()
 	for k.attempt = 1; ; k.attempt++ {
 		g, err := k.admit()
@@ -172,9 +213,10 @@ func (k *call) run() (*ChatResponse, error) {
 		resp, f := k.try(g)
 		switch {
 		case f == nil:
-			if resp != nil {
+			switch {
+			case resp != nil:
 				resp.Meta.Queued = k.waited
-			} else {
+			case k.st != nil:
 				k.st.Meta.Queued = k.waited
 			}
 			return resp, nil
@@ -195,7 +237,9 @@ func (k *call) onPanic() {
 		if k.held.settled != nil {
 			k.c.sched.finish(k.held, outcome{})
 		}
-		k.c.budget.settle(time.Now(), k.plan.budgetHold, 0)
+		if k.audio == nil {
+			k.c.budget.settle(time.Now(), k.plan.budgetHold, 0)
+		}
 		k.plan = nil
 		panic(v)
 	}
@@ -204,7 +248,7 @@ func (k *call) onPanic() {
 // admit is step 2: one wait for admission, told to the observer. A local refusal
 // after a 429 is that 429, with the reason the retry was not attempted.
 func (k *call) admit() (grant, error) {
-	c, model := k.c, k.r.Model
+	c, model := k.c, k.model
 	queued := time.Now()
 	if c.obs.on {
 		c.obs.queued(k.ctx, QueuedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt})
@@ -240,7 +284,7 @@ func (k *call) admit() (grant, error) {
 func (k *call) retry(f *failure, key int) error {
 	c := k.c
 	if k.ctx.Err() != nil && !f.final {
-		return c.ctxError(k.ctx, k.r.Model, k.lastErr)
+		return c.ctxError(k.ctx, k.model, k.lastErr)
 	}
 	k.lastErr = f.err
 	if rl, ok := f.err.(*RateLimitError); ok && f.cooled {
@@ -268,12 +312,14 @@ func (k *call) try(g grant) (*ChatResponse, *failure) {
 	if !k.c.obs.on || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
 		return resp, f
 	}
-	e := AttemptEvent{Model: k.r.Model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
+	e := AttemptEvent{Model: k.model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
 	switch {
 	case resp != nil:
 		e.Status, e.RequestID = http.StatusOK, resp.Meta.RequestID
-	case f == nil:
+	case f == nil && k.st != nil:
 		e.Status, e.RequestID = http.StatusOK, k.st.Meta.RequestID
+	case f == nil:
+		e.Status, e.RequestID = http.StatusOK, k.requestID
 	default:
 		e.Err = f.err
 		var apiErr *APIError
@@ -298,13 +344,16 @@ func (k *call) send(g grant) (*ChatResponse, *failure) {
 			return nil, f
 		}
 	}
-	res, err := c.post(k.ctx, g, k.body, k.stream)
+	res, err := c.post(k.ctx, g, k.wire(g))
 	if err == nil && res.status/100 == 2 {
 		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: k.attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
 		var resp *ChatResponse
-		if k.stream {
+		switch {
+		case k.audio != nil:
+			err = k.decodeAudio(res, g, meta)
+		case k.stream:
 			err = k.openStream(res, g, meta)
-		} else {
+		default:
 			resp, err = k.decode(res, g, meta)
 		}
 		var de *decodeError
@@ -327,7 +376,7 @@ func (k *call) send(g grant) (*ChatResponse, *failure) {
 // refused settles an attempt the server answered with an error status and says
 // whether and when to retry.
 func (k *call) refused(g grant, res *attemptResult) *failure {
-	c, model := k.c, k.r.Model
+	c, model := k.c, k.model
 	apiErr := parseAPIError(res.status, res.header, res.body)
 	apiErr.redact(c.redact)
 	wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
@@ -383,7 +432,7 @@ func (k *call) refused(g grant, res *attemptResult) *failure {
 // server's wait is slept as asked, or refused at once when it is too long; else a
 // jittered backoff.
 func (k *call) pause(f *failure, key int) error {
-	c, model := k.c, k.r.Model
+	c, model := k.c, k.model
 	status := 0 // of the failed attempt; 0 when no response came
 	var apiErr *APIError
 	if errors.As(f.err, &apiErr) {
@@ -459,7 +508,7 @@ func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResp
 		meta.RequestID = resp.XGroq.ID
 	}
 	resp.Meta = meta
-	c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.r.Model), slog.Int("key", g.keyIndex),
+	c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", g.keyIndex),
 		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
 	return resp, nil
 }
@@ -475,7 +524,7 @@ func (k *call) end(resp *ChatResponse, err error) {
 	}
 	k.ended = true
 	c := k.c
-	if k.plan != nil {
+	if k.plan != nil && k.audio == nil { // audio holds no token budget
 		if err == nil && k.usage != nil {
 			c.costs.observe(k.plan.model, k.plan.estimate, k.usage, k.plan.openEnded)
 		}
@@ -508,7 +557,10 @@ func (k *call) doneEvent(resp *ChatResponse, err error) CallDoneEvent {
 		}
 		return e
 	}
-	e := CallDoneEvent{Model: k.r.Model, Stream: k.stream, Err: err, Duration: time.Since(k.start)}
+	e := CallDoneEvent{Model: k.model, Stream: k.stream, Err: err, Duration: time.Since(k.start)}
+	if resp == nil && err == nil {
+		e.Attempts = k.attempt // an audio call
+	}
 	if resp != nil {
 		e.Attempts, e.FromCache, e.Shared, e.Usage = resp.Meta.Attempts, resp.Meta.FromCache, resp.Meta.Shared, resp.Usage
 		e.ResponseModel, e.ResponseID, e.Response = resp.Model, resp.ID, resp

@@ -80,7 +80,7 @@ func (k *call) shared() (*ChatResponse, error) {
 	select {
 	case <-f.done:
 	case <-k.ctx.Done():
-		err := k.c.ctxError(k.ctx, k.r.Model, nil)
+		err := k.c.ctxError(k.ctx, k.model, nil)
 		k.end(nil, err)
 		return nil, err
 	}

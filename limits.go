@@ -11,6 +11,11 @@ type Limits struct {
 	TPM           int // tokens per minute
 	TPD           int // tokens per day
 	ContextWindow int // prompt plus completion tokens the model accepts
+	// ASH and ASD are the seconds of audio per hour and per day of a
+	// speech-to-text model. No header reports them: the client learns them from
+	// 429 messages. A transcription costs its audio's duration, at least
+	// MinAudioSeconds.
+	ASH, ASD int
 }
 
 // DefaultRPM is the per-minute request limit applied to a model with no RPM of its
@@ -26,7 +31,7 @@ const DefaultModel = "llama-3.1-8b-instant"
 var builtinLimits = func() map[string]Limits {
 	out := map[string]Limits{}
 	for name, m := range limits.Published() {
-		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow}
+		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow, ASH: m.ASH, ASD: m.ASD}
 	}
 	return out
 }()
@@ -53,6 +58,10 @@ func (l Limits) validate() string {
 		return "TPD is negative"
 	case l.ContextWindow < 0:
 		return "ContextWindow is negative"
+	case l.ASH < 0:
+		return "ASH is negative"
+	case l.ASD < 0:
+		return "ASD is negative"
 	}
 	return ""
 }

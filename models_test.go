@@ -21,7 +21,7 @@ func TestModels(t *testing.T) {
 		var ids []string
 		for _, m := range ms {
 			ids = append(ids, m.ID)
-			assert.Equal(t, 131072, m.ContextWindow, m.ID)
+			assert.Equal(t, groq.BuiltinLimits()[m.ID].ContextWindow, m.ContextWindow, m.ID)
 		}
 		assert.Equal(t, srv.Models(), ids, "every model, sorted")
 

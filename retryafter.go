@@ -48,10 +48,10 @@ func parseLimitSignal(msg string) (sig limitSignal, ok bool) {
 	return sig, true
 }
 
-// serverCost is the token count the server charged a refused request, from a TPM
-// or TPD message's "Requested N" (0 when it gave none): the truth a retry reserves.
+// serverCost is the token count (or, for ASH and ASD, the seconds of audio) the
+// server charged a refused request, from a TPM, TPD, ASH or ASD message's "Requested N" (0 when it gave none): the truth a retry reserves.
 func (sig limitSignal) serverCost() int {
-	if (sig.kind == kindTPM || sig.kind == kindTPD) && sig.requested > 0 {
+	if sig.kind != kindRPM && sig.kind != kindRPD && sig.requested > 0 {
 		return sig.requested
 	}
 	return 0

@@ -111,7 +111,7 @@ func (e *StreamError) Unwrap() error { return e.Err }
 // The stream ends the call when it ends, which can be here already (an answer of
 // one event).
 func (k *call) openStream(res *attemptResult, g grant, meta ResponseMeta) error {
-	c, model := k.c, k.r.Model
+	c, model := k.c, k.model
 	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: k.start, Meta: meta, model: model, call: k}
 	chunk, done, err := st.read()
 	res.firstByte()

@@ -23,35 +23,42 @@ const (
 	kindRPD
 	kindTPM
 	kindTPD
+	kindASH // audio seconds per hour
+	kindASD // audio seconds per day
 	numKinds
 )
 
-var kindNames = [numKinds]string{"RPM", "RPD", "TPM", "TPD"}
+var kindNames = [numKinds]string{"RPM", "RPD", "TPM", "TPD", "ASH", "ASD"}
 
 func (k limitKind) String() string { return kindNames[k] }
 
 // period is how long the limit's bucket takes to refill from empty.
 func (k limitKind) period() time.Duration {
-	if k == kindRPM || k == kindTPM {
+	switch k {
+	case kindRPM, kindTPM:
 		return time.Minute
+	case kindASH:
+		return time.Hour
 	}
 	return 24 * time.Hour
 }
 
-// cost is what a request of tokens takes from this limit's bucket.
+// cost is what a request of tokens takes from this limit's bucket. A request's
+// tokens are in its model's unit: tokens for a chat model, seconds of audio for a
+// transcription model (whose limits are RPM, RPD, ASH and ASD).
 func (k limitKind) cost(tokens int) int {
-	if k == kindTPM || k == kindTPD {
-		return tokens
+	if k == kindRPM || k == kindRPD {
+		return 1
 	}
-	return 1
+	return tokens
 }
 
 func (l Limits) of(k limitKind) int {
-	return [numKinds]int{l.RPM, l.RPD, l.TPM, l.TPD}[k]
+	return [numKinds]int{l.RPM, l.RPD, l.TPM, l.TPD, l.ASH, l.ASD}[k]
 }
 
 func (l *Limits) set(k limitKind, n int) {
-	*[numKinds]*int{&l.RPM, &l.RPD, &l.TPM, &l.TPD}[k] = n
+	*[numKinds]*int{&l.RPM, &l.RPD, &l.TPM, &l.TPD, &l.ASH, &l.ASD}[k] = n
 }
 
 // Learning constants. A learnt burst grows back by half (at least one) after each
@@ -119,6 +126,8 @@ func (b *modelBuckets) limits() Limits {
 		TPM:           effective(b.configured.TPM, b.learned.TPM),
 		TPD:           effective(b.configured.TPD, b.learned.TPD),
 		ContextWindow: b.configured.ContextWindow,
+		ASH:           effective(b.configured.ASH, b.learned.ASH),
+		ASD:           effective(b.configured.ASD, b.learned.ASD),
 	}
 }
 
@@ -276,10 +285,12 @@ func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used 
 	}
 	used = b.saneUsed(reserved, used)
 	b.accepted[kindRPM], b.accepted[kindRPD] = 1, 1
-	b.accepted[kindTPM], b.accepted[kindTPD] = max(b.accepted[kindTPM], used), max(b.accepted[kindTPD], used)
+	for _, k := range []limitKind{kindTPM, kindTPD, kindASH, kindASD} {
+		b.accepted[k] = max(b.accepted[k], used)
+	}
 	diff := used - reserved
 	b.members.own[unitTokens] += float64(diff)
-	for _, k := range []limitKind{kindTPM, kindTPD} {
+	for _, k := range []limitKind{kindTPM, kindTPD, kindASH, kindASD} {
 		lim := b.lim[k]
 		if lim == nil || sent.capacity[k] == 0 {
 			continue // a bucket made (learnt from headers) after the request left holds none of it
@@ -293,8 +304,9 @@ func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used 
 		}
 	}
 	if diff > 0 {
-		b.taken[kindTPM] += float64(diff)
-		b.taken[kindTPD] += float64(diff)
+		for _, k := range []limitKind{kindTPM, kindTPD, kindASH, kindASD} {
+			b.taken[k] += float64(diff)
+		}
 	}
 }
 
@@ -762,6 +774,8 @@ type QuotaSnapshot struct {
 	TokensThisMinute   int
 	RequestsToday      int
 	TokensToday        int
+	AudioThisHour      int // seconds of audio consumed and not yet refilled (speech-to-text models)
+	AudioToday         int
 	CoolingUntil       time.Time // zero when not cooling down
 	LastHeaders        RateLimitInfo
 	// Foreign is what programs the client cannot see are estimated to spend from
@@ -788,6 +802,7 @@ func (b *modelBuckets) snapshot(now time.Time) QuotaSnapshot {
 	}
 	s.RequestsThisMinute, s.RequestsToday = used(kindRPM), used(kindRPD)
 	s.TokensThisMinute, s.TokensToday = used(kindTPM), used(kindTPD)
+	s.AudioThisHour, s.AudioToday = used(kindASH), used(kindASD)
 	return s
 }
 

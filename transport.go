@@ -17,6 +17,14 @@ import (
 // This file is one HTTP attempt on the wire: the request with its key, the answer
 // read within bounds, and errors that can never carry a key.
 
+// wireRequest is what one attempt sends: a POST of body to url.
+type wireRequest struct {
+	url, contentType, accept string
+	body                     []byte // sent again from the start on every attempt
+	stream                   bool   // the attempt timeout ends at the first event
+	seconds                  bool   // the model's cost is seconds of audio: token headers are not its own
+}
+
 // attemptResult is one HTTP attempt's response. For a 2xx, body is unread and open
 // (resp.Body); otherwise it has been read into body and closed.
 type attemptResult struct {
@@ -45,28 +53,24 @@ func (r *attemptResult) readAll() ([]byte, error) {
 
 // post makes one HTTP attempt with the key at keyIndex. The attempt timeout covers
 // the whole answer, or for a stream the wait for its first event.
-func (c *Client) post(ctx context.Context, g grant, body []byte, stream bool) (*attemptResult, error) {
+func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResult, error) {
 	actx, cancel := context.WithCancel(ctx)
 	release, firstByte := cancel, func() {}
 	if d := c.cfg.attemptTimeout; d > 0 {
 		t := time.AfterFunc(d, cancel)
 		release = func() { t.Stop(); cancel() }
-		if stream {
+		if w.stream {
 			firstByte = func() { t.Stop() }
 		}
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, g.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.url, bytes.NewReader(w.body))
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("groq: building the request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+g.key)
-	req.Header.Set("Content-Type", "application/json")
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
+	req.Header.Set("Content-Type", w.contentType)
+	req.Header.Set("Accept", w.accept)
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -83,6 +87,9 @@ func (c *Client) post(ctx context.Context, g grant, body []byte, stream bool) (*
 	}
 	res := &attemptResult{status: resp.StatusCode, header: resp.Header, resp: resp, at: now,
 		info: parseRateLimitHeaders(resp.Header, now), release: release, firstByte: firstByte}
+	if w.seconds { // a speech-to-text model counts seconds, not the tokens a header may show
+		res.info.TokensPerMinute, res.info.TokensLeftInMinute, res.info.TokensResetIn = -1, -1, 0
+	}
 	if resp.StatusCode/100 == 2 {
 		return res, nil
 	}

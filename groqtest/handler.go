@@ -113,6 +113,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasSuffix(path, "/chat/completions") && r.Method == http.MethodPost:
 		s.chat(w, r)
+	case (strings.HasSuffix(path, "/audio/transcriptions") || strings.HasSuffix(path, "/audio/translations")) && r.Method == http.MethodPost:
+		s.transcribe(w, r, strings.HasSuffix(path, "/translations"))
+	case strings.HasSuffix(path, "/audio/speech") && r.Method == http.MethodPost:
+		s.speech(w, r)
 	case strings.HasSuffix(path, "/models") && r.Method == http.MethodGet:
 		s.listModels(w, r, "")
 	case strings.Contains(path, "/models/") && r.Method == http.MethodGet:
@@ -528,6 +532,7 @@ func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) dec
 		}
 		om.rpm, om.rpd = mk(l.RPM, l.Burst, time.Minute), mk(l.RPD, 0, 24*time.Hour)
 		om.tpm, om.tpd = mk(l.TPM, l.TokenBurst, time.Minute), mk(l.TPD, 0, 24*time.Hour)
+		om.ash, om.asd = mk(l.ASH, 0, time.Hour), mk(l.ASD, 0, 24*time.Hour)
 		s.buckets[k] = om
 		s.attachOthers(om, org, model, now)
 	}
@@ -549,7 +554,8 @@ func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) dec
 		b    *bucket
 		n    int
 		lim  int
-	}{{"RPM", om.rpm, 1, l.RPM}, {"RPD", om.rpd, 1, l.RPD}, {"TPM", om.tpm, cost, l.TPM}, {"TPD", om.tpd, cost, l.TPD}}
+	}{{"RPM", om.rpm, 1, l.RPM}, {"RPD", om.rpd, 1, l.RPD}, {"TPM", om.tpm, cost, l.TPM}, {"TPD", om.tpd, cost, l.TPD},
+		{"ASH", om.ash, cost, l.ASH}, {"ASD", om.asd, cost, l.ASD}}
 	for _, c := range checks {
 		if c.b == nil {
 			continue
@@ -606,6 +612,7 @@ func FormatDuration(d time.Duration) string {
 var limitWords = map[string]string{
 	"RPM": "requests per minute", "RPD": "requests per day",
 	"TPM": "tokens per minute", "TPD": "tokens per day",
+	"ASH": "seconds of audio per hour", "ASD": "seconds of audio per day",
 }
 
 func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, req *request, org string, d decision, reqID string) {
@@ -613,8 +620,11 @@ func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, req *r
 	copyHeader(w.Header(), d.headers)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	typ := "requests"
-	if d.limitName[0] == 'T' {
+	switch d.limitName[0] {
+	case 'T':
 		typ = "tokens"
+	case 'A':
+		typ = "seconds"
 	}
 	msg := fmt.Sprintf("Rate limit reached for model `%s` in organization `%s` service tier `on_demand` on %s (%s): Limit %d, Used %d, Requested %d. Please try again in %s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing",
 		req.Model, org, limitWords[d.limitName], d.limitName, d.limit, d.used, d.requested, FormatDuration(d.wait))

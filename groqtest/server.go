@@ -38,6 +38,9 @@ import (
 type Limits struct {
 	RPM, RPD, TPM, TPD int
 	ContextWindow      int // 0: no context check
+	// ASH and ASD are seconds of audio per hour and per day (speech-to-text
+	// models): a transcription is charged its file's duration, at least 10 s.
+	ASH, ASD int
 
 	Burst      int // capacity of the RPM bucket; 0: RPM
 	TokenBurst int // capacity of the TPM bucket; 0: TPM
@@ -48,7 +51,7 @@ type Limits struct {
 func DefaultModels() map[string]Limits {
 	out := map[string]Limits{}
 	for name, m := range limits.Published() {
-		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow}
+		out[name] = Limits{RPM: m.RPM, RPD: m.RPD, TPM: m.TPM, TPD: m.TPD, ContextWindow: m.ContextWindow, ASH: m.ASH, ASD: m.ASD}
 	}
 	return out
 }
@@ -93,6 +96,7 @@ type Server struct {
 
 type orgModel struct {
 	rpm, rpd, tpm, tpd *bucket
+	ash, asd           *bucket     // seconds of audio, for speech-to-text models
 	retryIssued        time.Time   // when the last 429 was delivered
 	retryUntil         time.Time   // until when its retry-after asked to wait
 	others             []*otherRun // the OtherPrograms that spend it
@@ -102,7 +106,7 @@ type orgModel struct {
 // organization and model after a 429 was delivered to it and before that 429's
 // retry-after had passed: a client that honours Retry-After makes none.
 type Stats struct {
-	Requests    int // every request to the chat endpoint
+	Requests    int // every request to the chat and audio endpoints
 	Successes   int // 200s
 	RateLimited int // 429s
 	TooLarge    int // 413s
@@ -111,6 +115,7 @@ type Stats struct {
 	Violations  int
 	MaxInFlight int            // most chat requests being handled at once
 	Tokens      int            // tokens the 200s spent (prompt and completion)
+	AudioSecs   int            // seconds of audio the 200s of speech to text were charged
 	PerKey      map[string]int // requests by API key
 	PerModel    map[string]int // requests by model (as sent)
 	Other       OtherStats     // the requests of every OtherProgram, counted apart

@@ -4,10 +4,12 @@
 // user overrides, never truths.
 package limits
 
-// Model is one model's limits: requests and tokens per minute and per day, and the
-// context window in tokens.
+// Model is one model's limits: requests and tokens per minute and per day, the
+// context window in tokens, and for speech-to-text models the seconds of audio per
+// hour and per day.
 type Model struct {
 	RPM, RPD, TPM, TPD, ContextWindow int
+	ASH, ASD                          int
 }
 
 // Published returns a fresh copy of the table, by model.
@@ -19,5 +21,12 @@ func Published() map[string]Model {
 		"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
 		"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
 		"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+		// Speech to text: requests and seconds of audio (Groq's free-tier figures).
+		"whisper-large-v3":       {RPM: 20, RPD: 2000, ASH: 7200, ASD: 28800, ContextWindow: 448},
+		"whisper-large-v3-turbo": {RPM: 20, RPD: 2000, ASH: 7200, ASD: 28800, ContextWindow: 448},
+		// Text to speech: requests and tokens of input text (the free tier's
+		// figures for Groq's TTS models).
+		"canopylabs/orpheus-v1-english":   {RPM: 10, RPD: 100, TPM: 1200, TPD: 3600},
+		"canopylabs/orpheus-arabic-saudi": {RPM: 10, RPD: 100, TPM: 1200, TPD: 3600},
 	}
 }

@@ -1,0 +1,436 @@
+package groq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/groqkit/groq/internal/audio"
+)
+
+// Audio models and limits.
+const (
+	// DefaultTranscriptionModel is the model Transcribe uses when the request names
+	// none; Translate's default is DefaultTranslationModel, the one model that
+	// translates.
+	DefaultTranscriptionModel = "whisper-large-v3-turbo"
+	DefaultTranslationModel   = "whisper-large-v3"
+	// DefaultSpeechModel and DefaultSpeechVoice are Speech's defaults.
+	DefaultSpeechModel = "canopylabs/orpheus-v1-english"
+	DefaultSpeechVoice = "autumn"
+	// MinAudioSeconds is the least a transcription is charged against ASH and ASD,
+	// as Groq bills it.
+	MinAudioSeconds = 10
+	// MaxAudioFileBytes bounds the file a TranscriptionRequest may carry: Groq's
+	// limit on paid tiers (the free tier's is 25 MB; the server refuses more with a
+	// 413). Larger audio goes by URL.
+	MaxAudioFileBytes = 100 << 20
+	// MaxSpeechInput bounds a SpeechRequest's input, in bytes.
+	MaxSpeechInput = 10_000
+)
+
+// TranscriptionRequest is the body of POST /audio/transcriptions and
+// /audio/translations. Exactly one of File and URL is set.
+//
+// File is read once, whole, into memory (at most MaxAudioFileBytes) before any
+// network call, so that a retry sends it again from the start; the caller keeps
+// ownership of it (a Closer is not closed). FileName gives the format by its
+// extension (flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm); when empty, a WAV,
+// FLAC or MP3 file is recognised by its header.
+//
+// The cost charged against the model's ASH and ASD is the audio's duration, read
+// from a WAV, FLAC or MP3 header and at least MinAudioSeconds; for other formats
+// it is estimated from the size (at 128 kbit/s), and for a URL it is
+// MinAudioSeconds. A verbose_json answer's duration then settles it.
+type TranscriptionRequest struct {
+	Model    string // "" uses DefaultTranscriptionModel (Translate: DefaultTranslationModel)
+	File     io.Reader
+	FileName string
+	URL      string // a public http(s) URL of the audio, instead of File
+	Language string // ISO-639-1; transcriptions only
+	Prompt   string
+	// ResponseFormat is "json" (the default), "text" or "verbose_json" (segments,
+	// words, duration). Groq refuses srt and vtt; so does the client.
+	ResponseFormat string
+	Temperature    *float64 // 0 to 1
+	// TimestampGranularities are "word" and/or "segment"; they need verbose_json.
+	TimestampGranularities []string
+}
+
+// Transcription is a transcription's or translation's answer. With
+// ResponseFormat "text", Text holds the answer's body and the rest is empty.
+type Transcription struct {
+	Task     string                 `json:"task,omitempty"`
+	Language string                 `json:"language,omitempty"`
+	Duration float64                `json:"duration,omitempty"` // seconds (verbose_json)
+	Text     string                 `json:"text"`
+	Segments []TranscriptionSegment `json:"segments,omitempty"`
+	Words    []TranscriptionWord    `json:"words,omitempty"`
+	XGroq    *XGroq                 `json:"x_groq,omitempty"`
+
+	Meta ResponseMeta `json:"-"`
+}
+
+// TranscriptionSegment is one segment of a verbose_json answer.
+type TranscriptionSegment struct {
+	ID               int     `json:"id"`
+	Seek             int     `json:"seek"`
+	Start            float64 `json:"start"`
+	End              float64 `json:"end"`
+	Text             string  `json:"text"`
+	Tokens           []int   `json:"tokens,omitempty"`
+	Temperature      float64 `json:"temperature"`
+	AvgLogprob       float64 `json:"avg_logprob"`
+	CompressionRatio float64 `json:"compression_ratio"`
+	NoSpeechProb     float64 `json:"no_speech_prob"`
+}
+
+// TranscriptionWord is one word of a verbose_json answer with word timestamps.
+type TranscriptionWord struct {
+	Word  string  `json:"word"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+// SpeechRequest is the body of POST /audio/speech. Its cost against the model's
+// TPM and TPD is the input's estimated tokens.
+type SpeechRequest struct {
+	Model          string   `json:"model"`                     // "" uses DefaultSpeechModel
+	Input          string   `json:"input"`                     // the text to speak, at most MaxSpeechInput bytes
+	Voice          string   `json:"voice"`                     // "" uses DefaultSpeechVoice
+	ResponseFormat string   `json:"response_format,omitempty"` // flac, mp3, mulaw, ogg, wav (Groq's default: wav)
+	SampleRate     int      `json:"sample_rate,omitempty"`
+	Speed          *float64 `json:"speed,omitempty"`
+}
+
+// Speech is synthesized audio: its bytes and their Content-Type.
+type Speech struct {
+	Audio       []byte
+	ContentType string
+	Meta        ResponseMeta
+}
+
+// audioCall is what makes a call an audio call: where it goes, how its body is
+// sent, its cost, and what to do with the answer.
+type audioCall struct {
+	path        string // under the base URL
+	contentType string
+	accept      string
+	cost        int  // reserved, in the model's unit
+	seconds     bool // the unit is seconds of audio
+	// answer reads a 2xx body; it returns the cost the server counted.
+	answer func(data []byte, h http.Header, meta ResponseMeta) (used int, err error)
+}
+
+// Transcribe turns speech into text (POST /audio/transcriptions), through the same
+// queue, priorities, rate limits (RPM, RPD, ASH, ASD), retries and observer as
+// Chat. The call options that apply are WithPriority and WithCallback (called with
+// a nil *ChatResponse); WithModel replaces the request's model.
+//
+// Errors: a *RequestError for a bad request (which field, and why) before any
+// network call, and otherwise ChatCompletion's.
+func (c *Client) Transcribe(ctx context.Context, req *TranscriptionRequest, opts ...CallOption) (*Transcription, error) {
+	return c.transcribe(ctx, req, "/audio/transcriptions", opts)
+}
+
+// Translate turns speech in any language into English text (POST
+// /audio/translations); see Transcribe. Language is refused: the target is
+// English.
+func (c *Client) Translate(ctx context.Context, req *TranscriptionRequest, opts ...CallOption) (*Transcription, error) {
+	return c.transcribe(ctx, req, "/audio/translations", opts)
+}
+
+func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path string, opts []CallOption) (*Transcription, error) {
+	translate := path == "/audio/translations"
+	var body []byte
+	var ct string
+	var cost int
+	k, err := c.newAudioCall(ctx, opts, func(cc *callConfig) (string, error) {
+		if req == nil {
+			return "", &RequestError{Field: "request", Reason: "nil *TranscriptionRequest"}
+		}
+		r := *req
+		if cc.model != "" {
+			r.Model = cc.model
+		}
+		if r.Model == "" {
+			r.Model = DefaultTranscriptionModel
+			if translate {
+				r.Model = DefaultTranslationModel
+			}
+		}
+		var err error
+		body, ct, cost, err = buildTranscription(&r, translate)
+		return r.Model, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := new(Transcription)
+	text := req.ResponseFormat == "text"
+	k.audio = &audioCall{path: path, contentType: ct, accept: "application/json", cost: cost, seconds: true,
+		answer: func(data []byte, _ http.Header, meta ResponseMeta) (int, error) {
+			if text {
+				out.Text = strings.TrimSuffix(string(data), "\n")
+			} else if err := json.Unmarshal(data, out); err != nil {
+				return cost, err
+			}
+			out.Meta = meta
+			if out.Meta.RequestID == "" && out.XGroq != nil {
+				out.Meta.RequestID = out.XGroq.ID
+			}
+			if out.Duration > 0 { // the server's own measure settles the reservation
+				return max(MinAudioSeconds, int(math.Ceil(out.Duration))), nil
+			}
+			return cost, nil
+		}}
+	k.body = body
+	if err := k.runAudio(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Speech turns text into audio (POST /audio/speech), through the same pipeline as
+// Transcribe. The answer's bytes are read whole (at most 64 MiB).
+func (c *Client) Speech(ctx context.Context, req *SpeechRequest, opts ...CallOption) (*Speech, error) {
+	var body []byte
+	var cost int
+	k, err := c.newAudioCall(ctx, opts, func(cc *callConfig) (string, error) {
+		if req == nil {
+			return "", &RequestError{Field: "request", Reason: "nil *SpeechRequest"}
+		}
+		r := *req
+		if cc.model != "" {
+			r.Model = cc.model
+		}
+		if r.Model == "" {
+			r.Model = DefaultSpeechModel
+		}
+		if r.Voice == "" {
+			r.Voice = DefaultSpeechVoice
+		}
+		if err := validateSpeech(&r); err != nil {
+			return r.Model, err
+		}
+		body, _ = json.Marshal(&r)
+		cost = max(1, EstimateTokens(r.Model, []Message{User(r.Input)}))
+		return r.Model, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := new(Speech)
+	k.audio = &audioCall{path: "/audio/speech", contentType: "application/json", accept: "audio/*", cost: cost,
+		answer: func(data []byte, h http.Header, meta ResponseMeta) (int, error) {
+			if len(data) == 0 {
+				return cost, errNoAudio
+			}
+			out.Audio, out.ContentType, out.Meta = data, h.Get("Content-Type"), meta
+			return cost, nil
+		}}
+	k.body = body
+	if err := k.runAudio(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// errNoAudio is a 2xx speech answer with no bytes.
+var errNoAudio = fmt.Errorf("an empty body")
+
+// newAudioCall checks ctx, the client and the options, then build (which applies
+// the options to the request and checks it). A call that fails here has ended.
+func (c *Client) newAudioCall(ctx context.Context, opts []CallOption, build func(*callConfig) (string, error)) (*call, error) {
+	_, cc, err := c.prepare(&ChatRequest{Model: "-", Messages: []Message{User("-")}}, opts)
+	if cc == nil {
+		return nil, err
+	}
+	k := &call{c: c, ctx: ctx, cc: cc, start: time.Now()}
+	switch {
+	case err != nil:
+	case ctx == nil:
+		err = &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
+	case c.closed.Load():
+		err = ErrClientClosed
+	default:
+		k.model, err = build(cc)
+	}
+	if err != nil {
+		k.end(nil, err)
+		return nil, err
+	}
+	return k, nil
+}
+
+// runAudio runs and ends an audio call.
+func (k *call) runAudio() error {
+	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, URL: k.c.cfg.baseURL.String() + k.audio.path})
+	_, err := k.run()
+	k.end(nil, err)
+	return err
+}
+
+// decodeAudio reads a 2xx answer of an audio call and settles its grant.
+func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error {
+	data, err := res.readAll()
+	if err != nil {
+		return err // a body cut mid-way: retried
+	}
+	meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
+	used, err := k.audio.answer(data, res.header, meta)
+	k.c.sched.finish(g, outcome{counted: true, used: used, info: res.info})
+	if err != nil {
+		return &decodeError{requestID: meta.RequestID, err: err}
+	}
+	return nil
+}
+
+// transcriptionFormats are the response formats the client sends; Groq refuses
+// srt and vtt.
+var transcriptionFormats = map[string]bool{"": true, "json": true, "text": true, "verbose_json": true}
+
+// buildTranscription checks r and writes its multipart body. It returns the body,
+// its content type and the call's cost in seconds of audio.
+func buildTranscription(r *TranscriptionRequest, translate bool) (body []byte, contentType string, cost int, err error) {
+	if err := validateTranscription(r, translate); err != nil {
+		return nil, "", 0, err
+	}
+	var data []byte
+	name := r.FileName
+	cost = MinAudioSeconds
+	if r.File != nil {
+		if data, err = io.ReadAll(io.LimitReader(r.File, MaxAudioFileBytes+1)); err != nil {
+			return nil, "", 0, &RequestError{Field: "file", Reason: "reading it: " + err.Error()}
+		}
+		if len(data) == 0 {
+			return nil, "", 0, &RequestError{Field: "file", Reason: "empty"}
+		}
+		if len(data) > MaxAudioFileBytes {
+			return nil, "", 0, &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
+		}
+		secs, format, known := audio.Duration(data)
+		if name == "" {
+			if !known {
+				return nil, "", 0, &RequestError{Field: "file_name", Reason: "empty, and the file is not WAV, FLAC or MP3: name it with its extension"}
+			}
+			name = "audio." + format
+		}
+		if known {
+			cost = max(MinAudioSeconds, int(math.Ceil(secs)))
+		} else {
+			cost = max(MinAudioSeconds, int(math.Ceil(float64(len(data))/16000))) // 128 kbit/s
+		}
+	}
+	body, contentType, err = writeTranscription(r, name, data)
+	return body, contentType, cost, err
+}
+
+// validateTranscription checks everything but the file's bytes.
+func validateTranscription(r *TranscriptionRequest, translate bool) error {
+	switch {
+	case strings.TrimSpace(r.Model) == "":
+		return &RequestError{Field: "model", Reason: "empty"}
+	case r.File == nil && r.URL == "":
+		return &RequestError{Field: "file", Reason: "neither File nor URL is set"}
+	case r.File != nil && r.URL != "":
+		return &RequestError{Field: "url", Reason: "File and URL are both set; Groq takes one"}
+	case r.File != nil && r.FileName != "" && audio.FormatOf(r.FileName) == "":
+		return &RequestError{Field: "file_name", Reason: fmt.Sprintf("%q is not a format Groq takes (%s)", r.FileName, strings.Join(audio.Formats, ", "))}
+	case !transcriptionFormats[r.ResponseFormat]:
+		return &RequestError{Field: "response_format", Reason: fmt.Sprintf("%q: Groq takes json, text or verbose_json (not srt or vtt)", r.ResponseFormat)}
+	case r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 1):
+		return &RequestError{Field: "temperature", Reason: fmt.Sprintf("%v is outside [0, 1]", *r.Temperature)}
+	case translate && r.Language != "":
+		return &RequestError{Field: "language", Reason: "a translation is always to English; Groq takes no language"}
+	case translate && r.Model == "whisper-large-v3-turbo":
+		return &RequestError{Field: "model", Reason: "whisper-large-v3-turbo does not translate; use whisper-large-v3"}
+	case !utf8.ValidString(r.Prompt) || !utf8.ValidString(r.Language) || !utf8.ValidString(r.FileName):
+		return &RequestError{Field: "prompt", Reason: "not valid UTF-8"}
+	case strings.ContainsFunc(r.FileName, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '"' || c == '\\' }):
+		return &RequestError{Field: "file_name", Reason: "holds a control character, a quote or a backslash"}
+	case strings.ContainsAny(r.Model, "\r\n") || strings.ContainsAny(r.Language, "\r\n"):
+		return &RequestError{Field: "model", Reason: "holds a line break"}
+	}
+	if r.URL != "" {
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return &RequestError{Field: "url", Reason: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
+		}
+	}
+	for _, g := range r.TimestampGranularities {
+		if g != "word" && g != "segment" {
+			return &RequestError{Field: "timestamp_granularities", Reason: fmt.Sprintf("%q: Groq takes word and segment", g)}
+		}
+		if r.ResponseFormat != "verbose_json" {
+			return &RequestError{Field: "timestamp_granularities", Reason: "needs ResponseFormat verbose_json"}
+		}
+	}
+	return nil
+}
+
+// writeTranscription writes the multipart body Groq expects: model, then file (or
+// url), then the optional fields, timestamp_granularities[] once per value.
+func writeTranscription(r *TranscriptionRequest, name string, data []byte) ([]byte, string, error) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	field := func(k, v string) {
+		if v != "" {
+			mw.WriteField(k, v) // a bytes.Buffer does not fail
+		}
+	}
+	field("model", r.Model)
+	if r.File != nil {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, name))
+		h.Set("Content-Type", "application/octet-stream")
+		fw, _ := mw.CreatePart(h)
+		fw.Write(data)
+	}
+	field("url", r.URL)
+	field("language", r.Language)
+	field("prompt", r.Prompt)
+	field("response_format", r.ResponseFormat)
+	if r.Temperature != nil {
+		field("temperature", strconv.FormatFloat(*r.Temperature, 'f', -1, 64))
+	}
+	for _, g := range r.TimestampGranularities {
+		field("timestamp_granularities[]", g)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", &RequestError{Field: "file", Reason: err.Error()}
+	}
+	return b.Bytes(), mw.FormDataContentType(), nil
+}
+
+// speechFormats are the response formats Groq's speech endpoint takes.
+var speechFormats = map[string]bool{"": true, "flac": true, "mp3": true, "mulaw": true, "ogg": true, "wav": true}
+
+func validateSpeech(r *SpeechRequest) error {
+	switch {
+	case strings.TrimSpace(r.Input) == "":
+		return &RequestError{Field: "input", Reason: "empty"}
+	case len(r.Input) > MaxSpeechInput:
+		return &RequestError{Field: "input", Reason: fmt.Sprintf("%d bytes; at most %d", len(r.Input), MaxSpeechInput)}
+	case !utf8.ValidString(r.Input):
+		return &RequestError{Field: "input", Reason: "not valid UTF-8"}
+	case !speechFormats[r.ResponseFormat]:
+		return &RequestError{Field: "response_format", Reason: fmt.Sprintf("%q: Groq takes flac, mp3, mulaw, ogg or wav", r.ResponseFormat)}
+	case r.SampleRate < 0:
+		return &RequestError{Field: "sample_rate", Reason: "negative"}
+	case r.Speed != nil && !(*r.Speed >= 0.5 && *r.Speed <= 5):
+		return &RequestError{Field: "speed", Reason: fmt.Sprintf("%v is outside [0.5, 5]", *r.Speed)}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+// Package audio reads how long an audio file plays from its header, for the
+// formats whose header says it without decoding: WAV (RIFF), FLAC (STREAMINFO) and
+// MP3 (a Xing, Info or VBRI frame, else the first frame's constant bit rate). The
+// client charges a transcription its duration against ASH and ASD; groqtest does
+// the same on the server's side. The readers take any bytes: they never panic and
+// never read past the slice.
+package audio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path"
+	"strings"
+)
+
+// Formats are the file extensions Groq's speech-to-text endpoints take.
+var Formats = []string{"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"}
+
+// FormatOf is name's extension, lower case, when it is one of Formats ("" else).
+func FormatOf(name string) string {
+	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
+	for _, f := range Formats {
+		if f == ext {
+			return f
+		}
+	}
+	return ""
+}
+
+// Duration is how many seconds data plays, read from its header, and the format
+// that header is (wav, flac or mp3); ok is false when data is none of them or its
+// header does not say.
+func Duration(data []byte) (seconds float64, format string, ok bool) {
+	switch {
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WAVE":
+		s, ok := wavDuration(data)
+		return s, "wav", ok
+	case len(data) >= 4 && string(data[:4]) == "fLaC":
+		s, ok := flacDuration(data)
+		return s, "flac", ok
+	}
+	if s, ok := mp3Duration(data); ok {
+		return s, "mp3", true
+	}
+	return 0, "", false
+}
+
+// wavDuration reads the fmt chunk's byte rate and the data chunk's size. A data
+// size past the end of the file (a WAV written as a stream) counts what is there.
+func wavDuration(data []byte) (float64, bool) {
+	var byteRate uint32
+	for off := 12; off+8 <= len(data); {
+		id, size := string(data[off:off+4]), binary.LittleEndian.Uint32(data[off+4:off+8])
+		body := off + 8
+		switch id {
+		case "fmt ":
+			if body+12 > len(data) {
+				return 0, false
+			}
+			byteRate = binary.LittleEndian.Uint32(data[body+8 : body+12])
+		case "data":
+			if byteRate == 0 {
+				return 0, false
+			}
+			n := uint64(size)
+			if rest := uint64(len(data) - body); n > rest {
+				n = rest
+			}
+			return float64(n) / float64(byteRate), true
+		}
+		next := uint64(body) + uint64(size) + uint64(size&1) // chunks are padded to an even size
+		if next > uint64(len(data)) {
+			return 0, false
+		}
+		off = int(next)
+	}
+	return 0, false
+}
+
+// flacDuration reads STREAMINFO, the first metadata block: total samples over the
+// sample rate. A stream that does not say its total (0) has no duration here.
+func flacDuration(data []byte) (float64, bool) {
+	const head = 4 + 4 // "fLaC", the block header
+	if len(data) < head+18 || data[4]&0x7f != 0 {
+		return 0, false
+	}
+	si := data[head:]
+	rate := uint32(si[10])<<12 | uint32(si[11])<<4 | uint32(si[12])>>4
+	total := uint64(si[13]&0x0f)<<32 | uint64(binary.BigEndian.Uint32(si[14:18]))
+	if rate == 0 || total == 0 {
+		return 0, false
+	}
+	return float64(total) / float64(rate), true
+}
+
+var (
+	mp3Rates1 = [16]int{0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0} // MPEG-1 layer III, kbit/s
+	mp3Rates2 = [16]int{0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0}     // MPEG-2 and 2.5 layer III
+	mp3Freqs  = [3]int{44100, 48000, 32000}                                                  // MPEG-1; halved for 2, quartered for 2.5
+)
+
+// mp3Frame is what an MPEG audio layer III frame header says.
+type mp3Frame struct {
+	mpeg1     bool
+	mono      bool
+	kbps      int
+	freq      int
+	perFrame  int // samples per frame
+	sideBytes int // side information after the header
+}
+
+// parseMP3Frame reads a frame header at b (4 bytes); ok is false when it is not one
+// of layer III.
+func parseMP3Frame(b []byte) (f mp3Frame, ok bool) {
+	if len(b) < 4 || b[0] != 0xff || b[1]&0xe0 != 0xe0 {
+		return f, false
+	}
+	version, layer := (b[1]>>3)&3, (b[1]>>1)&3
+	rateIdx, freqIdx := b[2]>>4, (b[2]>>2)&3
+	if version == 1 || layer != 1 || freqIdx == 3 { // reserved version, not layer III, reserved rate
+		return f, false
+	}
+	f.mpeg1, f.mono = version == 3, b[3]>>6 == 3
+	f.freq = mp3Freqs[freqIdx]
+	f.kbps, f.perFrame = mp3Rates2[rateIdx], 576
+	switch version {
+	case 3:
+		f.kbps, f.perFrame = mp3Rates1[rateIdx], 1152
+	case 2:
+		f.freq /= 2
+	case 0:
+		f.freq /= 4
+	}
+	switch {
+	case f.mpeg1 && f.mono:
+		f.sideBytes = 17
+	case f.mpeg1:
+		f.sideBytes = 32
+	case f.mono:
+		f.sideBytes = 9
+	default:
+		f.sideBytes = 17
+	}
+	return f, f.kbps > 0
+}
+
+// mp3Duration skips an ID3v2 tag, finds the first frame, and reads its Xing/Info
+// or VBRI frame count; without one it divides the audio's size by the first
+// frame's bit rate (exact for a constant bit rate).
+func mp3Duration(data []byte) (float64, bool) {
+	start := 0
+	if len(data) >= 10 && string(data[:3]) == "ID3" {
+		size := int(data[6]&0x7f)<<21 | int(data[7]&0x7f)<<14 | int(data[8]&0x7f)<<7 | int(data[9]&0x7f)
+		start = 10 + size
+		if data[5]&0x10 != 0 {
+			start += 10 // a footer
+		}
+	}
+	// The first frame: at the start, or after a little padding.
+	limit := min(len(data)-4, start+4096)
+	var f mp3Frame
+	found := false
+	for ; start >= 0 && start <= limit; start++ {
+		if f, found = parseMP3Frame(data[start:]); found {
+			break
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	if frames, ok := mp3FrameCount(data[start:], f); ok && frames > 0 {
+		return float64(frames) * float64(f.perFrame) / float64(f.freq), true
+	}
+	end := len(data)
+	if end-128 >= start && bytes.Equal(data[end-128:end-125], []byte("TAG")) {
+		end -= 128 // an ID3v1 tag
+	}
+	return float64(end-start) * 8 / float64(f.kbps*1000), true
+}
+
+// mp3FrameCount reads the frame count of a Xing or Info header (after the side
+// information) or of a VBRI header (32 bytes after the frame header).
+func mp3FrameCount(frame []byte, f mp3Frame) (uint32, bool) {
+	x := 4 + f.sideBytes
+	if len(frame) >= x+12 && (string(frame[x:x+4]) == "Xing" || string(frame[x:x+4]) == "Info") {
+		if binary.BigEndian.Uint32(frame[x+4:x+8])&1 != 0 {
+			return binary.BigEndian.Uint32(frame[x+8 : x+12]), true
+		}
+		return 0, false
+	}
+	const v = 4 + 32
+	if len(frame) >= v+18 && string(frame[v:v+4]) == "VBRI" {
+		return binary.BigEndian.Uint32(frame[v+14 : v+18]), true
+	}
+	return 0, false
+}
+
+// WAV makes a silent 16-bit mono PCM WAV file of the given seconds at rate
+// samples per second: what tests and the simulator's speech endpoint send.
+func WAV(seconds float64, rate int) []byte {
+	n := int(seconds * float64(rate))
+	data := make([]byte, 44+2*n)
+	copy(data, "RIFF")
+	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*n))
+	copy(data[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(data[16:], 16)
+	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(data[22:], 1) // mono
+	binary.LittleEndian.PutUint32(data[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(data[28:], uint32(2*rate))
+	binary.LittleEndian.PutUint16(data[32:], 2)
+	binary.LittleEndian.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	binary.LittleEndian.PutUint32(data[40:], uint32(2*n))
+	return data
+}
