@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -142,6 +143,32 @@ func appendKey(b []byte, chatURL string, r *ChatRequest) []byte {
 	if r.IncludeReasoning != nil {
 		js('I', *r.IncludeReasoning)
 	}
+	if r.Documents != nil {
+		js('D', r.Documents)
+	}
+	if r.CitationOptions != "" {
+		str('O', r.CitationOptions)
+	}
+	if r.SearchSettings != nil {
+		js('W', r.SearchSettings)
+	}
+	if r.CompoundCustom != nil {
+		js('Q', r.CompoundCustom)
+	}
+	if r.DisableToolValidation != nil {
+		js('V', *r.DisableToolValidation)
+	}
+	if len(r.Extra) > 0 { // a field newer than the client may shape the answer too
+		names := make([]string, 0, len(r.Extra))
+		for name := range r.Extra {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			str('x', name)
+			str('y', string(compactJSON(r.Extra[name])))
+		}
+	}
 	return b
 }
 
@@ -165,6 +192,7 @@ func cloneResponse(r *ChatResponse) *ChatResponse {
 		for i, ch := range r.Choices {
 			ch.Message = cloneMessage(ch.Message)
 			ch.Logprobs = cloneRaw(ch.Logprobs)
+			ch.Extra = cloneExtra(ch.Extra)
 			c.Choices[i] = ch
 		}
 	}
@@ -172,7 +200,15 @@ func cloneResponse(r *ChatResponse) *ChatResponse {
 		u := cloneUsage(r.Usage)
 		c.Usage = u
 	}
-	c.UsageBreakdown = cloneRaw(r.UsageBreakdown)
+	if r.UsageBreakdown != nil {
+		b := UsageBreakdown{Models: make([]ModelUsage, len(r.UsageBreakdown.Models))}
+		for i, m := range r.UsageBreakdown.Models {
+			m.Usage = *cloneUsage(&m.Usage)
+			b.Models[i] = m
+		}
+		c.UsageBreakdown = &b
+	}
+	c.Extra = cloneExtra(r.Extra)
 	if r.XGroq != nil {
 		x := *r.XGroq
 		if x.Usage != nil {
@@ -215,7 +251,35 @@ func cloneMessage(m Message) Message {
 	if m.ToolCalls != nil {
 		m.ToolCalls = append([]ToolCall(nil), m.ToolCalls...)
 	}
+	if m.ExecutedTools != nil {
+		ts := make([]ExecutedTool, len(m.ExecutedTools))
+		for i, t := range m.ExecutedTools {
+			t.SearchResults, t.CodeResults, t.BrowserResults = cloneRaw(t.SearchResults), cloneRaw(t.CodeResults), cloneRaw(t.BrowserResults)
+			ts[i] = t
+		}
+		m.ExecutedTools = ts
+	}
+	if m.Annotations != nil {
+		as := make([]Annotation, len(m.Annotations))
+		for i, a := range m.Annotations {
+			a.DocumentCitation, a.FunctionCitation = cloneRaw(a.DocumentCitation), cloneRaw(a.FunctionCitation)
+			as[i] = a
+		}
+		m.Annotations = as
+	}
+	m.Extra = cloneExtra(m.Extra)
 	return m
+}
+
+func cloneExtra(e map[string]json.RawMessage) map[string]json.RawMessage {
+	if e == nil {
+		return nil
+	}
+	out := make(map[string]json.RawMessage, len(e))
+	for k, v := range e {
+		out[k] = cloneRaw(v)
+	}
+	return out
 }
 
 func cloneRaw(r json.RawMessage) json.RawMessage {

@@ -502,7 +502,7 @@ func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResp
 		return nil, &decodeError{requestID: meta.RequestID, err: err}
 	}
 	k.usage, k.used = resp.Usage, usedTokens(resp.Usage, g.reserved)
-	c.sched.finish(g, outcome{counted: true, used: k.used, info: res.info})
+	c.sched.finish(g, outcome{counted: true, used: countedTokens(resp.Usage, g.reserved), info: res.info})
 	meta.Latency = time.Since(k.start)
 	if meta.RequestID == "" && resp.XGroq != nil {
 		meta.RequestID = resp.XGroq.ID

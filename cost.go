@@ -128,3 +128,14 @@ func usedTokens(u *Usage, reserved int) int {
 	}
 	return min(max(u.TotalTokens, 0), max(reserved, maxRequestTokens))
 }
+
+// countedTokens is what a request took from Groq's token limits: its usage less
+// the prompt tokens Groq's prompt cache served (prompt_tokens_details.
+// cached_tokens), which do not count toward them.
+func countedTokens(u *Usage, reserved int) int {
+	n := usedTokens(u, reserved)
+	if u != nil && u.PromptTokensDetails != nil {
+		n -= min(max(u.PromptTokensDetails.CachedTokens, 0), max(u.PromptTokens, 0))
+	}
+	return max(n, 0)
+}

@@ -362,7 +362,7 @@ func (s *Stream) end() {
 		s.res.resp.Body.Close()
 		s.res.release()
 		used := usedTokens(s.usage, s.g.reserved)
-		s.c.sched.finish(s.g, outcome{counted: true, used: used, info: s.res.info})
+		s.c.sched.finish(s.g, outcome{counted: true, used: countedTokens(s.usage, s.g.reserved), info: s.res.info})
 		if k != nil {
 			k.usage, k.used = s.usage, used
 		}

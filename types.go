@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -28,6 +29,36 @@ type Message struct {
 	Reasoning  string        `json:"reasoning,omitempty"`
 	ToolCalls  []ToolCall    `json:"tool_calls,omitempty"`
 	ToolCallID string        `json:"tool_call_id,omitempty"`
+	// ExecutedTools are the tools a compound model ran on the server (web search,
+	// code, a browser), in an answer's message.
+	ExecutedTools []ExecutedTool `json:"executed_tools,omitempty"`
+	// Annotations are an answer's citations of the request's documents or of
+	// function results.
+	Annotations []Annotation `json:"annotations,omitempty"`
+	// Extra holds the fields of a decoded message that Message does not declare,
+	// as their raw JSON; they are encoded again as they came.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// ExecutedTool is one tool a compound model ran on the server. The results are
+// kept as raw JSON (their shape depends on the tool).
+type ExecutedTool struct {
+	Index          int             `json:"index"`
+	Type           string          `json:"type"` // search, visit, python, browser_automation, wolfram_alpha...
+	Arguments      string          `json:"arguments,omitempty"`
+	Output         string          `json:"output,omitempty"`
+	SearchResults  json.RawMessage `json:"search_results,omitempty"`
+	CodeResults    json.RawMessage `json:"code_results,omitempty"`
+	BrowserResults json.RawMessage `json:"browser_results,omitempty"`
+}
+
+// Annotation is a citation in an answer: Type "document_citation" (with
+// DocumentCitation) or "function_citation" (with FunctionCitation), each kept as
+// raw JSON.
+type Annotation struct {
+	Type             string          `json:"type"`
+	DocumentCitation json.RawMessage `json:"document_citation,omitempty"`
+	FunctionCitation json.RawMessage `json:"function_citation,omitempty"`
 }
 
 // ContentPart is one part of a multi-part message content.
@@ -67,6 +98,16 @@ type messageWire struct {
 // MarshalJSON writes Content as a string, or Parts as an array when set. An
 // assistant message that only carries tool calls omits content.
 func (m Message) MarshalJSON() ([]byte, error) {
+	data, err := m.marshal()
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, m.Extra, messageWireType)
+}
+
+var messageWireType = reflect.TypeFor[messageWire]()
+
+func (m Message) marshal() ([]byte, error) {
 	w := messageWire{messageAlias: messageAlias(m)}
 	switch {
 	case m.Parts != nil:
@@ -87,13 +128,16 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON reads content given as a string, an array of parts, or null.
+// UnmarshalJSON reads content given as a string, an array of parts, or null, and
+// keeps undeclared fields in Extra.
 func (m *Message) UnmarshalJSON(data []byte) error {
 	var w messageWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	extra, err := decodeKeeping(data, &w, messageWireType)
+	if err != nil {
 		return err
 	}
 	*m = Message(w.messageAlias)
+	m.Extra = extra
 	c := bytes.TrimSpace(w.Content)
 	switch {
 	case len(c) == 0 || bytes.Equal(c, []byte("null")):
@@ -107,10 +151,29 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Tool describes a function the model may call.
+// Tool describes a tool the model may use: a function (Type "function", with
+// Function), or one of Groq's built-in tools ("browser_search",
+// "code_interpreter"), which take no function.
 type Tool struct {
-	Type     string       `json:"type"` // "function"
+	Type     string       `json:"type"` // "function", "browser_search", "code_interpreter"
 	Function ToolFunction `json:"function"`
+}
+
+// Built-in tool types (Groq's), beside "function".
+const (
+	ToolBrowserSearch   = "browser_search"
+	ToolCodeInterpreter = "code_interpreter"
+)
+
+// MarshalJSON omits the function of a built-in tool that has none.
+func (t Tool) MarshalJSON() ([]byte, error) {
+	if t.Type != "" && t.Type != "function" && t.Function.Name == "" && t.Function.Description == "" && t.Function.Parameters == nil && t.Function.Strict == nil {
+		return json.Marshal(struct {
+			Type string `json:"type"`
+		}{t.Type})
+	}
+	type plain Tool
+	return json.Marshal(plain(t))
 }
 
 // ToolFunction is the function a Tool offers: its JSON-schema parameters are kept raw.
@@ -200,6 +263,118 @@ type ChatRequest struct {
 	IncludeReasoning    *bool           `json:"include_reasoning,omitempty"`
 	ServiceTier         string          `json:"service_tier,omitempty"` // on_demand, flex, auto, performance
 	User                string          `json:"user,omitempty"`
+
+	// Groq's own fields.
+	Documents             []Document      `json:"documents,omitempty"`        // context the answer may cite
+	CitationOptions       string          `json:"citation_options,omitempty"` // "enabled" or "disabled"
+	SearchSettings        *SearchSettings `json:"search_settings,omitempty"`
+	CompoundCustom        *CompoundCustom `json:"compound_custom,omitempty"`
+	DisableToolValidation *bool           `json:"disable_tool_validation,omitempty"`
+
+	// Extra holds fields the type does not declare: those of a request decoded
+	// from JSON, and those set with SetExtra. They are sent as they are, after the
+	// declared fields; a declared field's name is never taken from Extra.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// Document is a piece of context for the answer to cite: a text or a JSON value.
+type Document struct {
+	ID     string         `json:"id,omitempty"`
+	Source DocumentSource `json:"source"`
+}
+
+// DocumentSource is a document's content: Type "text" with Text, or "json" with
+// Data.
+type DocumentSource struct {
+	Type string          `json:"type"`
+	Text string          `json:"text,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// TextDocument is a document of plain text.
+func TextDocument(id, text string) Document {
+	return Document{ID: id, Source: DocumentSource{Type: "text", Text: text}}
+}
+
+// SearchSettings steers a compound model's web search.
+type SearchSettings struct {
+	Country        string   `json:"country,omitempty"`
+	IncludeDomains []string `json:"include_domains,omitempty"`
+	ExcludeDomains []string `json:"exclude_domains,omitempty"`
+	IncludeImages  *bool    `json:"include_images,omitempty"`
+}
+
+// CompoundCustom configures a compound system: its inner models and its tools.
+type CompoundCustom struct {
+	Models *CompoundModels `json:"models,omitempty"`
+	Tools  *CompoundTools  `json:"tools,omitempty"`
+}
+
+// CompoundModels names a compound system's inner models.
+type CompoundModels struct {
+	AnsweringModel string `json:"answering_model,omitempty"`
+	ReasoningModel string `json:"reasoning_model,omitempty"`
+}
+
+// CompoundTools chooses a compound system's tools.
+type CompoundTools struct {
+	EnabledTools    []string         `json:"enabled_tools,omitempty"`
+	WolframSettings *WolframSettings `json:"wolfram_settings,omitempty"`
+}
+
+// WolframSettings holds the Wolfram Alpha key a compound system uses.
+type WolframSettings struct {
+	Authorization string `json:"authorization,omitempty"`
+}
+
+type chatRequestAlias ChatRequest
+
+var chatRequestType = reflect.TypeFor[chatRequestAlias]()
+
+// MarshalJSON writes the declared fields, then Extra's.
+func (r ChatRequest) MarshalJSON() ([]byte, error) {
+	data, err := json.Marshal(chatRequestAlias(r))
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, r.Extra, chatRequestType)
+}
+
+// UnmarshalJSON reads a request and keeps the fields it does not declare in
+// Extra.
+func (r *ChatRequest) UnmarshalJSON(data []byte) error {
+	var a chatRequestAlias
+	extra, err := decodeKeeping(data, &a, chatRequestType)
+	if err != nil {
+		return err
+	}
+	*r = ChatRequest(a)
+	r.Extra = extra
+	return nil
+}
+
+// SetExtra sets a field the type does not declare (a Groq field newer than this
+// client): value is encoded as JSON, or used as it is when it is a
+// json.RawMessage. Naming a declared field is an error (set the field instead),
+// and so is a value that does not encode.
+func (r *ChatRequest) SetExtra(name string, value any) error {
+	if name == "" || known(chatRequestType)[name] {
+		return &RequestError{Field: name, Reason: "a declared field (or empty); set it on the struct"}
+	}
+	raw, ok := value.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(value); err != nil {
+			return &RequestError{Field: name, Reason: err.Error()}
+		}
+	} else if !json.Valid(raw) {
+		return &RequestError{Field: name, Reason: "not valid JSON"}
+	}
+	if r.Extra == nil {
+		r.Extra = map[string]json.RawMessage{}
+	}
+	r.Extra[name] = raw
+	return nil
 }
 
 // completionLimit is the completion size the request asks for, or 0 when it sets none.
@@ -222,12 +397,53 @@ type ChatResponse struct {
 	Model             string          `json:"model"`
 	Choices           []Choice        `json:"choices"`
 	Usage             *Usage          `json:"usage,omitempty"`
-	UsageBreakdown    json.RawMessage `json:"usage_breakdown,omitempty"`
+	UsageBreakdown    *UsageBreakdown `json:"usage_breakdown,omitempty"` // a compound call's inner models
 	SystemFingerprint string          `json:"system_fingerprint,omitempty"`
 	ServiceTier       string          `json:"service_tier,omitempty"`
 	XGroq             *XGroq          `json:"x_groq,omitempty"`
 
+	// Extra holds the fields of the answer that ChatResponse does not declare, as
+	// their raw JSON; they are encoded again as they came.
+	Extra map[string]json.RawMessage `json:"-"`
+
 	Meta ResponseMeta `json:"-"`
+}
+
+// UsageBreakdown is the usage of each model a compound call ran.
+type UsageBreakdown struct {
+	Models []ModelUsage `json:"models"`
+}
+
+// ModelUsage is one inner model's usage in a compound call.
+type ModelUsage struct {
+	Model string `json:"model"`
+	Usage Usage  `json:"usage"`
+}
+
+type chatResponseAlias ChatResponse
+
+var chatResponseType = reflect.TypeFor[chatResponseAlias]()
+
+// MarshalJSON writes the declared fields, then Extra's.
+func (r ChatResponse) MarshalJSON() ([]byte, error) {
+	data, err := json.Marshal(chatResponseAlias(r))
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, r.Extra, chatResponseType)
+}
+
+// UnmarshalJSON reads an answer and keeps the fields it does not declare in
+// Extra.
+func (r *ChatResponse) UnmarshalJSON(data []byte) error {
+	var a chatResponseAlias
+	extra, err := decodeKeeping(data, &a, chatResponseType)
+	if err != nil {
+		return err
+	}
+	*r = ChatResponse(a)
+	r.Extra = extra
+	return nil
 }
 
 // Text returns the first choice's content, or "" when there is no choice.
@@ -244,6 +460,33 @@ type Choice struct {
 	Message      Message         `json:"message"`
 	Logprobs     json.RawMessage `json:"logprobs,omitempty"`
 	FinishReason string          `json:"finish_reason"` // stop, length, tool_calls
+	// Extra holds the fields Choice does not declare, as their raw JSON.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+type choiceAlias Choice
+
+var choiceType = reflect.TypeFor[choiceAlias]()
+
+// MarshalJSON writes the declared fields, then Extra's.
+func (c Choice) MarshalJSON() ([]byte, error) {
+	data, err := json.Marshal(choiceAlias(c))
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, c.Extra, choiceType)
+}
+
+// UnmarshalJSON keeps the fields Choice does not declare in Extra.
+func (c *Choice) UnmarshalJSON(data []byte) error {
+	var a choiceAlias
+	extra, err := decodeKeeping(data, &a, choiceType)
+	if err != nil {
+		return err
+	}
+	*c = Choice(a)
+	c.Extra = extra
+	return nil
 }
 
 // Usage counts tokens and Groq's timings (float seconds) for one request.
@@ -257,6 +500,10 @@ type Usage struct {
 	TotalTime               float64                  `json:"total_time,omitempty"`
 	PromptTokensDetails     *PromptTokensDetails     `json:"prompt_tokens_details,omitempty"`
 	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+	// DramCachedTokens and SramCachedTokens are the prompt tokens served from
+	// Groq's caches, as x_groq.usage reports them.
+	DramCachedTokens int `json:"dram_cached_tokens,omitempty"`
+	SramCachedTokens int `json:"sram_cached_tokens,omitempty"`
 }
 
 // PromptTokensDetails tells how many prompt tokens came from Groq's prompt cache

@@ -22,13 +22,17 @@ type request struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	N              *int            `json:"n"`
-	Logprobs       json.RawMessage `json:"logprobs"`
-	LogitBias      json.RawMessage `json:"logit_bias"`
-	TopLogprobs    json.RawMessage `json:"top_logprobs"`
-	Tools          []tool          `json:"tools"`
-	ToolChoice     json.RawMessage `json:"tool_choice"`
-	ResponseFormat *struct {
+	N           *int            `json:"n"`
+	Logprobs    json.RawMessage `json:"logprobs"`
+	LogitBias   json.RawMessage `json:"logit_bias"`
+	TopLogprobs json.RawMessage `json:"top_logprobs"`
+	Tools       []tool          `json:"tools"`
+	ToolChoice  json.RawMessage `json:"tool_choice"`
+	Documents   []struct {
+		ID string `json:"id"`
+	} `json:"documents"`
+	CitationOptions string `json:"citation_options"`
+	ResponseFormat  *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
 			Name   string          `json:"name"`
@@ -341,9 +345,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	for _, c := range calls {
 		completion += countTokens(c.Function.Name) + countTokens(c.Function.Arguments)
 	}
-	cost := prompt + completion
+	cached := s.cachedPrefix(org, &req)
+	cost := prompt - cached + completion
 	if hasMax {
-		cost = prompt + maxC // Groq counts the requested completion up front
+		cost = prompt - cached + maxC // Groq counts the requested completion up front
 	}
 
 	// The request reaches the limiter: after the handshake of a new connection,
@@ -416,19 +421,29 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	u := usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
 		QueueTime: 0.01, PromptTime: float64(prompt) / 1e5, CompletionTime: float64(completion) / 1e3}
+	if cached > 0 {
+		u.PromptTokensDetails = &struct {
+			CachedTokens int `json:"cached_tokens"`
+		}{cached}
+	}
 	u.TotalTime = u.PromptTime + u.CompletionTime
 	id := "chatcmpl-" + shortHash(reqID+content)
 	if req.Stream {
 		s.stream(w, r, &req, id, reqID, content, calls, finish, u, lat, fault.Kind == FaultStreamCut)
 		return
 	}
+	msg := answerMessage(content, calls)
+	var breakdown any
+	if compound(&req, msg, u) {
+		breakdown = map[string]any{"models": []any{map[string]any{"model": "openai/gpt-oss-120b", "usage": u}}}
+	}
 	resp := map[string]any{
 		"id": id, "object": "chat.completion", "created": now.Unix(), "model": req.Model,
 		"choices": []any{map[string]any{
-			"index": 0, "message": answerMessage(content, calls),
+			"index": 0, "message": msg,
 			"logprobs": nil, "finish_reason": finish,
 		}},
-		"usage": u, "usage_breakdown": nil, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
+		"usage": u, "usage_breakdown": breakdown, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
 		"x_groq": map[string]any{"id": reqID, "seed": 42},
 	}
 	b, _ := json.Marshal(resp)
@@ -445,6 +460,62 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// cachedPrefix is, with WithPromptCaching, the tokens of req's leading system
+// messages when the organization sent the same ones to the model before: what
+// Groq's prompt cache serves, which does not count toward the limits. It
+// remembers them for the next request.
+func (s *Server) cachedPrefix(org string, req *request) int {
+	if !s.promptCache {
+		return 0
+	}
+	var prefix strings.Builder
+	tokens := 0
+	for _, m := range req.Messages {
+		if m.Role != "system" {
+			break
+		}
+		prefix.WriteString(m.text())
+		prefix.WriteByte(0)
+		tokens += countTokens(m.text())
+	}
+	if tokens == 0 {
+		return 0
+	}
+	k := org + "\x00" + req.Model + "\x00" + prefix.String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cachedPrompts[k] {
+		return tokens
+	}
+	if s.cachedPrompts == nil {
+		s.cachedPrompts = map[string]bool{}
+	}
+	s.cachedPrompts[k] = true
+	return 0
+}
+
+// compound adds to msg what Groq's compound answers carry: for a groq/compound
+// model, the web search it ran (executed_tools); for a request with documents
+// (and citations not disabled), a citation of the first one (annotations). It
+// reports whether the model is a compound system.
+func compound(req *request, msg map[string]any, u usage) bool {
+	is := strings.HasPrefix(req.Model, "groq/compound")
+	if is {
+		q, _ := json.Marshal(map[string]string{"query": req.lastUser()})
+		msg["executed_tools"] = []any{map[string]any{
+			"index": 0, "type": "search", "arguments": string(q), "output": "Title: A simulated result\nURL: https://example.com/result",
+			"search_results": map[string]any{"results": []any{map[string]any{"title": "A simulated result", "url": "https://example.com/result",
+				"content": "What the simulator found.", "score": 0.9}}},
+		}}
+	}
+	if len(req.Documents) > 0 && req.CitationOptions != "disabled" {
+		content, _ := msg["content"].(string)
+		msg["annotations"] = []any{map[string]any{"type": "document_citation",
+			"document_citation": map[string]any{"document_id": req.Documents[0].ID, "start_index": 0, "end_index": len(content)}}}
+	}
+	return is
+}
+
 // answerMessage is an answer's assistant message: content, or tool calls (with a null
 // content, as Groq sends them).
 func answerMessage(content string, calls []toolCall) map[string]any {
@@ -455,13 +526,16 @@ func answerMessage(content string, calls []toolCall) map[string]any {
 }
 
 type usage struct {
-	QueueTime        float64 `json:"queue_time"`
-	PromptTokens     int     `json:"prompt_tokens"`
-	PromptTime       float64 `json:"prompt_time"`
-	CompletionTokens int     `json:"completion_tokens"`
-	CompletionTime   float64 `json:"completion_time"`
-	TotalTokens      int     `json:"total_tokens"`
-	TotalTime        float64 `json:"total_time"`
+	QueueTime           float64 `json:"queue_time"`
+	PromptTokens        int     `json:"prompt_tokens"`
+	PromptTime          float64 `json:"prompt_time"`
+	CompletionTokens    int     `json:"completion_tokens"`
+	CompletionTime      float64 `json:"completion_time"`
+	TotalTokens         int     `json:"total_tokens"`
+	TotalTime           float64 `json:"total_time"`
+	PromptTokensDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details,omitempty"`
 }
 
 func validate(r *request) (msg, param string) {

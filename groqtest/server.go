@@ -75,6 +75,9 @@ type Server struct {
 	hook      func(w http.ResponseWriter, r *http.Request, body []byte) bool
 	chunkWait time.Duration
 	others    []OtherProgram
+	// WithPromptCaching: the system prompts seen, by organization and model.
+	promptCache   bool
+	cachedPrompts map[string]bool
 
 	buckets  map[string]*orgModel // by org + "\x00" + model
 	stats    Stats
@@ -190,6 +193,14 @@ func WithBucketShape(shape BucketShape) Option {
 		}
 		s.shape = shape
 	}
+}
+
+// WithPromptCaching makes the server cache prompts as Groq does: a request whose
+// leading system messages the organization sent to the same model before has
+// their tokens served from the cache, reported in
+// usage.prompt_tokens_details.cached_tokens and not counted toward TPM or TPD.
+func WithPromptCaching() Option {
+	return func(s *Server) { s.promptCache = true }
 }
 
 // WithLatency makes every response take d, plus up to jitter more (uniform), after

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -318,4 +319,53 @@ func TestBatchAgainstARefusedPort(t *testing.T) {
 	assert.Equal(t, exitAPI, code, stderr)
 	assert.Less(t, time.Since(start), 30*time.Second, "5 lines give up in seconds: %s", stderr)
 	assert.Contains(t, stderr, "5 of 5 lines failed")
+}
+
+// TestBatchPassesEveryField: a line whose body carries Groq's own fields and one
+// the client does not know reaches the server unchanged, and the answer's
+// executed_tools, annotations and a field the client does not know are in the
+// output.
+func TestBatchPassesEveryField(t *testing.T) {
+	body := `{"model":"groq/compound","messages":[{"role":"user","content":"What colour is the sky?"}],` +
+		`"documents":[{"id":"d1","source":{"type":"text","text":"The sky is blue."}}],"citation_options":"enabled",` +
+		`"search_settings":{"country":"france","include_domains":["example.org"]},` +
+		`"compound_custom":{"models":{"answering_model":"openai/gpt-oss-120b"},"tools":{"enabled_tools":["web_search"]}},` +
+		`"disable_tool_validation":true,"a_field_from_next_month":{"k":[1,2,3]}}`
+	answer := `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"groq/compound","choices":[{"index":0,` +
+		`"message":{"role":"assistant","content":"Blue.","executed_tools":[{"index":0,"type":"search","arguments":"{\"query\":\"sky\"}","output":"blue",` +
+		`"search_results":{"results":[{"title":"Sky","url":"https://example.org/sky","score":0.9}]}}],` +
+		`"annotations":[{"type":"document_citation","document_citation":{"document_id":"d1","start_index":0,"end_index":5}}]},` +
+		`"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12},"an_answer_field_from_next_month":[7],"x_groq":{"id":"req_x"}}`
+	var got []byte
+	srv := groqtest.NewServer(groqtest.WithHandlerHook(func(w http.ResponseWriter, r *http.Request, b []byte) bool {
+		got = append([]byte(nil), b...)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Request-Id", "req_x")
+		w.Write([]byte(answer))
+		return true
+	}))
+	defer srv.Close()
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	require.NoError(t, os.WriteFile(in, []byte(`{"custom_id":"c1","method":"POST","url":"/v1/chat/completions","body":`+body+"}\n"), 0o600))
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	vars := map[string]string{"GROQ_API_KEY": "gsk_batch", "GROQ_BASE_URL": srv.URL()}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	require.Equal(t, 0, code, stderr.String())
+	var sent, want map[string]any
+	require.NoError(t, json.Unmarshal(got, &sent))
+	require.NoError(t, json.Unmarshal([]byte(body), &want))
+	assert.Equal(t, want, sent, "the body reached the server unchanged")
+
+	data, err := os.ReadFile(outPath)
+	require.NoError(t, err)
+	var line struct {
+		Response struct {
+			Body map[string]any `json:"body"`
+		} `json:"response"`
+	}
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(data), &line))
+	var whole map[string]any
+	require.NoError(t, json.Unmarshal([]byte(answer), &whole))
+	assert.Equal(t, whole, line.Response.Body, "the server's whole answer is in the output")
 }

@@ -21,6 +21,9 @@ func Published() map[string]Model {
 		"openai/gpt-oss-20b":          {RPM: 30, RPD: 1000, TPM: 8000, TPD: 200000, ContextWindow: 131072},
 		"qwen/qwen3-32b":              {RPM: 60, RPD: 1000, TPM: 6000, TPD: 500000, ContextWindow: 131072},
 		"moonshotai/kimi-k2-instruct": {RPM: 60, RPD: 1000, TPM: 10000, TPD: 300000, ContextWindow: 131072},
+		// Compound systems (server-side tools; one call may spend several inner calls).
+		"groq/compound":      {RPM: 30, RPD: 250, TPM: 70000, ContextWindow: 131072},
+		"groq/compound-mini": {RPM: 30, RPD: 250, TPM: 70000, ContextWindow: 131072},
 		// Speech to text: requests and seconds of audio (Groq's free-tier figures).
 		"whisper-large-v3":       {RPM: 20, RPD: 2000, ASH: 7200, ASD: 28800, ContextWindow: 448},
 		"whisper-large-v3-turbo": {RPM: 20, RPD: 2000, ASH: 7200, ASD: 28800, ContextWindow: 448},
