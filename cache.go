@@ -67,67 +67,46 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // appendKey writes the canonical form: every field tagged and length-prefixed, so
 // that no two requests share a form.
 func appendKey(b []byte, chatURL string, r *ChatRequest) []byte {
-	str := func(tag byte, s string) {
-		b = append(b, tag)
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
-	}
-	num := func(tag byte, f *float64) {
-		if f != nil {
-			b = append(b, tag)
-			b = strconv.AppendFloat(b, *f, 'g', -1, 64)
-			b = append(b, ';')
-		}
-	}
-	js := func(tag byte, v any) {
-		data, _ := json.Marshal(v)
-		str(tag, string(data))
-	}
-	b = append(b, "groq-cache-v2;"...)
-	str('U', chatURL)
-	str('M', r.Model)
+	k := keyBuf{b: append(b, "groq-cache-v2;"...)}
+	k.str('U', chatURL)
+	k.str('M', r.Model)
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		str('r', m.Role)
-		str('c', m.Content)
+		k.str('r', m.Role)
+		k.str('c', m.Content)
 		if m.Parts != nil {
-			js('p', m.Parts)
+			k.js('p', m.Parts)
 		}
 		if m.Reasoning != "" {
-			str('R', m.Reasoning)
+			k.str('R', m.Reasoning)
 		}
 		if len(m.ToolCalls) > 0 {
-			js('t', m.ToolCalls)
+			k.js('t', m.ToolCalls)
 		}
 		if m.ToolCallID != "" {
-			str('i', m.ToolCallID)
+			k.str('i', m.ToolCallID)
 		}
 	}
-	num('T', r.Temperature)
-	num('P', r.TopP)
+	k.num('T', r.Temperature)
+	k.num('P', r.TopP)
 	if r.Seed != nil {
-		b = append(b, 'S')
-		b = strconv.AppendInt(b, *r.Seed, 10)
-		b = append(b, ';')
+		k.int('S', *r.Seed)
 	}
 	if n := r.completionLimit(); n != 0 {
-		b = append(b, 'X')
-		b = strconv.AppendInt(b, int64(n), 10)
-		b = append(b, ';')
+		k.int('X', int64(n))
 	}
 	for _, s := range r.Stop {
-		str('s', s)
+		k.str('s', s)
 	}
 	for _, t := range r.Tools {
 		t.Function.Parameters = compactJSON(t.Function.Parameters)
-		js('o', t)
+		k.js('o', t)
 	}
 	if r.ToolChoice != nil {
-		js('C', r.ToolChoice)
+		k.js('C', r.ToolChoice)
 	}
 	if r.ParallelToolCalls != nil {
-		js('L', *r.ParallelToolCalls)
+		k.js('L', *r.ParallelToolCalls)
 	}
 	if rf := r.ResponseFormat; rf != nil {
 		if rf.JSONSchema != nil {
@@ -136,40 +115,76 @@ func appendKey(b []byte, chatURL string, r *ChatRequest) []byte {
 			cp.JSONSchema = &js2
 			rf = &cp
 		}
-		js('F', rf)
+		k.js('F', rf)
 	}
-	str('e', r.ReasoningEffort)
-	str('f', r.ReasoningFormat)
+	k.str('e', r.ReasoningEffort)
+	k.str('f', r.ReasoningFormat)
 	if r.IncludeReasoning != nil {
-		js('I', *r.IncludeReasoning)
+		k.js('I', *r.IncludeReasoning)
 	}
+	k.groq(r)
+	return k.b
+}
+
+// groq appends Groq's own fields, and the fields the type does not declare (a
+// field newer than the client may shape the answer too), in name order.
+func (k *keyBuf) groq(r *ChatRequest) {
 	if r.Documents != nil {
-		js('D', r.Documents)
+		k.js('D', r.Documents)
 	}
 	if r.CitationOptions != "" {
-		str('O', r.CitationOptions)
+		k.str('O', r.CitationOptions)
 	}
 	if r.SearchSettings != nil {
-		js('W', r.SearchSettings)
+		k.js('W', r.SearchSettings)
 	}
 	if r.CompoundCustom != nil {
-		js('Q', r.CompoundCustom)
+		k.js('Q', r.CompoundCustom)
 	}
 	if r.DisableToolValidation != nil {
-		js('V', *r.DisableToolValidation)
+		k.js('V', *r.DisableToolValidation)
 	}
-	if len(r.Extra) > 0 { // a field newer than the client may shape the answer too
+	if len(r.Extra) > 0 {
 		names := make([]string, 0, len(r.Extra))
 		for name := range r.Extra {
 			names = append(names, name)
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			str('x', name)
-			str('y', string(compactJSON(r.Extra[name])))
+			k.str('x', name)
+			k.str('y', string(compactJSON(r.Extra[name])))
 		}
 	}
-	return b
+}
+
+// keyBuf is a cache key's canonical form being written: each value tagged, and
+// strings length-prefixed, so that no two requests write the same bytes.
+type keyBuf struct{ b []byte }
+
+func (k *keyBuf) str(tag byte, s string) {
+	k.b = append(k.b, tag)
+	k.b = strconv.AppendInt(k.b, int64(len(s)), 10)
+	k.b = append(k.b, ':')
+	k.b = append(k.b, s...)
+}
+
+func (k *keyBuf) num(tag byte, f *float64) {
+	if f != nil {
+		k.b = append(k.b, tag)
+		k.b = strconv.AppendFloat(k.b, *f, 'g', -1, 64)
+		k.b = append(k.b, ';')
+	}
+}
+
+func (k *keyBuf) int(tag byte, n int64) {
+	k.b = append(k.b, tag)
+	k.b = strconv.AppendInt(k.b, n, 10)
+	k.b = append(k.b, ';')
+}
+
+func (k *keyBuf) js(tag byte, v any) {
+	data, _ := json.Marshal(v)
+	k.str(tag, string(data))
 }
 
 func compactJSON(raw json.RawMessage) json.RawMessage {
