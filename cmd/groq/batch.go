@@ -37,7 +37,8 @@ type batchLine struct {
 	Body     *groq.ChatRequest `json:"body"`
 	Priority int               `json:"priority,omitempty"`
 
-	line int // 1-based line number in the input
+	audio *audioLine // the body of a /v1/audio/transcriptions or /translations line (Body is nil)
+	line  int        // 1-based line number in the input
 }
 
 // readBatch reads and checks every line of the input before anything is sent: a
@@ -79,11 +80,19 @@ func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
 		case l.Method != "" && l.Method != "POST":
 			bad("method %q: only POST is batched", l.Method)
 			continue
-		case l.URL != "" && l.URL != "/v1/chat/completions" && l.URL != "/openai/v1/chat/completions":
-			bad("url %q: only /v1/chat/completions is batched", l.URL)
+		case l.URL != "" && l.URL != "/v1/chat/completions" && l.URL != "/openai/v1/chat/completions" && audioEndpoint(l.URL) == "":
+			bad("url %q: /v1/chat/completions, /v1/audio/transcriptions and /v1/audio/translations are batched", l.URL)
 			continue
-		case l.Body == nil:
+		case l.Body == nil && l.audio == nil:
 			bad("no body")
+			continue
+		case l.audio != nil:
+			if msg := l.audio.check(); msg != "" {
+				bad("body: %s", msg)
+				continue
+			}
+			seen[l.CustomID] = n
+			lines = append(lines, l)
 			continue
 		case l.Priority < 0 || l.Priority > 10:
 			bad("priority %d is outside 1..10", l.Priority)
@@ -147,6 +156,9 @@ func planBatch(lines []batchLine, done map[string]bool, defaultModel string) bat
 
 // cost is the line's model and its estimated tokens (prompt and max tokens).
 func (l batchLine) cost(defaultModel string) (model string, tokens int) {
+	if l.audio != nil {
+		return l.audio.model(l.URL), 0
+	}
 	model = l.Body.Model
 	if model == "" {
 		model = defaultModel
@@ -327,6 +339,10 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 	opts := []groq.CallOption{groq.WithoutCache()}
 	if l.Priority > 0 {
 		opts = append(opts, groq.WithPriority(l.Priority))
+	}
+	if l.audio != nil {
+		b.callAudio(ctx, l, opts[1:])
+		return
 	}
 	resp, err := b.client.ChatCompletion(ctx, l.Body, opts...)
 	b.mu.Lock()

@@ -42,11 +42,24 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 		if done[l.CustomID] {
 			continue
 		}
-		body := *l.Body
-		if body.Model == "" {
-			body.Model = defModel
+		var b []byte
+		var err error
+		if l.audio != nil {
+			a := *l.audio
+			a.Model = a.model(l.URL)
+			b, err = json.Marshal(struct {
+				CustomID string     `json:"custom_id"`
+				Method   string     `json:"method"`
+				URL      string     `json:"url"`
+				Body     *audioLine `json:"body"`
+			}{l.CustomID, "POST", "/v1" + audioEndpoint(l.URL), &a})
+		} else {
+			body := *l.Body
+			if body.Model == "" {
+				body.Model = defModel
+			}
+			b, err = json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
 		}
-		b, err := json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
 		if err != nil {
 			fmt.Fprintf(e.stderr, "groq: line %d: %v\n", l.line, err)
 			return exitUsage

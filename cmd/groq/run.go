@@ -43,6 +43,7 @@ type options struct {
 	window                                                      string          // batch: --completion-window
 	poll                                                        time.Duration   // batch: --poll
 	simulated                                                   bool            // set by newClient: the built-in simulator answers
+	language, format, timestamps, voice                         string          // transcribe, speak
 }
 
 // env is what the command reads from its environment.
@@ -81,6 +82,10 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
 	fs.StringVar(&o.window, "completion-window", "24h", "batch --remote: the batch's completion window, 24h to 7d")
 	fs.DurationVar(&o.poll, "poll", 30*time.Second, "batch --remote: poll the batch at most this far apart (from 1s, doubling)")
+	fs.StringVar(&o.language, "language", "", "transcribe: the spoken language (ISO-639-1, as en)")
+	fs.StringVar(&o.format, "format", "", "transcribe: text, json or verbose_json; speak: wav, mp3, flac, ogg or mulaw (default: -o's extension)")
+	fs.StringVar(&o.timestamps, "timestamps", "", "transcribe: word, segment or word,segment (implies verbose_json)")
+	fs.StringVar(&o.voice, "voice", "", "speak: the voice (default "+groq.DefaultSpeechVoice+")")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `addr` (host:port) at /metrics while the command runs")
 	return fs
 }
@@ -121,6 +126,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			return exitUsage
 		}
 		return listModels(&o, e)
+	}
+	if len(positional) >= 1 && positional[0] == "transcribe" && !literal {
+		return transcribe(&o, positional[1:], e)
+	}
+	if len(positional) >= 1 && positional[0] == "speak" && !literal {
+		return speak(&o, positional[1:], e)
 	}
 	if len(positional) >= 1 && positional[0] == "batch" && !literal {
 		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
@@ -465,6 +476,19 @@ func subcommandUsage(w io.Writer, name string) bool {
 
 Lists the models the key serves (GET /models): id, context window, owner, and
 whether the model is active; --json prints them as JSON.`)
+	case "transcribe":
+		fmt.Fprintln(w, `usage: groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment] [--model M]
+
+Turns speech into text (POST /audio/transcriptions, default model `+groq.DefaultTranscriptionModel+`), through the
+client's limits (RPM, RPD and seconds of audio per hour and per day), retries and
+priorities. FILE is flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm; a URL is sent
+as it is. It prints the text; --json or a verbose answer prints the whole answer.`)
+	case "speak":
+		fmt.Fprintln(w, `usage: groq speak TEXT -o out.wav [--voice V] [--format wav|mp3|flac|ogg|mulaw] [--model M]
+
+Turns text into speech (POST /audio/speech, default model `+groq.DefaultSpeechModel+`, voice `+groq.DefaultSpeechVoice+`) and
+writes the audio to -o, replaced whole (a regular file or absent). The format is
+--format, else -o's extension.`)
 	case "batch":
 		fmt.Fprintln(w, `usage: groq batch [flags] IN.jsonl -o OUT.jsonl
        groq batch --remote [--wait=false] [--completion-window 24h] [--poll 30s] IN.jsonl -o OUT.jsonl
@@ -489,6 +513,8 @@ sending and gives the calls in flight 5 s (exit 130 or 143); a second ends them.
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, `usage: groq [flags] [prompt]
        groq models [--json]                      the models the key serves
+       groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment]
+       groq speak TEXT -o out.wav [--voice V]     text to speech
        groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API
        groq batch status ID [--json]             where a remote batch stands
        groq batch results ID -o OUT.jsonl        a remote batch's results, appended to OUT
