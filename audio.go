@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -302,39 +303,39 @@ func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error
 var transcriptionFormats = map[string]bool{"": true, "json": true, "text": true, "verbose_json": true}
 
 // buildTranscription checks r and writes its multipart body. It returns the body,
-// its content type and the call's cost in seconds of audio.
+// its content type and the call's cost in seconds of audio. The file is copied
+// once, into the body, which every attempt sends.
 func buildTranscription(r *TranscriptionRequest, translate bool) (body []byte, contentType string, cost int, err error) {
 	if err := validateTranscription(r, translate); err != nil {
 		return nil, "", 0, err
 	}
-	var data []byte
-	name := r.FileName
+	body, contentType, data, err := writeTranscription(r)
+	if err != nil {
+		return nil, "", 0, err
+	}
 	cost = MinAudioSeconds
 	if r.File != nil {
-		if data, err = io.ReadAll(io.LimitReader(r.File, MaxAudioFileBytes+1)); err != nil {
-			return nil, "", 0, &RequestError{Field: "file", Reason: "reading it: " + err.Error()}
-		}
-		if len(data) == 0 {
-			return nil, "", 0, &RequestError{Field: "file", Reason: "empty"}
-		}
-		if len(data) > MaxAudioFileBytes {
-			return nil, "", 0, &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
-		}
-		secs, format, known := audio.Duration(data)
-		if name == "" {
-			if !known {
-				return nil, "", 0, &RequestError{Field: "file_name", Reason: "empty, and the file is not WAV, FLAC or MP3: name it with its extension"}
-			}
-			name = "audio." + format
-		}
-		if known {
+		if secs, _, known := audio.Duration(data); known {
 			cost = max(MinAudioSeconds, int(math.Ceil(secs)))
 		} else {
 			cost = max(MinAudioSeconds, int(math.Ceil(float64(len(data))/16000))) // 128 kbit/s
 		}
 	}
-	body, contentType, err = writeTranscription(r, name, data)
-	return body, contentType, cost, err
+	return body, contentType, cost, nil
+}
+
+// sizeOf is how many bytes r holds, when it can say without being read (0 when
+// it cannot).
+func sizeOf(r io.Reader) int64 {
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return int64(v.Len())
+	case interface{ Stat() (os.FileInfo, error) }:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			return st.Size()
+		}
+	}
+	return 0
 }
 
 // validateTranscription checks everything but the file's bytes.
@@ -381,9 +382,11 @@ func validateTranscription(r *TranscriptionRequest, translate bool) error {
 }
 
 // writeTranscription writes the multipart body Groq expects: model, then file (or
-// url), then the optional fields, timestamp_granularities[] once per value.
-func writeTranscription(r *TranscriptionRequest, name string, data []byte) ([]byte, string, error) {
+// url), then the optional fields, timestamp_granularities[] once per value. It
+// returns the body, its content type and the file's bytes within the body.
+func writeTranscription(r *TranscriptionRequest) (body []byte, contentType string, file []byte, err error) {
 	var b bytes.Buffer
+	b.Grow(int(min(sizeOf(r.File), MaxAudioFileBytes)) + 1024)
 	mw := multipart.NewWriter(&b)
 	field := func(k, v string) {
 		if v != "" {
@@ -392,11 +395,33 @@ func writeTranscription(r *TranscriptionRequest, name string, data []byte) ([]by
 	}
 	field("model", r.Model)
 	if r.File != nil {
+		peek := make([]byte, 512) // the header, to name a file that has no name
+		n, rerr := io.ReadFull(r.File, peek)
+		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
+			return nil, "", nil, &RequestError{Field: "file", Reason: "reading it: " + rerr.Error()}
+		}
+		peek = peek[:n]
+		name, err := fileName(r.FileName, peek)
+		if err != nil {
+			return nil, "", nil, err
+		}
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, name))
 		h.Set("Content-Type", "application/octet-stream")
 		fw, _ := mw.CreatePart(h)
-		fw.Write(data)
+		start := b.Len()
+		fw.Write(peek)
+		copied, cerr := io.Copy(fw, io.LimitReader(r.File, MaxAudioFileBytes+1-int64(n)))
+		switch total := int64(n) + copied; {
+		case cerr != nil:
+			return nil, "", nil, &RequestError{Field: "file", Reason: "reading it: " + cerr.Error()}
+		case total == 0:
+			return nil, "", nil, &RequestError{Field: "file", Reason: "empty"}
+		case total > MaxAudioFileBytes:
+			return nil, "", nil, &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
+		default:
+			file = b.Bytes()[start : start+int(total)]
+		}
 	}
 	field("url", r.URL)
 	field("language", r.Language)
@@ -409,9 +434,30 @@ func writeTranscription(r *TranscriptionRequest, name string, data []byte) ([]by
 		field("timestamp_granularities[]", g)
 	}
 	if err := mw.Close(); err != nil {
-		return nil, "", &RequestError{Field: "file", Reason: err.Error()}
+		return nil, "", nil, &RequestError{Field: "file", Reason: err.Error()}
 	}
-	return b.Bytes(), mw.FormDataContentType(), nil
+	// file stays valid if the buffer grew after it: it keeps the array it was in.
+	return b.Bytes(), mw.FormDataContentType(), file, nil
+}
+
+// fileName is the name to send: name, or for a file without one, audio.EXT when
+// its header says WAV, FLAC or MP3.
+func fileName(name string, head []byte) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	if len(head) == 0 {
+		return "", &RequestError{Field: "file", Reason: "empty"}
+	}
+	switch {
+	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WAVE":
+		return "audio.wav", nil
+	case len(head) >= 4 && string(head[:4]) == "fLaC":
+		return "audio.flac", nil
+	case len(head) >= 3 && (string(head[:3]) == "ID3" || (head[0] == 0xff && head[1]&0xe0 == 0xe0)):
+		return "audio.mp3", nil
+	}
+	return "", &RequestError{Field: "file_name", Reason: "empty, and the file is not WAV, FLAC or MP3: name it with its extension"}
 }
 
 // speechFormats are the response formats Groq's speech endpoint takes.

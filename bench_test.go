@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
+	"github.com/groqkit/groq/internal/audio"
 )
 
 // BenchmarkChatVsBarePOST runs, side by side, the whole Chat path (validation,
@@ -119,4 +121,70 @@ func BenchmarkObserver(b *testing.B) {
 	b.ReportMetric(float64(noneT.Nanoseconds())/float64(b.N), "none-ns/op")
 	b.ReportMetric(float64(coreT.Nanoseconds())/float64(b.N), "observer-ns/op")
 	b.ReportMetric(float64(coreT-noneT)/float64(b.N)/1000, "added-µs/op")
+}
+
+// BenchmarkTranscribeVsBareMultipart runs, side by side, a whole Transcribe (the
+// file read and measured, the multipart body, queue, limiters, retry loop,
+// decoding) and a bare http.Client multipart POST of the same file whose answer
+// is decoded into the same type, against one in-process server; it reports both
+// costs and their ratio.
+func BenchmarkTranscribeVsBareMultipart(b *testing.B) {
+	for _, form := range []string{"socket", "memory"} {
+		b.Run(form, func(b *testing.B) {
+			l := groqtest.Limits{} // unlimited
+			var srv *groqtest.Server
+			hc := &http.Client{}
+			if form == "socket" {
+				srv = groqtest.NewServer(groqtest.WithModel("whisper-large-v3", l))
+				defer srv.Close()
+			} else {
+				srv = groqtest.NewUnstartedServer(groqtest.WithModel("whisper-large-v3", l))
+				hc = srv.Client()
+			}
+			c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(hc),
+				groq.WithModelLimits("whisper-large-v3", groq.Limits{}), groq.WithRPM(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			file := audio.WAV(10, 8000) // 160 kB
+			ctx := context.Background()
+			bare := func() {
+				var body bytes.Buffer
+				mw := multipart.NewWriter(&body)
+				mw.WriteField("model", "whisper-large-v3")
+				fw, _ := mw.CreateFormFile("file", "a.wav")
+				fw.Write(file)
+				mw.Close()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/audio/transcriptions", &body)
+				req.Header.Set("Authorization", "Bearer k")
+				req.Header.Set("Content-Type", mw.FormDataContentType())
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var out groq.Transcription
+				if err := json.Unmarshal(data, &out); err != nil || out.Text == "" {
+					b.Fatal(err, string(data))
+				}
+			}
+			var clientT, bareT time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				t := time.Now()
+				if _, err := c.Transcribe(ctx, &groq.TranscriptionRequest{Model: "whisper-large-v3", File: bytes.NewReader(file), FileName: "a.wav"}); err != nil {
+					b.Fatal(err)
+				}
+				clientT += time.Since(t)
+				t = time.Now()
+				bare()
+				bareT += time.Since(t)
+			}
+			b.ReportMetric(float64(clientT.Nanoseconds())/float64(b.N), "client-ns/op")
+			b.ReportMetric(float64(bareT.Nanoseconds())/float64(b.N), "bare-ns/op")
+			b.ReportMetric(float64(clientT)/float64(bareT), "client/bare")
+		})
+	}
 }
