@@ -106,7 +106,10 @@ func (k *call) lookup(dedup bool) *ChatResponse {
 
 // encode marshals the request once, for every attempt.
 func (k *call) encode() error {
-	body, err := json.Marshal(k.r)
+	body, err := json.Marshal((*chatRequestAlias)(k.r)) // not through MarshalJSON: no second pass over the bytes
+	if err == nil {
+		body, err = withExtra(body, k.r.Extra, chatRequestType)
+	}
 	if err != nil {
 		return &RequestError{Field: "request", Reason: err.Error()}
 	}
@@ -493,7 +496,8 @@ func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResp
 		return nil, err // a body cut mid-way: a transport failure, retried
 	}
 	resp := new(ChatResponse)
-	err = json.Unmarshal(data, resp)
+	// Decoded as the alias, not through UnmarshalJSON: one pass over the bytes.
+	resp.Extra, err = decodeKeeping(data, (*chatResponseAlias)(resp), chatResponseType)
 	if err == nil && resp.ID == "" && resp.Object == "" && resp.Choices == nil { // {} or null
 		err = errNotACompletion
 	}

@@ -42,36 +42,117 @@ func known(t reflect.Type) map[string]bool {
 	return m
 }
 
-// isUnknownField reports whether err is a strict decoder's refusal of a field.
-func isUnknownField(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "json: unknown field ")
-}
-
 // decodeKeeping decodes data into v (a pointer to a struct without its own
-// UnmarshalJSON) and returns the fields v's type does not declare (nil when
-// there are none). The common case, no such field, costs one strict decode.
+// UnmarshalJSON) and returns the fields v's type t does not declare (nil when
+// there are none). The common case, no such field, costs a scan of the object's
+// keys beside the decoding.
 func decodeKeeping(data []byte, v any, t reflect.Type) (map[string]json.RawMessage, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	err := d.Decode(v)
-	if !isUnknownField(err) {
-		return nil, err
-	}
-	reflect.ValueOf(v).Elem().SetZero()
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, err
+	}
+	k := known(t)
+	if !hasUnknownKey(data, k) {
+		return nil, nil
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
 	}
-	k := known(t)
 	for name := range all {
 		if k[name] {
 			delete(all, name)
 		}
 	}
+	if len(all) == 0 {
+		return nil, nil
+	}
 	return all, nil
+}
+
+// hasUnknownKey reports whether the JSON object data (already decoded, so
+// valid) has a key that is not in known. A key written with an escape counts as
+// unknown: the slow path then reads it properly.
+func hasUnknownKey(data []byte, known map[string]bool) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return false // "}" or the end
+		}
+		start := i + 1
+		end := start
+		for end < len(data) && data[end] != '"' {
+			if data[end] == '\\' {
+				return true
+			}
+			end++
+		}
+		if end >= len(data) {
+			return false
+		}
+		if !known[string(data[start:end])] { // no allocation: the compiler looks the bytes up as they are
+			return true
+		}
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipValue(data, skipSpace(data, i+1))
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ',' {
+			return false
+		}
+		i++
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value at i.
+func skipValue(data []byte, i int) int {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			i++
+			for i < len(data) && data[i] != '"' {
+				if data[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 // withExtra appends extra's fields (those t does not declare) to data, the JSON
