@@ -388,4 +388,29 @@
 // missing from the built-in table), so that later calls are checked before any network
 // call. Both are retried like chat calls (5xx, 429 and 498, obeying the server's wait)
 // and use no chat rate limit. `go run ./cmd/groq models` prints the list.
+//
+// # Audio
+//
+// `Transcribe`, `Translate` and `Speech` (audio.go) are calls like a chat call: the
+// same call value (call.go), queue, quotas, retries, observer events and errors. Only
+// the endpoint, the body and the cost differ. A transcription's body is multipart,
+// written once with the file copied into it (sized ahead from the reader's `Len` or
+// `Stat`), so that every attempt sends it whole; `timestamp_granularities[]` goes once
+// per value. Its cost is in seconds of audio: the duration that internal/audio reads
+// from a WAV (the data chunk over the byte rate), FLAC (STREAMINFO's samples over its
+// rate) or MP3 header (a Xing, Info or VBRI frame count, else the first frame's bit
+// rate), at least 10 s, as Groq bills; for another format, the size at 128 kbit/s; for
+// a URL, 10 s. The model's ASH and ASD buckets (an hour's and a day's worth) take it,
+// and a `verbose_json` answer's duration settles it. Token headers on an audio answer
+// are ignored (the model counts seconds). A speech costs its input's estimated tokens
+// against TPM and TPD. A 429 naming ASH or ASD is read like one naming TPM: its limit
+// is learnt, its "Requested" is what the retry reserves, its wait cools the quota.
+//
+// # Every field passes through
+//
+// Types that Groq's answers and requests grow keep what they do not declare in an
+// `Extra` map (extra.go): `ChatRequest`, `ChatResponse`, `Choice` and `Message`. A
+// decode costs one key scan per object beside the usual decoding (the map is built
+// only when a key is unknown); an encode appends the extra fields after the declared
+// ones, in name order. `SetExtra` sets one by hand; the cache key includes them.
 package groq

@@ -3,6 +3,7 @@ package groq_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,4 +168,91 @@ func ExampleClient_CreateBatch() {
 	// completed 2 of 2
 	// q0 true Simulated answer to "What is a token?" [033927030551].
 	// q1 true Simulated answer to "What is a context window?" [53512d866f85].
+}
+
+// Transcribing a file: Transcribe goes through the same queue, limits (including
+// seconds of audio per hour and per day), retries and errors as Chat. Here the
+// simulator answers; with a key, the same call reaches Groq.
+func ExampleClient_Transcribe() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(srv.ClientOptions()...)
+	defer client.Close()
+
+	f := bytes.NewReader(silentWAV(12)) // an *os.File works the same
+	tr, err := client.Transcribe(context.Background(), &groq.TranscriptionRequest{
+		File: f, FileName: "meeting.wav", Language: "en",
+		ResponseFormat: "verbose_json", TimestampGranularities: []string{"segment"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tr.Text)
+	fmt.Println("duration", tr.Duration, "segments", len(tr.Segments), "attempts", tr.Meta.Attempts)
+	// Output:
+	// A simulated transcription of 12.0 seconds of audio.
+	// duration 12 segments 2 attempts 1
+}
+
+// Synthesizing speech: the audio's bytes and their content type.
+func ExampleClient_Speech() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(srv.ClientOptions()...)
+	defer client.Close()
+
+	sp, err := client.Speech(context.Background(), &groq.SpeechRequest{Input: "Welcome to the show.", Voice: "autumn", ResponseFormat: "wav"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(sp.ContentType, string(sp.Audio[:4])) // os.WriteFile("out.wav", sp.Audio, 0o644)
+	// Output:
+	// audio/wav RIFF
+}
+
+// A compound call with documents and citations: Groq's own fields are typed, the
+// answer carries the tools the model ran and what it cited, and any field the
+// client does not know yet passes through (SetExtra, Extra).
+func ExampleChatRequest_documents() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(srv.ClientOptions()...)
+	defer client.Close()
+
+	req := &groq.ChatRequest{
+		Model:           "groq/compound",
+		Messages:        []groq.Message{groq.User("What colour is the sky?")},
+		Documents:       []groq.Document{groq.TextDocument("d1", "The sky is blue on a clear day.")},
+		CitationOptions: "enabled",
+		SearchSettings:  &groq.SearchSettings{IncludeDomains: []string{"example.org"}},
+	}
+	req.SetExtra("a_field_from_next_month", true) // sent as it is
+	resp, err := client.ChatCompletion(context.Background(), req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := resp.Choices[0].Message
+	fmt.Println("tools run:", m.ExecutedTools[0].Type)
+	fmt.Println("cited:", m.Annotations[0].Type)
+	fmt.Println("inner models:", resp.UsageBreakdown.Models[0].Model)
+	// Output:
+	// tools run: search
+	// cited: document_citation
+	// inner models: openai/gpt-oss-120b
+}
+
+// silentWAV is a WAV file of the given seconds of silence (16-bit mono, 8 kHz).
+func silentWAV(seconds int) []byte {
+	n := seconds * 8000
+	b := make([]byte, 44+2*n)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], 1)
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], 16000)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	return b
 }
