@@ -132,6 +132,8 @@ type audioCall struct {
 	seconds     bool // the unit is seconds of audio
 	// answer reads a 2xx body; it returns the cost the server counted.
 	answer func(data []byte, h http.Header, meta ResponseMeta) (used int, err error)
+	// open, set for a streamed answer, takes the 2xx body unread instead.
+	open func(res *attemptResult, g grant, meta ResponseMeta)
 }
 
 // Transcribe turns speech into text (POST /audio/transcriptions), through the same
@@ -154,9 +156,7 @@ func (c *Client) Translate(ctx context.Context, req *TranscriptionRequest, opts 
 
 func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path string, opts []CallOption) (*Transcription, error) {
 	translate := path == "/audio/translations"
-	var body []byte
-	var ct string
-	var cost int
+	var tb transcriptionBody
 	k, err := c.newAudioCall(ctx, opts, func(cc *callConfig) (string, error) {
 		if req == nil {
 			return "", &RequestError{Field: "request", Reason: "nil *TranscriptionRequest"}
@@ -172,7 +172,7 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 			}
 		}
 		var err error
-		body, ct, cost, err = buildTranscription(&r, translate)
+		tb, err = buildTranscription(&r, translate, c.audioRate)
 		return r.Model, err
 	})
 	if err != nil {
@@ -180,6 +180,7 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 	}
 	out := new(Transcription)
 	text := req.ResponseFormat == "text"
+	body, ct, cost := tb.body, tb.contentType, tb.cost
 	k.audio = &audioCall{path: path, contentType: ct, accept: "application/json", cost: cost, seconds: true,
 		answer: func(data []byte, _ http.Header, meta ResponseMeta) (int, error) {
 			if text {
@@ -192,6 +193,9 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 				out.Meta.RequestID = out.XGroq.ID
 			}
 			if out.Duration > 0 { // the server's own measure settles the reservation
+				if tb.estimated {
+					c.learnAudioRate(tb.format, out.Duration/float64(tb.size))
+				}
 				return max(MinAudioSeconds, int(math.Ceil(out.Duration))), nil
 			}
 			return cost, nil
@@ -204,8 +208,30 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 }
 
 // Speech turns text into audio (POST /audio/speech), through the same pipeline as
-// Transcribe. The answer's bytes are read whole (at most 64 MiB).
+// Transcribe. The answer's bytes are read whole (at most 64 MiB); SpeechStream
+// hands them over as they arrive.
 func (c *Client) Speech(ctx context.Context, req *SpeechRequest, opts ...CallOption) (*Speech, error) {
+	k, err := c.speechCall(ctx, req, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := new(Speech)
+	cost := k.audio.cost
+	k.audio.answer = func(data []byte, h http.Header, meta ResponseMeta) (int, error) {
+		if len(data) == 0 {
+			return cost, errNoAudio
+		}
+		out.Audio, out.ContentType, out.Meta = data, h.Get("Content-Type"), meta
+		return cost, nil
+	}
+	if err := k.runAudio(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// speechCall checks req and makes its call, with its body and cost.
+func (c *Client) speechCall(ctx context.Context, req *SpeechRequest, opts []CallOption) (*call, error) {
 	var body []byte
 	var cost int
 	k, err := c.newAudioCall(ctx, opts, func(cc *callConfig) (string, error) {
@@ -232,20 +258,72 @@ func (c *Client) Speech(ctx context.Context, req *SpeechRequest, opts ...CallOpt
 	if err != nil {
 		return nil, err
 	}
-	out := new(Speech)
-	k.audio = &audioCall{path: "/audio/speech", contentType: "application/json", accept: "audio/*", cost: cost,
-		answer: func(data []byte, h http.Header, meta ResponseMeta) (int, error) {
-			if len(data) == 0 {
-				return cost, errNoAudio
-			}
-			out.Audio, out.ContentType, out.Meta = data, h.Get("Content-Type"), meta
-			return cost, nil
-		}}
+	k.audio = &audioCall{path: "/audio/speech", contentType: "application/json", accept: "audio/*", cost: cost}
 	k.body = body
-	if err := k.runAudio(); err != nil {
+	return k, nil
+}
+
+// SpeechStream is synthesized audio read as it arrives (see Client.SpeechStream).
+// It is an io.ReadCloser; it is not safe for concurrent use.
+type SpeechStream struct {
+	ContentType string
+	Meta        ResponseMeta
+
+	k     *call
+	res   *attemptResult
+	g     grant
+	err   error
+	ended bool
+}
+
+// SpeechStream is Speech with the audio handed over as it arrives: the call waits
+// in the queue and is retried like Speech until the answer's headers come, and
+// then returns the body to read. The stream holds its concurrency slot until it is
+// closed: always Close it. A failure while reading is the stream's and is not
+// retried.
+func (c *Client) SpeechStream(ctx context.Context, req *SpeechRequest, opts ...CallOption) (*SpeechStream, error) {
+	k, err := c.speechCall(ctx, req, opts)
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	st := &SpeechStream{k: k}
+	k.audio.open = func(res *attemptResult, g grant, meta ResponseMeta) {
+		st.res, st.g, st.Meta, st.ContentType = res, g, meta, res.header.Get("Content-Type")
+	}
+	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, Stream: true, URL: c.cfg.baseURL.String() + k.audio.path})
+	if _, err := k.run(); err != nil {
+		k.end(nil, err)
+		return nil, err
+	}
+	return st, nil
+}
+
+// Read reads the audio.
+func (s *SpeechStream) Read(p []byte) (int, error) {
+	if s.ended {
+		return 0, io.EOF
+	}
+	n, err := s.res.resp.Body.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = &StreamError{Err: err, RequestID: s.Meta.RequestID}
+		s.Close()
+		return n, s.err
+	}
+	return n, err
+}
+
+// Close releases the connection and the concurrency slot and ends the call; it
+// is safe to call more than once.
+func (s *SpeechStream) Close() error {
+	if s.ended {
+		return nil
+	}
+	s.ended = true
+	s.res.resp.Body.Close()
+	s.res.release()
+	s.k.c.sched.finish(s.g, outcome{counted: true, used: s.k.audio.cost, info: s.res.info})
+	s.k.end(nil, s.err)
+	return nil
 }
 
 // errNoAudio is a 2xx speech answer with no bytes.
@@ -285,6 +363,12 @@ func (k *call) runAudio() error {
 
 // decodeAudio reads a 2xx answer of an audio call and settles its grant.
 func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error {
+	if k.audio.open != nil {
+		res.firstByte()
+		meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
+		k.audio.open(res, g, meta)
+		return nil
+	}
 	data, err := res.readAll()
 	if err != nil {
 		return err // a body cut mid-way: retried
@@ -302,26 +386,59 @@ func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error
 // srt and vtt.
 var transcriptionFormats = map[string]bool{"": true, "json": true, "text": true, "verbose_json": true}
 
-// buildTranscription checks r and writes its multipart body. It returns the body,
-// its content type and the call's cost in seconds of audio. The file is copied
-// once, into the body, which every attempt sends.
-func buildTranscription(r *TranscriptionRequest, translate bool) (body []byte, contentType string, cost int, err error) {
+// transcriptionBody is a transcription's multipart body and what it costs.
+type transcriptionBody struct {
+	body        []byte
+	contentType string
+	cost        int    // seconds of audio to reserve
+	estimated   bool   // the file's header did not say its duration: cost is from its size
+	size        int    // the file's bytes
+	format      string // its extension
+}
+
+// buildTranscription checks r and writes its multipart body. The file is copied
+// once, into the body, which every attempt sends. A file whose header does not
+// say its duration costs its size times rate(format) seconds.
+func buildTranscription(r *TranscriptionRequest, translate bool, rate func(format string) float64) (transcriptionBody, error) {
 	if err := validateTranscription(r, translate); err != nil {
-		return nil, "", 0, err
+		return transcriptionBody{}, err
 	}
-	body, contentType, data, err := writeTranscription(r)
+	body, contentType, data, name, err := writeTranscription(r)
 	if err != nil {
-		return nil, "", 0, err
+		return transcriptionBody{}, err
 	}
-	cost = MinAudioSeconds
+	tb := transcriptionBody{body: body, contentType: contentType, cost: MinAudioSeconds, size: len(data), format: audio.FormatOf(name)}
 	if r.File != nil {
 		if secs, _, known := audio.Duration(data); known {
-			cost = max(MinAudioSeconds, int(math.Ceil(secs)))
+			tb.cost = max(MinAudioSeconds, int(math.Ceil(secs)))
 		} else {
-			cost = max(MinAudioSeconds, int(math.Ceil(float64(len(data))/16000))) // 128 kbit/s
+			tb.estimated = true
+			tb.cost = max(MinAudioSeconds, int(math.Ceil(float64(len(data))*rate(tb.format))))
 		}
 	}
-	return body, contentType, cost, nil
+	return tb, nil
+}
+
+// defaultAudioRate is the seconds per byte a file of unknown duration is assumed
+// to play: 128 kbit/s.
+const defaultAudioRate = 1.0 / 16000
+
+// audioRate is what the client has learnt of format's seconds per byte, from the
+// durations of verbose_json answers, else defaultAudioRate.
+func (c *Client) audioRate(format string) float64 {
+	if v, ok := c.audioRates.Load(format); ok {
+		return v.(float64)
+	}
+	return defaultAudioRate
+}
+
+// learnAudioRate moves format's seconds per byte a quarter of the way to r.
+func (c *Client) learnAudioRate(format string, r float64) {
+	if !(r > 0) || r > 1 { // more than a second a byte is no audio file
+		return
+	}
+	old := c.audioRate(format)
+	c.audioRates.Store(format, old+(r-old)/4)
 }
 
 // sizeOf is how many bytes r holds, when it can say without being read (0 when
@@ -384,7 +501,7 @@ func validateTranscription(r *TranscriptionRequest, translate bool) error {
 // writeTranscription writes the multipart body Groq expects: model, then file (or
 // url), then the optional fields, timestamp_granularities[] once per value. It
 // returns the body, its content type and the file's bytes within the body.
-func writeTranscription(r *TranscriptionRequest) (body []byte, contentType string, file []byte, err error) {
+func writeTranscription(r *TranscriptionRequest) (body []byte, contentType string, file []byte, name string, err error) {
 	var b bytes.Buffer
 	b.Grow(int(min(sizeOf(r.File), MaxAudioFileBytes)) + 1024)
 	mw := multipart.NewWriter(&b)
@@ -398,12 +515,11 @@ func writeTranscription(r *TranscriptionRequest) (body []byte, contentType strin
 		peek := make([]byte, 512) // the header, to name a file that has no name
 		n, rerr := io.ReadFull(r.File, peek)
 		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
-			return nil, "", nil, &RequestError{Field: "file", Reason: "reading it: " + rerr.Error()}
+			return nil, "", nil, "", &RequestError{Field: "file", Reason: "reading it: " + rerr.Error()}
 		}
 		peek = peek[:n]
-		name, err := fileName(r.FileName, peek)
-		if err != nil {
-			return nil, "", nil, err
+		if name, err = fileName(r.FileName, peek); err != nil {
+			return nil, "", nil, "", err
 		}
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, name))
@@ -414,11 +530,11 @@ func writeTranscription(r *TranscriptionRequest) (body []byte, contentType strin
 		copied, cerr := io.Copy(fw, io.LimitReader(r.File, MaxAudioFileBytes+1-int64(n)))
 		switch total := int64(n) + copied; {
 		case cerr != nil:
-			return nil, "", nil, &RequestError{Field: "file", Reason: "reading it: " + cerr.Error()}
+			return nil, "", nil, "", &RequestError{Field: "file", Reason: "reading it: " + cerr.Error()}
 		case total == 0:
-			return nil, "", nil, &RequestError{Field: "file", Reason: "empty"}
+			return nil, "", nil, "", &RequestError{Field: "file", Reason: "empty"}
 		case total > MaxAudioFileBytes:
-			return nil, "", nil, &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
+			return nil, "", nil, "", &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
 		default:
 			file = b.Bytes()[start : start+int(total)]
 		}
@@ -434,10 +550,10 @@ func writeTranscription(r *TranscriptionRequest) (body []byte, contentType strin
 		field("timestamp_granularities[]", g)
 	}
 	if err := mw.Close(); err != nil {
-		return nil, "", nil, &RequestError{Field: "file", Reason: err.Error()}
+		return nil, "", nil, "", &RequestError{Field: "file", Reason: err.Error()}
 	}
 	// file stays valid if the buffer grew after it: it keeps the array it was in.
-	return b.Bytes(), mw.FormDataContentType(), file, nil
+	return b.Bytes(), mw.FormDataContentType(), file, name, nil
 }
 
 // fileName is the name to send: name, or for a file without one, audio.EXT when

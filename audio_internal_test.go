@@ -29,7 +29,8 @@ func FuzzTranscriptionMultipart(f *testing.F) {
 		} else {
 			r.File = bytes.NewReader(wav)
 		}
-		body, ct, cost, err := buildTranscription(r, false)
+		tb, err := buildTranscription(r, false, func(string) float64 { return defaultAudioRate })
+		body, ct, cost := tb.body, tb.contentType, tb.cost
 		if err != nil {
 			var re *RequestError
 			if !errors.As(err, &re) {

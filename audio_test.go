@@ -275,3 +275,43 @@ func TestSpeech(t *testing.T) {
 		assert.Equal(t, 1, srv.Stats().Successes)
 	})
 }
+
+// TestSpeechStream: the audio is read as it arrives; the stream holds its slot
+// until it is closed, and Close ends the call once.
+func TestSpeechStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var done int
+		c, _ := sim(t, nil, groq.WithObserver(groq.Observer{CallDone: func(context.Context, groq.CallDoneEvent) { done++ }}))
+		st, err := c.SpeechStream(context.Background(), &groq.SpeechRequest{Input: "one two three four five", SampleRate: 8000})
+		require.NoError(t, err)
+		assert.Equal(t, "audio/wav", st.ContentType)
+		assert.Equal(t, 1, c.RateLimits(groq.DefaultSpeechModel).InFlight, "it holds its slot")
+		data, err := io.ReadAll(st)
+		require.NoError(t, err)
+		secs, _, ok := audio.Duration(data)
+		require.True(t, ok)
+		assert.InDelta(t, 2.0, secs, 0.01)
+		require.NoError(t, st.Close())
+		require.NoError(t, st.Close())
+		assert.Equal(t, 0, c.RateLimits(groq.DefaultSpeechModel).InFlight, "Close frees it")
+		assert.Equal(t, 1, done, "the call ended once")
+	})
+}
+
+// TestAudioRateIsLearnt: a format whose header does not say its duration is
+// charged by its size, at a rate that the verbose answers' durations correct.
+func TestAudioRateIsLearnt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, nil)
+		file := bytes.Repeat([]byte{0x42}, 80_000) // an m4a as far as anyone can tell: 10 s at 64 kbit/s
+		before := c.AudioRate("m4a")
+		for range 8 {
+			tr, err := c.Transcribe(context.Background(), &groq.TranscriptionRequest{File: bytes.NewReader(file), FileName: "a.m4a", ResponseFormat: "verbose_json"})
+			require.NoError(t, err)
+			assert.InDelta(t, 10, tr.Duration, 1e-9)
+		}
+		assert.InDelta(t, 1.0/16000, before, 1e-12, "128 kbit/s before any answer")
+		assert.InDelta(t, 1.0/8000, c.AudioRate("m4a"), 0.15/8000, "close to the server's 64 kbit/s after eight answers")
+		assert.Equal(t, 80, srv.Stats().AudioSecs)
+	})
+}

@@ -168,7 +168,8 @@ func (c *Client) planAudio(model string, cost int) (*callPlan, error) {
 // wire is what an attempt with g sends.
 func (k *call) wire(g grant) wireRequest {
 	if a := k.audio; a != nil {
-		return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: k.body, contentType: a.contentType, accept: a.accept, seconds: a.seconds}
+		return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: k.body, contentType: a.contentType, accept: a.accept,
+			seconds: a.seconds, stream: a.open != nil}
 	}
 	accept := "application/json"
 	if k.stream {

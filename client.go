@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -27,9 +28,11 @@ type Client struct {
 	costs    *costModel
 	obs      observing
 	flights  flights
-	closed   atomic.Bool
-	done     chan struct{} // closed by Close: ends every retry's sleep
-	ownHTTP  bool          // the client made hc's transport, and closes its idle connections
+	// audioRates are the seconds per byte learnt by audio format (audio.go).
+	audioRates sync.Map
+	closed     atomic.Bool
+	done       chan struct{} // closed by Close: ends every retry's sleep
+	ownHTTP    bool          // the client made hc's transport, and closes its idle connections
 }
 
 // simulatorHost is the host of an unstarted groqtest.Server's URL: no network

@@ -130,7 +130,7 @@ func (a *audioCall) ok(org, model, contentType string, body []byte) {
 // transcribe serves POST /audio/transcriptions and /audio/translations: multipart
 // with model, file or url, language, prompt, response_format, temperature and
 // timestamp_granularities[]. It charges ASH and ASD the file's duration (read from
-// a WAV, FLAC or MP3 header, else estimated at 128 kbit/s; 10 s for a URL), at
+// a WAV, FLAC or MP3 header, else estimated at 64 kbit/s; 10 s for a URL), at
 // least 10 s, and answers json, text or verbose_json.
 func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bool) {
 	a, org, ok := s.beginAudio(w, r)
@@ -247,7 +247,7 @@ func (a *audioCall) audioFile(url string) (float64, bool) {
 	if secs, _, ok := audio.Duration(data); ok {
 		return secs, true
 	}
-	return float64(len(data)) / 16000, true
+	return float64(len(data)) / 8000, true // 64 kbit/s, a common speech encoding
 }
 
 // segments splits text into segments of at most ten seconds over seconds.
