@@ -16,6 +16,7 @@ import (
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
 	"github.com/groqkit/groq/internal/batchapi"
+	"github.com/groqkit/groq/internal/metrics"
 )
 
 // defaultCacheFile is where the command caches answers: in the current directory.
@@ -295,30 +296,28 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
-	var metrics *promMetrics
+	var m *metrics.Metrics
 	if o.metricsAddr != "" {
-		metrics = newPromMetrics()
-		opts = append(opts, groq.WithObserver(metrics.observer()))
+		m = metrics.New()
+		opts = append(opts, groq.WithObserver(m.Observer()))
 	}
 	client, err := groq.NewClient(opts...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "groq: %v\n", err)
 		return nil, nil, exitUsage
 	}
-	if metrics == nil {
+	if m == nil {
 		return client, func() { client.Close() }, exitOK
 	}
-	metrics.mu.Lock()
-	metrics.client = client
-	metrics.mu.Unlock()
-	srv, err := serveMetrics(o.metricsAddr, metrics)
+	m.SetClient(client)
+	srv, err := metrics.Serve(o.metricsAddr, m)
 	if err != nil {
 		client.Close()
 		fmt.Fprintf(e.stderr, "groq: --metrics: %v\n", err)
 		return nil, nil, exitUsage
 	}
-	fmt.Fprintf(e.stderr, "groq: serving Prometheus metrics on http://%s/metrics\n", srv.ln.Addr())
-	return client, func() { srv.stop(); client.Close() }, exitOK
+	fmt.Fprintf(e.stderr, "groq: serving Prometheus metrics on http://%s/metrics\n", srv.Addr())
+	return client, func() { srv.Stop(); client.Close() }, exitOK
 }
 
 // streamTo streams the answer, printing deltas as they come when echo is set, and

@@ -1,4 +1,7 @@
-package main
+// Package metrics turns a groq.Client's events into Prometheus metrics, written
+// with the standard library, for the groq command's --metrics and the gateway's
+// /metrics.
+package metrics
 
 import (
 	"context"
@@ -17,7 +20,7 @@ import (
 	"github.com/groqkit/groq"
 )
 
-// The command serves its metrics (--metrics ADDR) in the Prometheus text format,
+// The metrics are in the Prometheus text format,
 // written here with the standard library so that the root module keeps its lean
 // dependencies. The names and labels are those the OpenTelemetry Prometheus
 // exporter gives groqotel's instruments (dots become underscores, counters end in
@@ -43,17 +46,18 @@ type series struct {
 	count  uint64
 }
 
-// promMetrics turns the client's events into Prometheus metrics. Safe for
-// concurrent use.
-type promMetrics struct {
+// Metrics turns the client's events into Prometheus metrics. Safe for
+// concurrent use. Observer feeds it; SetClient gives it the client whose quotas
+// the gauges read at scrape time.
+type Metrics struct {
 	mu     sync.Mutex
 	fams   map[string]*family
 	models map[string]bool // seen, for the quota gauges
 	client *groq.Client    // set once built; read at scrape time
 }
 
-func newPromMetrics() *promMetrics {
-	m := &promMetrics{fams: map[string]*family{}, models: map[string]bool{}}
+func New() *Metrics {
+	m := &Metrics{fams: map[string]*family{}, models: map[string]bool{}}
 	def := func(name, kind, help string, buckets []float64) {
 		m.fams[name] = &family{name: name, kind: kind, help: help, buckets: buckets, series: map[string]*series{}}
 	}
@@ -72,7 +76,8 @@ func newPromMetrics() *promMetrics {
 }
 
 // labels renders label pairs (name, value, name, value…) in the text format.
-func labels(kv ...string) string {
+// Labels is the label text of name, value pairs.
+func Labels(kv ...string) string {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {
 		if i > 0 {
@@ -86,7 +91,8 @@ func labels(kv ...string) string {
 	return b.String()
 }
 
-func (m *promMetrics) add(name, lbl string, v float64) {
+// Add adds v to the counter name's series with the label text lbl (see Labels).
+func (m *Metrics) Add(name, lbl string, v float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.fams[name]
@@ -98,7 +104,8 @@ func (m *promMetrics) add(name, lbl string, v float64) {
 	s.value += v
 }
 
-func (m *promMetrics) observe(name, lbl string, v float64) {
+// Observe records v in the histogram name's series with the label text lbl.
+func (m *Metrics) Observe(name, lbl string, v float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.fams[name]
@@ -115,11 +122,11 @@ func (m *promMetrics) observe(name, lbl string, v float64) {
 
 // genAI is the conventions' common labels for a model's chat calls.
 func genAI(model string, kv ...string) string {
-	return labels(append([]string{"gen_ai_operation_name", "chat", "gen_ai_provider_name", "groq", "gen_ai_request_model", model}, kv...)...)
+	return Labels(append([]string{"gen_ai_operation_name", "chat", "gen_ai_provider_name", "groq", "gen_ai_request_model", model}, kv...)...)
 }
 
-// observer is what the client calls.
-func (m *promMetrics) observer() groq.Observer {
+// Observer is what the client calls (groq.WithObserver).
+func (m *Metrics) Observer() groq.Observer {
 	return groq.Observer{
 		CallStart: func(ctx context.Context, e groq.CallStartEvent) context.Context {
 			m.mu.Lock()
@@ -128,23 +135,23 @@ func (m *promMetrics) observer() groq.Observer {
 			return nil
 		},
 		Admitted: func(_ context.Context, e groq.AdmittedEvent) {
-			m.observe("groq_client_queue_wait_seconds", labels("gen_ai_request_model", e.Model, "groq_priority", strconv.Itoa(e.Priority)), e.QueueWait.Seconds())
+			m.Observe("groq_client_queue_wait_seconds", Labels("gen_ai_request_model", e.Model, "groq_priority", strconv.Itoa(e.Priority)), e.QueueWait.Seconds())
 		},
 		RateLimited: func(_ context.Context, e groq.RateLimitedEvent) {
 			limit := e.LimitName()
-			m.add("groq_client_rate_limited_total", labels("gen_ai_request_model", e.Model, "groq_limit", limit), 1)
+			m.Add("groq_client_rate_limited_total", Labels("gen_ai_request_model", e.Model, "groq_limit", limit), 1)
 			if !e.CooldownUntil.IsZero() {
-				m.add("groq_client_cooldowns_total", labels("gen_ai_request_model", e.Model), 1)
+				m.Add("groq_client_cooldowns_total", Labels("gen_ai_request_model", e.Model), 1)
 			}
 		},
 		Retry: func(_ context.Context, e groq.RetryEvent) {
-			m.add("groq_client_retries_total", labels("gen_ai_request_model", e.Model, "groq_retry_reason", e.Reason), 1)
+			m.Add("groq_client_retries_total", Labels("gen_ai_request_model", e.Model, "groq_retry_reason", e.Reason), 1)
 		},
 		BudgetRefused: func(_ context.Context, e groq.BudgetRefusedEvent) {
-			m.add("groq_client_budget_refused_total", labels("gen_ai_request_model", e.Model), 1)
+			m.Add("groq_client_budget_refused_total", Labels("gen_ai_request_model", e.Model), 1)
 		},
 		Learned: func(e groq.LearnedEvent) {
-			m.add("groq_client_learned_total", labels("gen_ai_request_model", e.Model, "groq_quota", e.Quota, "groq_limit", e.Limit), 1)
+			m.Add("groq_client_learned_total", Labels("gen_ai_request_model", e.Model, "groq_quota", e.Quota, "groq_limit", e.Limit), 1)
 		},
 		CallDone: func(_ context.Context, e groq.CallDoneEvent) {
 			var extra []string
@@ -154,26 +161,26 @@ func (m *promMetrics) observer() groq.Observer {
 			if e.Err != nil {
 				extra = append(extra, "error_type", groq.ErrorType(e.Err))
 			}
-			m.observe("gen_ai_client_operation_duration_seconds", genAI(e.Model, extra...), e.Duration.Seconds())
-			model := labels("gen_ai_request_model", e.Model)
+			m.Observe("gen_ai_client_operation_duration_seconds", genAI(e.Model, extra...), e.Duration.Seconds())
+			model := Labels("gen_ai_request_model", e.Model)
 			switch {
 			case e.FromCache:
-				m.add("groq_client_cache_hits_total", model, 1)
+				m.Add("groq_client_cache_hits_total", model, 1)
 			case e.Shared:
-				m.add("groq_client_deduplicated_total", model, 1)
+				m.Add("groq_client_deduplicated_total", model, 1)
 			default:
-				m.add("groq_client_cache_misses_total", model, 1)
+				m.Add("groq_client_cache_misses_total", model, 1)
 			}
 			if u := e.Usage; u != nil && !e.FromCache && !e.Shared {
-				m.observe("gen_ai_client_token_usage", genAI(e.Model, append(extra, "gen_ai_token_type", "input")...), float64(u.PromptTokens))
-				m.observe("gen_ai_client_token_usage", genAI(e.Model, append(extra, "gen_ai_token_type", "output")...), float64(u.CompletionTokens))
+				m.Observe("gen_ai_client_token_usage", genAI(e.Model, append(extra, "gen_ai_token_type", "input")...), float64(u.PromptTokens))
+				m.Observe("gen_ai_client_token_usage", genAI(e.Model, append(extra, "gen_ai_token_type", "output")...), float64(u.CompletionTokens))
 			}
 		},
 	}
 }
 
-// write renders every metric, with the gauges read from the client now.
-func (m *promMetrics) write(w io.Writer) {
+// Write renders every metric, with the gauges read from the client now.
+func (m *Metrics) Write(w io.Writer) {
 	m.mu.Lock()
 	models := make([]string, 0, len(m.models))
 	for k := range m.models {
@@ -237,7 +244,7 @@ func gauges(b *strings.Builder, c *groq.Client, models []string) {
 					continue
 				}
 				left := math.Max(0, 1-float64(l.used)/float64(l.limit))
-				fmt.Fprintf(b, "groq_client_quota_remaining{%s} %s\n", labels("gen_ai_request_model", model, "groq_quota", q.Name, "groq_limit", l.name), num(left))
+				fmt.Fprintf(b, "groq_client_quota_remaining{%s} %s\n", Labels("gen_ai_request_model", model, "groq_quota", q.Name, "groq_limit", l.name), num(left))
 			}
 		}
 	}
@@ -255,29 +262,44 @@ func gauges(b *strings.Builder, c *groq.Client, models []string) {
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// metricsServer serves /metrics on addr until stop is called.
-type metricsServer struct {
+// SetClient gives the gauges their client.
+func (m *Metrics) SetClient(c *groq.Client) {
+	m.mu.Lock()
+	m.client = c
+	m.mu.Unlock()
+}
+
+// ServeHTTP answers a scrape.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	m.Write(w)
+}
+
+// Server serves /metrics on an address until Stop is called.
+type Server struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-func serveMetrics(addr string, m *promMetrics) (*metricsServer, error) {
+// Serve serves m at /metrics on addr.
+func Serve(addr string, m *Metrics) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.write(w)
-	})
-	s := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	mux.Handle("GET /metrics", m)
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go s.srv.Serve(ln)
 	return s, nil
 }
 
-func (s *metricsServer) stop() {
+// Stop stops the server.
+func (s *Server) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx)
 }
+
+// Addr is where the server listens.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
