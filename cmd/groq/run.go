@@ -17,6 +17,7 @@ import (
 	"github.com/groqkit/groq/groqtest"
 	"github.com/groqkit/groq/internal/batchapi"
 	"github.com/groqkit/groq/internal/metrics"
+	"github.com/groqkit/groq/internal/serve"
 )
 
 // defaultCacheFile is where the command caches answers: in the current directory.
@@ -92,6 +93,9 @@ func newFlags(o *options) *flag.FlagSet {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "serve" { // a server with flags of its own
+		return serve.Run(args[1:], serve.Env{Stdout: stdout, Stderr: stderr, Getenv: getenv}, serve.Hooks{})
+	}
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	var o options
 	fs := newFlags(&o)
@@ -512,6 +516,7 @@ sending and gives the calls in flight 5 s (exit 130 or 143); a second ends them.
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, `usage: groq [flags] [prompt]
        groq models [--json]                      the models the key serves
+       groq serve [--listen ADDR] [--token SPEC]   an OpenAI-compatible gateway: one scheduler for every service
        groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment]
        groq speak TEXT -o out.wav [--voice V]     text to speech
        groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API

@@ -56,6 +56,7 @@ type Metrics struct {
 	client *groq.Client    // set once built; read at scrape time
 }
 
+// New returns empty metrics.
 func New() *Metrics {
 	m := &Metrics{fams: map[string]*family{}, models: map[string]bool{}}
 	def := func(name, kind, help string, buckets []float64) {
@@ -72,11 +73,12 @@ func New() *Metrics {
 	def("groq_client_deduplicated_total", "counter", "Calls answered by an identical call in flight.", nil)
 	def("groq_client_budget_refused_total", "counter", "Calls refused by the daily token budget.", nil)
 	def("groq_client_learned_total", "counter", "Bursts learnt and pacing margins widened after a 429.", nil)
+	def("groq_gateway_requests_total", "counter", "Calls the gateway answered, by token and status.", nil)
+	def("groq_gateway_request_duration_seconds", "histogram", "Time the gateway took to answer a call, queueing included, by token.", durationBuckets)
 	return m
 }
 
-// labels renders label pairs (name, value, name, value…) in the text format.
-// Labels is the label text of name, value pairs.
+// Labels renders label pairs (name, value, name, value…) in the text format.
 func Labels(kv ...string) string {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/groqkit/groq"
+)
+
+// apiError is the "error" object of an OpenAI-shaped error answer, which the
+// OpenAI and Groq SDKs read.
+type apiError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    any     `json:"code"`
+}
+
+// writeError writes an OpenAI-shaped error answer.
+func writeError(w http.ResponseWriter, status int, e *apiError) {
+	if e.Code == "" {
+		e.Code = nil
+	}
+	data, _ := json.Marshal(map[string]any{"error": e})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+func (q *request) fail(status int, e *apiError) {
+	q.status = status
+	writeError(q.w, status, e)
+}
+
+// failWith answers the client's error as the SDKs expect it.
+func (q *request) failWith(err error) {
+	status, e := errorOf(err)
+	var rl *groq.RateLimitError
+	switch {
+	case errors.As(err, &rl) && rl.RetryAfter > 0 && status == http.StatusTooManyRequests:
+		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+	case errors.Is(err, groq.ErrQueueFull):
+		q.w.Header().Set("Retry-After", "1")
+	}
+	var apiErr *groq.APIError
+	if errors.As(err, &apiErr) && apiErr.RequestID != "" {
+		q.w.Header().Set("X-Request-Id", apiErr.RequestID)
+	}
+	q.fail(status, e)
+}
+
+// errorOf maps a client error to a status and an OpenAI-shaped error: a local
+// refusal where waiting helps (a wait past the caller's deadline, the queue full,
+// the budget) is a 429 with Retry-After; one waiting cannot help (the request is
+// larger than the model's limits) a 413; a bad request a 400; Groq's own error
+// passes through with its status.
+func errorOf(err error) (int, *apiError) {
+	msg := err.Error()
+	var (
+		re  *groq.RequestError
+		rl  *groq.RateLimitError
+		be  *groq.BudgetError
+		cw  *groq.ContextWindowError
+		mnf *groq.ModelNotFoundError
+		api *groq.APIError
+	)
+	switch {
+	case errors.As(err, &re):
+		field := re.Field
+		return http.StatusBadRequest, &apiError{Message: msg, Type: "invalid_request_error", Param: &field}
+	case errors.As(err, &cw):
+		return http.StatusBadRequest, &apiError{Message: msg, Type: "invalid_request_error", Code: "context_length_exceeded"}
+	case errors.Is(err, groq.ErrRequestTooLarge):
+		return http.StatusRequestEntityTooLarge, &apiError{Message: msg, Type: "tokens", Code: "request_too_large"}
+	case errors.As(err, &mnf):
+		return http.StatusNotFound, &apiError{Message: msg, Type: "invalid_request_error", Code: "model_not_found"}
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, &apiError{Message: msg, Type: "tokens", Code: "rate_limit_exceeded"}
+	case errors.As(err, &be):
+		return http.StatusTooManyRequests, &apiError{Message: msg, Type: "tokens", Code: "budget_exceeded"}
+	case errors.Is(err, groq.ErrQueueFull):
+		return http.StatusTooManyRequests, &apiError{Message: msg, Type: "requests", Code: "queue_full"}
+	case errors.As(err, &api):
+		e := &apiError{Message: api.Message, Type: api.Type, Code: api.Code}
+		if api.Param != "" {
+			e.Param = &api.Param
+		}
+		if api.StatusCode >= 400 {
+			return api.StatusCode, e
+		}
+		return http.StatusBadGateway, e
+	case errors.Is(err, groq.ErrClientClosed):
+		return http.StatusServiceUnavailable, &apiError{Message: msg, Type: "server_error", Code: "shutting_down"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, &apiError{Message: msg, Type: "timeout"}
+	case errors.Is(err, context.Canceled):
+		return 499, &apiError{Message: msg, Type: "cancelled"}
+	}
+	return http.StatusBadGateway, &apiError{Message: msg, Type: "server_error", Code: "upstream_error"}
+}
+
+func ptr(s string) *string { return &s }

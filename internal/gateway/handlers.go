@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/groqkit/groq"
+)
+
+// body reads the request's body, at most limit bytes (a 413 past it).
+func (q *request) body(limit int64) ([]byte, bool) {
+	data, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, limit))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			q.fail(http.StatusRequestEntityTooLarge, &apiError{Message: fmt.Sprintf("%v (%d bytes)", errBodyTooLarge, limit), Type: "invalid_request_error", Code: "request_too_large"})
+		} else {
+			q.fail(http.StatusBadRequest, &apiError{Message: "reading the request body: " + err.Error(), Type: "invalid_request_error"})
+		}
+		return nil, false
+	}
+	return data, true
+}
+
+// begin is what every call to Groq does first: its priority, its context and the
+// caller's budget. ok is false when the call was answered (refused) already.
+func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts []groq.CallOption, ok bool) {
+	p, err := q.priority()
+	if err == nil {
+		ctx, cancel, err = q.context()
+	}
+	if err != nil {
+		q.fail(http.StatusBadRequest, &apiError{Message: err.Error(), Type: "invalid_request_error"})
+		return nil, nil, nil, false
+	}
+	if over, reset := q.who.over(); over {
+		cancel()
+		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(reset.Seconds()))))
+		q.fail(http.StatusTooManyRequests, &apiError{Message: fmt.Sprintf("the daily token budget of %q (%d tokens) is spent; it resets at midnight UTC", q.who.Name, q.who.DailyTokens),
+			Type: "tokens", Code: "budget_exceeded"})
+		return nil, nil, nil, false
+	}
+	return ctx, cancel, []groq.CallOption{groq.WithPriority(p)}, true
+}
+
+// chat serves POST chat/completions, plain or streamed. The body is a chat request
+// as any OpenAI SDK sends it; every field passes through to Groq.
+func (g *Gateway) chat(q *request) {
+	data, ok := q.body(g.cfg.MaxBody)
+	if !ok {
+		return
+	}
+	var req groq.ChatRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		q.fail(http.StatusBadRequest, &apiError{Message: "We could not parse the JSON body of your request: " + err.Error(), Type: "invalid_request_error"})
+		return
+	}
+	q.model = req.Model
+	ctx, cancel, opts, ok := q.begin()
+	if !ok {
+		return
+	}
+	defer cancel()
+	ahead := g.ahead(req.Model, q.prio)
+	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(ahead))
+	if req.Stream {
+		g.stream(ctx, q, &req, opts)
+		return
+	}
+	resp, err := g.c.ChatCompletion(ctx, &req, opts...)
+	if err != nil {
+		q.failWith(err)
+		return
+	}
+	q.who.spend(int64(usedTokens(resp.Usage)))
+	q.meta(resp.Meta)
+	q.json(http.StatusOK, resp)
+}
+
+// ahead is how many calls wait for model before one of priority p (as urgent or
+// more) when it arrives.
+func (g *Gateway) ahead(model string, p int) int {
+	n := 0
+	for prio, k := range g.c.RateLimits(model).Queued {
+		if prio <= p {
+			n += k
+		}
+	}
+	return n
+}
+
+// stream passes a streamed completion through chunk by chunk, as server-sent
+// events ending with [DONE]. A failure before the first chunk is an error
+// answer; after it, an error event.
+func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest, opts []groq.CallOption) {
+	st, err := g.c.ChatCompletionStream(ctx, req, opts...)
+	if err != nil {
+		q.failWith(err)
+		return
+	}
+	defer st.Close()
+	q.meta(st.Meta)
+	h := q.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	q.w.WriteHeader(http.StatusOK)
+	flusher, _ := q.w.(http.Flusher)
+	buf := make([]byte, 0, 512)
+	for st.Next() {
+		chunk, _ := json.Marshal(st.Current())
+		buf = append(append(append(buf[:0], "data: "...), chunk...), "\n\n"...)
+		if _, err := q.w.Write(buf); err != nil {
+			return // the caller went away: Close ends the call
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	if err := st.Err(); err != nil {
+		_, e := errorOf(err)
+		ev, _ := json.Marshal(map[string]any{"error": e})
+		fmt.Fprintf(q.w, "data: %s\n\n", ev)
+	}
+	q.who.spend(int64(usedTokens(st.Usage())))
+	q.w.Write([]byte("data: [DONE]\n\n"))
+}
+
+// models serves GET models and GET models/{id}.
+func (g *Gateway) models(q *request) {
+	ctx, cancel := context.WithTimeout(q.r.Context(), time.Minute)
+	defer cancel()
+	if id := q.r.PathValue("id"); id != "" {
+		m, err := g.c.Model(ctx, id)
+		if err != nil {
+			q.failWith(err)
+			return
+		}
+		q.json(http.StatusOK, m)
+		return
+	}
+	ms, err := g.c.Models(ctx)
+	if err != nil {
+		q.failWith(err)
+		return
+	}
+	for i := range ms {
+		if ms[i].Object == "" {
+			ms[i].Object = "model"
+		}
+	}
+	q.json(http.StatusOK, map[string]any{"object": "list", "data": ms})
+}
+
+// transcribe serves POST audio/transcriptions and audio/translations: the caller's
+// multipart form, read within the bound, becomes a TranscriptionRequest.
+func (g *Gateway) transcribe(q *request) {
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, g.cfg.MaxAudioBody)
+	if err := q.r.ParseMultipartForm(32 << 20); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			q.fail(http.StatusRequestEntityTooLarge, &apiError{Message: errBodyTooLarge.Error(), Type: "invalid_request_error", Code: "request_too_large"})
+			return
+		}
+		q.fail(http.StatusBadRequest, &apiError{Message: "request must be multipart/form-data: " + err.Error(), Type: "invalid_request_error"})
+		return
+	}
+	defer q.r.MultipartForm.RemoveAll()
+	f := q.r.MultipartForm
+	get := func(k string) string {
+		if v := f.Value[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	req := &groq.TranscriptionRequest{Model: get("model"), URL: get("url"), Language: get("language"), Prompt: get("prompt"),
+		ResponseFormat: get("response_format"), TimestampGranularities: f.Value["timestamp_granularities[]"]}
+	if t := get("temperature"); t != "" {
+		v, err := strconv.ParseFloat(t, 64)
+		if err != nil {
+			q.fail(http.StatusBadRequest, &apiError{Message: "temperature is not a number", Type: "invalid_request_error", Param: ptr("temperature")})
+			return
+		}
+		req.Temperature = &v
+	}
+	if files := f.File["file"]; len(files) > 0 {
+		file, err := files[0].Open()
+		if err != nil {
+			q.fail(http.StatusBadRequest, &apiError{Message: "reading the file: " + err.Error(), Type: "invalid_request_error", Param: ptr("file")})
+			return
+		}
+		defer file.Close()
+		req.File, req.FileName = file, files[0].Filename
+	}
+	q.model = req.Model
+	ctx, cancel, opts, ok := q.begin()
+	if !ok {
+		return
+	}
+	defer cancel()
+	call := g.c.Transcribe
+	if strings.HasSuffix(q.r.URL.Path, "/translations") {
+		call = g.c.Translate
+	}
+	tr, err := call(ctx, req, opts...)
+	if err != nil {
+		q.failWith(err)
+		return
+	}
+	q.meta(tr.Meta)
+	if req.ResponseFormat == "text" {
+		q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(q.w, tr.Text+"\n")
+		return
+	}
+	q.json(http.StatusOK, tr)
+}
+
+// speech serves POST audio/speech: the audio's bytes as they arrive.
+func (g *Gateway) speech(q *request) {
+	data, ok := q.body(g.cfg.MaxBody)
+	if !ok {
+		return
+	}
+	var req groq.SpeechRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		q.fail(http.StatusBadRequest, &apiError{Message: "We could not parse the JSON body of your request: " + err.Error(), Type: "invalid_request_error"})
+		return
+	}
+	q.model = req.Model
+	ctx, cancel, opts, ok := q.begin()
+	if !ok {
+		return
+	}
+	defer cancel()
+	st, err := g.c.SpeechStream(ctx, &req, opts...)
+	if err != nil {
+		q.failWith(err)
+		return
+	}
+	defer st.Close()
+	q.meta(st.Meta)
+	q.w.Header().Set("Content-Type", st.ContentType)
+	q.w.WriteHeader(http.StatusOK)
+	io.Copy(q.w, st)
+}
+
+// meta sets the answer's headers: Groq's request id and rate-limit headers (with
+// Groq's meanings), and how long the call waited in the gateway's queue.
+func (q *request) meta(m groq.ResponseMeta) {
+	h := q.w.Header()
+	if m.RequestID != "" {
+		h.Set("X-Request-Id", m.RequestID)
+	}
+	h.Set("X-Groq-Queue-Wait-Ms", strconv.FormatInt(m.Queued.Milliseconds(), 10))
+	rl := m.RateLimit
+	set := func(name string, v int) {
+		if v >= 0 {
+			h.Set(name, strconv.Itoa(v))
+		}
+	}
+	if rl.Present {
+		set("X-Ratelimit-Limit-Requests", rl.RequestsPerDay)
+		set("X-Ratelimit-Remaining-Requests", rl.RequestsLeftToday)
+		set("X-Ratelimit-Limit-Tokens", rl.TokensPerMinute)
+		set("X-Ratelimit-Remaining-Tokens", rl.TokensLeftInMinute)
+	}
+}
+
+func (q *request) json(status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		q.fail(http.StatusInternalServerError, &apiError{Message: "encoding the answer: " + err.Error(), Type: "server_error"})
+		return
+	}
+	q.status = status
+	q.w.Header().Set("Content-Type", "application/json")
+	q.w.WriteHeader(status)
+	q.w.Write(data)
+}
+
+func usedTokens(u *groq.Usage) int {
+	if u == nil {
+		return 0
+	}
+	return u.TotalTokens
+}
