@@ -1,0 +1,41 @@
+// Command groq-gateway is "groq serve" with --redis: several gateway replicas,
+// behind one load balancer, share one quota (and each caller's place in it)
+// through Redis, so that N replicas admit what one would, not N times the limit.
+//
+//	go run ./cmd/groq-gateway --listen 127.0.0.1:8080 --token gw_secret --redis redis://127.0.0.1:6379/0
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/internal/serve"
+	"github.com/groqkit/groq/redisstore"
+)
+
+func main() {
+	var url, prefix string
+	os.Exit(serve.Run(os.Args[1:], serve.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}, serve.Hooks{
+		Name: "groq-gateway",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&url, "redis", "", "the Redis `URL` (redis://host:port/db) whose quota store every replica shares; empty: this replica alone")
+			fs.StringVar(&prefix, "redis-prefix", "groq:", "the prefix of the store's keys (one per Groq organization set)")
+		},
+		Options: func() ([]groq.Option, func(), error) {
+			if url == "" {
+				return nil, nil, nil
+			}
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--redis %q: %v", url, err)
+			}
+			rdb := redis.NewClient(opt)
+			store := redisstore.New(rdb, redisstore.WithPrefix(prefix))
+			return []groq.Option{groq.WithQuotaStore(store)}, func() { rdb.Close() }, nil
+		},
+	}))
+}
