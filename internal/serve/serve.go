@@ -51,7 +51,7 @@ const (
 )
 
 type options struct {
-	listen, config, tokensEnv  string
+	listen, config             string
 	tokens                     tokenFlags
 	rpm, concurrency, maxQueue int
 	grace, reload              time.Duration
@@ -155,7 +155,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	stopReload := watchConfig(o, client, log)
+	stopReload := watchConfig(o, client, log, e.Getenv)
 	defer stopReload()
 	select {
 	case err := <-served:
@@ -254,7 +254,7 @@ func readConfig(path string, getenv func(string) string) (*groq.Config, error) {
 // watchConfig reloads the config file when it changes (checked every
 // o.reload) or on SIGHUP; a file that does not parse is logged and the running
 // configuration kept.
-func watchConfig(o *options, c *groq.Client, log *slog.Logger) (stop func()) {
+func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(string) string) (stop func()) {
 	if o.config == "" {
 		return func() {}
 	}
@@ -285,7 +285,7 @@ func watchConfig(o *options, c *groq.Client, log *slog.Logger) (stop func()) {
 				}
 			case <-hup:
 			}
-			cfg, err := readConfig(o.config, os.Getenv)
+			cfg, err := readConfig(o.config, getenv)
 			if err == nil {
 				err = c.Reload(cfg)
 			}
