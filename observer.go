@@ -43,7 +43,7 @@ type CallStartEvent struct {
 	Priority int
 	Stream   bool
 	URL      string       // where the request goes (for server.address)
-	Request  *ChatRequest // read-only; its messages are the caller's content
+	Request  *ChatRequest // read-only; its messages are the caller's content; nil for an audio call (Transcribe, Translate, Speech)
 }
 
 // QueuedEvent: a call (or a retry) joined its model's queue.

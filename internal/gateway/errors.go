@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/groqkit/groq"
 )
@@ -40,9 +41,12 @@ func (q *request) fail(status int, e *apiError) {
 func (q *request) failWith(err error) {
 	status, e := errorOf(err)
 	var rl *groq.RateLimitError
+	var be *groq.BudgetError
 	switch {
 	case errors.As(err, &rl) && rl.RetryAfter > 0 && status == http.StatusTooManyRequests:
 		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+	case errors.As(err, &be) && time.Until(be.ResetAt) > 0:
+		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(time.Until(be.ResetAt).Seconds()))))
 	case errors.Is(err, groq.ErrQueueFull):
 		q.w.Header().Set("Retry-After", "1")
 	}

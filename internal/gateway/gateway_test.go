@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -279,4 +280,18 @@ func TestNewRefusesBadTokens(t *testing.T) {
 		assert.Error(t, err, "%+v", toks)
 	}
 	_ = context.Background
+}
+
+// TestClientBudgetIsA429WithRetryAfter: the gateway's own daily budget refuses a
+// call with a 429 whose Retry-After is the budget's reset.
+func TestClientBudgetIsA429WithRetryAfter(t *testing.T) {
+	srv, front, _ := setup(t, nil, nil, groq.WithDailyTokenBudget(5))
+	resp, data := post(t, http.DefaultClient, front.URL, "", hello)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(data))
+	assert.Contains(t, string(data), "budget_exceeded")
+	n, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	assert.Positive(t, n)
+	assert.LessOrEqual(t, n, 86400)
+	assert.Zero(t, srv.Stats().Requests)
 }

@@ -55,7 +55,7 @@ type options struct {
 	tokens                     tokenFlags
 	rpm, concurrency, maxQueue int
 	grace, reload              time.Duration
-	maxBody                    int64
+	maxBody, budget            int64
 	verbose                    bool
 }
 
@@ -76,6 +76,7 @@ func Run(args []string, e Env, h Hooks) int {
 	fs.DurationVar(&o.grace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the calls in flight have to finish")
 	fs.DurationVar(&o.reload, "reload-every", 2*time.Second, "how often the config file is checked for changes")
 	fs.Int64Var(&o.maxBody, "max-body", gateway.DefaultMaxBody, "the largest chat or speech request body, in bytes")
+	fs.Int64Var(&o.budget, "budget", 0, "the whole gateway's daily token budget (0: none; a token's own is daily-tokens)")
 	fs.BoolVar(&o.verbose, "v", false, "log every call (JSON lines on standard error)")
 	if h.Flags != nil {
 		h.Flags(fs)
@@ -182,6 +183,9 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
 	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
 		groq.WithLogger(log), groq.WithObserver(m.Observer())}
+	if o.budget > 0 {
+		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
+	}
 	keys := envKeys(e.Getenv)
 	if o.config != "" {
 		cfg, err := readConfig(o.config, e.Getenv)
