@@ -30,6 +30,20 @@ func (q *request) body(limit int64) ([]byte, bool) {
 	return data, true
 }
 
+// decode reads the request's JSON body (at most limit bytes) into v; false when
+// it answered the refusal.
+func (q *request) decode(limit int64, v any) bool {
+	data, ok := q.body(limit)
+	if !ok {
+		return false
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		q.fail(http.StatusBadRequest, &apiError{Message: "We could not parse the JSON body of your request: " + err.Error(), Type: "invalid_request_error"})
+		return false
+	}
+	return true
+}
+
 // begin is what every call to Groq does first: its priority, its context and the
 // caller's budget. ok is false when the call was answered (refused) already.
 func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts []groq.CallOption, ok bool) {
@@ -54,13 +68,8 @@ func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts 
 // chat serves POST chat/completions, plain or streamed. The body is a chat request
 // as any OpenAI SDK sends it; every field passes through to Groq.
 func (g *Gateway) chat(q *request) {
-	data, ok := q.body(g.cfg.MaxBody)
-	if !ok {
-		return
-	}
 	var req groq.ChatRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		q.fail(http.StatusBadRequest, &apiError{Message: "We could not parse the JSON body of your request: " + err.Error(), Type: "invalid_request_error"})
+	if !q.decode(g.cfg.MaxBody, &req) {
 		return
 	}
 	q.model = req.Model
@@ -225,13 +234,8 @@ func (g *Gateway) transcribe(q *request) {
 
 // speech serves POST audio/speech: the audio's bytes as they arrive.
 func (g *Gateway) speech(q *request) {
-	data, ok := q.body(g.cfg.MaxBody)
-	if !ok {
-		return
-	}
 	var req groq.SpeechRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		q.fail(http.StatusBadRequest, &apiError{Message: "We could not parse the JSON body of your request: " + err.Error(), Type: "invalid_request_error"})
+	if !q.decode(g.cfg.MaxBody, &req) {
 		return
 	}
 	q.model = req.Model
