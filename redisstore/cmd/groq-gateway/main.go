@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,11 +20,13 @@ import (
 
 func main() {
 	var url, prefix string
+	var timeout time.Duration
 	os.Exit(serve.Run(os.Args[1:], serve.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}, serve.Hooks{
 		Name: "groq-gateway",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&url, "redis", "", "the Redis `URL` (redis://host:port/db) whose quota store every replica shares; empty: this replica alone")
 			fs.StringVar(&prefix, "redis-prefix", "groq:", "the prefix of the store's keys (one per Groq organization set)")
+			fs.DurationVar(&timeout, "redis-timeout", redisstore.DefaultTimeout, "the longest a Redis operation may take; a slower one counts as a failure and the replica admits on its own buckets")
 		},
 		Options: func() ([]groq.Option, func(), error) {
 			if url == "" {
@@ -34,7 +37,7 @@ func main() {
 				return nil, nil, fmt.Errorf("--redis %q: %v", url, err)
 			}
 			rdb := redis.NewClient(opt)
-			store := redisstore.New(rdb, redisstore.WithPrefix(prefix))
+			store := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
 			return []groq.Option{groq.WithQuotaStore(store)}, func() { rdb.Close() }, nil
 		},
 	}))
