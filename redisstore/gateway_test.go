@@ -20,10 +20,10 @@ import (
 )
 
 // twoGateways sends calls at once through each of two gateways in front of one
-// key (RPM 600, a minute's bucket) and returns the server's 429s. With shared,
+// key (RPM 120, a minute's bucket: Groq's shape) and returns the server's 429s. With shared,
 // the gateways' clients share a quota store on one Redis.
 func twoGateways(t *testing.T, calls int, shared bool) (int, time.Duration) {
-	srv := groqtest.NewServer(groqtest.WithModel(sharedModel, groqtest.Limits{RPM: 600}))
+	srv := groqtest.NewServer(groqtest.WithModel(sharedModel, groqtest.Limits{RPM: 120}), groqtest.WithLatency(10*time.Millisecond, 10*time.Millisecond))
 	defer srv.Close()
 	var rs *redistest.Server
 	if shared {
@@ -31,8 +31,8 @@ func twoGateways(t *testing.T, calls int, shared bool) (int, time.Duration) {
 	}
 	var fronts []*httptest.Server
 	for range 2 {
-		opts := []groq.Option{groq.WithAPIKeys("gsk_shared"), groq.WithBaseURL(srv.URL()), groq.WithModelLimits(sharedModel, groq.Limits{RPM: 600}),
-			groq.WithMaxConcurrency(64), groq.WithMaxQueue(10000), groq.WithMaxRetryDelay(time.Minute)}
+		opts := []groq.Option{groq.WithAPIKeys("gsk_shared"), groq.WithBaseURL(srv.URL()), groq.WithModelLimits(sharedModel, groq.Limits{RPM: 120}),
+			groq.WithMaxQueue(10000), groq.WithMaxRetryDelay(time.Minute)} // the default concurrency (8)
 		if shared {
 			opts = append(opts, groq.WithQuotaStore(redisstore.New(rs.Client(), redisstore.WithTimeout(2*time.Second)))) // the race detector slows Redis calls past the default; a timed-out Take falls back to the local buckets
 		}
@@ -50,7 +50,7 @@ func twoGateways(t *testing.T, calls int, shared bool) (int, time.Duration) {
 	var mu sync.Mutex
 	failed := 0
 	for _, f := range fronts {
-		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		for range calls {
 			wg.Go(func() {
 				resp, err := hc.Post(f.URL+"/v1/chat/completions", "application/json",
@@ -73,13 +73,14 @@ func twoGateways(t *testing.T, calls int, shared bool) (int, time.Duration) {
 	return srv.Stats().RateLimited, time.Since(start)
 }
 
-// TestTwoGatewaysShareOneQuota: two gateway replicas on one Redis draw no 429
-// where, each alone, they draw them (each believes it has the whole bucket).
+// TestTwoGatewaysShareOneQuota: two gateway replicas on one Redis, 68 calls at
+// once through each on a key that takes 120 a minute, draw no 429 where, each
+// alone, they draw them (each believes it has the whole bucket).
 func TestTwoGatewaysShareOneQuota(t *testing.T) {
-	alone, _ := twoGateways(t, 330, false)
+	alone, _ := twoGateways(t, 68, false)
 	assert.Positive(t, alone, "without the store the replicas overrun the key")
-	shared, took := twoGateways(t, 330, true)
+	shared, took := twoGateways(t, 68, true)
 	assert.Zero(t, shared, "with the store: no 429")
 	assert.Less(t, took, 15*time.Second)
-	t.Logf("660 calls through two gateways: %d 429s alone, %d shared (%s; the key allows 6 s)", alone, shared, took.Round(time.Millisecond))
+	t.Logf("136 calls through two gateways: %d 429s alone, %d shared (%s; the key allows 8 s)", alone, shared, took.Round(time.Millisecond))
 }
