@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/groqkit/groq/internal/atomicfile"
 )
 
 // BudgetStatus is the daily token budget's state.
@@ -108,7 +110,7 @@ func newBudget(limit int64, loc *time.Location, path string, log *slog.Logger) *
 		}
 		b.withLock(func() {
 			if b.lock != nil { // every writer holds the lock: a temporary file now is a dead writer's
-				removeDeadTemps(path)
+				atomicfile.RemoveDeadTemps(path)
 			}
 			b.load()
 		})
@@ -266,7 +268,7 @@ func (b *budget) saveLocked(sync bool) {
 		}
 		total := base + b.unsaved
 		data, _ := json.Marshal(budgetFile{Day: b.day, Zone: b.loc.String(), Used: total})
-		if err := writeFileAtomic(b.path, data, sync); err != nil {
+		if err := atomicfile.Write(b.path, data, sync); err != nil {
 			b.log.Error("groq: cannot save the budget file", "path", b.path, "error", err)
 			return
 		}

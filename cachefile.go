@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/groqkit/groq/internal/atomicfile"
 )
 
 // FileCache is a Cache kept in a JSON file, safe for concurrent use and for
@@ -117,7 +119,7 @@ func OpenFileCache(path string, ttl time.Duration, maxEntries int, log *slog.Log
 	}
 	fc.withLock(func() {
 		if fc.lock != nil { // every writer holds the lock: a temporary file now is a dead writer's
-			removeDeadTemps(path)
+			atomicfile.RemoveDeadTemps(path)
 		}
 		now := time.Now()
 		for _, e := range fc.readSnapshot(now) {
@@ -416,7 +418,7 @@ func (fc *FileCache) compactLocked(now time.Time, sync bool) error {
 		if err != nil {
 			return
 		}
-		if err = writeFileAtomic(fc.path, data, sync); err != nil {
+		if err = atomicfile.Write(fc.path, data, sync); err != nil {
 			fc.writeError("writing the snapshot", err)
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/groqkit/groq"
+	"github.com/groqkit/groq/internal/atomicfile"
 )
 
 // transcribe is "groq transcribe FILE": the file's speech as text, through the
@@ -110,7 +111,7 @@ func speak(o *options, args []string, e env) int {
 		}
 		return exitAPI
 	}
-	if err := writeWhole(o.output, sp.Audio); err != nil {
+	if err := atomicfile.Write(o.output, sp.Audio, true); err != nil {
 		fmt.Fprintf(e.stderr, "groq: writing %s: %v\n", o.output, err)
 		return exitAPI
 	}
@@ -128,25 +129,4 @@ func (o *options) audioModel(def string) string {
 		return o.model
 	}
 	return def
-}
-
-// writeWhole replaces path with data through a temporary file in its directory;
-// a symbolic link is written through (its target is replaced, the link stays).
-func writeWhole(path string, data []byte) error {
-	if target, err := filepath.EvalSymlinks(path); err == nil {
-		path = target
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -1,16 +1,19 @@
-package groq
+// Package atomicfile replaces files whole: a reader sees the old file or the new
+// one, never a mix. The client's cache and budget files and the command's output
+// files use it.
+package atomicfile
 
 import (
 	"os"
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data: a temporary file in the same directory,
+// Write replaces path with data: a temporary file in the same directory,
 // readable by its owner only, renamed over path, so that a reader sees the old
 // file or the new one, never a mix. A symbolic link is followed: its target is
 // replaced, the link stays. With sync, the data and the directory entry
 // are flushed to disk before it returns.
-func writeFileAtomic(path string, data []byte, sync bool) error {
+func Write(path string, data []byte, sync bool) error {
 	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
 		// Written through: the link's target is replaced, never the link.
 		target, err := filepath.EvalSymlinks(path)
@@ -66,10 +69,10 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 	return nil
 }
 
-// removeDeadTemps removes the temporary files writeFileAtomic left beside path
+// RemoveDeadTemps removes the temporary files Write left beside path
 // when its process died before the rename. Call it only holding the lock that
 // every writer of path holds while it writes, so that none of them is alive.
-func removeDeadTemps(path string) {
+func RemoveDeadTemps(path string) {
 	dead, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
 	for _, f := range dead {
 		os.Remove(f)

@@ -1,4 +1,4 @@
-package groq
+package atomicfile
 
 import (
 	"os"
@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestWriteFileAtomic: the file is replaced whole, readable by its owner only; a
+// TestWrite: the file is replaced whole, readable by its owner only; a
 // symbolic link (even to a file not made yet) is written through and stays a
 // link; a directory that cannot be written leaves the old file and no temporary.
-func TestWriteFileAtomic(t *testing.T) {
+func TestWrite(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "f.json")
 	require.NoError(t, os.WriteFile(p, []byte("old old old"), 0o644))
-	require.NoError(t, writeFileAtomic(p, []byte("new"), true))
+	require.NoError(t, Write(p, []byte("new"), true))
 	data, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(data))
@@ -26,7 +26,7 @@ func TestWriteFileAtomic(t *testing.T) {
 
 	link := filepath.Join(dir, "link.json")
 	require.NoError(t, os.Symlink("later.json", link)) // relative, to a file not made yet
-	require.NoError(t, writeFileAtomic(link, []byte("through"), false))
+	require.NoError(t, Write(link, []byte("through"), false))
 	data, err = os.ReadFile(filepath.Join(dir, "later.json"))
 	require.NoError(t, err)
 	assert.Equal(t, "through", string(data))
@@ -41,7 +41,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		require.NoError(t, os.WriteFile(q, []byte("kept"), 0o600))
 		require.NoError(t, os.Chmod(ro, 0o500))
 		t.Cleanup(func() { os.Chmod(ro, 0o700) })
-		require.Error(t, writeFileAtomic(q, []byte("lost"), false))
+		require.Error(t, Write(q, []byte("lost"), false))
 		data, err = os.ReadFile(q)
 		require.NoError(t, err)
 		assert.Equal(t, "kept", string(data))
@@ -49,7 +49,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
 	assert.Empty(t, temps, "no temporary left")
 	os.WriteFile(filepath.Join(dir, ".f.json.tmp-123"), nil, 0o600)
-	removeDeadTemps(p)
+	RemoveDeadTemps(p)
 	temps, _ = filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
 	assert.Empty(t, temps, "a dead writer's temporary is removed")
 }
