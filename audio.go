@@ -332,18 +332,14 @@ var errNoAudio = fmt.Errorf("an empty body")
 // newAudioCall checks ctx, the client and the options, then build (which applies
 // the options to the request and checks it). A call that fails here has ended.
 func (c *Client) newAudioCall(ctx context.Context, opts []CallOption, build func(*callConfig) (string, error)) (*call, error) {
-	_, cc, err := c.prepare(&ChatRequest{Model: "-", Messages: []Message{User("-")}}, opts)
+	// begin checks the options, ctx and the client as for a chat call; the chat
+	// request it is given only carries the options and always validates.
+	_, cc, err := c.begin(ctx, &ChatRequest{Model: "-", Messages: []Message{User("-")}}, opts)
 	if cc == nil {
 		return nil, err
 	}
 	k := &call{c: c, ctx: ctx, cc: cc, start: time.Now()}
-	switch {
-	case err != nil:
-	case ctx == nil:
-		err = &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
-	case c.closed.Load():
-		err = ErrClientClosed
-	default:
+	if err == nil {
 		k.model, err = build(cc)
 	}
 	if err != nil {
@@ -356,8 +352,7 @@ func (c *Client) newAudioCall(ctx context.Context, opts []CallOption, build func
 // runAudio runs and ends an audio call.
 func (k *call) runAudio() error {
 	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, URL: k.c.cfg.baseURL.String() + k.audio.path})
-	_, err := k.run()
-	k.end(nil, err)
+	_, err := k.do()
 	return err
 }
 

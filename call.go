@@ -234,6 +234,13 @@ func (k *call) run() (*ChatResponse, error) {
 	}
 }
 
+// do runs the call and ends it: what a call that is not a stream does.
+func (k *call) do() (*ChatResponse, error) {
+	resp, err := k.run()
+	k.end(resp, err)
+	return resp, err
+}
+
 // onPanic settles what the call holds when a panic passes through run: a slot or
 // a budget hold left behind would hang or starve every later call.
 func (k *call) onPanic() {

@@ -217,9 +217,7 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 		return nil, err
 	}
 	if k.key == "" {
-		resp, err := k.run()
-		k.end(resp, err)
-		return resp, err
+		return k.do()
 	}
 	return k.shared()
 }

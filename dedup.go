@@ -73,9 +73,7 @@ func (k *call) shared() (*ChatResponse, error) {
 				k.landing(nil, errLeaderPanicked)
 			}
 		}()
-		resp, err := k.run()
-		k.end(resp, err)
-		return resp, err
+		return k.do()
 	}
 	select {
 	case <-f.done:
@@ -86,9 +84,7 @@ func (k *call) shared() (*ChatResponse, error) {
 	}
 	if f.err != nil {
 		if errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded) {
-			resp, err := k.run()
-			k.end(resp, err)
-			return resp, err
+			return k.do()
 		}
 		k.end(nil, f.err)
 		return nil, f.err
