@@ -560,13 +560,8 @@ func fileName(name string, head []byte) (string, error) {
 	if len(head) == 0 {
 		return "", &RequestError{Field: "file", Reason: "empty"}
 	}
-	switch {
-	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WAVE":
-		return "audio.wav", nil
-	case len(head) >= 4 && string(head[:4]) == "fLaC":
-		return "audio.flac", nil
-	case len(head) >= 3 && (string(head[:3]) == "ID3" || (head[0] == 0xff && head[1]&0xe0 == 0xe0)):
-		return "audio.mp3", nil
+	if format := audio.Sniff(head); format != "" {
+		return "audio." + format, nil
 	}
 	return "", &RequestError{Field: "file_name", Reason: "empty, and the file is not WAV, FLAC or MP3: name it with its extension"}
 }

@@ -27,15 +27,29 @@ func FormatOf(name string) string {
 	return ""
 }
 
+// Sniff is the format data's first bytes announce: "wav" (RIFF/WAVE), "flac"
+// (fLaC), "mp3" (an ID3v2 tag or an MPEG frame sync), or "".
+func Sniff(data []byte) string {
+	switch {
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WAVE":
+		return "wav"
+	case len(data) >= 4 && string(data[:4]) == "fLaC":
+		return "flac"
+	case len(data) >= 3 && (string(data[:3]) == "ID3" || (data[0] == 0xff && data[1]&0xe0 == 0xe0)):
+		return "mp3"
+	}
+	return ""
+}
+
 // Duration is how many seconds data plays, read from its header, and the format
 // that header is (wav, flac or mp3); ok is false when data is none of them or its
 // header does not say.
 func Duration(data []byte) (seconds float64, format string, ok bool) {
-	switch {
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WAVE":
+	switch Sniff(data) {
+	case "wav":
 		s, ok := wavDuration(data)
 		return s, "wav", ok
-	case len(data) >= 4 && string(data[:4]) == "fLaC":
+	case "flac":
 		s, ok := flacDuration(data)
 		return s, "flac", ok
 	}
