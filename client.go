@@ -164,6 +164,17 @@ func (c *Client) RateLimits(model string) RateLimitSnapshot {
 	return snap
 }
 
+// Waiting is how many calls wait in model's queue (the default model when empty)
+// with priority p or more urgent: where a call of priority p arriving now would
+// stand. It makes no network call and takes no snapshot; it is safe for
+// concurrent use.
+func (c *Client) Waiting(model string, p int) int {
+	if model == "" {
+		model = c.cfg.defaultModel
+	}
+	return c.sched.waitingAhead(model, p)
+}
+
 // Chat sends msgs to the client's default model (or WithModel's) and returns the
 // completion. See ChatCompletion for the errors.
 func (c *Client) Chat(ctx context.Context, msgs []Message, opts ...CallOption) (*ChatResponse, error) {

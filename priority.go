@@ -77,8 +77,9 @@ type waitQueue []*waiter
 // that a head's ready time is computed again only when it may have changed (with
 // no change, a bucket only refills, and a future ready time stays right).
 type group struct {
-	q     waitQueue
-	epoch uint64
+	q      waitQueue
+	epoch  uint64
+	byPrio [11]int // the group's waiters by priority
 }
 
 func (q waitQueue) Len() int           { return len(q) }
@@ -113,6 +114,7 @@ func (s *scheduler) enqueue(w *waiter) {
 	heap.Push(&g.q, w)
 	s.waiting++
 	s.byPrio[w.priority]++
+	g.byPrio[w.priority]++
 }
 
 // remove takes w out of its group. s.mu is held.
@@ -127,6 +129,7 @@ func (s *scheduler) remove(w *waiter) {
 	}
 	s.waiting--
 	s.byPrio[w.priority]--
+	g.byPrio[w.priority]--
 }
 
 // leave takes w out of the queue (its context ended or it gave up) and lets the
@@ -180,4 +183,19 @@ func (s *scheduler) dispatch(now time.Time) {
 		best.grant = &g
 		best.signal()
 	}
+}
+
+// waitingAhead is how many calls wait for model with priority p or more urgent.
+func (s *scheduler) waitingAhead(model string, p int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[model]
+	if g == nil {
+		return 0
+	}
+	n := 0
+	for prio := 1; prio <= min(max(p, 1), 10); prio++ {
+		n += g.byPrio[prio]
+	}
+	return n
 }

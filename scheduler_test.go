@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -298,3 +299,33 @@ func TestPanicInTheSchedulerLeavesNoLock(t *testing.T) {
 }
 
 func (panicky) Err() error { panic("a context that panics") }
+
+// TestWaitingCountsTheModelsQueueByPriority: Waiting counts the calls queued for
+// one model as urgent as the priority asked or more, and none of another model's.
+func TestWaitingCountsTheModelsQueueByPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := sim(t, []groqtest.Option{groqtest.WithModel("m", groqtest.Limits{RPM: 1}), groqtest.WithModel("other", groqtest.Limits{RPM: 1})},
+			groq.WithModelLimits("m", groq.Limits{RPM: 1}), groq.WithModelLimits("other", groq.Limits{RPM: 1}), groq.WithMaxRetryDelay(time.Hour))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		call := func(model string, p int) {
+			c.ChatCompletion(ctx, &groq.ChatRequest{Model: model, Messages: hello}, groq.WithPriority(p))
+		}
+		call("m", 5) // takes the minute's one request
+		var wg sync.WaitGroup
+		for _, p := range []int{2, 5, 5, 9} {
+			wg.Go(func() { call("m", p) })
+		}
+		wg.Go(func() { call("other", 1) })
+		wg.Go(func() { call("other", 1) })
+		synctest.Wait()
+		assert.Equal(t, 1, c.Waiting("m", 2))
+		assert.Equal(t, 3, c.Waiting("m", 5))
+		assert.Equal(t, 4, c.Waiting("m", 10))
+		assert.Equal(t, 1, c.Waiting("other", 10), "the other model's first call went; one waits")
+		assert.Zero(t, c.Waiting("nobody", 10))
+		cancel()
+		wg.Wait()
+		assert.Zero(t, c.Waiting("m", 10))
+	})
+}

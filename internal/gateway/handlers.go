@@ -78,8 +78,7 @@ func (g *Gateway) chat(q *request) {
 		return
 	}
 	defer cancel()
-	ahead := g.ahead(req.Model, q.prio)
-	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(ahead))
+	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(g.c.Waiting(req.Model, q.prio)))
 	if req.Stream {
 		g.stream(ctx, q, &req, opts)
 		return
@@ -92,18 +91,6 @@ func (g *Gateway) chat(q *request) {
 	q.who.spend(int64(usedTokens(resp.Usage)))
 	q.meta(resp.Meta)
 	q.json(http.StatusOK, resp)
-}
-
-// ahead is how many calls wait for model before one of priority p (as urgent or
-// more) when it arrives.
-func (g *Gateway) ahead(model string, p int) int {
-	n := 0
-	for prio, k := range g.c.RateLimits(model).Queued {
-		if prio <= p {
-			n += k
-		}
-	}
-	return n
 }
 
 // stream passes a streamed completion through chunk by chunk, as server-sent
