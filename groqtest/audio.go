@@ -43,21 +43,8 @@ func (s *Server) beginAudio(w http.ResponseWriter, r *http.Request) (*audioCall,
 
 // record notes the answer's status in the stats and the arrivals.
 func (a *audioCall) record(status int) {
-	s := a.s
 	a.arrival.Status = status
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.arrived = append(s.arrived, a.arrival)
-	switch {
-	case status == http.StatusOK:
-		s.stats.Successes++
-	case status == http.StatusTooManyRequests:
-		s.stats.RateLimited++
-	case status == http.StatusRequestEntityTooLarge:
-		s.stats.TooLarge++
-	case status >= 400 && status < 500:
-		s.stats.Errors++
-	}
+	a.s.record(a.arrival, true)
 }
 
 // fail answers an error as Groq does, and records it.

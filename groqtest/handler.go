@@ -131,6 +131,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// record notes an answered request in the arrivals and, when counted (a fault
+// is counted in Stats.Faults only), in the stats by its status.
+func (s *Server) record(a Arrival, counted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrived = append(s.arrived, a)
+	switch {
+	case !counted:
+	case a.Status == http.StatusOK:
+		s.stats.Successes++
+	case a.Status == http.StatusTooManyRequests:
+		s.stats.RateLimited++
+	case a.Status == http.StatusRequestEntityTooLarge:
+		s.stats.TooLarge++
+	case a.Status >= 400 && a.Status < 500:
+		s.stats.Errors++
+	}
+}
+
 func (s *Server) requestID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -258,20 +277,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	counted := true // faults are counted in Stats.Faults only
 	record := func(status int) {
 		arr.Status = status
-		s.mu.Lock()
-		s.arrived = append(s.arrived, arr)
-		switch {
-		case !counted:
-		case status == http.StatusOK:
-			s.stats.Successes++
-		case status == http.StatusTooManyRequests:
-			s.stats.RateLimited++
-		case status == http.StatusRequestEntityTooLarge:
-			s.stats.TooLarge++
-		case status >= 400 && status < 500:
-			s.stats.Errors++
-		}
-		s.mu.Unlock()
+		s.record(arr, counted)
 	}
 
 	if hook != nil && hook(w, r, body) {
