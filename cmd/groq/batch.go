@@ -345,30 +345,56 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 		return
 	}
 	resp, err := b.client.ChatCompletion(ctx, l.Body, opts...)
+	var meta *groq.ResponseMeta
+	if resp != nil {
+		meta = &resp.Meta
+	}
+	b.writeLine(ctx, l.CustomID, resp, meta, err)
+}
+
+// lineOutput is an output line in Groq's batch output format (for a chat line,
+// groq.BatchOutput's shape), and whether the built-in simulator answered it.
+type lineOutput struct {
+	ID        string               `json:"id"`
+	CustomID  string               `json:"custom_id"`
+	Response  *lineResponse        `json:"response"`
+	Error     *groq.BatchLineError `json:"error"`
+	Simulated bool                 `json:"simulated,omitempty"`
+}
+
+type lineResponse struct {
+	StatusCode int    `json:"status_code"`
+	RequestID  string `json:"request_id"`
+	Body       any    `json:"body"`
+}
+
+// writeLine writes the output line of customID's call: its answer (body, with
+// meta) or its error, and counts it.
+func (b *batchRun) writeLine(ctx context.Context, customID string, body any, meta *groq.ResponseMeta, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	o := groq.BatchOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: l.CustomID}
+	o := lineOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: customID, Simulated: b.simulated}
 	var rl *groq.RateLimitError
-	if errors.As(err, &rl) || (resp != nil && resp.Meta.Attempts > 1) {
+	if errors.As(err, &rl) || (meta != nil && meta.Attempts > 1) {
 		b.limited++
 	}
 	if err == nil {
-		o.Response = &groq.BatchLineResponse{StatusCode: 200, RequestID: resp.Meta.RequestID, Body: resp}
+		o.Response = &lineResponse{StatusCode: 200, RequestID: meta.RequestID, Body: body}
 	} else {
 		b.failed++
 		o.Error = &groq.BatchLineError{Code: "request_failed", Message: err.Error()}
 		var apiErr *groq.APIError
 		if errors.As(err, &apiErr) {
 			o.Error.Code = fmt.Sprint(apiErr.StatusCode)
-			o.Response = &groq.BatchLineResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
+			o.Response = &lineResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
 		}
 		if ctx.Err() != nil {
 			o.Error.Code = "cancelled"
 		}
 	}
 	b.finished++
-	line, _ := json.Marshal(outputLine{BatchOutput: o, Simulated: b.simulated})
+	line, _ := json.Marshal(o)
 	b.out.Write(append(line, '\n')) // one write a line: a crash loses at most the lines in flight
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -93,20 +92,6 @@ func (a *audioLine) request(url string) *groq.TranscriptionRequest {
 		ResponseFormat: a.ResponseFormat, Temperature: a.Temperature, TimestampGranularities: a.TimestampGranularities}
 }
 
-// audioOutput is an output line of an audio line: Groq's batch output shape, with
-// the transcription as the body.
-type audioOutput struct {
-	ID       string `json:"id"`
-	CustomID string `json:"custom_id"`
-	Response *struct {
-		StatusCode int                 `json:"status_code"`
-		RequestID  string              `json:"request_id"`
-		Body       *groq.Transcription `json:"body"`
-	} `json:"response"`
-	Error     *groq.BatchLineError `json:"error"`
-	Simulated bool                 `json:"simulated,omitempty"`
-}
-
 // callAudio sends an audio line and writes its output line.
 func (b *batchRun) callAudio(ctx context.Context, l batchLine, opts []groq.CallOption) {
 	req := l.audio.request(l.URL)
@@ -117,32 +102,9 @@ func (b *batchRun) callAudio(ctx context.Context, l batchLine, opts []groq.CallO
 	} else {
 		tr, err = b.client.Transcribe(ctx, req, opts...)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.seq++
-	o := audioOutput{ID: fmt.Sprintf("batch_req_%06d", b.seq), CustomID: l.CustomID, Simulated: b.simulated}
-	var rl *groq.RateLimitError
-	if errors.As(err, &rl) || (tr != nil && tr.Meta.Attempts > 1) {
-		b.limited++
+	var meta *groq.ResponseMeta
+	if tr != nil {
+		meta = &tr.Meta
 	}
-	if err == nil {
-		o.Response = &struct {
-			StatusCode int                 `json:"status_code"`
-			RequestID  string              `json:"request_id"`
-			Body       *groq.Transcription `json:"body"`
-		}{200, tr.Meta.RequestID, tr}
-	} else {
-		b.failed++
-		o.Error = &groq.BatchLineError{Code: "request_failed", Message: err.Error()}
-		var apiErr *groq.APIError
-		if errors.As(err, &apiErr) {
-			o.Error.Code = fmt.Sprint(apiErr.StatusCode)
-		}
-		if ctx.Err() != nil {
-			o.Error.Code = "cancelled"
-		}
-	}
-	b.finished++
-	line, _ := json.Marshal(o)
-	b.out.Write(append(line, '\n'))
+	b.writeLine(ctx, l.CustomID, tr, meta, err)
 }
