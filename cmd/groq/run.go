@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -239,21 +240,10 @@ func (o *options) check() string {
 // --metrics it also serves the client's metrics; done closes the client and stops
 // that server.
 func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
-	var keys []string
-	for _, name := range []string{"GROQ_API_KEYS", "GROQ_API_KEY"} {
-		v := e.getenv(name)
-		for _, k := range strings.Split(v, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		if len(keys) > 0 {
-			break
-		}
-		if v != "" { // set, but to nothing: a mistake, not a request for the simulator
-			fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is blank); set it to a key, or unset it to use the built-in simulator\n", name)
-			return nil, nil, exitUsage
-		}
+	keys, blank := serve.EnvKeys(e.getenv)
+	if blank != "" { // set, but to nothing: a mistake, not a request for the simulator
+		fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is blank); set it to a key, or unset it to use the built-in simulator\n", blank)
+		return nil, nil, exitUsage
 	}
 	logger := quietLogger(e.stderr, keys)
 	if o.verbose {
@@ -262,15 +252,10 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithLogger(logger)}
 	var cfg *groq.Config
 	if o.config != "" {
-		data, err := os.ReadFile(o.config)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "groq: cannot read the config file: %v\n", err)
-			return nil, nil, exitUsage
-		}
-		if cfg, err = groq.ParseConfig(data, e.getenv); err != nil {
-			var ce *groq.ConfigError
-			if errors.As(err, &ce) {
-				ce.File = o.config
+		var err error
+		if cfg, err = serve.ReadConfig(o.config, e.getenv); err != nil {
+			if errors.As(err, new(*fs.PathError)) { // the file could not be read
+				err = fmt.Errorf("groq: %w", err)
 			}
 			fmt.Fprintf(e.stderr, "%v\n", err)
 			return nil, nil, exitUsage

@@ -186,9 +186,9 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
-	keys := envKeys(e.Getenv)
+	keys, _ := EnvKeys(e.Getenv) // a blank variable is no key: the simulator answers
 	if o.config != "" {
-		cfg, err := readConfig(o.config, e.Getenv)
+		cfg, err := ReadConfig(o.config, e.Getenv)
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 			return nil, nil, exitUsage
@@ -227,25 +227,33 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 	return client, func() { client.Close(); closeHook() }, exitOK
 }
 
-func envKeys(getenv func(string) string) []string {
+// EnvKeys reads the Groq keys from GROQ_API_KEYS (comma-separated), else
+// GROQ_API_KEY. blank names the first of them that is set but holds no key (a
+// mistake, not a request for the simulator), when no keys were found before it.
+func EnvKeys(getenv func(string) string) (keys []string, blank string) {
 	for _, name := range []string{"GROQ_API_KEYS", "GROQ_API_KEY"} {
-		var keys []string
-		for _, k := range strings.Split(getenv(name), ",") {
+		v := getenv(name)
+		for _, k := range strings.Split(v, ",") {
 			if k = strings.TrimSpace(k); k != "" {
 				keys = append(keys, k)
 			}
 		}
 		if len(keys) > 0 {
-			return keys
+			return keys, ""
+		}
+		if v != "" {
+			return nil, name
 		}
 	}
-	return nil
+	return nil, ""
 }
 
-func readConfig(path string, getenv func(string) string) (*groq.Config, error) {
+// ReadConfig reads and parses the configuration file at path; a parse error is
+// a *groq.ConfigError naming the file.
+func ReadConfig(path string, getenv func(string) string) (*groq.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the config file: %v", err)
+		return nil, fmt.Errorf("cannot read the config file: %w", err)
 	}
 	cfg, err := groq.ParseConfig(data, getenv)
 	var ce *groq.ConfigError
@@ -289,7 +297,7 @@ func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(strin
 				}
 			case <-hup:
 			}
-			cfg, err := readConfig(o.config, getenv)
+			cfg, err := ReadConfig(o.config, getenv)
 			if err == nil {
 				err = c.Reload(cfg)
 			}
