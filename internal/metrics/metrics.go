@@ -78,6 +78,9 @@ func New() *Metrics {
 	return m
 }
 
+// labelEscaper escapes a label value for the text format.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
 // Labels renders label pairs (name, value, name, value…) in the text format.
 func Labels(kv ...string) string {
 	var b strings.Builder
@@ -87,7 +90,7 @@ func Labels(kv ...string) string {
 		}
 		b.WriteString(kv[i])
 		b.WriteString(`="`)
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(kv[i+1]))
+		b.WriteString(labelEscaper.Replace(kv[i+1]))
 		b.WriteByte('"')
 	}
 	return b.String()

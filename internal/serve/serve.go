@@ -163,7 +163,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitFail
 	case sig := <-sigs:
-		fmt.Fprintf(e.Stderr, "%s: %v: no new calls; the %s in flight have %s to finish\n", h.Name, sig, "calls", o.grace)
+		fmt.Fprintf(e.Stderr, "%s: %v: no new calls; the calls in flight have %s to finish\n", h.Name, sig, o.grace)
 	}
 	gw.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), o.grace)
