@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,11 +55,7 @@ func transcribe(o *options, args []string, e env) int {
 	defer stop()
 	tr, err := client.Transcribe(ctx, req, groq.WithPriority(o.priority))
 	if err != nil {
-		fmt.Fprintln(e.stderr, describeError(err))
-		if errors.Is(err, groq.ErrInvalidRequest) {
-			return exitUsage
-		}
-		return exitAPI
+		return callFailed(e.stderr, err)
 	}
 	if o.jsonOut || req.ResponseFormat == "verbose_json" {
 		enc := json.NewEncoder(e.stdout)
@@ -105,11 +100,7 @@ func speak(o *options, args []string, e env) int {
 	sp, err := client.Speech(ctx, &groq.SpeechRequest{Model: o.model, Input: strings.Join(args, " "), Voice: o.voice, ResponseFormat: format},
 		groq.WithPriority(o.priority))
 	if err != nil {
-		fmt.Fprintln(e.stderr, describeError(err))
-		if errors.Is(err, groq.ErrInvalidRequest) {
-			return exitUsage
-		}
-		return exitAPI
+		return callFailed(e.stderr, err)
 	}
 	if err := atomicfile.Write(o.output, sp.Audio, true); err != nil {
 		fmt.Fprintf(e.stderr, "groq: writing %s: %v\n", o.output, err)

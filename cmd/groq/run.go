@@ -188,11 +188,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		resp, err = client.Chat(ctx, msgs, call...)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, describeError(err))
-		if errors.Is(err, groq.ErrInvalidRequest) {
-			return exitUsage
-		}
-		return exitAPI
+		return callFailed(stderr, err)
 	}
 	if o.jsonOut {
 		enc := json.NewEncoder(stdout)
@@ -417,6 +413,16 @@ func readPrompt(o *options, positional []string, stdin io.Reader) (string, error
 		return "", errors.New("the prompt is empty")
 	}
 	return p, nil
+}
+
+// callFailed reports a call's failure and returns the exit code: 2 for a request
+// the client refused as malformed, 1 otherwise.
+func callFailed(w io.Writer, err error) int {
+	fmt.Fprintln(w, describeError(err))
+	if errors.Is(err, groq.ErrInvalidRequest) {
+		return exitUsage
+	}
+	return exitAPI
 }
 
 // describeError is the one line printed for a failed call: the status, Groq's
