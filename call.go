@@ -2,7 +2,6 @@ package groq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,10 +105,7 @@ func (k *call) lookup(dedup bool) *ChatResponse {
 
 // encode marshals the request once, for every attempt.
 func (k *call) encode() error {
-	body, err := json.Marshal((*chatRequestAlias)(k.r)) // not through MarshalJSON: no second pass over the bytes
-	if err == nil {
-		body, err = withExtra(body, k.r.Extra, chatRequestType)
-	}
+	body, err := encodeKeeping(chatRequestAlias(*k.r), k.r.Extra) // not through MarshalJSON: no second pass over the bytes
 	if err != nil {
 		return &RequestError{Field: "request", Reason: err.Error()}
 	}
@@ -505,7 +501,7 @@ func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResp
 	}
 	resp := new(ChatResponse)
 	// Decoded as the alias, not through UnmarshalJSON: one pass over the bytes.
-	resp.Extra, err = decodeKeeping(data, (*chatResponseAlias)(resp), chatResponseType)
+	resp.Extra, err = decodeKeeping(data, (*chatResponseAlias)(resp))
 	if err == nil && resp.ID == "" && resp.Object == "" && resp.Choices == nil { // {} or null
 		err = errNotACompletion
 	}

@@ -42,15 +42,14 @@ func known(t reflect.Type) map[string]bool {
 	return m
 }
 
-// decodeKeeping decodes data into v (a pointer to a struct without its own
-// UnmarshalJSON) and returns the fields v's type t does not declare (nil when
-// there are none). The common case, no such field, costs a scan of the object's
-// keys beside the decoding.
-func decodeKeeping(data []byte, v any, t reflect.Type) (map[string]json.RawMessage, error) {
+// decodeKeeping decodes data into v (a struct without its own UnmarshalJSON) and
+// returns the fields T does not declare (nil when there are none). The common
+// case, no such field, costs a scan of the object's keys beside the decoding.
+func decodeKeeping[T any](data []byte, v *T) (map[string]json.RawMessage, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, err
 	}
-	k := known(t)
+	k := known(reflect.TypeFor[T]())
 	if !hasUnknownKey(data, k) {
 		return nil, nil
 	}
@@ -153,6 +152,16 @@ func skipValue(data []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// encodeKeeping encodes v (a struct without its own MarshalJSON), then extra's
+// fields that T does not declare.
+func encodeKeeping[T any](v T, extra map[string]json.RawMessage) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, extra, reflect.TypeFor[T]())
 }
 
 // withExtra appends extra's fields (those t does not declare) to data, the JSON

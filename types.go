@@ -132,7 +132,7 @@ func (m Message) marshal() ([]byte, error) {
 // keeps undeclared fields in Extra.
 func (m *Message) UnmarshalJSON(data []byte) error {
 	var w messageWire
-	extra, err := decodeKeeping(data, &w, messageWireType)
+	extra, err := decodeKeeping(data, &w)
 	if err != nil {
 		return err
 	}
@@ -333,18 +333,14 @@ var chatRequestType = reflect.TypeFor[chatRequestAlias]()
 
 // MarshalJSON writes the declared fields, then Extra's.
 func (r ChatRequest) MarshalJSON() ([]byte, error) {
-	data, err := json.Marshal(chatRequestAlias(r))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(data, r.Extra, chatRequestType)
+	return encodeKeeping(chatRequestAlias(r), r.Extra)
 }
 
 // UnmarshalJSON reads a request and keeps the fields it does not declare in
 // Extra.
 func (r *ChatRequest) UnmarshalJSON(data []byte) error {
 	var a chatRequestAlias
-	extra, err := decodeKeeping(data, &a, chatRequestType)
+	extra, err := decodeKeeping(data, &a)
 	if err != nil {
 		return err
 	}
@@ -422,22 +418,16 @@ type ModelUsage struct {
 
 type chatResponseAlias ChatResponse
 
-var chatResponseType = reflect.TypeFor[chatResponseAlias]()
-
 // MarshalJSON writes the declared fields, then Extra's.
 func (r ChatResponse) MarshalJSON() ([]byte, error) {
-	data, err := json.Marshal(chatResponseAlias(r))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(data, r.Extra, chatResponseType)
+	return encodeKeeping(chatResponseAlias(r), r.Extra)
 }
 
 // UnmarshalJSON reads an answer and keeps the fields it does not declare in
 // Extra.
 func (r *ChatResponse) UnmarshalJSON(data []byte) error {
 	var a chatResponseAlias
-	extra, err := decodeKeeping(data, &a, chatResponseType)
+	extra, err := decodeKeeping(data, &a)
 	if err != nil {
 		return err
 	}
@@ -466,21 +456,15 @@ type Choice struct {
 
 type choiceAlias Choice
 
-var choiceType = reflect.TypeFor[choiceAlias]()
-
 // MarshalJSON writes the declared fields, then Extra's.
 func (c Choice) MarshalJSON() ([]byte, error) {
-	data, err := json.Marshal(choiceAlias(c))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(data, c.Extra, choiceType)
+	return encodeKeeping(choiceAlias(c), c.Extra)
 }
 
 // UnmarshalJSON keeps the fields Choice does not declare in Extra.
 func (c *Choice) UnmarshalJSON(data []byte) error {
 	var a choiceAlias
-	extra, err := decodeKeeping(data, &a, choiceType)
+	extra, err := decodeKeeping(data, &a)
 	if err != nil {
 		return err
 	}
