@@ -154,7 +154,7 @@ func TestUnreachableRedisFailsFast(t *testing.T) {
 	start := time.Now()
 	_, err = s.Take(context.Background(), req("key:a", 10, 1000, 1, 5))
 	require.ErrorIs(t, err, redisstore.ErrUnavailable, "after a failure the store does not wait for Redis again at once")
-	assert.Less(t, time.Since(start), 5*time.Millisecond)
+	assert.Less(t, time.Since(start), 100*time.Millisecond, "no dial: waiting for Redis would take its dial attempts")
 }
 
 // TestTakeReportsWhatTheMembersSpent: every admission says what all the

@@ -177,7 +177,8 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 }
 
 // newClient builds the gateway's client: keys from GROQ_API_KEYS or GROQ_API_KEY
-// (with none, the built-in simulator, and it says so), GROQ_BASE_URL, the config
+// (with none, the built-in simulator, and it says so; one set but blank is
+// refused), GROQ_BASE_URL, the config
 // file, the hooks' options, and the metrics' observer. No cache: a gateway
 // answers each call from Groq.
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
@@ -186,7 +187,11 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
-	keys, _ := EnvKeys(e.Getenv) // a blank variable is no key: the simulator answers
+	keys, blank := EnvKeys(e.Getenv)
+	if blank != "" { // set, but to nothing: a mistake, not a request for the simulator (as for the command)
+		fmt.Fprintf(e.Stderr, "%s: %s is set but holds no key (it is blank); set it to a key, or unset it to answer from the built-in simulator\n", h.Name, blank)
+		return nil, nil, exitUsage
+	}
 	if o.config != "" {
 		cfg, err := ReadConfig(o.config, e.Getenv)
 		if err != nil {

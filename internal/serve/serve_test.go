@@ -91,6 +91,21 @@ func TestRunServesReloadsAndStops(t *testing.T) {
 	assert.NotContains(t, stderr.String(), "gw_b", "no token in the logs")
 }
 
+// TestRunRefusesABlankKey: GROQ_API_KEY set to nothing is a mistake, not a
+// request for the simulator: the gateway says which variable and does not
+// listen, as the command does.
+func TestRunRefusesABlankKey(t *testing.T) {
+	for _, name := range []string{"GROQ_API_KEY", "GROQ_API_KEYS"} {
+		var stderr bytes.Buffer
+		vars := map[string]string{name: " , "}
+		code := Run([]string{"--listen", "127.0.0.1:0"}, Env{Stdout: io.Discard, Stderr: &stderr,
+			Getenv: func(k string) string { return vars[k] }, Ready: func(string) { t.Error("it listened") }}, Hooks{})
+		assert.Equal(t, exitUsage, code, name)
+		assert.Contains(t, stderr.String(), name+" is set but holds no key", name)
+		assert.NotContains(t, stderr.String(), "simulator (groqtest)", name)
+	}
+}
+
 // lockedBuffer is a bytes.Buffer written by the server and read by the test.
 type lockedBuffer struct {
 	mu sync.Mutex
