@@ -220,6 +220,34 @@ func TestLocalRefusalsAreOpenAIShaped(t *testing.T) {
 	assert.Equal(t, 2, srv.Stats().Requests, "no refusal reached Groq")
 }
 
+// TestAudioBodyPastTheBound: a transcription past MaxAudioBody is the same 413
+// as a chat body past MaxBody, naming the bound, and nothing reaches Groq.
+func TestAudioBodyPastTheBound(t *testing.T) {
+	srv := groqtest.NewServer()
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_upstream_secret"), groq.WithBaseURL(srv.URL()))
+	require.NoError(t, err)
+	defer c.Close()
+	gw, err := New(c, Config{MaxAudioBody: 4096})
+	require.NoError(t, err)
+	front := httptest.NewServer(gw)
+	defer front.Close()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("model", "whisper-large-v3")
+	fw, _ := mw.CreateFormFile("file", "a.wav")
+	fw.Write(audio.WAV(10, 8000))
+	mw.Close()
+	resp, err := http.Post(front.URL+"/v1/audio/transcriptions", mw.FormDataContentType(), &b)
+	require.NoError(t, err)
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(data))
+	assert.Contains(t, string(data), `"code":"request_too_large"`)
+	assert.Contains(t, string(data), "(4096 bytes)")
+	assert.Zero(t, srv.Stats().Requests, "nothing reached Groq")
+}
+
 // TestModelsAudioAndOperations: models, a transcription and a speech through the
 // gateway, and /healthz, /readyz, /metrics.
 func TestModelsAudioAndOperations(t *testing.T) {

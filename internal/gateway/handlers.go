@@ -19,15 +19,23 @@ import (
 func (q *request) body(limit int64) ([]byte, bool) {
 	data, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, limit))
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			q.fail(http.StatusRequestEntityTooLarge, &apiError{Message: fmt.Sprintf("%v (%d bytes)", errBodyTooLarge, limit), Type: "invalid_request_error", Code: "request_too_large"})
-		} else {
+		if !q.tooLarge(err) {
 			q.fail(http.StatusBadRequest, &apiError{Message: "reading the request body: " + err.Error(), Type: "invalid_request_error"})
 		}
 		return nil, false
 	}
 	return data, true
+}
+
+// tooLarge answers a 413 naming the bound when err is a body read past its
+// http.MaxBytesReader, and says whether it did.
+func (q *request) tooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	if !errors.As(err, &mb) {
+		return false
+	}
+	q.fail(http.StatusRequestEntityTooLarge, &apiError{Message: fmt.Sprintf("%v (%d bytes)", errBodyTooLarge, mb.Limit), Type: "invalid_request_error", Code: "request_too_large"})
+	return true
 }
 
 // decode reads the request's JSON body (at most limit bytes) into v; false when
@@ -160,9 +168,7 @@ func (g *Gateway) models(q *request) {
 func (g *Gateway) transcribe(q *request) {
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, g.cfg.MaxAudioBody)
 	if err := q.r.ParseMultipartForm(32 << 20); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			q.fail(http.StatusRequestEntityTooLarge, &apiError{Message: errBodyTooLarge.Error(), Type: "invalid_request_error", Code: "request_too_large"})
+		if q.tooLarge(err) {
 			return
 		}
 		q.fail(http.StatusBadRequest, &apiError{Message: "request must be multipart/form-data: " + err.Error(), Type: "invalid_request_error"})
