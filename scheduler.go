@@ -260,6 +260,16 @@ type outcome struct {
 	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
 }
 
+// wrote tells g's buckets that its request was written to the server now (see
+// modelBuckets.wrote). Only a grant whose buckets were nearly full asks.
+func (s *scheduler) wrote(g grant) {
+	now := time.Now()
+	s.mu.Lock()
+	s.quotas[g.quota].buckets.of(now, g.model).wrote(now, g.sent)
+	s.changed(g.model)
+	s.mu.Unlock()
+}
+
 // finish settles an admitted request and frees its slot. A grant is settled once:
 // later calls do nothing (a panic's cleanup may come after a regular finish).
 func (s *scheduler) finish(g grant, o outcome) {

@@ -244,17 +244,29 @@ type sendLevels struct {
 	capacity [numKinds]int
 	taken    [numKinds]float64
 	refunded [numKinds]float64
+	at       time.Time // when it was admitted
+	// nearFull: a per-minute bucket was within maxSendLag's refill of full, so
+	// that a late send can matter (see wrote).
+	nearFull bool
 }
+
+// maxSendLag is how late after its admission a request's send is looked at: a
+// request admitted from a bucket further below full than this much refill cannot
+// have left the server's bucket full while it waited.
+const maxSendLag = 10 * time.Second
 
 // reserve takes a request's cost from every limiter and returns the levels before.
 func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
-	var s sendLevels
+	s := sendLevels{at: now}
 	for k, lim := range b.lim {
 		if lim == nil {
 			continue
 		}
 		cost := limitKind(k).cost(tokens)
 		s.level[k], s.capacity[k], s.taken[k], s.refunded[k] = lim.TokensAt(now), lim.Burst(), b.taken[k], b.refunded[k]
+		if limitKind(k).period() == time.Minute && s.level[k]+float64(lim.Limit())*maxSendLag.Seconds() > float64(s.capacity[k]) {
+			s.nearFull = true
+		}
 		s.own[k] = b.own[k].add(now, lim, float64(cost))
 		charge(lim, now, cost)
 		b.taken[k] += float64(cost)
@@ -262,6 +274,29 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 	b.members.own[unitRequests]++
 	b.members.own[unitTokens] += float64(tokens)
 	return s
+}
+
+// wrote corrects the per-minute buckets for a request admitted at sent and written
+// to the server only now. The server's bucket starts refilling when the request
+// arrives, the local one when it was admitted: a bucket that was full, or nearly,
+// at admission would count the refill of the wait that the full server bucket
+// could not hold. That refill (level + rate × wait − depth, when positive) is
+// taken back, so that the next request that waits for refill leaves when the
+// server's bucket has refilled too. Only the first requests after a quiet spell
+// can need it (a cold connection's dial and TLS handshake, a QuotaStore's round
+// trip); the pacing margin covers the network's own delay.
+func (b *modelBuckets) wrote(now time.Time, sent sendLevels) {
+	wait := now.Sub(sent.at).Seconds()
+	for _, k := range []limitKind{kindRPM, kindTPM} {
+		lim := b.lim[k]
+		if lim == nil || sent.capacity[k] == 0 || lim.Burst() != sent.capacity[k] {
+			continue // a limit learnt or changed since: the levels do not compare
+		}
+		if over := sent.level[k] + float64(lim.Limit())*wait - float64(sent.capacity[k]); over > tokenEpsilon {
+			chargeFraction(lim, now, over)
+			b.own[k].add(now, lim, over)
+		}
+	}
 }
 
 // reconcile settles a reservation made with the buckets at sent. A request the
@@ -340,6 +375,22 @@ func charge(lim *rate.Limiter, now time.Time, n int) {
 		return
 	}
 	lim.ReserveN(now, n)
+}
+
+// chargeFraction takes x tokens (x > 0, not necessarily whole) from lim at now.
+// Limiter takes whole tokens only, so the fraction is taken as one token reserved
+// back in time: its state becomes "one token fewer, (1-f)/rate earlier", which is
+// f fewer now and refills from there as before. A limiter refills from its last
+// event, so that is set to now first.
+func chargeFraction(lim *rate.Limiter, now time.Time, x float64) {
+	whole := math.Floor(x)
+	charge(lim, now, int(whole))
+	f := x - whole
+	if f <= tokenEpsilon || lim.Limit() <= 0 || lim.Limit() == rate.Inf {
+		return
+	}
+	lim.AllowN(now, 0)
+	lim.ReserveN(now.Add(-time.Duration((1-f)/float64(lim.Limit())*float64(time.Second))), 1)
 }
 
 // maxRequestTokens bounds what one request can have cost when its model's context

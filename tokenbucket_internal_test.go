@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 var t0 = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
@@ -366,4 +367,51 @@ func TestMembersSpendingIsNotAShallowBucket(t *testing.T) {
 	assert.Zero(t, l.burst, "the members' spending is in the server's bucket: no depth learnt")
 	assert.Equal(t, 240, b.bursts().RPM)
 	assert.True(t, l.foreign, "read as spending elsewhere")
+}
+
+// TestChargeFraction: a fraction of a token is taken at once and the bucket
+// refills from there at its rate, up to its depth; whole tokens are taken whole.
+func TestChargeFraction(t *testing.T) {
+	lim := rate.NewLimiter(2, 10)
+	lim.AllowN(t0, 0)
+	chargeFraction(lim, t0, 0.3)
+	assert.InDelta(t, 9.7, lim.TokensAt(t0), 1e-6)
+	assert.InDelta(t, 9.9, lim.TokensAt(t0.Add(100*time.Millisecond)), 1e-6, "it refills at 2 a second from there")
+	assert.InDelta(t, 10, lim.TokensAt(t0.Add(time.Second)), 1e-6, "up to its depth")
+	chargeFraction(lim, t0.Add(time.Second), 2.25)
+	assert.InDelta(t, 7.75, lim.TokensAt(t0.Add(time.Second)), 1e-6)
+	chargeFraction(lim, t0.Add(time.Second), 3)
+	assert.InDelta(t, 4.75, lim.TokensAt(t0.Add(time.Second)), 1e-6)
+}
+
+// TestWroteTakesBackTheRefillOfALateSend: a request admitted from a full bucket
+// and written 300 ms later started the server's refill 300 ms later than the
+// local one: the next request that waits for refill leaves 300 ms later. A
+// request admitted from a bucket well below full changes nothing.
+func TestWroteTakesBackTheRefillOfALateSend(t *testing.T) {
+	const margin = 50 * time.Millisecond
+	ready121 := func(late time.Duration) time.Time {
+		b := newModelBuckets(t0, Limits{RPM: 120}, margin)
+		first := b.reserve(t0, 0)
+		assert.True(t, first.nearFull)
+		b.wrote(t0.Add(late), first)
+		for range 119 {
+			b.reserve(t0.Add(late), 0)
+		}
+		at, ok := b.readyAt(t0.Add(late), 0)
+		require.True(t, ok)
+		return at
+	}
+	assert.WithinDuration(t, t0.Add(500*time.Millisecond+margin), ready121(0), time.Millisecond, "sent at once: one token's refill and the margin")
+	assert.WithinDuration(t, t0.Add(300*time.Millisecond+500*time.Millisecond+margin), ready121(300*time.Millisecond), time.Millisecond, "sent 300 ms late: as much later")
+
+	b := newModelBuckets(t0, Limits{RPM: 120}, margin)
+	for range 100 {
+		b.reserve(t0, 0)
+	}
+	low := b.reserve(t0, 0)
+	assert.False(t, low.nearFull, "100 tokens below full: more than 10 s of refill")
+	before := b.lim[kindRPM].TokensAt(t0.Add(time.Second))
+	b.wrote(t0.Add(time.Second), low)
+	assert.InDelta(t, before, b.lim[kindRPM].TokensAt(t0.Add(time.Second)), 1e-9, "below full, the server's bucket refilled during the wait too")
 }

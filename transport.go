@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,7 +65,11 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 			firstByte = func() { t.Stop() }
 		}
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.url, bytes.NewReader(w.body))
+	tctx := actx
+	if g.sent.nearFull { // when it reaches the server may matter: see modelBuckets.wrote
+		tctx = httptrace.WithClientTrace(actx, c.sched.writeTrace(g))
+	}
+	req, err := http.NewRequestWithContext(tctx, http.MethodPost, w.url, bytes.NewReader(w.body))
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("groq: building the request: %w", err)
@@ -100,6 +106,18 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 		return nil, fmt.Errorf("groq: reading the error response (status %d): %w", resp.StatusCode, err)
 	}
 	return res, nil
+}
+
+// writeTrace reports the first successful write of g's request to the scheduler
+// (a transport that retries a request on a fresh connection writes it again).
+// Only http.Transport calls it; a RoundTripper of another kind never does.
+func (s *scheduler) writeTrace(g grant) *httptrace.ClientTrace {
+	var once atomic.Bool
+	return &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil && once.CompareAndSwap(false, true) {
+			s.wrote(g)
+		}
+	}}
 }
 
 // neverSent reports whether a failed attempt cannot have reached the server: no

@@ -154,3 +154,70 @@ func TestKeysNeverLeak(t *testing.T) {
 	assert.NotContains(t, logs.String(), secret)
 	assert.Contains(t, logs.String(), "attempt failed", "the logs were written (the check is not vacuous)")
 }
+
+// pipeNet is an in-memory network for a real http.Transport and http.Server
+// inside a synctest bubble; the first dial takes firstDial.
+type pipeNet struct {
+	conns     chan net.Conn
+	done      chan struct{}
+	firstDial time.Duration
+	dials     int
+}
+
+func (p *pipeNet) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-p.done:
+		return nil, net.ErrClosed
+	}
+}
+func (p *pipeNet) Close() error   { return nil }
+func (p *pipeNet) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+func (p *pipeNet) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	if p.dials++; p.dials == 1 {
+		time.Sleep(p.firstDial)
+	}
+	c1, c2 := net.Pipe()
+	select {
+	case p.conns <- c2:
+		return c1, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestALateFirstSendDrawsNo429: the first request after a quiet spell waits 300
+// ms for its connection (a cold dial, a TLS handshake), so the server's bucket,
+// Groq-shaped (RPM 120, a minute deep), starts refilling 300 ms after the
+// client's. The 121st request, the first that waits for refill, leaves that much
+// later and is not refused. Over a real http.Transport on an in-memory network,
+// so that the transport reports when it wrote each request.
+func TestALateFirstSendDrawsNo429(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel("m", groqtest.Limits{RPM: 120}))
+		defer srv.Close()
+		pn := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{}), firstDial: 300 * time.Millisecond}
+		hs := &http.Server{Handler: srv}
+		go hs.Serve(pn)
+		tr := &http.Transport{DialContext: pn.dial}
+		c, err := groq.NewClient(groq.WithAPIKeys("gsk_test_key_0"), groq.WithBaseURL("http://groq.test/openai/v1"),
+			groq.WithHTTPClient(&http.Client{Transport: tr}), groq.WithModelLimits("m", groq.Limits{RPM: 120}), groq.WithMaxConcurrency(1))
+		require.NoError(t, err)
+		start := time.Now()
+		for i := range 121 {
+			_, err := c.Chat(t.Context(), []groq.Message{groq.User(fmt.Sprint("hi ", i))}, groq.WithModel("m"))
+			require.NoError(t, err, "call %d", i)
+		}
+		took := time.Since(start)
+		c.Close()
+		tr.CloseIdleConnections()
+		close(pn.done)
+		hs.Close()
+		st := srv.Stats()
+		assert.Zero(t, st.RateLimited, "no 429")
+		assert.Equal(t, 121, st.Requests)
+		assert.Equal(t, 300*time.Millisecond+500*time.Millisecond+groq.DefaultPacingMargin, took.Round(time.Millisecond), "the 121st left a refill and the margin after the first reached the server")
+	})
+}
