@@ -122,6 +122,12 @@
 //     -margin M -clients groqkit`), margins of 0, 10 and 25 ms drew 2 429s and 50 and
 //     100 ms none; each costs its own length once (ratio 1.006 at 50 ms, 1.011 at
 //     100 ms). 50 ms covers a handshake of two round trips of 25 ms.
+//     The part of the delay the client sees is not left to the margin: for a request
+//     admitted from a nearly full per-minute bucket, http.Transport reports when it
+//     wrote the request (after a dial, a TLS handshake, a QuotaStore's round trip), and
+//     the refill the local bucket counted for that wait, which the server's full bucket
+//     could not hold, is taken back. The margin covers the rest: the network, the
+//     server's front end. (A custom RoundTripper reports no write: the margin alone.)
 //
 //   - Learnt burst. A 429 while the local bucket still held plenty is evidence about
 //     the server's bucket: if this process had spent `S` (what it took before the request
