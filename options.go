@@ -43,6 +43,7 @@ type settings struct {
 	logger               *slog.Logger
 	modelLimits          map[string]Limits
 	defaultRPM           int
+	rpmSet               bool // WithRPM was given: defaultRPM is the user's
 	maxConcurrency       int
 	maxQueue             int
 	aging                time.Duration
@@ -273,7 +274,7 @@ func WithRPM(n int) Option {
 		if n < 0 {
 			return optErr("WithRPM", "negative RPM %d", n)
 		}
-		c.defaultRPM = n
+		c.defaultRPM, c.rpmSet = n, true
 		return nil
 	}
 }

@@ -305,6 +305,12 @@ func (s *scheduler) finish(g grant, o outcome) {
 	}
 	s.tellOthers(name, g.model, l.seen, l.others)
 	ctx := context.Background()
+	if l.aboveTable {
+		last := s.lastHeaders(g)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
+			slog.String("quota", name), slog.String("model", g.model),
+			slog.Int("rpd", last.RequestsPerDay), slog.Int("tpm", last.TokensPerMinute))
+	}
 	switch {
 	case l.burst > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
@@ -317,6 +323,13 @@ func (s *scheduler) finish(g grant, o outcome) {
 			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
 			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
+}
+
+// lastHeaders is what the last headers of g's quota and model said.
+func (s *scheduler) lastHeaders(g grant) RateLimitInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quotas[g.quota].buckets.of(time.Now(), g.model).last
 }
 
 // tellOthers tells the observer and the log that another program started or
@@ -372,8 +385,17 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	if o.limited != nil {
 		r = refusal{sig: *o.limited, sent: g.sent, tokens: g.reserved, wait: o.coolUntil.Sub(now), before: b.level(now, o.limited.kind)}
 	}
-	seen, others := b.observe(now, o.info, o.limited != nil || !o.coolUntil.IsZero())
+	set := s.quotas[g.quota].buckets
+	wasAbove := set.plan.above
+	seen, others := b.observeSent(now, o.info, o.limited != nil || !o.coolUntil.IsZero(), g.sent.at)
 	var l lesson
+	if !wasAbove && set.plan.above {
+		// The table's guesses are not this organization's: every model of the
+		// quota drops them.
+		set.applyAll(now)
+		s.changed("")
+		l.aboveTable = true
+	}
 	if o.limited != nil {
 		r.seen = seen
 		l = b.rateLimited(now, r)
