@@ -24,6 +24,9 @@ type scheduler struct {
 	byPrio   [11]int
 	sem      *semaphore.Weighted // the bound on requests in flight: one slot per admitted request
 	slots    int                 // the semaphore's size
+	held     int                 // slots held (requests in flight)
+	adaptive bool                // no fixed bound: bound() adapts below slots
+	latency  time.Duration       // moving average of an answer's time since admission
 	quotas   []*quota
 	keys     []string          // every key ever configured; indexes are stable
 	urls     map[string]string // model -> chat URL, when it is not defURL
@@ -42,8 +45,12 @@ type scheduler struct {
 // newScheduler makes the scheduler of keys (indexes stable) grouped in quotas, with
 // cfg's concurrency bound, queue bound, aging, longest wait and logger.
 func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
+	slots, adaptive := cfg.maxConcurrency, !cfg.concurrencySet
+	if adaptive {
+		slots = MaxAdaptiveConcurrency
+	}
 	return &scheduler{
-		keys: keys, quotas: quotas, slots: cfg.maxConcurrency, sem: semaphore.NewWeighted(int64(cfg.maxConcurrency)), groups: map[string]*group{},
+		keys: keys, quotas: quotas, slots: slots, adaptive: adaptive, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*group{},
 		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger,
 	}
 }
@@ -416,9 +423,57 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 		f := b.foreign.snapshot(now, b.bursts())
 		l.others, l.seen = &f, others
 	}
+	if o.counted || o.limited != nil {
+		s.sampleLatency(now.Sub(g.sent.at))
+	}
 	s.sem.Release(1)
+	s.held--
 	s.dispatch(now)
 	return l
+}
+
+// sampleLatency folds one answer's time since admission into the moving average
+// that the adaptive bound on requests in flight reads. s.mu is held.
+func (s *scheduler) sampleLatency(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.latency == 0 {
+		s.latency = d
+		return
+	}
+	s.latency += (d - s.latency) / 5
+}
+
+// bound is how many requests may be in flight when the next one is for model: a
+// fixed WithMaxConcurrency, or, adaptively, DefaultMaxConcurrency plus, for each
+// quota serving the model, what its request bucket holds now (at most
+// 4 × DefaultMaxConcurrency: a full bucket may be spent at once, but a bucket
+// shallower than the client believes must cost at most one such wave of 429s) and
+// twice its refill over the average latency (Little's law with headroom; an
+// unknown latency counts as a second), or DefaultMaxConcurrency for a quota whose
+// RPM is unknown; never above MaxAdaptiveConcurrency. s.mu is held.
+func (s *scheduler) bound(now time.Time, model string) int {
+	if !s.adaptive {
+		return s.slots
+	}
+	lat := s.latency
+	if lat <= 0 {
+		lat = time.Second
+	}
+	n := float64(DefaultMaxConcurrency)
+	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
+		lim := q.buckets.of(now, model).lim[kindRPM]
+		if lim == nil {
+			n += DefaultMaxConcurrency
+			continue
+		}
+		n += min(max(lim.TokensAt(now), 0), 4*DefaultMaxConcurrency) + 2*float64(lim.Limit())*lat.Seconds()
+	}
+	return min(s.slots, int(math.Ceil(n)))
 }
 
 // close fails every waiter with ErrClientClosed.
@@ -480,19 +535,6 @@ type RateLimitSnapshot struct {
 	CompletionReserve int
 }
 
-// inFlight is how many slots of the semaphore are held: the largest n it cannot
-// give, found by trying. Slots are taken (dispatch) and given back (settle) only
-// under s.mu, which is held, so the count cannot change meanwhile.
-func (s *scheduler) inFlight() int {
-	lo, hi := 0, s.slots // free slots are in [lo, hi]
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if s.sem.TryAcquire(int64(mid)) {
-			s.sem.Release(int64(mid))
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return s.slots - lo
-}
+// inFlight is how many slots of the semaphore are held. Slots are taken
+// (dispatch) and given back (settle) only under s.mu, which is held.
+func (s *scheduler) inFlight() int { return s.held }
