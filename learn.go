@@ -157,7 +157,7 @@ func (b *modelBuckets) raiseTo(now time.Time, k limitKind, left int) {
 	if lim == nil {
 		return
 	}
-	if short := float64(left) - b.pending[k] - lim.TokensAt(now); short >= 1 {
+	if short := float64(left-b.inFlightCost(k)) - lim.TokensAt(now); short >= 1 {
 		giveBack(lim, now, int(short))
 	}
 }

@@ -82,7 +82,9 @@ type modelBuckets struct {
 	ceiling [numKinds]int
 	shallow [numKinds]int
 	readAt  [numKinds]time.Time // the last header reading of each bucket
-	pending [numKinds]float64   // reserved by requests in flight (not yet settled)
+	// inFlight and inFlightTokens are this process's requests admitted and not
+	// yet settled, and what they reserved, whatever limiters existed then.
+	inFlight, inFlightTokens int
 
 	lim        [numKinds]*rate.Limiter
 	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
@@ -207,7 +209,10 @@ func (b *modelBuckets) apply(now time.Time) {
 		switch lim := b.lim[k]; {
 		case lim == nil:
 			lim = rate.NewLimiter(r, depth)
-			lim.SetBurstAt(now, depth) // full, as of now
+			lim.SetBurstAt(now, depth) // full, as of now, less what is in flight:
+			// the server counts those requests as they arrive, whatever this
+			// process knew of the limit when it sent them.
+			charge(lim, now, b.inFlightCost(k))
 			b.lim[k] = lim
 		default:
 			if lim.Limit() != r {
@@ -218,6 +223,14 @@ func (b *modelBuckets) apply(now time.Time) {
 			}
 		}
 	}
+}
+
+// inFlightCost is what this process's requests in flight cost limit k.
+func (b *modelBuckets) inFlightCost(k limitKind) int {
+	if k == kindRPM || k == kindRPD {
+		return b.inFlight
+	}
+	return b.inFlightTokens
 }
 
 // fits reports whether a request of tokens can ever be admitted: it is no larger
@@ -310,12 +323,13 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 			s.nearFull = true
 		}
 		s.own[k] = b.own[k].add(now, lim, float64(cost))
-		b.pending[k] += float64(cost)
 		charge(lim, now, cost)
 		b.taken[k] += float64(cost)
 	}
 	b.members.own[unitRequests]++
 	b.members.own[unitTokens] += float64(tokens)
+	b.inFlight++
+	b.inFlightTokens += tokens
 	return s
 }
 
@@ -326,11 +340,7 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 // left alone: giving it back what it never held would make it hold more than the
 // server does.
 func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used int, counted bool) {
-	for k := range numKinds {
-		if sent.capacity[k] > 0 {
-			b.pending[k] = max(0, b.pending[k]-float64(limitKind(k).cost(reserved)))
-		}
-	}
+	b.inFlight, b.inFlightTokens = max(0, b.inFlight-1), max(0, b.inFlightTokens-reserved)
 	if !counted {
 		b.members.own[unitRequests]--
 		b.members.own[unitTokens] -= float64(reserved)
