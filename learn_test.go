@@ -171,3 +171,25 @@ func TestInFlightBoundAdapts(t *testing.T) {
 	assert.Equal(t, 2*groq.DefaultMaxConcurrency, run(t, groq.Limits{}, groq.WithRPM(0)), "an unknown RPM")
 	assert.Equal(t, 8, run(t, groq.Limits{RPM: 100_000}, groq.WithMaxConcurrency(8)), "a fixed ceiling")
 }
+
+// TestFirstWaveIsNoOtherProgram: the first wave is admitted before any answer has
+// shown the RPD, and its requests reach the server spread over 100 ms (a gateway's
+// callers dialling in), so that the first answers come back while the rest are
+// still arriving. The bucket made from the first header counts them as this
+// process's, not another program's: 135 calls on RPM 120 take what the key allows
+// (120 at once, then 2 a second), with no 429.
+func TestFirstWaveIsNoOtherProgram(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(simModel, groqtest.Limits{RPM: 120, RPD: 14_400, TPM: 100_000}),
+			groqtest.WithLatency(20*time.Millisecond, 0), groqtest.WithArrivalJitter(100*time.Millisecond)},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 120}), groq.WithMaxConcurrency(135))
+		took, errs := pool(c, 135, 135)
+		noErrors(t, errs)
+		q := c.RateLimits(simModel).Quotas[0]
+		t.Logf("%v, %d 429s, foreign %+v", took, srv.Stats().RateLimited, q.Foreign)
+		assert.Zero(t, srv.Stats().RateLimited)
+		assert.Less(t, q.Foreign.RequestsPerMinute, 0.02*120, "no phantom program")
+		assert.Less(t, took, 8*time.Second, "the key allows 7.5 s")
+	})
+}

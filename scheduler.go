@@ -395,6 +395,7 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	set := s.quotas[g.quota].buckets
 	wasAbove := set.plan.above
 	seen, others := b.observeSent(now, o.info, o.limited != nil || !o.coolUntil.IsZero(), g.sent.at)
+	b.landed(g.reserved)
 	var l lesson
 	if !wasAbove && set.plan.above {
 		// The table's guesses are not this organization's: every model of the

@@ -85,6 +85,8 @@ type modelBuckets struct {
 	// inFlight and inFlightTokens are this process's requests admitted and not
 	// yet settled, and what they reserved, whatever limiters existed then.
 	inFlight, inFlightTokens int
+	seq                      uint64           // requests reserved so far
+	madeSeq                  [numKinds]uint64 // seq when each limiter was made
 
 	lim        [numKinds]*rate.Limiter
 	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
@@ -213,7 +215,7 @@ func (b *modelBuckets) apply(now time.Time) {
 			// the server counts those requests as they arrive, whatever this
 			// process knew of the limit when it sent them.
 			charge(lim, now, b.inFlightCost(k))
-			b.lim[k] = lim
+			b.lim[k], b.madeSeq[k] = lim, b.seq
 		default:
 			if lim.Limit() != r {
 				lim.SetLimitAt(now, r)
@@ -223,6 +225,12 @@ func (b *modelBuckets) apply(now time.Time) {
 			}
 		}
 	}
+}
+
+// holds reports whether limit k's bucket holds the reservation made at sent:
+// it existed then, or was made while the request was in flight (and charged it).
+func (b *modelBuckets) holds(sent sendLevels, k limitKind) bool {
+	return sent.capacity[k] > 0 || (sent.seq > 0 && sent.seq <= b.madeSeq[k])
 }
 
 // inFlightCost is what this process's requests in flight cost limit k.
@@ -300,6 +308,7 @@ type sendLevels struct {
 	taken    [numKinds]float64
 	refunded [numKinds]float64
 	at       time.Time // when it was admitted
+	seq      uint64    // its place among the requests reserved
 	// nearFull: a per-minute bucket was within maxSendLag's refill of full, so
 	// that a late send can matter (see wrote).
 	nearFull bool
@@ -312,7 +321,8 @@ const maxSendLag = 10 * time.Second
 
 // reserve takes a request's cost from every limiter and returns the levels before.
 func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
-	s := sendLevels{at: now}
+	b.seq++
+	s := sendLevels{at: now, seq: b.seq}
 	for k, lim := range b.lim {
 		if lim == nil {
 			continue
@@ -340,12 +350,11 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 // left alone: giving it back what it never held would make it hold more than the
 // server does.
 func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used int, counted bool) {
-	b.inFlight, b.inFlightTokens = max(0, b.inFlight-1), max(0, b.inFlightTokens-reserved)
 	if !counted {
 		b.members.own[unitRequests]--
 		b.members.own[unitTokens] -= float64(reserved)
 		for k, lim := range b.lim {
-			if lim != nil && sent.capacity[k] > 0 {
+			if lim != nil && b.holds(sent, limitKind(k)) {
 				giveBack(lim, now, limitKind(k).cost(reserved))
 				b.own[k].add(now, lim, -float64(limitKind(k).cost(reserved)))
 				b.refunded[k] += float64(limitKind(k).cost(reserved))
@@ -362,7 +371,7 @@ func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used 
 	b.members.own[unitTokens] += float64(diff)
 	for _, k := range []limitKind{kindTPM, kindTPD, kindASH, kindASD} {
 		lim := b.lim[k]
-		if lim == nil || sent.capacity[k] == 0 {
+		if lim == nil || !b.holds(sent, k) {
 			continue // a bucket made (learnt from headers) after the request left holds none of it
 		}
 		b.own[k].add(now, lim, float64(diff))
@@ -378,6 +387,13 @@ func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used 
 			b.taken[k] += float64(diff)
 		}
 	}
+}
+
+// landed takes a settled request of reserved tokens out of those in flight. The
+// scheduler calls it after the answer's headers are read: a limiter those headers
+// make counts the request being settled too (the server has counted it).
+func (b *modelBuckets) landed(reserved int) {
+	b.inFlight, b.inFlightTokens = max(0, b.inFlight-1), max(0, b.inFlightTokens-reserved)
 }
 
 // giveBack returns n tokens to lim, never past its capacity.
