@@ -19,10 +19,12 @@ import (
 	"github.com/groqkit/groq/internal/gateway"
 )
 
-// gatewayFor starts a Groq-shaped key (RPM 120, a minute's bucket) on loopback,
-// a client on it, and the gateway in front, guarded by a token.
+// gatewayFor starts a Groq-shaped key (RPM 120, a minute's bucket, RPD and TPM in
+// its headers, 20 ms to answer) on loopback, a client on it, and the gateway in
+// front, guarded by a token.
 func gatewayFor(t *testing.T) (*groqtest.Server, string) {
-	srv := groqtest.NewServer(groqtest.WithModel("m", groqtest.Limits{RPM: 120}))
+	srv := groqtest.NewServer(groqtest.WithModel("m", groqtest.Limits{RPM: 120, RPD: 14_400, TPM: 100_000}),
+		groqtest.WithLatency(20*time.Millisecond, 0))
 	t.Cleanup(srv.Close)
 	c, err := groq.NewClient(groq.WithAPIKeys("gsk_upstream"), groq.WithBaseURL(srv.URL()), groq.WithModelLimits("m", groq.Limits{RPM: 120}),
 		groq.WithMaxConcurrency(64), groq.WithMaxQueue(1000), groq.WithMaxRetryDelay(time.Minute))
