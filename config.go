@@ -435,7 +435,7 @@ func (c *Client) Reload(cfg *Config) error {
 		limits[m] = l
 	}
 	c.cfg.modelLimits = limits
-	s.applyRouting(time.Now(), rt, false, c.newBuckets)
+	s.applyRouting(s.now(), rt, false, c.newBuckets)
 	c.log.Info("groq: configuration reloaded", "models", len(cfg.Models), "keys", len(rt.keys))
 	return nil
 }

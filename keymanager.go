@@ -16,7 +16,7 @@ import (
 // or for the wait a QuotaStore asked for.
 func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.mu.Lock()
-	s.quotas[g.quota].buckets.of(time.Now(), g.model).coolDown(t)
+	s.quotas[g.quota].buckets.of(s.now(), g.model).coolDown(t)
 	s.changed(g.model)
 	s.mu.Unlock()
 	if share && s.shared != nil {
@@ -30,7 +30,7 @@ func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 func (s *scheduler) cooling(g grant) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	return s.quotas[g.quota].buckets.of(now, g.model).coolUntil.After(now)
 }
 

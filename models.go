@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Model is one of the API's models, as GET /models describes it.
@@ -137,7 +136,7 @@ func (c *Client) learnContextWindow(model string, n int) {
 	l.ContextWindow = n
 	c.cfg.modelLimits[model] = l
 	for _, q := range s.quotas {
-		q.buckets.reconfigure(time.Now())
+		q.buckets.reconfigure(s.now())
 	}
 }
 

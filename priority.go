@@ -136,7 +136,7 @@ func (s *scheduler) remove(w *waiter) {
 // next waiter of its model move up. s.mu is held.
 func (s *scheduler) leave(w *waiter) {
 	s.remove(w)
-	s.dispatch(time.Now())
+	s.dispatch(s.now())
 }
 
 // dispatch admits, while concurrency slots are free, the most urgent group head

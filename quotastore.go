@@ -246,8 +246,8 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 // members records a QuotaStore's count of its members' spending on g's quota and
 // model, and tells when another program started or stopped being seen.
 func (s *scheduler) members(g grant, spent QuotaSpent) {
-	now := time.Now()
 	s.mu.Lock()
+	now := s.now()
 	b := s.quotas[g.quota].buckets.of(now, g.model)
 	changed := b.membersCounted(now, spent.Requests, spent.Tokens)
 	var f ForeignSpending

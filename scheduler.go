@@ -37,9 +37,25 @@ type scheduler struct {
 	aging    time.Duration
 	maxWait  time.Duration
 	closed   bool
+	clock    time.Time // the latest time the buckets were given (see now)
 	log      *slog.Logger
 	obs      *observing // nil in tests that build a scheduler alone
 	shared   *shared    // nil without a QuotaStore
+}
+
+// now is the scheduler's time for its buckets: the clock read under s.mu, and never
+// before a time the buckets were already given. x/time/rate takes an earlier time
+// as its limiter's new last event and then counts the refill since then a second
+// time, so that a goroutine that read the clock, was descheduled (a busy CPU, a
+// GC pause) and took the lock late would let the bucket admit what the server's
+// will not. s.mu is held.
+func (s *scheduler) now() time.Time {
+	t := time.Now()
+	if t.Before(s.clock) {
+		t = s.clock
+	}
+	s.clock = t
+	return t
 }
 
 // newScheduler makes the scheduler of keys (indexes stable) grouped in quotas, with
@@ -78,7 +94,7 @@ type grant struct {
 func (s *scheduler) check(model string, need, want int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	fits, capacity, serves := false, 0, false
 	for _, q := range s.quotas {
 		if !q.serves(model) {
@@ -121,7 +137,7 @@ func (s *scheduler) allKeys() []string {
 func (s *scheduler) contextWindow(model string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.quotas[0].buckets.of(time.Now(), model).limits().ContextWindow
+	return s.quotas[0].buckets.of(s.now(), model).limits().ContextWindow
 }
 
 // acquire queues w (or re-queues it, keeping its place, for a retry) and blocks
@@ -147,7 +163,7 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 				s.mu.Lock()
 			}
 			if g := w.grant; g != nil && g.settled.CompareAndSwap(false, true) {
-				s.settle(time.Now(), *g, outcome{})
+				s.settle(s.now(), *g, outcome{})
 				w.grant = nil
 			}
 			s.leave(w)
@@ -156,7 +172,7 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 		}
 	}()
 	for {
-		now := time.Now()
+		now := s.now()
 		s.dispatch(now)
 		g, done, err := s.admitted(ctx, w, now)
 		if !done {
@@ -270,8 +286,8 @@ type outcome struct {
 // wrote tells g's buckets that its request was written to the server now (see
 // modelBuckets.wrote). Only a grant whose buckets were nearly full asks.
 func (s *scheduler) wrote(g grant) {
-	now := time.Now()
 	s.mu.Lock()
+	now := s.now()
 	s.quotas[g.quota].buckets.of(now, g.model).wrote(now, g.sent)
 	s.changed(g.model)
 	s.mu.Unlock()
@@ -283,8 +299,8 @@ func (s *scheduler) finish(g grant, o outcome) {
 	if g.settled != nil && !g.settled.CompareAndSwap(false, true) {
 		return
 	}
-	now := time.Now()
 	s.mu.Lock()
+	now := s.now()
 	l := s.settle(now, g, o)
 	name := s.quotas[g.quota].name
 	s.mu.Unlock()
@@ -336,7 +352,7 @@ func (s *scheduler) finish(g grant, o outcome) {
 func (s *scheduler) lastHeaders(g grant) RateLimitInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.quotas[g.quota].buckets.of(time.Now(), g.model).last
+	return s.quotas[g.quota].buckets.of(s.now(), g.model).last
 }
 
 // tellOthers tells the observer and the log that another program started or
@@ -490,8 +506,8 @@ func (s *scheduler) close() {
 }
 
 func (s *scheduler) snapshot(model string) RateLimitSnapshot {
-	now := time.Now()
 	s.mu.Lock()
+	now := s.now()
 	snap := RateLimitSnapshot{Model: model, Queued: map[int]int{}, InFlight: s.inFlight()}
 	var names []string
 	for _, q := range s.quotas {
