@@ -182,7 +182,7 @@ func TestFirstWaveIsNoOtherProgram(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, srv := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
 			groqtest.WithModel(simModel, groqtest.Limits{RPM: 120, RPD: 14_400, TPM: 100_000}),
-			groqtest.WithLatency(20*time.Millisecond, 0), groqtest.WithArrivalJitter(100*time.Millisecond)},
+			groqtest.WithLatency(20*time.Millisecond, 0), groqtest.WithArrivalJitter(100 * time.Millisecond)},
 			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 120}), groq.WithMaxConcurrency(135))
 		took, errs := pool(c, 135, 135)
 		noErrors(t, errs)

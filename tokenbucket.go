@@ -124,19 +124,6 @@ type orgPlan struct {
 	above bool
 }
 
-// effective is the limit in force: the smaller of the configured and the learnt,
-// where 0 means unknown.
-func effective(configured, learned int) int {
-	switch {
-	case configured == 0:
-		return learned
-	case learned == 0:
-		return configured
-	default:
-		return min(configured, learned)
-	}
-}
-
 // limitOf is limit k in force and where it came from. A user's limit is a
 // ceiling that what Groq said can only lower. The table's is a guess: what Groq
 // said replaces it, higher or lower, and once the organization showed a plan above
