@@ -252,6 +252,15 @@
 //     the server at that ceiling while the local bucket refilled past it make it the
 //     learnt depth, as Groq-compatible servers with a second-deep token bucket need).
 //
+// The client's own late wake-ups are not evidence of anything. A goroutine that read
+// the clock, was descheduled (a GC pause, a busy neighbour, a CPU quota) and settled
+// its request late would give the buckets a time before their last event, and
+// x/time/rate would count that refill twice: on a busy CPU the local bucket then
+// admitted what the server refused, and the refusal was read as another program or a
+// shallower bucket. The scheduler's clock is read under its lock and never runs back
+// (scheduler.now), so the burst-10 scenario with two busy processes on the machine's
+// two cores runs as on a quiet one (figures in the README).
+//
 // With nobody else on the key, the estimate of others' spending then stays under 2 %
 // of each limit on a second-deep token bucket (TPM 10,000,000, remaining never above
 // TPM/60) and with answers out of order (latency 10–50 ms): `go test -run
