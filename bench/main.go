@@ -85,14 +85,14 @@ func main() {
 
 // config is what the flags ask for.
 type config struct {
-	sc        Scenario // the custom scenario
-	preset    string
-	runs      int
-	chosen    []client
-	jsonOut   string
-	cut       string   // -robust-cut
-	shapes    []string // -shapes
-	set       map[string]bool
+	sc      Scenario // the custom scenario
+	preset  string
+	runs    int
+	chosen  []client
+	jsonOut string
+	cut     string   // -robust-cut
+	shapes  []string // -shapes
+	set     map[string]bool
 }
 
 func parseFlags(args []string) (config, error) {
