@@ -120,6 +120,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&sc.OtherShare, "other", 0, "another program spends this share of each key's RPM (or with -other-tokens, of its TPM)")
 	fs.IntVar(&sc.OtherTokens, "other-tokens", 0, "tokens of each of the other program's requests")
 	fs.IntVar(&sc.CPUHog, "cpu-hog", 0, "busy processes that take the cores during each run (started before it, stopped after it)")
+	fs.DurationVar(&sc.Deadline, "deadline", 0, "each run ends by then, its calls not done failing (0: 20 times the theoretical minimum, at least 1m)")
 	fs.Uint64Var(&sc.Seed, "seed", 1, "the server's random seed")
 	fs.DurationVar(&sc.Margin, "margin", -1, "groqkit's pacing margin (negative: its default)")
 	fs.StringVar(&cfg.preset, "preset", "", "a named scenario ("+strings.Join(append(append([]string{}, presetOrder...), issue27Order...), ", ")+
@@ -188,8 +189,8 @@ func checkScenario(sc Scenario, runs int) error {
 		return fmt.Errorf("-token-burst %d: want 0 (a minute's worth) or a positive depth", sc.TokenBurst)
 	case sc.TokenBurst > 0 && sc.TPM == 0:
 		return fmt.Errorf("-token-burst needs -tpm")
-	case sc.LatencyJitter < 0 || sc.Latency < 0 || sc.Jitter < 0 || sc.FirstConn < 0:
-		return fmt.Errorf("-latency, -latency-jitter, -jitter and -first-conn must not be negative")
+	case sc.LatencyJitter < 0 || sc.Latency < 0 || sc.Jitter < 0 || sc.FirstConn < 0 || sc.Deadline < 0:
+		return fmt.Errorf("-latency, -latency-jitter, -jitter, -first-conn and -deadline must not be negative")
 	case !(sc.TokenScale >= 0) || math.IsInf(sc.TokenScale, 0): // 0: the usual count
 		return fmt.Errorf("-token-scale %v: want a positive factor (1: the usual count)", sc.TokenScale)
 	case sc.CPUHog < 0 || sc.CPUHog > 64:
@@ -270,6 +271,9 @@ func scenarios(cfg config) ([]Scenario, error) {
 		if cfg.set["cpu-hog"] {
 			p.CPUHog = sc.CPUHog
 		}
+		if cfg.set["deadline"] {
+			p.Deadline = sc.Deadline
+		}
 		out = append(out, p)
 	}
 	return out, nil
@@ -327,7 +331,7 @@ func (sc Scenario) describe() string {
 	case !sc.LimitsKnown:
 		known = "limits unknown"
 	}
-	d := fmt.Sprintf("%d requests, %d keys, RPM %d, %s (%s), latency %v", sc.Requests, sc.Keys, sc.RPM, depth, shape, sc.Latency)
+	d := fmt.Sprintf("%d requests, %d key%s, RPM %d, %s (%s), latency %v", sc.Requests, sc.Keys, plural(sc.Keys), sc.RPM, depth, shape, sc.Latency)
 	if sc.LatencyJitter > 0 {
 		d += fmt.Sprintf(" to %v (answers out of order)", sc.Latency+sc.LatencyJitter)
 	}
@@ -426,4 +430,11 @@ func foreignText(r Result) string {
 		w = *r.Worst
 	}
 	return fmt.Sprintf("%.1f %%, %.1f %%", w.ForeignRPM, w.ForeignTPM)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

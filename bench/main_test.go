@@ -76,7 +76,7 @@ func TestFlagsAreChecked(t *testing.T) {
 		{"-token-burst", "-1", "-tpm", "600"}, {"-token-burst", "10"}, {"-latency-jitter", "-1ms"}, {"-token-scale", "0"},
 		{"-token-scale", "-1.7"}, {"-token-scale", "+Inf"}, {"-cpu-hog", "-1"}, {"-cpu-hog", "65"}, {"-model", " "},
 		{"-preset", "robust", "-robust-cut", "huge"}, {"-preset", "robust", "-shapes", "minute,cube"},
-		{"-robust-cut", "small"}, {"-shapes", "minute"}, {"stray"},
+		{"-robust-cut", "small"}, {"-shapes", "minute"}, {"stray"}, {"-deadline", "-1s"},
 	} {
 		err := mainErr(args, &bytes.Buffer{})
 		assert.Error(t, err, strings.Join(args, " "))

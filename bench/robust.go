@@ -166,6 +166,9 @@ func robustCells(cfg config) []Scenario {
 				sc.Requests, sc.Deadline = cut.requests*sc.Requests/robustBase.Requests, cut.deadline
 				sh.apply(&sc)
 				sc.Shape, sc.CPUHog, sc.Seed, sc.Margin = sh.name, h, cfg.sc.Seed, cfg.sc.Margin
+				if cfg.set["deadline"] {
+					sc.Deadline = cfg.sc.Deadline
+				}
 				sc.Name = fmt.Sprintf("%s × %s, %s", base.Name, sh.name, cpuText(h))
 				out = append(out, sc)
 			}

@@ -49,7 +49,8 @@ type Scenario struct {
 	ShowForeign   bool          // print groqkit's estimate of others' spending
 	Shape         string        // the robustness matrix's server shape, if any
 	VsNetHTTP     bool          // print each client's makespan over net/http's
-	// Deadline ends the run: calls not done by then fail (0: ten minutes a call).
+	// Deadline ends the run: calls not done by then fail (0: 20 times the
+	// theoretical minimum, at least a minute).
 	Deadline time.Duration
 }
 
@@ -266,10 +267,7 @@ func run(sc Scenario, cl client) (Result, error) {
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
-	runCtx, stop := context.Background(), context.CancelFunc(func() {})
-	if sc.Deadline > 0 {
-		runCtx, stop = context.WithDeadline(runCtx, start.Add(sc.Deadline))
-	}
+	runCtx, stop := context.WithDeadline(context.Background(), start.Add(sc.deadline()))
 	defer stop()
 	for range sc.Concurrency {
 		wg.Go(func() {
@@ -278,7 +276,7 @@ func run(sc Scenario, cl client) (Result, error) {
 				if i >= sc.Requests {
 					return
 				}
-				ctx, cancel := context.WithTimeout(runCtx, 10*time.Minute)
+				ctx, cancel := context.WithCancel(runCtx)
 				if err := in.call(ctx, i); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -312,6 +310,15 @@ func run(sc Scenario, cl client) (Result, error) {
 		r.FirstErr = e
 	}
 	return r, nil
+}
+
+// deadline is how long the run may take: Deadline, else 20 times the theoretical
+// minimum, at least a minute.
+func (sc Scenario) deadline() time.Duration {
+	if sc.Deadline > 0 {
+		return sc.Deadline
+	}
+	return max(20*sc.Minimum(), time.Minute)
 }
 
 // limitedPerKeyAndWaves is the most 429s any key drew, and how many waves the
