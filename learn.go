@@ -1,0 +1,395 @@
+package groq
+
+import (
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// This file is what the client learns about the server's buckets, in one place.
+// Its inputs are the evidence: the client's own sends (reserve, wrote), each
+// answer with its x-ratelimit-* headers (observe), and each 429 with its message
+// (rateLimited). Its output is the picture the buckets pace by: the limits in force
+// and where each came from, the depth of each bucket, the pacing margin, and what
+// other programs spend (foreign.go). doc.go ("What each signal proves") says how
+// much each kind of evidence is trusted.
+
+// Learning constants. A learnt burst grows back by half (at least one) after each
+// burstRecovery without a refusal that points at the bucket's depth; a widened
+// margin halves back towards the configured one after each marginQuiet without a
+// refusal that points at timing.
+const (
+	maxPacingMargin = time.Second
+	minWidenedBy    = 10 * time.Millisecond
+	marginQuiet     = time.Minute
+	burstRecovery   = time.Minute
+)
+
+// Units of spending, as memberSpend counts them.
+const (
+	unitRequests = iota
+	unitTokens
+)
+
+// wrote corrects the per-minute buckets for a request admitted at sent and written
+// to the server only now. The server's bucket starts refilling when the request
+// arrives, the local one when it was admitted: a bucket that was full, or nearly,
+// at admission would count the refill of the wait that the full server bucket
+// could not hold. That refill (level + rate × wait − depth, when positive) is
+// taken back, so that the next request that waits for refill leaves when the
+// server's bucket has refilled too. Only the first requests after a quiet spell
+// can need it (a cold connection's dial and TLS handshake, a QuotaStore's round
+// trip); the pacing margin covers the network's own delay.
+func (b *modelBuckets) wrote(now time.Time, sent sendLevels) {
+	wait := now.Sub(sent.at).Seconds()
+	for _, k := range []limitKind{kindRPM, kindTPM} {
+		lim := b.lim[k]
+		if lim == nil || sent.capacity[k] == 0 || lim.Burst() != sent.capacity[k] {
+			continue // a limit learnt or changed since: the levels do not compare
+		}
+		if over := sent.level[k] + float64(lim.Limit())*wait - float64(sent.capacity[k]); over > tokenEpsilon {
+			chargeFraction(lim, now, over)
+			b.own[k].add(now, lim, over)
+		}
+	}
+}
+
+// pullDown lowers lim to what a server's "remaining" figure allows and returns
+// by how much. The server rounds its remaining count down, so a local excess
+// below one whole token is rounding, not usage, and is left alone.
+func pullDown(lim *rate.Limiter, now time.Time, left int) int {
+	if lim == nil || left < 0 {
+		return 0
+	}
+	excess := math.Floor(lim.TokensAt(now) - float64(left) + tokenEpsilon)
+	if excess < 1 {
+		return 0
+	}
+	charge(lim, now, int(excess))
+	return int(excess)
+}
+
+// observe corrects the buckets from a response's x-ratelimit-* headers: unknown
+// limits are learnt, a lower server limit wins over a configured one, and the local
+// buckets are pulled down to what the server says is left. What a header showed
+// spent beyond the buckets is another program's (foreign.go): those requests are
+// taken from the RPM bucket too, those tokens from the TPD bucket. It returns the
+// tokens the TPM header showed spent by others, and the limits (RPM for requests,
+// TPM for tokens) whose other program started or stopped being seen. A refusal's
+// headers (refused) show a bucket someone emptied, not the size of anyone's
+// requests (but a request is one request).
+func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) (seen int, changed []limitKind) {
+	if !info.Present {
+		return 0, nil
+	}
+	b.last = info
+	relimit := false
+	if info.TokensPerMinute > 0 && info.TokensPerMinute != b.learned.TPM {
+		b.learned.TPM, relimit = info.TokensPerMinute, true
+	}
+	if info.RequestsPerDay > 0 && info.RequestsPerDay != b.learned.RPD {
+		b.learned.RPD, relimit = info.RequestsPerDay, true
+	}
+	if relimit {
+		b.apply(now)
+	}
+	if lim := b.lim[kindTPM]; lim != nil && info.TokensLeftInMinute >= 0 {
+		n, _ := b.others(now, &b.foreign.tokens, unitTokens, pullDown(lim, now, leftNow(lim, info.TokensLeftInMinute, info.ObservedAt, now)), time.Minute, refused)
+		if n > 0 && b.lim[kindTPD] != nil { // the minute's spending is the day's too
+			charge(b.lim[kindTPD], now, n)
+		}
+		seen = n
+	}
+	if lim := b.lim[kindRPD]; lim != nil && info.RequestsLeftToday >= 0 {
+		prev := b.foreign.requests.at
+		n, first := b.others(now, &b.foreign.requests, unitRequests, pullDown(lim, now, leftNow(lim, info.RequestsLeftToday, info.ObservedAt, now)), 24*time.Hour, refused)
+		if n > 0 && !first && b.lim[kindRPM] != nil { // the day's first reading is not this minute's
+			charge(b.lim[kindRPM], now, lastMinute(n, prev, now))
+		}
+	}
+	return seen, b.foreignChanged(now)
+}
+
+// leftNow is what a server that said left at then holds now: it has refilled at
+// lim's rate since (a stream's headers are read when it ends), up to lim's depth.
+func leftNow(lim *rate.Limiter, left int, then, now time.Time) int {
+	if then.IsZero() || !now.After(then) {
+		return left
+	}
+	return min(left+int(now.Sub(then).Seconds()*float64(lim.Limit())), max(left, lim.Burst()))
+}
+
+// spendMeter is what this process has spent from one bucket and the bucket has
+// not yet refilled: the bucket's own part, without what headers charged.
+type spendMeter struct {
+	used float64
+	at   time.Time
+}
+
+// foreignStep is how close together two readings must be for what fell between
+// them to be one request of the other program's, not a sum of several.
+const foreignStep = 2 * time.Second
+
+// others records what a header of a bucket refilling over period showed spent
+// beyond the local bucket (excess) as another program's spending (with a
+// QuotaStore, once its next count has told its members' part apart: see
+// memberSpend), and returns what it recorded now. The first reading of a bucket
+// says what was spent before the client looked (a minute's worth, or the whole
+// day's), not at what rate: it only starts the evidence (first is true), though
+// what it returns still tells the reading of a 429.
+func (b *modelBuckets) others(now time.Time, f *foreignFlow, unit, excess int, period time.Duration, refused bool) (n int, first bool) {
+	first = f.since.IsZero()
+	n = b.members.foreign(unit, excess, first)
+	if first {
+		f.start(now)
+		return n, true
+	}
+	if !b.members.store { // with a store, the next count records it, over the time since the last
+		b.record(now, f, n, period, refused)
+	}
+	return n, false
+}
+
+// lastMinute is the share of n, spent by others over the time since since, that
+// can fall within the last minute (spread evenly): what a day's count shows after
+// an hour without a reading is mostly not this minute's.
+func lastMinute(n int, since, now time.Time) int {
+	if d := now.Sub(since); d > time.Minute {
+		return int(float64(n) * float64(time.Minute) / float64(d))
+	}
+	return n
+}
+
+// record adds n units of others' spending, seen now, to f.
+func (b *modelBuckets) record(now time.Time, f *foreignFlow, n int, period time.Duration, refused bool) {
+	d := now.Sub(f.at)
+	f.add(now, float64(n), min(d, period), f.single || (!refused && d < foreignStep))
+}
+
+// membersCounted records a QuotaStore's count of its members' spending: what the
+// headers showed since the last count and no member spent is another program's,
+// and spends the minute's request bucket and the day's token bucket too. It
+// reports the limits whose other program started or stopped being seen.
+func (b *modelBuckets) membersCounted(now time.Time, requests, tokens int64) (changed []limitKind) {
+	n := b.members.report(requests, tokens)
+	b.members.remember(now)
+	if f := &b.foreign.requests; !f.since.IsZero() {
+		prev := f.at
+		b.record(now, f, n[unitRequests], 24*time.Hour, false)
+		if n[unitRequests] > 0 && b.lim[kindRPM] != nil {
+			charge(b.lim[kindRPM], now, lastMinute(n[unitRequests], prev, now))
+		}
+	}
+	if !b.foreign.tokens.since.IsZero() {
+		b.record(now, &b.foreign.tokens, n[unitTokens], time.Minute, false)
+		if n[unitTokens] > 0 && b.lim[kindTPD] != nil {
+			charge(b.lim[kindTPD], now, n[unitTokens])
+		}
+	}
+	return b.foreignChanged(now)
+}
+
+// foreignChanged lists the limits whose other program started or stopped being
+// seen since the last call.
+func (b *modelBuckets) foreignChanged(now time.Time) (changed []limitKind) {
+	if b.foreign.requests.changed(now) {
+		changed = append(changed, kindRPM)
+	}
+	if b.foreign.tokens.changed(now) {
+		changed = append(changed, kindTPM)
+	}
+	return changed
+}
+
+// lesson is what a refusal taught: a learnt burst or a wider margin (zero when
+// nothing changed). The scheduler logs it.
+type lesson struct {
+	kind    limitKind
+	burst   int           // the new learnt capacity, or 0
+	margin  time.Duration // the new margin, or 0
+	foreign bool          // the refusal was another program's spending
+	// others, when set, is the estimate of others' spending to report: the
+	// refusal was theirs, or another program started or stopped being seen on
+	// the limits in seen.
+	others *ForeignSpending
+	seen   []limitKind
+}
+
+// rateLimited learns from a 429 whose message named the limit (r.sig), for a
+// request of r.tokens that was admitted with the buckets at r.sent, refused with
+// r.wait. r.seen is what the 429's own headers showed others had spent (observe).
+// The request's reservation has been given back already.
+//
+// The limit's size is learnt from the message, and the request's cost is the
+// server's ("Requested N"), when it says. Then the refusal is read against what
+// the client knew had been spent when the server refused: what it had taken from
+// the bucket before the request left (capacity minus the level then, which holds
+// what headers showed others spent before), plus what it took while the request
+// was in flight, minus what refusals gave back since, plus seen. Its own part is
+// the same without what headers showed (the own meter). Requests in
+// flight together can reach the server in any order, which is why the ones sent
+// later count too. Three readings, in this order:
+//
+//   - Shallow: the server refused while what was known spent, plus the request,
+//     stayed well under the local depth. With its refill in step, its bucket holds
+//     less than that: the bound becomes the learnt burst (the smallest bound wins,
+//     so a wave of refusals converges on the number of requests the server took).
+//     A bound that could not admit the request being retried, or smaller than a
+//     request the server has accepted, is a contradiction and is not learnt.
+//   - Others: the message's "Used N" is well above what this process spent (less
+//     what a bucket known to be shallower than its limit never holds). The
+//     spending is another program's: the depth and the margin stay. N is a level,
+//     not a rate: the estimate of others' spending is left to the headers.
+//   - Timing: the local bucket was nearly empty anyway, so the server's refill runs
+//     behind the client's: the pacing margin doubles (at most maxPacingMargin),
+//     unless another program is seen spending the bucket (its request landing
+//     first explains the refusal as well, and a wider margin would not help).
+//
+// Finally the bucket is pulled down to what the server said was left (Limit -
+// Used), and, when it says when the request will fit, held no lower than what
+// makes it fit then (but never above r.before): the server's wait is the truth
+// the retry keeps to.
+// refusal is what a 429 that named its limit said, with what the client knew when
+// it came.
+type refusal struct {
+	sig    limitSignal
+	sent   sendLevels    // the buckets when the request was admitted
+	tokens int           // what the request reserved
+	seen   int           // tokens its headers showed others had spent (observe)
+	wait   time.Duration // until the server said the request would fit
+	// before is the refused bucket's level before this 429's headers pulled it
+	// down: the server's wait may undo that pull-down, never more (what this
+	// process has in flight stays reserved).
+	before float64
+}
+
+func (b *modelBuckets) rateLimited(now time.Time, r refusal) lesson {
+	sig, sent, tokens, seen, wait := r.sig, r.sent, r.tokens, r.seen, r.wait
+	k := sig.kind
+	if sig.limit > 0 && b.learned.of(k) != sig.limit {
+		b.learned.set(k, sig.limit)
+		b.apply(now)
+	}
+	cost := float64(k.cost(tokens))
+	if sig.requested > 0 {
+		cost = float64(sig.requested)
+	}
+	var learnt lesson
+	if capacity := sent.capacity[k]; capacity > 0 {
+		since := (b.taken[k] - sent.taken[k]) - (b.refunded[k] - sent.refunded[k])
+		spent := float64(capacity) - sent.level[k] + since
+		own := sent.own[k] + since
+		known := spent + float64(seen)
+		if lim := b.lim[k]; lim != nil && k.period() == time.Minute {
+			// With a QuotaStore, the other members' spending within the bucket's
+			// window is in the server's bucket but not in this one.
+			window := time.Duration(float64(capacity) / float64(lim.Limit()) * float64(time.Second))
+			known += b.members.spentSince(unitOf(k), now.Add(-window))
+		}
+		tolerance := max(2*cost, float64(capacity)/10)
+		switch {
+		case known+cost <= float64(capacity)-tolerance:
+			bound := max(int(math.Ceil(known+cost-1-tokenEpsilon)), b.accepted[k], 1)
+			if float64(bound) >= cost && b.lowerBurst(now, k, bound) {
+				learnt = lesson{kind: k, burst: bound}
+			}
+			b.burstSince[k] = now
+		case sig.used >= 0 && float64(sig.used-max(0, sig.limit-capacity)) > own+tolerance:
+			// A bucket known to be shallower than its limit never holds the
+			// difference: Groq counts "Used" against the limit.
+			learnt = lesson{kind: k, foreign: true}
+		case b.foreign.flowOf(k) != nil && b.foreign.flowOf(k).active(now):
+			// Another program is seen spending this bucket: its request landing
+			// first explains the refusal as well as a late refill would, and a
+			// wider margin would not help.
+		default:
+			m := min(max(2*b.margin, b.margin+minWidenedBy), maxPacingMargin)
+			if m != b.margin {
+				b.margin, learnt = m, lesson{kind: k, margin: m}
+			}
+			b.marginSince = now
+		}
+	}
+	left := 0
+	if sig.used >= 0 && sig.limit > sig.used {
+		left = sig.limit - sig.used
+	}
+	lim := b.lim[k]
+	pullDown(lim, now, left)
+	if lim != nil && wait > 0 {
+		target := min(cost-wait.Seconds()*float64(lim.Limit()), r.before)
+		if short := target - lim.TokensAt(now); short >= 1 {
+			giveBack(lim, now, int(short))
+		}
+	}
+	return learnt
+}
+
+// dropContradictions forgets every learnt depth smaller than what a request of
+// tokens costs: the server will take that request, so its bucket is deeper.
+func (b *modelBuckets) dropContradictions(now time.Time, tokens int) {
+	if b.burst == [numKinds]int{} {
+		return // nothing learnt
+	}
+	dropped := false
+	for k := range numKinds {
+		if b.burst[k] > 0 && limitKind(k).cost(tokens) > b.burst[k] {
+			b.burst[k], dropped = 0, true
+		}
+	}
+	if dropped {
+		b.apply(now)
+	}
+}
+
+// lowerBurst makes n the depth of limit k's bucket when it is shallower than the
+// depth in force, and reports whether it was. What had been spent stays spent: a
+// bucket of 600 with 16 taken becomes a bucket of 10 with 16 taken, 6 in debt
+// (x/time/rate's SetBurst alone would leave it holding 10).
+func (b *modelBuckets) lowerBurst(now time.Time, k limitKind, n int) bool {
+	lim := b.lim[k]
+	if lim == nil || n >= lim.Burst() {
+		return false
+	}
+	spent := float64(lim.Burst()) - lim.TokensAt(now)
+	b.burst[k], b.burstSince[k] = n, now
+	b.apply(now)
+	if excess := math.Floor(lim.TokensAt(now) - (float64(n) - spent) + tokenEpsilon); excess >= 1 {
+		charge(lim, now, int(excess))
+	}
+	return true
+}
+
+// settled lets what was learnt recover after a quiet spell: a widened margin halves
+// back towards the base after marginQuiet without a timing refusal, and a learnt
+// burst grows by half after burstRecovery without a depth refusal, until it is the
+// period's limit again (a learnt burst can be wrong: another process may have spent
+// the quota). It reports whether anything changed.
+func (b *modelBuckets) settled(now time.Time) bool {
+	changed := false
+	if b.margin > b.baseMargin && now.Sub(b.marginSince) >= marginQuiet {
+		b.margin, b.marginSince, changed = max(b.baseMargin, b.margin/2), now, true
+	}
+	l := b.limits()
+	for k := range numKinds {
+		if b.burst[k] == 0 || now.Sub(b.burstSince[k]) < burstRecovery {
+			continue
+		}
+		b.burst[k] += max(1, b.burst[k]/2)
+		if b.burst[k] >= l.of(k) {
+			b.burst[k] = 0
+		}
+		b.burstSince[k], changed = now, true
+	}
+	if changed {
+		b.apply(now)
+	}
+	return changed
+}
+
+// hintBurst applies a burst that another quota serving the same model learnt: the
+// same server most likely shapes this quota's bucket the same way, and a quota
+// that has sent a wave of its own should not wait for its own refusals to know it.
+// Like a learnt burst, it grows back after quiet minutes.
+func (b *modelBuckets) hintBurst(now time.Time, k limitKind, n int) { b.lowerBurst(now, k, n) }
