@@ -105,7 +105,7 @@ type robustCut struct {
 }
 
 var robustCuts = map[string]robustCut{
-	"full": {requests: 60, deadline: 30 * time.Second},
+	"full": {requests: 60, deadline: 15 * time.Second},
 	// CI's: the shapes of issue 27 with limits known, the busy CPU with the
 	// shallow bucket only, smaller runs; under 90 s on 2 cores.
 	"small": {scenarios: []string{"known"}, shapes: []string{"burst10", "second-tpm", "out-of-order", "tokens-1.7x", "paid"},
