@@ -19,7 +19,7 @@ func BenchmarkAdmission(b *testing.B) {
 	const models = 10
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("waiters=%d/models=%d", n, models), func(b *testing.B) {
-			limits := func(string) Limits { return Limits{TPD: 1000} }
+			limits := func(string) limitSpec { return userSpec(Limits{TPD: 1000}) }
 			keys, quotas, _ := buildQuotas([]string{"a", "b"}, nil, func() *bucketSet { return newBucketSet(limits, DefaultPacingMargin, false) })
 			s := newScheduler(keys, quotas, &settings{maxConcurrency: 8, maxRetryDelay: time.Hour, logger: slog.New(slog.DiscardHandler)})
 			now := time.Now()

@@ -32,8 +32,9 @@ func WithProgress(f func(done, total int)) CallOption {
 
 // ChatBatch sends every request through the scheduler and returns the results in
 // input order. opts apply to every call (WithCallback is called once per call;
-// WithProgress reports the batch's progress). Up to twice WithMaxConcurrency calls
-// wait in the client's queue at once; the scheduler decides their order.
+// WithProgress reports the batch's progress). Up to twice the bound on requests in
+// flight (WithMaxConcurrency, or MaxAdaptiveConcurrency) wait in the client's
+// queue at once; the scheduler decides their order.
 // Cancelling ctx stops the calls not yet sent at once and the calls in flight
 // promptly; their results say Cancelled. A nil request gives a *RequestError in
 // its result.
@@ -58,7 +59,7 @@ func (c *Client) ChatBatch(ctx context.Context, reqs []*ChatRequest, opts ...Cal
 			return results
 		}
 	}
-	workers := 2 * c.cfg.maxConcurrency
+	workers := 2 * c.sched.slots
 	var (
 		mu   sync.Mutex
 		done int

@@ -112,17 +112,24 @@ func NewClient(opts ...Option) (*Client, error) {
 }
 
 // limitsFor is the configured limits of model: WithModelLimits or the config file,
-// else the built-in table, with WithRPM's default for a missing RPM. It is called
-// under the scheduler's mutex, which also guards Reload's changes.
-func (c *Client) limitsFor(model string) Limits {
-	l, ok := c.cfg.modelLimits[model]
-	if !ok {
-		l = builtinLimits[model]
+// else the built-in table, with WithRPM's default for a missing RPM. What came from
+// the table (or DefaultRPM, when WithRPM was not given) is marked as such: a floor
+// that an organization's headers can show to be too low. It is called under the
+// scheduler's mutex, which also guards Reload's changes.
+func (c *Client) limitsFor(model string) limitSpec {
+	var spec limitSpec
+	if l, ok := c.cfg.modelLimits[model]; ok {
+		spec.Limits = l
+	} else {
+		spec.Limits = builtinLimits[model]
+		for k := range numKinds {
+			spec.table[k] = spec.Limits.of(k) > 0
+		}
 	}
-	if l.RPM == 0 {
-		l.RPM = c.cfg.defaultRPM
+	if spec.RPM == 0 {
+		spec.RPM, spec.table[kindRPM] = c.cfg.defaultRPM, !c.cfg.rpmSet
 	}
-	return l
+	return spec
 }
 
 func (c *Client) newBuckets() *bucketSet {

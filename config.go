@@ -334,7 +334,7 @@ func WithConfig(cfg *Config) Option {
 			c.defaultModel = cfg.modelNames()[0]
 		}
 		if cfg.Concurrency > 0 {
-			c.maxConcurrency = cfg.Concurrency
+			c.maxConcurrency, c.concurrencySet = cfg.Concurrency, true
 		}
 		if cfg.MaxRetries != nil {
 			c.maxRetries = *cfg.MaxRetries

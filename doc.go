@@ -48,9 +48,18 @@
 // # Rate limits: how the client paces itself
 //
 //   - Limits per model: `groq.Limits{RPM, RPD, TPM, TPD, ContextWindow}` (0 = unknown).
-//     The built-in table holds Groq's published developer-plan limits
-//     (`groq.BuiltinLimits()`); `WithModelLimits(model, l)` overrides it and `WithRPM(n)`
-//     sets the per-minute request limit of every model that has none (default 30).
+//     The built-in table holds Groq's published limits, which are the *free plan's*
+//     (`groq.BuiltinLimits()`): a floor to start from, not a ceiling. Groq's headers
+//     replace its figures (the RPD and the TPM), and when they show the organization
+//     above the table (a paid plan: "500000" requests a day where the table says 14,400),
+//     the table's RPM and TPD are dropped for that key's quota until a 429 names them
+//     ("requests per minute (RPM): Limit 1000"): one wave of 429s at most, bounded by
+//     the requests in flight, then paced at the learnt RPM. The client logs it once.
+//     `WithModelLimits(model, l)` overrides the table with the user's own figures, which
+//     are ceilings (Groq can lower them, never raise them), and `WithRPM(n)` sets the
+//     per-minute request limit of every model that has none (default 30, a table-like
+//     guess unless `WithRPM` is given). `QuotaSnapshot.Sources` says where each limit in
+//     force came from: `configured`, `429`, `headers` or `table`.
 //     Groq counts a request when it *arrives*; if your network jitters, configure a little
 //     below the published limits.
 //   - Quotas. Every key given to `WithAPIKeys` is its own quota with its own buckets.
@@ -95,8 +104,11 @@
 //   - `WithMaxQueue(n)`: past n waiters a call fails fast with `ErrQueueFull`.
 //   - `WithPriorityAging(d)`: a waiter gains one level per `d` waited, so a steady stream
 //     of urgent calls cannot starve the others.
-//   - `WithMaxConcurrency(n)` (default 8) bounds requests in flight
-//     (`golang.org/x/sync/semaphore`). A free slot goes to the most urgent call that can
+//   - Requests in flight are bounded (`golang.org/x/sync/semaphore`). Without
+//     `WithMaxConcurrency` the bound adapts: `DefaultMaxConcurrency` (8), plus what the
+//     model's request bucket holds (at most 32), plus twice its refill over the observed
+//     latency (Little's law with headroom), at most `MaxAdaptiveConcurrency` (256); a
+//     quota whose RPM is unknown adds 8. `WithMaxConcurrency(n)` makes n a fixed ceiling. A free slot goes to the most urgent call that can
 //     be admitted now, whatever its model; a slot is never held idle for a call that
 //     must wait for its bucket anyway.
 //   - One heap per model and no goroutine of the scheduler's own: each model's head
@@ -217,6 +229,34 @@
 // (180). Another program spends a third of a 12,000 TPM in requests of 80 tokens: no
 // 429, 0 of its 25 requests refused, ratio 0.999, estimate 4,126 a minute (4,000). The
 // side-by-side figures are in Performance.
+//
+// # What each signal proves
+//
+// The client's picture of a quota (limits, depths, margin, others' spending) is drawn
+// from three kinds of evidence, trusted in this order (learn.go holds the reading):
+//
+//   - A 429's message is hard evidence: it names the limit, what was used and what was
+//     asked ("on requests per minute (RPM): Limit 240, Used 240, Requested 1"). A limit
+//     it names is learnt at once (above the table too), and the bucket is pulled down to
+//     what it says is left.
+//   - The client's own counts are exact for itself: what it reserved, sent, and was told
+//     each request cost.
+//   - A header is soft evidence: a snapshot taken at a moment the client does not know
+//     relative to its own requests in flight (after the request was sent, before its
+//     answer arrived). It may always pull a bucket down (that costs at most a little
+//     pace), but it counts as others' spending only beyond what simpler explanations
+//     allow: answers that crossed on the wire (an excess no larger than the bucket's
+//     refill since the request was sent; a late wake-up of the client's own goroutines
+//     only widens that), and a bucket shallower than assumed (the most a header has
+//     shown a per-minute bucket to hold bounds what it holds; three readings that show
+//     the server at that ceiling while the local bucket refilled past it make it the
+//     learnt depth, as Groq-compatible servers with a second-deep token bucket need).
+//
+// With nobody else on the key, the estimate of others' spending then stays under 2 %
+// of each limit on a second-deep token bucket (TPM 10,000,000, remaining never above
+// TPM/60) and with answers out of order (latency 10–50 ms): `go test -run
+// 'NoOtherProgram|ReplayTraces' -v .` (synctest, and traces recorded on loopback by
+// `go run ./internal/tracerec -o testdata/traces`).
 //
 // # Looking at it
 //

@@ -70,45 +70,157 @@ func pullDown(lim *rate.Limiter, now time.Time, left int) int {
 	return int(excess)
 }
 
-// observe corrects the buckets from a response's x-ratelimit-* headers: unknown
-// limits are learnt, a lower server limit wins over a configured one, and the local
+// observe corrects the buckets from a response's x-ratelimit-* headers, for a
+// request admitted at sentAt (observe: just now): unknown limits are learnt, a lower
+// server limit wins over a configured one, a higher one over the built-in table's
+// guess (and shows the organization's plan to be above the table), and the local
 // buckets are pulled down to what the server says is left. What a header showed
-// spent beyond the buckets is another program's (foreign.go): those requests are
-// taken from the RPM bucket too, those tokens from the TPD bucket. It returns the
-// tokens the TPM header showed spent by others, and the limits (RPM for requests,
-// TPM for tokens) whose other program started or stopped being seen. A refusal's
-// headers (refused) show a bucket someone emptied, not the size of anyone's
-// requests (but a request is one request).
+// spent beyond the buckets, and beyond what simpler explanations allow (see
+// reading), is another program's (foreign.go): those requests are taken from the
+// RPM bucket too, those tokens from the TPD bucket. It returns the tokens the TPM
+// header showed spent by others, and the limits (RPM for requests, TPM for tokens)
+// whose other program started or stopped being seen. A refusal's headers (refused)
+// show a bucket someone emptied, not the size of anyone's requests (but a request
+// is one request).
 func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) (seen int, changed []limitKind) {
+	return b.observeSent(now, info, refused, time.Time{})
+}
+
+func (b *modelBuckets) observeSent(now time.Time, info RateLimitInfo, refused bool, sentAt time.Time) (seen int, changed []limitKind) {
 	if !info.Present {
 		return 0, nil
 	}
 	b.last = info
-	relimit := false
-	if info.TokensPerMinute > 0 && info.TokensPerMinute != b.learned.TPM {
-		b.learned.TPM, relimit = info.TokensPerMinute, true
-	}
-	if info.RequestsPerDay > 0 && info.RequestsPerDay != b.learned.RPD {
-		b.learned.RPD, relimit = info.RequestsPerDay, true
-	}
-	if relimit {
-		b.apply(now)
-	}
+	raised := b.learnHeaderLimits(now, info)
 	if lim := b.lim[kindTPM]; lim != nil && info.TokensLeftInMinute >= 0 {
-		n, _ := b.others(now, &b.foreign.tokens, unitTokens, pullDown(lim, now, leftNow(lim, info.TokensLeftInMinute, info.ObservedAt, now)), time.Minute, refused)
+		left := leftNow(lim, info.TokensLeftInMinute, info.ObservedAt, now)
+		if raised[kindTPM] {
+			b.raiseTo(now, kindTPM, left)
+		}
+		n, _ := b.others(now, &b.foreign.tokens, unitTokens, b.reading(now, kindTPM, left, sentAt), time.Minute, refused)
 		if n > 0 && b.lim[kindTPD] != nil { // the minute's spending is the day's too
 			charge(b.lim[kindTPD], now, n)
 		}
 		seen = n
 	}
 	if lim := b.lim[kindRPD]; lim != nil && info.RequestsLeftToday >= 0 {
+		left := leftNow(lim, info.RequestsLeftToday, info.ObservedAt, now)
+		if raised[kindRPD] {
+			b.raiseTo(now, kindRPD, left)
+		}
 		prev := b.foreign.requests.at
-		n, first := b.others(now, &b.foreign.requests, unitRequests, pullDown(lim, now, leftNow(lim, info.RequestsLeftToday, info.ObservedAt, now)), 24*time.Hour, refused)
+		n, first := b.others(now, &b.foreign.requests, unitRequests, b.reading(now, kindRPD, left, sentAt), 24*time.Hour, refused)
 		if n > 0 && !first && b.lim[kindRPM] != nil { // the day's first reading is not this minute's
 			charge(b.lim[kindRPM], now, lastMinute(n, prev, now))
 		}
 	}
 	return seen, b.foreignChanged(now)
+}
+
+// learnHeaderLimits keeps the RPD and TPM that info carries (Groq's headers give no
+// RPM or TPD), and reports which limits in force rose. A figure above the built-in
+// table's shows the organization's plan to be above the table (b.plan.above): the
+// table's other figures are then dropped for every model of the quota (the
+// scheduler applies that to the other models).
+func (b *modelBuckets) learnHeaderLimits(now time.Time, info RateLimitInfo) (raised [numKinds]bool) {
+	before := b.limits()
+	for _, h := range []struct {
+		k limitKind
+		n int
+	}{{kindTPM, info.TokensPerMinute}, {kindRPD, info.RequestsPerDay}} {
+		if h.n <= 0 {
+			continue
+		}
+		if b.table[h.k] && b.configured.of(h.k) > 0 && h.n > b.configured.of(h.k) && b.plan != nil {
+			b.plan.above = true
+		}
+		b.learned.set(h.k, h.n)
+		b.learnedFrom[h.k] = SourceHeaders
+	}
+	after := b.limits()
+	if after == before {
+		return raised
+	}
+	b.apply(now)
+	for k := range numKinds {
+		raised[k] = after.of(k) > before.of(k) && before.of(k) > 0
+	}
+	return raised
+}
+
+// raiseTo lifts limit k's bucket, whose limit has just risen, to what the server
+// said is left (left) less what this process has in flight, which the server may
+// not have counted yet: a bucket made for a lower limit would otherwise pace the
+// higher one at the old depth until it refilled.
+func (b *modelBuckets) raiseTo(now time.Time, k limitKind, left int) {
+	lim := b.lim[k]
+	if lim == nil {
+		return
+	}
+	if short := float64(left-b.inFlightCost(k)) - lim.TokensAt(now); short >= 1 {
+		giveBack(lim, now, int(short))
+	}
+}
+
+// shallowReadings is how many readings must show a bucket at its ceiling while the
+// local one holds more before the ceiling is taken as the bucket's depth.
+const shallowReadings = 3
+
+// reading reads one header's figure (left: what the server's bucket k holds now)
+// against the local bucket, pulls the bucket down to it, and returns what it shows
+// spent by others (whole units): the evidence that no simpler explanation covers.
+// The simpler explanations:
+//
+//   - Crossing on the wire: the server wrote the figure at some moment between the
+//     request's send (sentAt) and now, and the local bucket has refilled since as
+//     the server's has: an excess no larger than the refill of that time (the
+//     slack) is not evidence. A late wake-up of the client's own goroutines only
+//     widens the slack.
+//   - A shallower bucket: a bucket never holds more than the most a header has
+//     shown it to hold (its ceiling). What the local bucket holds beyond it, less
+//     what this process has spent since, is depth the server does not have, not
+//     spending, once a reading has shown the server at its ceiling while the local
+//     bucket held more by (nearly) all it refilled since the last reading. When
+//     shallowReadings readings have,
+//     the ceiling becomes the learnt depth. Groq's day buckets are a day deep:
+//     only the per-minute ones are read so.
+func (b *modelBuckets) reading(now time.Time, k limitKind, left int, sentAt time.Time) int {
+	lim := b.lim[k]
+	level := lim.TokensAt(now)
+	slack := 0.0
+	if !sentAt.IsZero() && now.After(sentAt) {
+		slack = float64(lim.Limit()) * now.Sub(sentAt).Seconds()
+	}
+	capped := level
+	if k.period() == time.Minute { // Groq's day buckets are a day deep
+		known := b.ceiling[k] > 0 // a first reading has nothing to compare with
+		b.ceiling[k] = max(b.ceiling[k], left)
+		ceiling := float64(b.ceiling[k])
+		// The server sits at its ceiling though the local bucket refilled past it
+		// by (nearly) all its refill since the last reading: a program that spends
+		// exactly the refill, no more and no less, is the less simple explanation.
+		refill := float64(lim.Limit()) * now.Sub(b.readAt[k]).Seconds()
+		excess := level - float64(left)
+		if known && level > ceiling+slack+1 && float64(left)+slack+1 >= ceiling && excess > slack+1 && excess >= 0.9*refill {
+			b.shallow[k]++
+			if b.shallow[k] >= shallowReadings && b.ceiling[k] >= max(b.accepted[k], 1) && b.ceiling[k] < lim.Burst() {
+				// Unlike a refusal's bound (lowerBurst), what the local bucket held
+				// above the ceiling was never spent: the bucket is only shallower.
+				b.burst[k], b.burstSince[k] = b.ceiling[k], now
+				b.apply(now)
+				level = lim.TokensAt(now)
+			}
+		}
+		if b.shallow[k] > 0 {
+			capped = min(level, ceiling-b.own[k].peek(now, lim))
+		}
+	}
+	b.readAt[k] = now
+	pullDown(lim, now, left)
+	if ev := math.Floor(capped - float64(left) + tokenEpsilon); ev >= 1 && ev > slack {
+		return int(ev)
+	}
+	return 0
 }
 
 // leftNow is what a server that said left at then holds now: it has refilled at
@@ -214,6 +326,9 @@ type lesson struct {
 	// the limits in seen.
 	others *ForeignSpending
 	seen   []limitKind
+	// aboveTable: this answer showed the organization's plan to be above the
+	// built-in table (logged once per quota).
+	aboveTable bool
 }
 
 // rateLimited learns from a 429 whose message named the limit (r.sig), for a
@@ -267,8 +382,9 @@ type refusal struct {
 func (b *modelBuckets) rateLimited(now time.Time, r refusal) lesson {
 	sig, sent, tokens, seen, wait := r.sig, r.sent, r.tokens, r.seen, r.wait
 	k := sig.kind
-	if sig.limit > 0 && b.learned.of(k) != sig.limit {
+	if sig.limit > 0 && (b.learned.of(k) != sig.limit || b.learnedFrom[k] != SourceRateLimit) {
 		b.learned.set(k, sig.limit)
+		b.learnedFrom[k] = SourceRateLimit
 		b.apply(now)
 	}
 	cost := float64(k.cost(tokens))

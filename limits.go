@@ -65,3 +65,39 @@ func (l Limits) validate() string {
 	}
 	return ""
 }
+
+// LimitSource says where a limit in force came from (QuotaSnapshot.Sources).
+type LimitSource string
+
+// The sources of a limit, from the strongest evidence to none.
+const (
+	// SourceConfigured: WithModelLimits, WithRPM or the config file. The user's
+	// figure is a ceiling: Groq's headers and 429s may lower it, never raise it.
+	SourceConfigured LimitSource = "configured"
+	// SourceRateLimit: a 429's message named the limit ("requests per minute
+	// (RPM): Limit 240").
+	SourceRateLimit LimitSource = "429"
+	// SourceHeaders: Groq's x-ratelimit-* headers (the RPD and the TPM only).
+	SourceHeaders LimitSource = "headers"
+	// SourceTable: the built-in table (Groq's free plan) or DefaultRPM. A floor
+	// to start from, not a ceiling: when the organization's headers show a limit
+	// above the table, the table's other figures are dropped for that quota.
+	SourceTable LimitSource = "table"
+	// SourceNone: no limit is known and none is in force.
+	SourceNone LimitSource = ""
+)
+
+// LimitSources says where each limit of a Limits came from.
+type LimitSources struct {
+	RPM, RPD, TPM, TPD, ASH, ASD LimitSource
+}
+
+// limitSpec is a model's configured limits and which of them are only the
+// built-in table's guess (or DefaultRPM's) rather than the user's.
+type limitSpec struct {
+	Limits
+	table [numKinds]bool
+}
+
+// userSpec is l as the user's own limits (none from the table).
+func userSpec(l Limits) limitSpec { return limitSpec{Limits: l} }

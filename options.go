@@ -16,7 +16,13 @@ const DefaultBaseURL = "https://api.groq.com/openai/v1"
 
 // Defaults of the scheduler.
 const (
-	DefaultMaxConcurrency    = 8
+	// DefaultMaxConcurrency is the floor of the adaptive bound on requests in
+	// flight (without WithMaxConcurrency), and what a quota whose RPM is unknown
+	// adds to it.
+	DefaultMaxConcurrency = 8
+	// MaxAdaptiveConcurrency is the most requests in flight the adaptive bound
+	// allows.
+	MaxAdaptiveConcurrency   = 256
 	DefaultPriority          = 5
 	DefaultCompletionReserve = 1024
 )
@@ -43,7 +49,9 @@ type settings struct {
 	logger               *slog.Logger
 	modelLimits          map[string]Limits
 	defaultRPM           int
+	rpmSet               bool // WithRPM was given: defaultRPM is the user's
 	maxConcurrency       int
+	concurrencySet       bool // WithMaxConcurrency or the config file: a fixed bound
 	maxQueue             int
 	aging                time.Duration
 	completionGuess      int
@@ -273,19 +281,23 @@ func WithRPM(n int) Option {
 		if n < 0 {
 			return optErr("WithRPM", "negative RPM %d", n)
 		}
-		c.defaultRPM = n
+		c.defaultRPM, c.rpmSet = n, true
 		return nil
 	}
 }
 
-// WithMaxConcurrency bounds the requests in flight at once across all keys
-// (default DefaultMaxConcurrency). Waiting for a slot goes in priority order.
+// WithMaxConcurrency bounds the requests in flight at once across all keys to n,
+// a fixed ceiling. Without it the bound adapts (see MaxAdaptiveConcurrency):
+// DefaultMaxConcurrency, plus what the model's request bucket holds (up to
+// 4 × DefaultMaxConcurrency), plus twice its refill over the observed latency
+// (Little's law), never above MaxAdaptiveConcurrency. Waiting for a slot goes in
+// priority order.
 func WithMaxConcurrency(n int) Option {
 	return func(c *settings) error {
 		if n < 1 {
 			return optErr("WithMaxConcurrency", "%d is less than 1", n)
 		}
-		c.maxConcurrency = n
+		c.maxConcurrency, c.concurrencySet = n, true
 		return nil
 	}
 }

@@ -172,12 +172,13 @@ func (s *scheduler) dispatch(now time.Time) {
 				best = h
 			}
 		}
-		if best == nil || !s.sem.TryAcquire(1) {
+		if best == nil || s.held >= s.bound(now, best.model) || !s.sem.TryAcquire(1) {
 			if dropped {
 				continue
 			}
 			return
 		}
+		s.held++
 		s.remove(best)
 		g := s.take(now, best, best.quota)
 		best.grant = &g

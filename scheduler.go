@@ -24,6 +24,9 @@ type scheduler struct {
 	byPrio   [11]int
 	sem      *semaphore.Weighted // the bound on requests in flight: one slot per admitted request
 	slots    int                 // the semaphore's size
+	held     int                 // slots held (requests in flight)
+	adaptive bool                // no fixed bound: bound() adapts below slots
+	latency  time.Duration       // moving average of an answer's time since admission
 	quotas   []*quota
 	keys     []string          // every key ever configured; indexes are stable
 	urls     map[string]string // model -> chat URL, when it is not defURL
@@ -42,8 +45,12 @@ type scheduler struct {
 // newScheduler makes the scheduler of keys (indexes stable) grouped in quotas, with
 // cfg's concurrency bound, queue bound, aging, longest wait and logger.
 func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
+	slots, adaptive := cfg.maxConcurrency, !cfg.concurrencySet
+	if adaptive {
+		slots = MaxAdaptiveConcurrency
+	}
 	return &scheduler{
-		keys: keys, quotas: quotas, slots: cfg.maxConcurrency, sem: semaphore.NewWeighted(int64(cfg.maxConcurrency)), groups: map[string]*group{},
+		keys: keys, quotas: quotas, slots: slots, adaptive: adaptive, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*group{},
 		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger,
 	}
 }
@@ -305,6 +312,12 @@ func (s *scheduler) finish(g grant, o outcome) {
 	}
 	s.tellOthers(name, g.model, l.seen, l.others)
 	ctx := context.Background()
+	if l.aboveTable {
+		last := s.lastHeaders(g)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
+			slog.String("quota", name), slog.String("model", g.model),
+			slog.Int("rpd", last.RequestsPerDay), slog.Int("tpm", last.TokensPerMinute))
+	}
 	switch {
 	case l.burst > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
@@ -317,6 +330,13 @@ func (s *scheduler) finish(g grant, o outcome) {
 			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
 			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
+}
+
+// lastHeaders is what the last headers of g's quota and model said.
+func (s *scheduler) lastHeaders(g grant) RateLimitInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quotas[g.quota].buckets.of(time.Now(), g.model).last
 }
 
 // tellOthers tells the observer and the log that another program started or
@@ -372,8 +392,17 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	if o.limited != nil {
 		r = refusal{sig: *o.limited, sent: g.sent, tokens: g.reserved, wait: o.coolUntil.Sub(now), before: b.level(now, o.limited.kind)}
 	}
-	seen, others := b.observe(now, o.info, o.limited != nil || !o.coolUntil.IsZero())
+	set := s.quotas[g.quota].buckets
+	wasAbove := set.plan.above
+	seen, others := b.observeSent(now, o.info, o.limited != nil || !o.coolUntil.IsZero(), g.sent.at)
 	var l lesson
+	if !wasAbove && set.plan.above {
+		// The table's guesses are not this organization's: every model of the
+		// quota drops them.
+		set.applyAll(now)
+		s.changed("")
+		l.aboveTable = true
+	}
 	if o.limited != nil {
 		r.seen = seen
 		l = b.rateLimited(now, r)
@@ -394,9 +423,57 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 		f := b.foreign.snapshot(now, b.bursts())
 		l.others, l.seen = &f, others
 	}
+	if o.counted || o.limited != nil {
+		s.sampleLatency(now.Sub(g.sent.at))
+	}
 	s.sem.Release(1)
+	s.held--
 	s.dispatch(now)
 	return l
+}
+
+// sampleLatency folds one answer's time since admission into the moving average
+// that the adaptive bound on requests in flight reads. s.mu is held.
+func (s *scheduler) sampleLatency(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.latency == 0 {
+		s.latency = d
+		return
+	}
+	s.latency += (d - s.latency) / 5
+}
+
+// bound is how many requests may be in flight when the next one is for model: a
+// fixed WithMaxConcurrency, or, adaptively, DefaultMaxConcurrency plus, for each
+// quota serving the model, what its request bucket holds now (at most
+// 4 × DefaultMaxConcurrency: a full bucket may be spent at once, but a bucket
+// shallower than the client believes must cost at most one such wave of 429s) and
+// twice its refill over the average latency (Little's law with headroom; an
+// unknown latency counts as a second), or DefaultMaxConcurrency for a quota whose
+// RPM is unknown; never above MaxAdaptiveConcurrency. s.mu is held.
+func (s *scheduler) bound(now time.Time, model string) int {
+	if !s.adaptive {
+		return s.slots
+	}
+	lat := s.latency
+	if lat <= 0 {
+		lat = time.Second
+	}
+	n := float64(DefaultMaxConcurrency)
+	for _, q := range s.quotas {
+		if !q.serves(model) {
+			continue
+		}
+		lim := q.buckets.of(now, model).lim[kindRPM]
+		if lim == nil {
+			n += DefaultMaxConcurrency
+			continue
+		}
+		n += min(max(lim.TokensAt(now), 0), 4*DefaultMaxConcurrency) + 2*float64(lim.Limit())*lat.Seconds()
+	}
+	return min(s.slots, int(math.Ceil(n)))
 }
 
 // close fails every waiter with ErrClientClosed.
@@ -458,19 +535,6 @@ type RateLimitSnapshot struct {
 	CompletionReserve int
 }
 
-// inFlight is how many slots of the semaphore are held: the largest n it cannot
-// give, found by trying. Slots are taken (dispatch) and given back (settle) only
-// under s.mu, which is held, so the count cannot change meanwhile.
-func (s *scheduler) inFlight() int {
-	lo, hi := 0, s.slots // free slots are in [lo, hi]
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if s.sem.TryAcquire(int64(mid)) {
-			s.sem.Release(int64(mid))
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return s.slots - lo
-}
+// inFlight is how many slots of the semaphore are held. Slots are taken
+// (dispatch) and given back (settle) only under s.mu, which is held.
+func (s *scheduler) inFlight() int { return s.held }

@@ -68,8 +68,23 @@ func (l *Limits) set(k limitKind, n int) {
 // bucket to be shallower. A nil limiter is unlimited. It is not safe for
 // concurrent use: the scheduler's mutex guards it.
 type modelBuckets struct {
-	configured Limits // what the user (or the built-in table) set; never exceeded
-	learned    Limits // what Groq's headers and 429 messages said
+	configured Limits // what the user (or the built-in table) set
+	// table marks the configured limits that are only the built-in table's guess
+	// (or DefaultRPM's): the organization's own figures replace them, and when
+	// its plan shows to be above the table (plan), they are dropped.
+	table       [numKinds]bool
+	plan        *orgPlan
+	learned     Limits                // what Groq's headers and 429 messages said
+	learnedFrom [numKinds]LimitSource // SourceHeaders or SourceRateLimit
+	// ceiling is the most a header has shown a bucket to hold; shallow counts
+	// the readings that showed it at its ceiling while the local bucket held
+	// more (learn.go: a bucket shallower than its limit).
+	ceiling [numKinds]int
+	shallow [numKinds]int
+	readAt  [numKinds]time.Time // the last header reading of each bucket
+	// inFlight and inFlightTokens are this process's requests admitted and not
+	// yet settled, and what they reserved, whatever limiters existed then.
+	inFlight, inFlightTokens int
 
 	lim        [numKinds]*rate.Limiter
 	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
@@ -90,10 +105,21 @@ type modelBuckets struct {
 	members  memberSpend          // with a QuotaStore: what its other members spent
 }
 
+// newModelBuckets makes a model's buckets with the user's limits (ceilings).
 func newModelBuckets(now time.Time, configured Limits, margin time.Duration) *modelBuckets {
-	b := &modelBuckets{configured: configured, baseMargin: margin, margin: margin, foreign: newForeignSpend()}
+	return newModelBucketsSpec(now, userSpec(configured), &orgPlan{}, margin)
+}
+
+func newModelBucketsSpec(now time.Time, spec limitSpec, plan *orgPlan, margin time.Duration) *modelBuckets {
+	b := &modelBuckets{configured: spec.Limits, table: spec.table, plan: plan, baseMargin: margin, margin: margin, foreign: newForeignSpend()}
 	b.apply(now)
 	return b
+}
+
+// orgPlan is what one quota's answers showed of its organization's plan: above is
+// set when a header showed a limit above the built-in table's (a paid plan).
+type orgPlan struct {
+	above bool
 }
 
 // effective is the limit in force: the smaller of the configured and the learnt,
@@ -109,16 +135,44 @@ func effective(configured, learned int) int {
 	}
 }
 
-func (b *modelBuckets) limits() Limits {
-	return Limits{
-		RPM:           effective(b.configured.RPM, b.learned.RPM),
-		RPD:           effective(b.configured.RPD, b.learned.RPD),
-		TPM:           effective(b.configured.TPM, b.learned.TPM),
-		TPD:           effective(b.configured.TPD, b.learned.TPD),
-		ContextWindow: b.configured.ContextWindow,
-		ASH:           effective(b.configured.ASH, b.learned.ASH),
-		ASD:           effective(b.configured.ASD, b.learned.ASD),
+// limitOf is limit k in force and where it came from. A user's limit is a
+// ceiling that what Groq said can only lower. The table's is a guess: what Groq
+// said replaces it, higher or lower, and once the organization showed a plan above
+// the table, a table figure Groq never confirmed is dropped (unknown, until a 429
+// names it).
+func (b *modelBuckets) limitOf(k limitKind) (int, LimitSource) {
+	c, l := b.configured.of(k), b.learned.of(k)
+	switch {
+	case b.table[k] && l > 0:
+		return l, b.learnedFrom[k]
+	case b.table[k] && b.plan != nil && b.plan.above:
+		return 0, SourceNone
+	case b.table[k]:
+		return c, SourceTable
+	case l > 0 && (c == 0 || l < c):
+		return l, b.learnedFrom[k]
+	case c > 0:
+		return c, SourceConfigured
 	}
+	return 0, SourceNone
+}
+
+func (b *modelBuckets) limits() Limits {
+	out := Limits{ContextWindow: b.configured.ContextWindow}
+	for k := range numKinds {
+		n, _ := b.limitOf(k)
+		out.set(k, n)
+	}
+	return out
+}
+
+// sources says where each limit in force came from.
+func (b *modelBuckets) sources() LimitSources {
+	var src [numKinds]LimitSource
+	for k := range numKinds {
+		_, src[k] = b.limitOf(k)
+	}
+	return LimitSources{RPM: src[kindRPM], RPD: src[kindRPD], TPM: src[kindTPM], TPD: src[kindTPD], ASH: src[kindASH], ASD: src[kindASD]}
 }
 
 // capacity is the depth in force of limit k's bucket: the period's limit, or the
@@ -155,7 +209,10 @@ func (b *modelBuckets) apply(now time.Time) {
 		switch lim := b.lim[k]; {
 		case lim == nil:
 			lim = rate.NewLimiter(r, depth)
-			lim.SetBurstAt(now, depth) // full, as of now
+			lim.SetBurstAt(now, depth) // full, as of now, less what is in flight:
+			// the server counts those requests as they arrive, whatever this
+			// process knew of the limit when it sent them.
+			charge(lim, now, b.inFlightCost(k))
 			b.lim[k] = lim
 		default:
 			if lim.Limit() != r {
@@ -166,6 +223,14 @@ func (b *modelBuckets) apply(now time.Time) {
 			}
 		}
 	}
+}
+
+// inFlightCost is what this process's requests in flight cost limit k.
+func (b *modelBuckets) inFlightCost(k limitKind) int {
+	if k == kindRPM || k == kindRPD {
+		return b.inFlight
+	}
+	return b.inFlightTokens
 }
 
 // fits reports whether a request of tokens can ever be admitted: it is no larger
@@ -263,6 +328,8 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 	}
 	b.members.own[unitRequests]++
 	b.members.own[unitTokens] += float64(tokens)
+	b.inFlight++
+	b.inFlightTokens += tokens
 	return s
 }
 
@@ -273,6 +340,7 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 // left alone: giving it back what it never held would make it hold more than the
 // server does.
 func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used int, counted bool) {
+	b.inFlight, b.inFlightTokens = max(0, b.inFlight-1), max(0, b.inFlightTokens-reserved)
 	if !counted {
 		b.members.own[unitRequests]--
 		b.members.own[unitTokens] -= float64(reserved)
@@ -378,6 +446,14 @@ func (b *modelBuckets) saneUsed(reserved, used int) int {
 	return min(max(used, 0), max(bound, reserved))
 }
 
+// peek is what the meter holds at now, refilled at lim's rate, without changing it.
+func (m *spendMeter) peek(now time.Time, lim *rate.Limiter) float64 {
+	if m.used > 0 && now.After(m.at) {
+		return max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+	}
+	return m.used
+}
+
 // add refills the meter at lim's rate up to now, adds n (negative: given back)
 // and returns what it held before n.
 func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
@@ -403,13 +479,14 @@ func (b *modelBuckets) level(now time.Time, k limitKind) float64 {
 // bucketSet is one quota's buckets, by model, made on first use from the
 // configured limits. The scheduler uses it under its mutex.
 type bucketSet struct {
-	limitsFor func(model string) Limits
+	limitsFor func(model string) limitSpec
 	margin    time.Duration
-	shared    bool // a QuotaStore is in use: its members' spending is not foreign
+	shared    bool    // a QuotaStore is in use: its members' spending is not foreign
+	plan      orgPlan // the organization's plan, as its answers showed it
 	models    map[string]*modelBuckets
 }
 
-func newBucketSet(limitsFor func(string) Limits, margin time.Duration, shared bool) *bucketSet {
+func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, shared bool) *bucketSet {
 	return &bucketSet{limitsFor: limitsFor, margin: margin, shared: shared, models: map[string]*modelBuckets{}}
 }
 
@@ -417,7 +494,7 @@ func newBucketSet(limitsFor func(string) Limits, margin time.Duration, shared bo
 func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
-		b = newModelBuckets(now, m.limitsFor(model), m.margin)
+		b = newModelBucketsSpec(now, m.limitsFor(model), &m.plan, m.margin)
 		b.members.store = m.shared
 		m.models[model] = b
 	}
@@ -428,7 +505,16 @@ func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
 // its limiters in place.
 func (m *bucketSet) reconfigure(now time.Time) {
 	for model, b := range m.models {
-		b.configured = m.limitsFor(model)
+		spec := m.limitsFor(model)
+		b.configured, b.table = spec.Limits, spec.table
+		b.apply(now)
+	}
+}
+
+// applyAll brings every model's limiters in line with the limits in force (after
+// the organization's plan showed to be above the table).
+func (m *bucketSet) applyAll(now time.Time) {
+	for _, b := range m.models {
 		b.apply(now)
 	}
 }
@@ -440,6 +526,9 @@ type QuotaSnapshot struct {
 	Keys []int  // indexes of the quota's keys
 
 	Limits Limits // in force: configured, lowered by what Groq said
+	// Sources says where each limit in force came from: configured, Groq's
+	// headers, a 429's message, or the built-in table.
+	Sources LimitSources
 	// Burst is the depth of each bucket in force: the period's limit, or less where
 	// a 429 showed the server's bucket to be shallower (learnt, and growing back
 	// after a quiet minute). ContextWindow is unset.
@@ -467,7 +556,7 @@ type QuotaSnapshot struct {
 
 // snapshot describes the buckets (Name and Keys are the quota's to fill).
 func (b *modelBuckets) snapshot(now time.Time) QuotaSnapshot {
-	s := QuotaSnapshot{Limits: b.limits(), Burst: b.bursts(), PacingMargin: b.margin, LastHeaders: b.last}
+	s := QuotaSnapshot{Limits: b.limits(), Sources: b.sources(), Burst: b.bursts(), PacingMargin: b.margin, LastHeaders: b.last}
 	s.Foreign = b.foreign.snapshot(now, s.Burst)
 	if b.coolUntil.After(now) {
 		s.CoolingUntil = b.coolUntil
