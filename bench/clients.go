@@ -28,48 +28,58 @@ var clients = []client{
 }
 
 // buildGroq is this module's client, with its defaults but for the callers'
-// concurrency; with limits known it is given the RPM, otherwise no limit at all.
-func buildGroq(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
-	opts := []groq.Option{groq.WithAPIKeys(keys...), groq.WithBaseURL(url), groq.WithDefaultModel(benchModel), groq.WithHTTPClient(hc),
+// concurrency; with limits known it is given the RPM (and TPM), with limits
+// unknown no limit at all (WithRPM(0)), and with the table nothing: what a new
+// user configures, its built-in table for a known model (else DefaultRPM).
+func buildGroq(sc Scenario, url string, keys []string, hc *http.Client) (instance, error) {
+	opts := []groq.Option{groq.WithAPIKeys(keys...), groq.WithBaseURL(url), groq.WithDefaultModel(sc.model()), groq.WithHTTPClient(hc),
 		groq.WithMaxConcurrency(sc.Concurrency)}
 	if sc.Margin >= 0 {
 		opts = append(opts, groq.WithPacingMargin(sc.Margin))
 	}
-	if sc.LimitsKnown {
-		opts = append(opts, groq.WithModelLimits(benchModel, groq.Limits{RPM: sc.RPM, TPM: sc.TPM}))
-	} else {
+	switch {
+	case sc.Table:
+	case sc.LimitsKnown:
+		opts = append(opts, groq.WithModelLimits(sc.model(), groq.Limits{RPM: sc.RPM, TPM: sc.TPM}))
+	default:
 		opts = append(opts, groq.WithRPM(0))
 	}
 	c, err := groq.NewClient(opts...)
 	if err != nil {
-		return nil, nil, err
+		return instance{}, err
 	}
 	call := func(ctx context.Context, i int) error {
 		_, err := c.Chat(ctx, []groq.Message{groq.User(sc.prompt(i))})
 		return err
 	}
-	return call, func() { c.Close() }, nil
+	foreign := func() (rpm, tpm float64) {
+		for _, q := range c.RateLimits(sc.model()).Quotas {
+			rpm, tpm = max(rpm, q.Foreign.RequestsPerMinute), max(tpm, q.Foreign.TokensPerMinute)
+		}
+		return rpm, tpm
+	}
+	return instance{call: call, done: func() { c.Close() }, foreign: foreign}, nil
 }
 
 // buildOpenAIGo is openai-go with its default retries; the calls take the keys in
 // turn, one client per key.
-func buildOpenAIGo(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
+func buildOpenAIGo(sc Scenario, url string, keys []string, hc *http.Client) (instance, error) {
 	cs := make([]openaigo.Client, len(keys))
 	for i, k := range keys {
 		cs[i] = openaigo.NewClient(option.WithAPIKey(k), option.WithBaseURL(url+"/"), option.WithHTTPClient(hc))
 	}
 	call := func(ctx context.Context, i int) error {
 		_, err := cs[i%len(cs)].Chat.Completions.New(ctx, openaigo.ChatCompletionNewParams{
-			Model:    benchModel,
+			Model:    sc.model(),
 			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage(sc.prompt(i))},
 		})
 		return err
 	}
-	return call, func() {}, nil
+	return instance{call: call, done: func() {}}, nil
 }
 
 // buildGoOpenAI is go-openai, which does not retry; the calls take the keys in turn.
-func buildGoOpenAI(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
+func buildGoOpenAI(sc Scenario, url string, keys []string, hc *http.Client) (instance, error) {
 	cs := make([]*goopenai.Client, len(keys))
 	for i, k := range keys {
 		cfg := goopenai.DefaultConfig(k)
@@ -78,17 +88,17 @@ func buildGoOpenAI(sc Scenario, url string, keys []string, hc *http.Client) (cal
 	}
 	call := func(ctx context.Context, i int) error {
 		_, err := cs[i%len(cs)].CreateChatCompletion(ctx, goopenai.ChatCompletionRequest{
-			Model:    benchModel,
+			Model:    sc.model(),
 			Messages: []goopenai.ChatCompletionMessage{{Role: goopenai.ChatMessageRoleUser, Content: sc.prompt(i)}},
 		})
 		return err
 	}
-	return call, func() {}, nil
+	return instance{call: call, done: func() {}}, nil
 }
 
 // post sends one chat request and returns the status and the Retry-After header.
-func post(ctx context.Context, hc *http.Client, url, key, prompt string) (int, string, error) {
-	body, _ := json.Marshal(map[string]any{"model": benchModel, "messages": []map[string]string{{"role": "user", "content": prompt}}})
+func post(ctx context.Context, hc *http.Client, url, key, model, prompt string) (int, string, error) {
+	body, _ := json.Marshal(map[string]any{"model": model, "messages": []map[string]string{{"role": "user", "content": prompt}}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
@@ -111,21 +121,21 @@ func post(ctx context.Context, hc *http.Client, url, key, prompt string) (int, s
 }
 
 // buildNetHTTP is a plain net/http loop: one POST a call, no limiter, no retry.
-func buildNetHTTP(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
+func buildNetHTTP(sc Scenario, url string, keys []string, hc *http.Client) (instance, error) {
 	call := func(ctx context.Context, i int) error {
-		status, _, err := post(ctx, hc, url, keys[i%len(keys)], sc.prompt(i))
+		status, _, err := post(ctx, hc, url, keys[i%len(keys)], sc.model(), sc.prompt(i))
 		if err == nil && status != http.StatusOK {
 			err = fmt.Errorf("status %d", status)
 		}
 		return err
 	}
-	return call, func() {}, nil
+	return instance{call: call, done: func() {}}, nil
 }
 
 // buildRateLoop is what people write by hand: an x/time/rate limiter per key at
 // the RPM with a burst of 1, and a retry loop that obeys Retry-After on a 429 and
 // backs off exponentially (from 0.5 s) on other failures, ten attempts at most.
-func buildRateLoop(sc Scenario, url string, keys []string, hc *http.Client) (caller, func(), error) {
+func buildRateLoop(sc Scenario, url string, keys []string, hc *http.Client) (instance, error) {
 	lims := make([]*rate.Limiter, len(keys))
 	for i := range lims {
 		lims[i] = rate.NewLimiter(rate.Limit(float64(sc.RPM)/60), 1)
@@ -138,7 +148,7 @@ func buildRateLoop(sc Scenario, url string, keys []string, hc *http.Client) (cal
 			if err := lims[k].Wait(ctx); err != nil {
 				return err
 			}
-			status, ra, err := post(ctx, hc, url, keys[k], sc.prompt(i))
+			status, ra, err := post(ctx, hc, url, keys[k], sc.model(), sc.prompt(i))
 			switch {
 			case err == nil && status == http.StatusOK:
 				return nil
@@ -159,5 +169,5 @@ func buildRateLoop(sc Scenario, url string, keys []string, hc *http.Client) (cal
 		}
 		return last
 	}
-	return call, func() {}, nil
+	return instance{call: call, done: func() {}}, nil
 }

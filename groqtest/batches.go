@@ -422,7 +422,7 @@ func (s *Server) finishBatch(b *simBatch, k int, now time.Time) {
 		}
 		maxC, hasMax := l.req.maxCompletion()
 		content, finish := answer(l.req, maxC, hasMax)
-		prompt, completion := l.req.promptTokens(), countTokens(content)
+		prompt, completion := s.serverTokens(l.req.promptTokens()), countTokens(content)
 		enc(&ok, map[string]any{"id": id, "custom_id": l.customID, "error": nil, "response": map[string]any{
 			"status_code": 200, "request_id": reqID,
 			"body": map[string]any{"id": "chatcmpl-" + shortHash(reqID+content), "object": "chat.completion", "created": now.Unix(), "model": l.req.Model,

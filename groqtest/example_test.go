@@ -43,3 +43,25 @@ func Example() {
 	// true true
 	// requests: 3 faults: 2 successes: 1 violations: 0
 }
+
+// A server whose tokenizer counts prompts at 1.7 times the simulator's usual
+// count: the usage it reports, and its TPM bucket, show its count, not the
+// client's estimate.
+func ExampleWithTokenScale() {
+	srv := groqtest.NewServer(groqtest.WithKeys("gsk_test"), groqtest.WithTokenScale(1.7),
+		groqtest.WithModel("m", groqtest.Limits{TPM: 100_000}))
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_test"), groq.WithBaseURL(srv.URL()), groq.WithDefaultModel("m"))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	resp, err := c.Chat(context.Background(), []groq.Message{groq.User(strings.Repeat("x", 400))})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("prompt tokens:", resp.Usage.PromptTokens, "(usually 107)")
+	// Output:
+	// prompt tokens: 182 (usually 107)
+}

@@ -332,7 +332,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	prompt := req.promptTokens()
+	prompt := s.serverTokens(req.promptTokens())
 	maxC, hasMax := req.maxCompletion()
 	if limits.ContextWindow > 0 && prompt+maxC > limits.ContextWindow {
 		record(http.StatusBadRequest)
@@ -491,7 +491,7 @@ func (s *Server) cachedPrefix(org string, req *request) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cachedPrompts[k] {
-		return tokens
+		return s.serverTokens(tokens)
 	}
 	if s.cachedPrompts == nil {
 		s.cachedPrompts = map[string]bool{}

@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -75,6 +76,8 @@ type Server struct {
 	hook      func(w http.ResponseWriter, r *http.Request, body []byte) bool
 	chunkWait time.Duration
 	others    []OtherProgram
+	// WithTokenScale: the server's prompt token count over its usual count (0: 1).
+	tokenScale float64
 	// WithPromptCaching: the system prompts seen, by organization and model.
 	promptCache   bool
 	cachedPrompts map[string]bool
@@ -273,6 +276,33 @@ func WithStreamChunkDelay(d time.Duration) Option {
 		}
 		s.chunkWait = d
 	}
+}
+
+// WithTokenScale makes the server count a prompt's tokens differently from its
+// usual count (four bytes a token, four more a message, three for the reply), as a server with another tokenizer
+// does: a prompt of n tokens by the usual count is f×n tokens, rounded to the
+// nearest (at least 1), for everything the server does with it: the TPM and TPD
+// buckets, the 413 and context-window checks, and the usage that chat answers and
+// batch output lines report. Completion tokens are counted as usual. f must be a
+// positive, finite number; 1 is the default. A client that estimates tokens as
+// the simulator usually counts them then sends 1/f of what it believes it spends
+// (f 0.6) or f times it (f 1.7).
+func WithTokenScale(f float64) Option {
+	return func(s *Server) {
+		if !(f > 0) || math.IsInf(f, 0) {
+			panic(fmt.Sprintf("groqtest: WithTokenScale: %v, want a positive, finite factor", f))
+		}
+		s.tokenScale = f
+	}
+}
+
+// serverTokens is the server's count of prompt tokens that its usual count makes n
+// (see WithTokenScale).
+func (s *Server) serverTokens(n int) int {
+	if s.tokenScale == 0 || s.tokenScale == 1 || n == 0 {
+		return n
+	}
+	return max(1, int(math.Round(s.tokenScale*float64(n))))
 }
 
 // NewUnstartedServer returns a server that does not listen: use Client for the
