@@ -193,3 +193,24 @@ func TestFirstWaveIsNoOtherProgram(t *testing.T) {
 		assert.Less(t, took, 8*time.Second, "the key allows 7.5 s")
 	})
 }
+
+// TestTokenCountsThatDifferAreNoOtherProgram: a server that counts a prompt's
+// tokens at 0.6 or 1.7 times the client's estimate (TPM 60,000, a minute's
+// bucket), nobody else on the key: the difference is the requests' own cost,
+// learnt from their usage, not another program's spending.
+func TestTokenCountsThatDifferAreNoOtherProgram(t *testing.T) {
+	for _, scale := range []float64{0.6, 1.7} {
+		synctest.Test(t, func(t *testing.T) {
+			c, srv := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
+				groqtest.WithModel(simModel, groqtest.Limits{RPM: 600, RPD: 14_400, TPM: 60_000}),
+				groqtest.WithLatency(20*time.Millisecond, 20*time.Millisecond), groqtest.WithTokenScale(scale)},
+				groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 600, TPM: 60_000}), groq.WithMaxConcurrency(16))
+			_, errs := poolOf(c, 300, 16, func(i int) string { return strings.Repeat("word ", 40+i%40) })
+			noErrors(t, errs)
+			q := c.RateLimits(simModel).Quotas[0]
+			t.Logf("scale %v: %d 429s, foreign %+v", scale, srv.Stats().RateLimited, q.Foreign)
+			assert.Less(t, q.Foreign.TokensPerMinute, 0.01*60_000, "scale %v: under 1 %% (reading every header as spending made 1.2 %%)", scale)
+			assert.Less(t, q.Foreign.RequestsPerMinute, 0.02*600, "scale %v", scale)
+		})
+	}
+}
