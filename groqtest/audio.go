@@ -170,7 +170,8 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bo
 	s.mu.Lock()
 	s.stats.AudioSecs += cost
 	s.mu.Unlock()
-	text := fmt.Sprintf("A simulated transcription of %.1f seconds of audio.", seconds)
+	task := map[bool]string{false: "transcription", true: "translation"}[translate]
+	text := fmt.Sprintf("A simulated %s of %.1f seconds of audio.", task, seconds)
 	switch format {
 	case "text":
 		a.ok(org, model, "text/plain; charset=utf-8", []byte(text+"\n"))

@@ -414,7 +414,11 @@ func runBatch(o *options, args []string, e env) int {
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}
-	if len(args) != 1 || o.output == "" {
+	if len(args) == 1 && o.output == "" {
+		fmt.Fprintf(e.stderr, "groq: -o is missing: groq batch %s -o OUT.jsonl (the file the answers are appended to)\n", args[0])
+		return exitUsage
+	}
+	if len(args) != 1 {
 		fmt.Fprintln(e.stderr, "groq: usage: groq batch [--remote] [flags] IN.jsonl -o OUT.jsonl, groq batch status ID, groq batch results ID -o OUT.jsonl (flags may come before or after the file names)")
 		return exitUsage
 	}

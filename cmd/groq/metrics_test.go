@@ -131,7 +131,7 @@ func TestBatchServesPrometheusMetrics(t *testing.T) {
 	vars := map[string]string{"GROQ_API_KEY": "gsk_metrics", "GROQ_BASE_URL": srv.URL()}
 	stderr := &scrapeWriter{t: t}
 	var stdout strings.Builder
-	code := run([]string{"batch", in, "-o", outPath, "--rpm", "6000", "--metrics", "127.0.0.1:0"}, strings.NewReader(""), &stdout, stderr, func(k string) string { return vars[k] })
+	code := run([]string{"batch", in, "-o", outPath, "--rpm", "6000", "--metrics", "127.0.0.1:0"}, strings.NewReader(""), &stdout, stderr, lookupIn(vars))
 	require.Equal(t, 0, code, stderr.all.String())
 	require.NotEmpty(t, stderr.scraped, "no scrape happened; stderr:\n%s", stderr.all.String())
 	samples := parseExposition(t, stderr.scraped)
