@@ -48,6 +48,7 @@ type options struct {
 	poll                                                        time.Duration   // batch: --poll
 	simulated                                                   bool            // set by newClient: the built-in simulator answers
 	version                                                     bool            // --version
+	observers                                                   []groq.Observer // given to the client (a batch's wire tracker)
 	language, format, timestamps, voice                         string          // transcribe, speak
 }
 
@@ -291,6 +292,9 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	}
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
+	}
+	for _, ob := range o.observers {
+		opts = append(opts, groq.WithObserver(ob))
 	}
 	var m *metrics.Metrics
 	if o.metricsAddr != "" {
