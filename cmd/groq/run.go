@@ -299,6 +299,9 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	var m *metrics.Metrics
 	if o.metricsAddr != "" {
 		m = metrics.New()
+		if o.noCache || o.cachePath == "" || simulated {
+			m.NoCache()
+		}
 		opts = append(opts, groq.WithObserver(m.Observer()))
 	}
 	client, err := groq.NewClient(opts...)

@@ -3,8 +3,10 @@ package serve
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,17 +27,33 @@ func TestRunWithoutATokenSaysWhoMayCall(t *testing.T) {
 		done <- Run([]string{"--listen", "127.0.0.1:0"}, Env{Stdout: io.Discard, Stderr: stderr,
 			Getenv: func(string) string { return "" }, Signals: sigs, Ready: func(a string) { ready <- a }}, Hooks{})
 	}()
+	var addr string
 	select {
-	case <-ready:
+	case addr = <-ready:
 	case code := <-done:
 		t.Fatalf("exited %d: %s", code, stderr.String())
 	}
+	// A caller's own mistake (an unknown model) is no warning about the gateway,
+	// and a gateway without a cache shows no cache counters.
+	resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, err = http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(scrape), "groq_gateway_requests_total", "the call was counted")
+	assert.NotContains(t, string(scrape), "cache")
+
 	sigs <- syscall.SIGTERM
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("still serving after the signal")
 	}
+	assert.NotContains(t, stderr.String(), `"level":"WARN"`, "a caller's 404 is logged at Info (with -v)")
 	assert.Contains(t, stderr.String(), "no token required: any program on this machine may call it")
 	assert.NotContains(t, stderr.String(), "token(s)")
 	assert.Contains(t, whoMayCall(2), "holders of its 2 token(s)")

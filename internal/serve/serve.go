@@ -195,8 +195,9 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 // file, the hooks' options, and the metrics' observer. No cache: a gateway
 // answers each call from Groq.
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
+	m.NoCache()
 	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
-		groq.WithLogger(log), groq.WithObserver(m.Observer())}
+		groq.WithLogger(slog.New(callerErrors{log.Handler()})), groq.WithObserver(m.Observer())}
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
