@@ -48,8 +48,10 @@
 // # Rate limits: how the client paces itself
 //
 //   - Limits per model: `groq.Limits{RPM, RPD, TPM, TPD, ContextWindow}` (0 = unknown).
-//     The built-in table holds Groq's published developer-plan limits
-//     (`groq.BuiltinLimits()`); `WithModelLimits(model, l)` overrides it and `WithRPM(n)`
+//     The built-in table holds Groq's published limits, the free plan's
+//     (`groq.BuiltinLimits()`); a paid organization's are higher, and the client paces
+//     at the lower of its configured limits and the headers', so a paying user gives
+//     their own: `WithModelLimits(model, l)` overrides the table and `WithRPM(n)`
 //     sets the per-minute request limit of every model that has none (default 30).
 //     Groq counts a request when it *arrives*; if your network jitters, configure a little
 //     below the published limits.
