@@ -129,4 +129,7 @@ func TestBatchSaysWhatIsLeftOnResume(t *testing.T) {
 	r = cmd(t, vars, "", "batch", writeBatch(t, 5), "-o", out)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "resuming: 3 of 5 lines are done in "+out+", 2 left")
+	st, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "-o is owner-only, as the help says")
 }
