@@ -34,7 +34,10 @@ func TestMistypedSubcommandsAreRefused(t *testing.T) {
 		assert.Contains(t, r.stderr, "groq -- "+strings.Join(tc.args, " "), "%v says how to send it", tc.args)
 		assert.Empty(t, r.stdout, "%v: no prompt was sent", tc.args)
 	}
-	r := cmd(t, nil, "", "--", "modles")
+	r := cmd(t, nil, "", "-v", "serve")
+	assert.Equal(t, exitUsage, r.code, "serve after a flag is not a prompt")
+	assert.Contains(t, r.stderr, "serve comes first")
+	r = cmd(t, nil, "", "--", "modles")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, `Simulated answer to "modles"`)
 	for _, prompt := range [][]string{{"hello"}, {"Help", "me", "write"}, {"what", "is", "this"}} {

@@ -182,6 +182,9 @@ func dispatch(o *options, fs *flag.FlagSet, positional []string, e env) (int, bo
 		return transcribe(o, rest, e, name == "translate"), true
 	case "speak":
 		return speak(o, rest, e), true
+	case "serve": // after a flag: serve has flags of its own, and comes first
+		fmt.Fprintln(e.stderr, "groq: serve comes first, before its flags: groq serve [--listen ADDR] [-v] ... (see groq serve -h); to send it as a prompt, write groq -- serve")
+		return exitUsage, true
 	case "batch":
 		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
 		return runBatch(o, rest, e), true
