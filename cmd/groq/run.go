@@ -83,7 +83,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.selfTest, "self-test", false, "check the whole pipeline offline against the built-in simulator")
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
 	fs.BoolVar(&o.version, "version", false, "print the command's version and exit")
-	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume)")
+	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume); speak: the audio file; created owner-only (0600)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
 	fs.BoolVar(&o.remote, "remote", false, "batch: send the work list through Groq's Batch API (asynchronous, discounted, outside the per-minute limits)")
 	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
