@@ -78,6 +78,12 @@ not written, and the next run sends them.`,
 		flags: append([]string{"o", "dry-run", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
 }
 
+// audioModels are the audio subcommands' default models (--model's default is
+// the chat model's).
+var audioModels = map[string]string{
+	"transcribe": groq.DefaultTranscriptionModel, "translate": groq.DefaultTranslationModel, "speak": groq.DefaultSpeechModel,
+}
+
 // findSubcommand is the subcommand called name, or nil.
 func findSubcommand(name string) *subcommand {
 	for i := range subcommands {
@@ -102,7 +108,11 @@ func subcommandUsage(w io.Writer, fs *flag.FlagSet, name string) bool {
 	fmt.Fprintln(w, "\nFlags:")
 	sub := flag.NewFlagSet(name, flag.ContinueOnError)
 	for _, n := range sc.flags {
-		sub.Var(fs.Lookup(n).Value, n, fs.Lookup(n).Usage)
+		usage := fs.Lookup(n).Usage
+		if m := audioModels[name]; n == "model" && m != "" {
+			usage = "model (default " + m + ")"
+		}
+		sub.Var(fs.Lookup(n).Value, n, usage)
 		sub.Lookup(n).DefValue = fs.Lookup(n).DefValue
 	}
 	sub.SetOutput(w)

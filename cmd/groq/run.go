@@ -250,7 +250,7 @@ func (o *options) check() string {
 func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	keys, blank := serve.EnvKeys(e.getenv)
 	if blank != "" { // set, but to nothing: a mistake, not a request for the simulator
-		fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is blank); set it to a key, or unset it to use the built-in simulator\n", blank)
+		fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is empty or blank); set it to a key, or unset it to use the built-in simulator\n", blank)
 		return nil, nil, exitUsage
 	}
 	logger := quietLogger(e.stderr, keys)
