@@ -109,7 +109,11 @@ func oggDuration(data []byte) (float64, bool) {
 	if granule == ^uint64(0) || granule <= skip { // -1: no packet ends on this page
 		return 0, false
 	}
-	return float64(granule-skip) / float64(rate), true
+	secs := float64(granule-skip) / float64(rate)
+	if secs > float64(len(data)) { // less than a byte a second: no codec is that thin, the header lies
+		return 0, false
+	}
+	return secs, true
 }
 
 // wavDuration reads the fmt chunk's byte rate and the data chunk's size. A data
