@@ -471,8 +471,8 @@ func validateTranscription(r *TranscriptionRequest, translate bool) error {
 		return &RequestError{Field: "model", Reason: "whisper-large-v3-turbo does not translate; use whisper-large-v3"}
 	case !utf8.ValidString(r.Prompt) || !utf8.ValidString(r.Language) || !utf8.ValidString(r.FileName):
 		return &RequestError{Field: "prompt", Reason: "not valid UTF-8"}
-	case strings.ContainsFunc(r.FileName, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '"' || c == '\\' }):
-		return &RequestError{Field: "file_name", Reason: "holds a control character, a quote or a backslash"}
+	case strings.ContainsFunc(r.FileName, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '/' }):
+		return &RequestError{Field: "file_name", Reason: "holds a control character, a quote, a slash or a backslash (give the file's name, not its path)"}
 	case strings.ContainsAny(r.Model, "\r\n") || strings.ContainsAny(r.Language, "\r\n"):
 		return &RequestError{Field: "model", Reason: "holds a line break"}
 	}

@@ -303,7 +303,8 @@ func TestSpeechStream(t *testing.T) {
 func TestAudioRateIsLearnt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, srv := sim(t, nil)
-		file := bytes.Repeat([]byte{0x42}, 80_000) // an m4a as far as anyone can tell: 10 s at 64 kbit/s
+		// An m4a (its ftyp box, then bytes no header reader reads): 10 s at 64 kbit/s.
+		file := append([]byte("\x00\x00\x00\x20ftypM4A "), bytes.Repeat([]byte{0x42}, 80_000-12)...)
 		before := c.AudioRate("m4a")
 		for range 8 {
 			tr, err := c.Transcribe(context.Background(), &groq.TranscriptionRequest{File: bytes.NewReader(file), FileName: "a.m4a", ResponseFormat: "verbose_json"})

@@ -197,7 +197,7 @@ func TestAnswerThatIsNotACompletion(t *testing.T) {
 			assert.Equal(t, 1, sent, "not retried: the server answered")
 		})
 	}
-	data, err := os.ReadFile("../shared/fixtures/groq/empty-choices.json")
+	data, err := os.ReadFile("testdata/empty-choices.json")
 	require.NoError(t, err)
 	c, err := groq.NewClient(groq.WithAPIKeys("k"), groq.WithHTTPClient(&http.Client{
 		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {

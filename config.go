@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +85,9 @@ func (e *ConfigError) Error() string {
 	if e.Model != "" {
 		return fmt.Sprintf("%s: model %q: %s: %s", where, e.Model, e.Field, e.Reason)
 	}
+	if e.Field == "(file)" { // the file as a whole: the place says where
+		return fmt.Sprintf("%s: %s", where, e.Reason)
+	}
 	return fmt.Sprintf("%s: %s: %s", where, e.Field, e.Reason)
 }
 
@@ -126,7 +132,17 @@ func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
 func configDecodeError(data []byte, err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "unknown field "); i >= 0 {
-		return &ConfigError{Field: strings.Trim(msg[i+len("unknown field "):], `"`), Reason: "unknown field"}
+		field := strings.Trim(msg[i+len("unknown field "):], `"`)
+		model := unknownFieldModel(data)
+		fields := jsonFields(Config{})
+		if model != "" {
+			fields = jsonFields(ModelConfig{})
+		}
+		reason := "unknown field"
+		if s := closestField(field, fields); s != "" {
+			reason += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return &ConfigError{Model: model, Field: field, Reason: reason}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -167,6 +183,59 @@ func article(kind string) string {
 		return "an " + kind
 	}
 	return "a " + kind
+}
+
+// unknownFieldModel finds the model whose entry holds an unknown field, or "" when
+// none does (the unknown field is a client setting).
+func unknownFieldModel(data []byte) string {
+	var raw struct {
+		Models map[string]json.RawMessage `json:"models"`
+	}
+	if json.Unmarshal(data, &raw) != nil {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(raw.Models))
+	for _, name := range names {
+		dec := json.NewDecoder(bytes.NewReader(raw.Models[name]))
+		dec.DisallowUnknownFields()
+		var mc ModelConfig
+		if err := dec.Decode(&mc); err != nil && strings.Contains(err.Error(), "unknown field ") {
+			return name
+		}
+	}
+	return ""
+}
+
+// jsonFields are the JSON names of v's fields.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v)
+	var out []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// closestField is the field a mistyped name most likely meant: one whose words'
+// initials it is ("rpm" for req_per_minute), else the nearest by edit distance
+// (within a third of its length, at least 2); "" when none is near.
+func closestField(name string, fields []string) string {
+	lower := strings.ToLower(name)
+	for _, f := range fields {
+		initials := ""
+		for w := range strings.SplitSeq(f, "_") {
+			initials += w[:1]
+		}
+		if len(initials) > 1 && lower == initials {
+			return f
+		}
+	}
+	if c := closest(lower, fields, 1); len(c) > 0 {
+		return c[0]
+	}
+	return ""
 }
 
 // failingModel finds the model whose settings do not decode (encoding/json's error

@@ -58,7 +58,7 @@ func TestConfigErrors(t *testing.T) {
 		model, field string
 	}{
 		{"unknown top-level field", `{"models":{"m":{"api_key":"k"}},"colour":"red"}`, "", "colour"},
-		{"unknown model field", `{"models":{"m":{"api_key":"k","rpm":3}}}`, "", "rpm"},
+		{"unknown model field", `{"models":{"m":{"api_key":"k","rpm":3}}}`, "m", "rpm"},
 		{"negative limit", `{"models":{"m":{"api_key":"k","token_per_minute":-5}}}`, "m", "token_per_minute"},
 		{"missing key", `{"models":{"m":{"req_per_minute":5}}}`, "m", "api_key"},
 		{"unset env key", `{"models":{"m":{"api_key":"$NOT_SET"}}}`, "m", "api_key"},
@@ -161,9 +161,16 @@ func TestReloadUnderLoad(t *testing.T) {
 
 func TestConfigDecodeErrorsNameTheirPlace(t *testing.T) {
 	for json, want := range map[string]string{
-		`[{"models":{}}]`: `groq: config: (file): the file must hold a JSON object ({"models": {...}}), not an array`,
-		`"models"`:        `groq: config: (file): the file must hold a JSON object ({"models": {...}}), not a string`,
+		`[{"models":{}}]`: `groq: config: the file must hold a JSON object ({"models": {...}}), not an array`,
+		`"models"`:        `groq: config: the file must hold a JSON object ({"models": {...}}), not a string`,
 		`{"models":{"llama-3.1-8b-instant":{"api_key":"k"},"big-model":{"api_key":"k","req_per_minute":1e99}}}`: `groq: config: model "big-model": req_per_minute: expected int, got number 1e99`,
+		// An unknown field names its model and the field it most likely meant.
+		`{"models":{"a":{"api_key":"k"},"m":{"api_key":"k","rpm":30}}}`:        `groq: config: model "m": rpm: unknown field; did you mean "req_per_minute"?`,
+		`{"models":{"m":{"api_key":"k","token_per_minut":30}}}`:                `groq: config: model "m": token_per_minut: unknown field; did you mean "token_per_minute"?`,
+		`{"models":{"m":{"api_key":"k"}},"default_modle":"m"}`:                 `groq: config: default_modle: unknown field; did you mean "default_model"?`,
+		`{"models":{"m":{"api_key":"k"}},"zzzzzzzzzzzzzzzzzzzzzzzzzzzzz":"m"}`: `groq: config: zzzzzzzzzzzzzzzzzzzzzzzzzzzzz: unknown field`,
+		// A syntax error points at the character, with no "(file)".
+		"{\"models\": {\n  \"m\": {\"rpm\": 30,},\n}}\n": `groq: config (line 2, column 19): not valid JSON: invalid character '}' looking for beginning of object key string`,
 	} {
 		_, err := groq.ParseConfig([]byte(json), env(nil))
 		require.Error(t, err, json)

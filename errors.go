@@ -264,3 +264,12 @@ func ErrorType(err error) string {
 	}
 	return "_OTHER"
 }
+
+// limitText is a limit for a message: its figure, or "none" for 0 (unknown
+// or none).
+func limitText(n int) string {
+	if n <= 0 {
+		return "none"
+	}
+	return strconv.Itoa(n)
+}

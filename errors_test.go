@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/groqkit/groq"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestErrorType(t *testing.T) {
@@ -30,4 +32,14 @@ func TestErrorType(t *testing.T) {
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, groq.ErrorType(tc.err), "%v", tc.err)
 	}
+}
+
+// TestTooLargeSaysNoneForAnUnsetLimit: a limit the client does not have reads
+// "none", not "0 per day" (examples/errors printed that).
+func TestTooLargeSaysNoneForAnUnsetLimit(t *testing.T) {
+	c, _ := sim(t, nil, groq.WithModelLimits("m", groq.Limits{TPM: 100}))
+	_, err := c.Chat(context.Background(), []groq.Message{groq.User(strings.Repeat("word ", 400))}, groq.WithModel("m"))
+	require.ErrorIs(t, err, groq.ErrRequestTooLarge)
+	assert.Contains(t, err.Error(), "100 tokens per minute and none per day")
+	assert.NotContains(t, err.Error(), " 0 per day")
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// This file chooses the quota (a key, or an organization's keys) that serves a
-// request, keeps each quota's cooldowns, and defines the seam between the scheduler
-// and the state of a quota's buckets.
+// This file builds the quotas (a key, or an organization's keys), chooses the one
+// that serves a request and takes the grant from its buckets, and keeps each
+// quota's cooldowns (shared through the QuotaStore when there is one).
 
 // coolNow holds g's quota and model back until t: as soon as a 429's header is
 // read (the grant is settled later; share sends the cooldown to the QuotaStore),

@@ -117,8 +117,8 @@ func (s *scheduler) check(model string, need, want int) (int, error) {
 	}
 	if !fits {
 		l := s.quotas[0].buckets.of(now, model).limits()
-		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %d tokens per minute and %d per day",
-			ErrRequestTooLarge, model, need, l.TPM, l.TPD)
+		return 0, fmt.Errorf("%w: model %s: about %d tokens requested, limits are %s tokens per minute and %s per day",
+			ErrRequestTooLarge, model, need, limitText(l.TPM), limitText(l.TPD))
 	}
 	if capacity > 0 && want > capacity {
 		want = capacity

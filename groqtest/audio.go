@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,50 @@ func (a *audioCall) record(status int) {
 // fail answers an error as Groq does, and records it.
 func (a *audioCall) fail(status int, msg, code, param string) {
 	a.record(status)
-	writeError(a.w, status, a.reqID, msg, "invalid_request_error", code, param)
+	writeError(a.w, a.reqID, errorBody{status, msg, "invalid_request_error", code, param})
+}
+
+// speechVoices are the voices of Groq's text-to-speech models.
+var speechVoices = map[string][]string{
+	"canopylabs/orpheus-v1-english":   {"autumn", "diana", "hannah", "austin", "daniel", "troy"},
+	"canopylabs/orpheus-arabic-saudi": {"fahad", "sultan", "lulwa", "noura"},
+}
+
+// Model kinds: what a model serves.
+const (
+	kindChat       = "chat completions"
+	kindSpeech     = "text to speech"
+	kindTranscribe = "speech to text"
+)
+
+// modelKind is what a model serves, by its limits (seconds of audio: speech to
+// text) or its name (whisper, a known voice table, "tts").
+func modelKind(name string, l Limits) string {
+	switch {
+	case l.ASH > 0 || l.ASD > 0 || strings.HasPrefix(name, "whisper"):
+		return kindTranscribe
+	case speechVoices[name] != nil || strings.Contains(name, "tts"):
+		return kindSpeech
+	}
+	return kindChat
+}
+
+// notForChat is Groq's refusal of a chat completion on an audio model, or "".
+func notForChat(name string, l Limits) string {
+	if k := modelKind(name, l); k != kindChat {
+		return fmt.Sprintf("The model `%s` is a %s model and does not support chat completions.", name, k)
+	}
+	return ""
+}
+
+// kind refuses a model that does not serve want (a chat model for audio, a
+// text-to-speech model for a transcription), as Groq does.
+func (a *audioCall) kind(name string, l Limits, want string) bool {
+	if k := modelKind(name, l); k != want {
+		a.fail(http.StatusBadRequest, fmt.Sprintf("The model `%s` is a %s model and does not support %s.", name, k, want), "", "model")
+		return false
+	}
+	return true
 }
 
 // model checks the model and returns its limits.
@@ -140,27 +184,19 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bo
 	}
 	model := get("model")
 	l, ok := a.model(model)
-	if !ok {
+	if !ok || !a.kind(model, l, kindTranscribe) {
+		return
+	}
+	if translate && model == "whisper-large-v3-turbo" {
+		a.fail(http.StatusBadRequest, "The model `whisper-large-v3-turbo` does not support translations; use whisper-large-v3.", "", "model")
 		return
 	}
 	seconds, ok := a.audioFile(get("url"))
 	if !ok {
 		return
 	}
-	format := get("response_format")
-	grans := form["timestamp_granularities[]"]
-	switch {
-	case format == "srt" || format == "vtt":
-		a.fail(http.StatusBadRequest, fmt.Sprintf("response_format `%s` is not supported", format), "", "response_format")
-		return
-	case format != "" && format != "json" && format != "text" && format != "verbose_json":
-		a.fail(http.StatusBadRequest, fmt.Sprintf("response_format must be one of json, text, verbose_json; got `%s`", format), "", "response_format")
-		return
-	case len(grans) > 0 && format != "verbose_json":
-		a.fail(http.StatusBadRequest, "timestamp_granularities requires response_format verbose_json", "", "timestamp_granularities")
-		return
-	case translate && get("language") != "":
-		a.fail(http.StatusBadRequest, "language is not supported for translations", "", "language")
+	format, grans := get("response_format"), form["timestamp_granularities[]"]
+	if !a.checkForm(format, grans, translate && get("language") != "") {
 		return
 	}
 	cost := max(minAudioSeconds, int(math.Ceil(seconds)))
@@ -170,7 +206,8 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bo
 	s.mu.Lock()
 	s.stats.AudioSecs += cost
 	s.mu.Unlock()
-	text := fmt.Sprintf("A simulated transcription of %.1f seconds of audio.", seconds)
+	task := map[bool]string{false: "transcription", true: "translation"}[translate]
+	text := fmt.Sprintf("A simulated %s of %.1f seconds of audio.", task, seconds)
 	switch format {
 	case "text":
 		a.ok(org, model, "text/plain; charset=utf-8", []byte(text+"\n"))
@@ -185,10 +222,8 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bo
 		if translate {
 			v["task"] = "translate"
 		}
-		for _, g := range grans {
-			if g == "word" {
-				v["words"] = words(text, seconds)
-			}
+		if slices.Contains(grans, "word") {
+			v["words"] = words(text, seconds)
 		}
 		b, _ := json.Marshal(v)
 		a.ok(org, model, "application/json", b)
@@ -196,6 +231,24 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request, translate bo
 	}
 	b, _ := json.Marshal(map[string]any{"text": text, "x_groq": map[string]any{"id": a.reqID}})
 	a.ok(org, model, "application/json", b)
+}
+
+// checkForm refuses what Groq refuses of a transcription's form: srt and vtt,
+// another format, timestamps without verbose_json, a translation's language.
+func (a *audioCall) checkForm(format string, grans []string, translationLanguage bool) bool {
+	switch {
+	case format == "srt" || format == "vtt":
+		a.fail(http.StatusBadRequest, fmt.Sprintf("response_format `%s` is not supported", format), "", "response_format")
+	case format != "" && format != "json" && format != "text" && format != "verbose_json":
+		a.fail(http.StatusBadRequest, fmt.Sprintf("response_format must be one of json, text, verbose_json; got `%s`", format), "", "response_format")
+	case len(grans) > 0 && format != "verbose_json":
+		a.fail(http.StatusBadRequest, "timestamp_granularities requires response_format verbose_json", "", "timestamp_granularities")
+	case translationLanguage:
+		a.fail(http.StatusBadRequest, "language is not supported for translations", "", "language")
+	default:
+		return true
+	}
+	return false
 }
 
 // audioFile reads the file part (or takes url) and returns its duration.
@@ -229,6 +282,10 @@ func (a *audioCall) audioFile(url string) (float64, bool) {
 	data, _ := io.ReadAll(f)
 	if len(data) == 0 {
 		a.fail(http.StatusBadRequest, "file is empty", "", "file")
+		return 0, false
+	}
+	if audio.Sniff(data) == "" { // a text file named .wav: its bytes are no format Groq takes
+		a.fail(http.StatusBadRequest, "could not process file - is it a valid media file?", "", "file")
 		return 0, false
 	}
 	if secs, _, ok := audio.Duration(data); ok {
@@ -274,9 +331,11 @@ type speechRequest struct {
 	Speed          *float64 `json:"speed"`
 }
 
-// speech serves POST /audio/speech: a silent WAV file (whatever the format asked
-// for, labelled audio/<format>) of about 0.4 s per word, at sample_rate (default
-// 24 kHz), charged the input's tokens against TPM and TPD.
+// speech serves POST /audio/speech: a silent file in the format asked for (WAV,
+// MP3, FLAC, Ogg Opus or µ-law WAV, each labelled with its content type) of about
+// 0.4 s per word, at sample_rate (default 48 kHz, as Groq's), charged the input's
+// tokens against TPM and TPD. The model must be a text-to-speech model, and the
+// voice one of its voices.
 func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 	a, org, ok := s.beginAudio(w, r)
 	if !ok {
@@ -289,7 +348,11 @@ func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, ok := a.model(req.Model)
-	if !ok {
+	if !ok || !a.kind(req.Model, l, kindSpeech) {
+		return
+	}
+	if voices := speechVoices[req.Model]; req.Voice != "" && voices != nil && !slices.Contains(voices, req.Voice) {
+		a.fail(http.StatusBadRequest, fmt.Sprintf("voice must be one of [%s] for model `%s`; got `%s`", strings.Join(voices, " "), req.Model, req.Voice), "", "voice")
 		return
 	}
 	format := req.ResponseFormat
@@ -312,9 +375,10 @@ func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 	}
 	rate := req.SampleRate
 	if rate <= 0 {
-		rate = 24000
+		rate = 48000
 	}
 	secs := 0.4 * float64(len(strings.Fields(req.Input)))
-	a.w.Header().Set("Content-Length", strconv.Itoa(44+2*int(secs*float64(rate))))
-	a.ok(org, req.Model, "audio/"+format, audio.WAV(secs, rate))
+	data, contentType := audio.Silent(format, secs, rate)
+	a.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	a.ok(org, req.Model, contentType, data)
 }

@@ -87,7 +87,7 @@ func (s *Server) serveFilesAndBatches(w http.ResponseWriter, r *http.Request, ta
 	reqID := s.requestID()
 	org, ok := s.org(bearer(r))
 	if !ok {
-		writeError(w, http.StatusUnauthorized, reqID, "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
+		writeError(w, reqID, errorBody{http.StatusUnauthorized, "Invalid API Key", "invalid_request_error", "invalid_api_key", ""})
 		return true
 	}
 	w.Header().Set("X-Request-Id", reqID)
@@ -107,28 +107,7 @@ func (s *Server) serveFilesAndBatches(w http.ResponseWriter, r *http.Request, ta
 		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 		writeJSON(w, map[string]any{"object": "list", "data": list})
 	case parts[0] == "files" && len(parts) >= 2 && len(parts) <= 3:
-		s.mu.Lock()
-		f := s.files[parts[1]]
-		if f != nil && f.org != org {
-			f = nil
-		}
-		if f != nil && m == http.MethodDelete && len(parts) == 2 {
-			delete(s.files, f.ID)
-		}
-		s.mu.Unlock()
-		switch {
-		case f == nil:
-			writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("file %s not found", parts[1]), "invalid_request_error", "not_found", "")
-		case len(parts) == 3 && parts[2] == "content" && m == http.MethodGet:
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Write(f.data)
-		case len(parts) == 2 && m == http.MethodGet:
-			writeJSON(w, f)
-		case len(parts) == 2 && m == http.MethodDelete:
-			writeJSON(w, map[string]any{"id": f.ID, "object": "file", "deleted": true})
-		default:
-			return false
-		}
+		return s.serveFile(w, org, reqID, parts, m)
 	case parts[0] == "batches" && len(parts) == 1 && m == http.MethodPost:
 		s.createBatch(w, r, org, reqID)
 	case parts[0] == "batches" && len(parts) == 1 && m == http.MethodGet:
@@ -148,32 +127,65 @@ func (s *Server) serveFilesAndBatches(w http.ResponseWriter, r *http.Request, ta
 		s.mu.Unlock()
 		writeJSON(w, map[string]any{"object": "list", "data": list})
 	case parts[0] == "batches" && (len(parts) == 2 && m == http.MethodGet || len(parts) == 3 && parts[2] == "cancel" && m == http.MethodPost):
-		now := time.Now()
-		s.mu.Lock()
-		b := s.batches[parts[1]]
-		if b != nil && b.org != org {
-			b = nil
-		}
-		var out map[string]any
-		if b != nil {
-			if len(parts) == 3 && b.cancelAt.IsZero() && !b.finished {
-				s.batchJSON(b, now) // settle the state first: a batch already done stays done
-				if !b.finished {
-					b.cancelAt = now
-				}
-			}
-			out = s.batchJSON(b, now)
-		}
-		s.mu.Unlock()
-		if b == nil {
-			writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("batch %s not found", parts[1]), "invalid_request_error", "not_found", "")
-			return true
-		}
-		writeJSON(w, out)
+		s.batchByID(w, org, reqID, parts)
 	default:
 		return false
 	}
 	return true
+}
+
+// serveFile answers GET and DELETE /files/{id} and GET /files/{id}/content; it
+// returns false for another method or path.
+func (s *Server) serveFile(w http.ResponseWriter, org, reqID string, parts []string, m string) bool {
+	s.mu.Lock()
+	f := s.files[parts[1]]
+	if f != nil && f.org != org {
+		f = nil
+	}
+	if f != nil && m == http.MethodDelete && len(parts) == 2 {
+		delete(s.files, f.ID)
+	}
+	s.mu.Unlock()
+	switch {
+	case f == nil:
+		writeError(w, reqID, errorBody{http.StatusNotFound, fmt.Sprintf("file %s not found", parts[1]), "invalid_request_error", "not_found", ""})
+	case len(parts) == 3 && parts[2] == "content" && m == http.MethodGet:
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(f.data)
+	case len(parts) == 2 && m == http.MethodGet:
+		writeJSON(w, f)
+	case len(parts) == 2 && m == http.MethodDelete:
+		writeJSON(w, map[string]any{"id": f.ID, "object": "file", "deleted": true})
+	default:
+		return false
+	}
+	return true
+}
+
+// batchByID answers GET /batches/{id} and POST /batches/{id}/cancel.
+func (s *Server) batchByID(w http.ResponseWriter, org, reqID string, parts []string) {
+	now := time.Now()
+	s.mu.Lock()
+	b := s.batches[parts[1]]
+	if b != nil && b.org != org {
+		b = nil
+	}
+	var out map[string]any
+	if b != nil {
+		if len(parts) == 3 && b.cancelAt.IsZero() && !b.finished {
+			s.batchJSON(b, now) // settle the state first: a batch already done stays done
+			if !b.finished {
+				b.cancelAt = now
+			}
+		}
+		out = s.batchJSON(b, now)
+	}
+	s.mu.Unlock()
+	if b == nil {
+		writeError(w, reqID, errorBody{http.StatusNotFound, fmt.Sprintf("batch %s not found", parts[1]), "invalid_request_error", "not_found", ""})
+		return
+	}
+	writeJSON(w, out)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -183,24 +195,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, org, reqID string) {
 	if err := r.ParseMultipartForm(8 << 20); err != nil {
-		writeError(w, http.StatusBadRequest, reqID, "the body must be multipart/form-data: "+err.Error(), "invalid_request_error", "", "")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, "the body must be multipart/form-data: " + err.Error(), "invalid_request_error", "", ""})
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
 	purpose := r.FormValue("purpose")
 	if purpose != "batch" {
-		writeError(w, http.StatusBadRequest, reqID, fmt.Sprintf("purpose must be 'batch', got %q", purpose), "invalid_request_error", "", "purpose")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, fmt.Sprintf("purpose must be 'batch', got %q", purpose), "invalid_request_error", "", "purpose"})
 		return
 	}
 	file, hdr, err := r.FormFile("file")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, reqID, "'file' is missing", "invalid_request_error", "", "file")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, "'file' is missing", "invalid_request_error", "", "file"})
 		return
 	}
 	defer file.Close()
 	data, err := io.ReadAll(io.LimitReader(file, 100<<20+1))
 	if err != nil || len(data) > 100<<20 {
-		writeError(w, http.StatusRequestEntityTooLarge, reqID, "the file is larger than 100 MB", "invalid_request_error", "", "file")
+		writeError(w, reqID, errorBody{http.StatusRequestEntityTooLarge, "the file is larger than 100 MB", "invalid_request_error", "", "file"})
 		return
 	}
 	f := s.storeFile(org, hdr.Filename, "batch", data, time.Now())
@@ -233,15 +245,15 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, org, reqID 
 		Metadata         map[string]string `json:"metadata"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&p); err != nil {
-		writeError(w, http.StatusBadRequest, reqID, "We could not parse the JSON body of your request.", "invalid_request_error", "", "")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "", ""})
 		return
 	}
 	if p.Endpoint != "/v1/chat/completions" {
-		writeError(w, http.StatusBadRequest, reqID, fmt.Sprintf("endpoint %q is not supported", p.Endpoint), "invalid_request_error", "", "endpoint")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, fmt.Sprintf("endpoint %q is not supported", p.Endpoint), "invalid_request_error", "", "endpoint"})
 		return
 	}
 	if !validWindow(p.CompletionWindow) {
-		writeError(w, http.StatusBadRequest, reqID, fmt.Sprintf("completion_window %q must be between 24h and 7d", p.CompletionWindow), "invalid_request_error", "", "completion_window")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, fmt.Sprintf("completion_window %q must be between 24h and 7d", p.CompletionWindow), "invalid_request_error", "", "completion_window"})
 		return
 	}
 	now := time.Now()
@@ -249,7 +261,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, org, reqID 
 	defer s.mu.Unlock()
 	f := s.files[p.InputFileID]
 	if f == nil || f.org != org || f.Purpose != "batch" {
-		writeError(w, http.StatusBadRequest, reqID, fmt.Sprintf("input file %s not found", p.InputFileID), "invalid_request_error", "", "input_file_id")
+		writeError(w, reqID, errorBody{http.StatusBadRequest, fmt.Sprintf("input file %s not found", p.InputFileID), "invalid_request_error", "", "input_file_id"})
 		return
 	}
 	s.nextBatch++
@@ -257,48 +269,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, org, reqID 
 		metadata: p.Metadata, created: now}
 	seen := map[string]bool{}
 	for i, raw := range bytes.Split(f.data, []byte("\n")) {
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 {
-			continue
-		}
-		var line struct {
-			CustomID string          `json:"custom_id"`
-			Method   string          `json:"method"`
-			URL      string          `json:"url"`
-			Body     json.RawMessage `json:"body"`
-		}
-		invalid := func(code, msg string) {
-			b.invalid = append(b.invalid, map[string]any{"code": code, "message": msg, "line": i + 1})
-		}
-		if err := json.Unmarshal(raw, &line); err != nil {
-			invalid("invalid_json_line", "line is not a JSON object: "+err.Error())
-			continue
-		}
-		switch {
-		case line.CustomID == "":
-			invalid("missing_custom_id", "custom_id is missing")
-			continue
-		case seen[line.CustomID]:
-			invalid("duplicate_custom_id", fmt.Sprintf("custom_id %q is repeated", line.CustomID))
-			continue
-		case line.URL != "/v1/chat/completions" || (line.Method != "" && line.Method != "POST"):
-			invalid("invalid_url", fmt.Sprintf("line must POST to /v1/chat/completions, not %s %s", line.Method, line.URL))
-			continue
-		}
-		seen[line.CustomID] = true
-		sl := simLine{customID: line.CustomID}
-		var req request
-		if err := json.Unmarshal(line.Body, &req); err != nil {
-			sl.fail, sl.status = "the body is not a chat request", http.StatusBadRequest
-		} else if msg, _ := validate(&req); msg != "" {
-			sl.fail, sl.status = msg, http.StatusBadRequest
-		} else if _, known := s.models[req.Model]; !known {
-			sl.fail, sl.status = fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), http.StatusNotFound
-		} else if s.batchFailRate > 0 && s.rng.Float64() < s.batchFailRate {
-			sl.fail, sl.status = "simulated internal error", http.StatusInternalServerError
-		}
-		sl.req = &req
-		b.lines = append(b.lines, sl)
+		s.readBatchLine(b, i+1, raw, seen)
 	}
 	if len(b.lines) == 0 && len(b.invalid) == 0 {
 		b.invalid = append(b.invalid, map[string]any{"code": "empty_file", "message": "the input file has no lines"})
@@ -308,6 +279,54 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, org, reqID 
 	}
 	s.batches[b.id] = b
 	writeJSON(w, s.batchJSON(b, now))
+}
+
+// readBatchLine checks line n of a batch's input and adds it to b: as invalid
+// (the batch fails validation), as a line that will fail, or as a request. The
+// caller holds s.mu.
+func (s *Server) readBatchLine(b *simBatch, n int, raw []byte, seen map[string]bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return
+	}
+	var line struct {
+		CustomID string          `json:"custom_id"`
+		Method   string          `json:"method"`
+		URL      string          `json:"url"`
+		Body     json.RawMessage `json:"body"`
+	}
+	invalid := func(code, msg string) {
+		b.invalid = append(b.invalid, map[string]any{"code": code, "message": msg, "line": n})
+	}
+	if err := json.Unmarshal(raw, &line); err != nil {
+		invalid("invalid_json_line", "line is not a JSON object: "+err.Error())
+		return
+	}
+	switch {
+	case line.CustomID == "":
+		invalid("missing_custom_id", "custom_id is missing")
+		return
+	case seen[line.CustomID]:
+		invalid("duplicate_custom_id", fmt.Sprintf("custom_id %q is repeated", line.CustomID))
+		return
+	case line.URL != "/v1/chat/completions" || (line.Method != "" && line.Method != "POST"):
+		invalid("invalid_url", fmt.Sprintf("line must POST to /v1/chat/completions, not %s %s", line.Method, line.URL))
+		return
+	}
+	seen[line.CustomID] = true
+	sl := simLine{customID: line.CustomID}
+	var req request
+	if err := json.Unmarshal(line.Body, &req); err != nil {
+		sl.fail, sl.status = "the body is not a chat request", http.StatusBadRequest
+	} else if msg, _ := validate(&req); msg != "" {
+		sl.fail, sl.status = msg, http.StatusBadRequest
+	} else if _, known := s.models[req.Model]; !known {
+		sl.fail, sl.status = fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), http.StatusNotFound
+	} else if s.batchFailRate > 0 && s.rng.Float64() < s.batchFailRate {
+		sl.fail, sl.status = "simulated internal error", http.StatusInternalServerError
+	}
+	sl.req = &req
+	b.lines = append(b.lines, sl)
 }
 
 func validWindow(w string) bool {

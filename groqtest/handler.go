@@ -127,7 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listModels(w, r, path[strings.Index(path, "/models/")+len("/models/"):])
 	case strings.Contains(path, "/v1/") && s.serveFilesAndBatches(w, r, path[strings.Index(path, "/v1/")+3:]):
 	default:
-		writeError(w, http.StatusNotFound, s.requestID(), "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.", "invalid_request_error", "unknown_url", "")
+		writeError(w, s.requestID(), errorBody{http.StatusNotFound, "Unknown request URL: " + r.Method + " " + r.URL.Path + ". Please check the URL for typos.", "invalid_request_error", "unknown_url", ""})
 	}
 }
 
@@ -157,18 +157,25 @@ func (s *Server) requestID() string {
 	return fmt.Sprintf("req_sim%012d", s.nextID)
 }
 
-func writeError(w http.ResponseWriter, status int, reqID, msg, typ, code, param string) {
-	payload := map[string]string{"message": msg, "type": typ}
-	if code != "" {
-		payload["code"] = code
+// errorBody is an error answer in Groq's shape: the status, and the body's
+// message, type, code and param (code and param left out when empty).
+type errorBody struct {
+	status                    int
+	message, typ, code, param string
+}
+
+func writeError(w http.ResponseWriter, reqID string, e errorBody) {
+	payload := map[string]string{"message": e.message, "type": e.typ}
+	if e.code != "" {
+		payload["code"] = e.code
 	}
-	if param != "" {
-		payload["param"] = param
+	if e.param != "" {
+		payload["param"] = e.param
 	}
 	b, _ := json.Marshal(map[string]any{"error": payload})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", reqID)
-	w.WriteHeader(status)
+	w.WriteHeader(e.status)
 	w.Write(b)
 }
 
@@ -184,7 +191,7 @@ func bearer(r *http.Request) string {
 // model_not_found for a model it does not serve).
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request, id string) {
 	if _, ok := s.org(bearer(r)); !ok {
-		writeError(w, http.StatusUnauthorized, s.requestID(), "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
+		writeError(w, s.requestID(), errorBody{http.StatusUnauthorized, "Invalid API Key", "invalid_request_error", "invalid_api_key", ""})
 		return
 	}
 	type model struct {
@@ -215,7 +222,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", id), "invalid_request_error", "model_not_found", "")
+	writeError(w, reqID, errorBody{http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", id), "invalid_request_error", "model_not_found", ""})
 }
 
 func sortModels[T any](xs []T, key func(T) string) {
@@ -253,114 +260,183 @@ type decision struct {
 	refundFrom *orgModel
 }
 
+// chat serves POST /chat/completions: it reads and checks the request, injects
+// the next fault, plans the answer and its cost, admits it through the
+// organization's buckets for the model, and answers (whole or streamed).
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	arrival := time.Now()
-	reqID := s.requestID()
-	key := bearer(r)
-	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	c, body, readErr := s.beginChat(w, r)
+	defer c.end()
+	if hook := c.hook; hook != nil && hook(w, r, body) {
+		c.record(0)
+		return
+	}
+	req, org, limits, ok := c.parse(body, readErr)
+	if !ok {
+		return
+	}
+	fault, ok := c.injectFault()
+	if !ok {
+		return
+	}
+	p, ok := c.plan(req, org, limits)
+	if !ok {
+		return
+	}
+	d, ok := c.admitChat(req, org, limits, p)
+	if !ok {
+		return
+	}
+	c.answer(req, org, d, p, fault)
+}
 
+// chatCall is one chat request as the simulator serves it.
+type chatCall struct {
+	s       *Server
+	w       http.ResponseWriter
+	r       *http.Request
+	reqID   string
+	arr     Arrival
+	counted bool // faults are counted in Stats.Faults only
+	hook    func(http.ResponseWriter, *http.Request, []byte) bool
+}
+
+// chatPlan is the answer a chat request gets, and what it costs.
+type chatPlan struct {
+	prompt, maxC, completion, cached, cost int
+	hasMax                                 bool
+	content, finish                        string
+	calls                                  []toolCall
+}
+
+// beginChat counts a chat request and reads its body.
+func (s *Server) beginChat(w http.ResponseWriter, r *http.Request) (*chatCall, []byte, error) {
+	c := &chatCall{s: s, w: w, r: r, reqID: s.requestID(), counted: true}
+	c.arr = Arrival{At: time.Now(), Key: bearer(r)}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	s.mu.Lock()
 	s.stats.Requests++
-	s.stats.PerKey[key]++
+	s.stats.PerKey[c.arr.Key]++
 	s.inFlight++
 	if s.inFlight > s.stats.MaxInFlight {
 		s.stats.MaxInFlight = s.inFlight
 	}
-	hook := s.hook
+	c.hook = s.hook
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
-	arr := Arrival{At: arrival, Key: key}
-	counted := true // faults are counted in Stats.Faults only
-	record := func(status int) {
-		arr.Status = status
-		s.record(arr, counted)
-	}
+	return c, body, err
+}
 
-	if hook != nil && hook(w, r, body) {
-		record(0)
-		return
+// end notes that the request is no longer in flight.
+func (c *chatCall) end() {
+	c.s.mu.Lock()
+	c.s.inFlight--
+	c.s.mu.Unlock()
+}
+
+// record notes the answer's status in the stats and the arrivals.
+func (c *chatCall) record(status int) {
+	c.arr.Status = status
+	c.s.record(c.arr, c.counted)
+}
+
+// fail records and writes an error.
+func (c *chatCall) fail(status int, msg, typ, code, param string) {
+	c.record(status)
+	writeError(c.w, c.reqID, errorBody{status, msg, typ, code, param})
+}
+
+// parse checks the key, the body, the request and the model.
+func (c *chatCall) parse(body []byte, readErr error) (*request, string, Limits, bool) {
+	s := c.s
+	if readErr != nil {
+		c.fail(http.StatusBadRequest, "could not read the request body", "invalid_request_error", "", "")
+		return nil, "", Limits{}, false
 	}
-	if err != nil {
-		record(http.StatusBadRequest)
-		writeError(w, http.StatusBadRequest, reqID, "could not read the request body", "invalid_request_error", "", "")
-		return
-	}
-	org, ok := s.org(key)
+	org, ok := s.org(c.arr.Key)
 	if !ok {
-		record(http.StatusUnauthorized)
-		writeError(w, http.StatusUnauthorized, reqID, "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
-		return
+		c.fail(http.StatusUnauthorized, "Invalid API Key", "invalid_request_error", "invalid_api_key", "")
+		return nil, "", Limits{}, false
 	}
-	arr.Org = org
-
+	c.arr.Org = org
 	var req request
 	if err := json.Unmarshal(body, &req); err != nil {
-		record(http.StatusBadRequest)
-		writeError(w, http.StatusBadRequest, reqID, "We could not parse the JSON body of your request. Please check the body for syntax errors.", "invalid_request_error", "", "")
-		return
+		c.fail(http.StatusBadRequest, "We could not parse the JSON body of your request. Please check the body for syntax errors.", "invalid_request_error", "", "")
+		return nil, "", Limits{}, false
 	}
-	arr.Model, arr.Prompt = req.Model, req.lastUser()
+	c.arr.Model, c.arr.Prompt = req.Model, req.lastUser()
 	s.mu.Lock()
 	s.stats.PerModel[req.Model]++
 	limits, known := s.models[req.Model]
 	s.mu.Unlock()
 	if msg, param := validate(&req); msg != "" {
-		record(http.StatusBadRequest)
-		writeError(w, http.StatusBadRequest, reqID, msg, "invalid_request_error", "", param)
-		return
+		c.fail(http.StatusBadRequest, msg, "invalid_request_error", "", param)
+		return nil, "", Limits{}, false
 	}
 	if !known {
-		record(http.StatusNotFound)
-		writeError(w, http.StatusNotFound, reqID, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found", "")
-		return
+		c.fail(http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found", "")
+		return nil, "", Limits{}, false
 	}
+	if msg := notForChat(req.Model, limits); msg != "" {
+		c.fail(http.StatusBadRequest, msg, "invalid_request_error", "", "model")
+		return nil, "", Limits{}, false
+	}
+	return &req, org, limits, true
+}
 
-	// Faults come before the limits: a failed request is not counted.
+// injectFault answers with the next scripted or random fault, if any; a failed
+// request is not counted.
+func (c *chatCall) injectFault() (Fault, bool) {
+	s := c.s
 	s.mu.Lock()
 	fault := s.nextFault()
 	if fault.Kind != FaultNone {
 		s.stats.Faults++
 	}
 	s.mu.Unlock()
-	if status, done := s.injectFault(w, r, fault, reqID); done {
-		counted = false
-		record(status)
-		return
+	if status, done := s.injectFault(c.w, c.r, fault, c.reqID); done {
+		c.counted = false
+		c.record(status)
+		return fault, false
 	}
+	return fault, true
+}
 
-	prompt := s.serverTokens(req.promptTokens())
-	maxC, hasMax := req.maxCompletion()
-	if limits.ContextWindow > 0 && prompt+maxC > limits.ContextWindow {
-		record(http.StatusBadRequest)
-		writeError(w, http.StatusBadRequest, reqID,
-			fmt.Sprintf("Please reduce the length of the messages or completion. The model's context window is %d tokens; the request needs %d.", limits.ContextWindow, prompt+maxC),
+// plan is the answer and its cost, or a 400 when it does not fit the context
+// window.
+func (c *chatCall) plan(req *request, org string, limits Limits) (chatPlan, bool) {
+	var p chatPlan
+	p.prompt = c.s.serverTokens(req.promptTokens())
+	p.maxC, p.hasMax = req.maxCompletion()
+	if limits.ContextWindow > 0 && p.prompt+p.maxC > limits.ContextWindow {
+		c.fail(http.StatusBadRequest,
+			fmt.Sprintf("Please reduce the length of the messages or completion. The model's context window is %d tokens; the request needs %d.", limits.ContextWindow, p.prompt+p.maxC),
 			"invalid_request_error", "context_length_exceeded", "messages")
-		return
+		return p, false
 	}
+	p.content, p.finish = answer(req, p.maxC, p.hasMax)
+	p.content, p.calls = req.structuredAnswer(p.content, c.reqID)
+	if len(p.calls) > 0 {
+		p.finish = "tool_calls"
+	}
+	p.completion = countTokens(p.content)
+	for _, tc := range p.calls {
+		p.completion += countTokens(tc.Function.Name) + countTokens(tc.Function.Arguments)
+	}
+	p.cached = c.s.cachedPrefix(org, req)
+	p.cost = p.prompt - p.cached + p.completion
+	if p.hasMax {
+		p.cost = p.prompt - p.cached + p.maxC // Groq counts the requested completion up front
+	}
+	return p, true
+}
 
-	content, finish := answer(&req, maxC, hasMax)
-	content, calls := req.structuredAnswer(content, reqID)
-	if len(calls) > 0 {
-		finish = "tool_calls"
-	}
-	completion := countTokens(content)
-	for _, c := range calls {
-		completion += countTokens(c.Function.Name) + countTokens(c.Function.Arguments)
-	}
-	cached := s.cachedPrefix(org, &req)
-	cost := prompt - cached + completion
-	if hasMax {
-		cost = prompt - cached + maxC // Groq counts the requested completion up front
-	}
-
-	// The request reaches the limiter: after the handshake of a new connection,
-	// and after the network's jitter.
+// admitChat lets the request reach the limiter (after a new connection's
+// handshake and the network's jitter) and takes its cost from the buckets, or
+// answers the 413 or 429.
+func (c *chatCall) admitChat(req *request, org string, limits Limits, p chatPlan) (decision, bool) {
+	s, w, r, reqID := c.s, c.w, c.r, c.reqID
+	arrival := c.arr.At
 	delay := time.Duration(0)
-	if s.firstConn > 0 && s.firstOnConnection(r, key) {
+	if s.firstConn > 0 && s.firstOnConnection(r, c.arr.Key) {
 		delay += s.firstConn
 	}
 	if s.arrival > 0 {
@@ -371,9 +447,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if delay > 0 {
 		sleepCtx(r, delay)
 		arrival = time.Now()
-		arr.At = arrival
+		c.arr.At = arrival
 	}
-	d := s.admit(org, req.Model, limits, arrival, cost)
+	d := s.admit(org, req.Model, limits, arrival, p.cost)
 	if d.violation {
 		s.mu.Lock()
 		s.stats.Violations++
@@ -381,18 +457,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	switch d.status {
 	case http.StatusRequestEntityTooLarge:
-		record(d.status)
+		c.record(d.status)
 		copyHeader(w.Header(), d.headers)
-		writeError(w, d.status, reqID,
-			fmt.Sprintf("Request too large for model `%s` in organization `%s` service tier `on_demand` on tokens per minute (TPM): Limit %d, Requested %d, please reduce your message size and try again.", req.Model, org, d.limit, d.requested),
-			"tokens", "rate_limit_exceeded", "")
-		return
+		writeError(w, reqID, errorBody{d.status, fmt.Sprintf("Request too large for model `%s` in organization `%s` service tier `on_demand` on tokens per minute (TPM): Limit %d, Requested %d, please reduce your message size and try again.", req.Model, org, d.limit, d.requested), "tokens", "rate_limit_exceeded", ""})
+		return d, false
 	case http.StatusTooManyRequests:
-		record(d.status)
-		s.writeRateLimited(w, r, &req, org, d, reqID)
-		return
+		c.record(d.status)
+		s.writeRateLimited(w, r, req, org, d, reqID)
+		return d, false
 	}
+	return d, true
+}
 
+// answer waits the latency, settles the buckets and writes the completion
+// (whole, streamed, or cut by a fault).
+func (c *chatCall) answer(req *request, org string, d decision, p chatPlan, fault Fault) {
+	s, w, r, reqID := c.s, c.w, c.r, c.reqID
 	if fault.Kind == FaultSlow {
 		sleepCtx(r, fault.Delay)
 	}
@@ -409,52 +489,58 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	s.mu.Lock()
 	s.runOthers(d.refundFrom, now)
-	if hasMax && maxC > completion {
+	if p.hasMax && p.maxC > p.completion {
 		om := d.refundFrom
 		for _, b := range []*bucket{om.tpm, om.tpd} {
 			if b != nil {
-				b.refund(now, float64(maxC-completion))
+				b.refund(now, float64(p.maxC-p.completion))
 			}
 		}
 	}
 	hdr := s.headersLocked(s.buckets[org+"\x00"+req.Model], now)
-	s.stats.Tokens += prompt + completion
+	s.stats.Tokens += p.prompt + p.completion
 	s.mu.Unlock()
 	copyHeader(w.Header(), hdr)
 	w.Header().Set("X-Request-Id", reqID)
-	counted = fault.Kind != FaultStreamCut
-	record(http.StatusOK)
+	c.counted = fault.Kind != FaultStreamCut
+	c.record(http.StatusOK)
 
-	u := usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
-		QueueTime: 0.01, PromptTime: float64(prompt) / 1e5, CompletionTime: float64(completion) / 1e3}
-	if cached > 0 {
+	u := usage{PromptTokens: p.prompt, CompletionTokens: p.completion, TotalTokens: p.prompt + p.completion,
+		QueueTime: 0.01, PromptTime: float64(p.prompt) / 1e5, CompletionTime: float64(p.completion) / 1e3}
+	if p.cached > 0 {
 		u.PromptTokensDetails = &struct {
 			CachedTokens int `json:"cached_tokens"`
-		}{cached}
+		}{p.cached}
 	}
 	u.TotalTime = u.PromptTime + u.CompletionTime
-	id := "chatcmpl-" + shortHash(reqID+content)
+	out := &streamAnswer{id: "chatcmpl-" + shortHash(reqID+p.content), reqID: reqID, content: p.content, calls: p.calls,
+		finish: p.finish, usage: u, latency: lat, cut: fault.Kind == FaultStreamCut}
 	if req.Stream {
-		s.stream(w, r, &req, id, reqID, content, calls, finish, u, lat, fault.Kind == FaultStreamCut)
+		s.stream(w, r, req, out)
 		return
 	}
-	msg := answerMessage(content, calls)
+	writeCompletion(w, req, out, now)
+}
+
+// writeCompletion writes a whole completion; a FaultStreamCut stops half-way.
+func writeCompletion(w http.ResponseWriter, req *request, a *streamAnswer, now time.Time) {
+	msg := answerMessage(a.content, a.calls)
 	var breakdown any
-	if compound(&req, msg, u) {
-		breakdown = map[string]any{"models": []any{map[string]any{"model": "openai/gpt-oss-120b", "usage": u}}}
+	if compound(req, msg, a.usage) {
+		breakdown = map[string]any{"models": []any{map[string]any{"model": "openai/gpt-oss-120b", "usage": a.usage}}}
 	}
 	resp := map[string]any{
-		"id": id, "object": "chat.completion", "created": now.Unix(), "model": req.Model,
+		"id": a.id, "object": "chat.completion", "created": now.Unix(), "model": req.Model,
 		"choices": []any{map[string]any{
 			"index": 0, "message": msg,
-			"logprobs": nil, "finish_reason": finish,
+			"logprobs": nil, "finish_reason": a.finish,
 		}},
-		"usage": u, "usage_breakdown": breakdown, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
-		"x_groq": map[string]any{"id": reqID, "seed": 42},
+		"usage": a.usage, "usage_breakdown": breakdown, "system_fingerprint": "fp_groqtest", "service_tier": "on_demand",
+		"x_groq": map[string]any{"id": a.reqID, "seed": 42},
 	}
 	b, _ := json.Marshal(resp)
 	w.Header().Set("Content-Type", "application/json")
-	if fault.Kind == FaultStreamCut {
+	if a.cut {
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		w.WriteHeader(http.StatusOK)
 		w.Write(b[:len(b)/2])
@@ -716,7 +802,7 @@ func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, req *r
 		om.retryUntil = until
 	}
 	s.mu.Unlock()
-	writeError(w, http.StatusTooManyRequests, reqID, msg, typ, "rate_limit_exceeded", "")
+	writeError(w, reqID, errorBody{http.StatusTooManyRequests, msg, typ, "rate_limit_exceeded", ""})
 }
 
 func copyHeader(dst, src http.Header) {
@@ -746,22 +832,22 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault, re
 	copyHeader(w.Header(), f.Header)
 	switch f.Kind {
 	case FaultStatus:
-		writeError(w, f.Status, reqID, "Simulated "+http.StatusText(f.Status), "invalid_request_error", "", "")
+		writeError(w, reqID, errorBody{f.Status, "Simulated " + http.StatusText(f.Status), "invalid_request_error", "", ""})
 		return f.Status, true
 	case Fault500:
-		writeError(w, 500, reqID, "Internal Server Error", "internal_server_error", "", "")
+		writeError(w, reqID, errorBody{500, "Internal Server Error", "internal_server_error", "", ""})
 		return 500, true
 	case Fault502:
-		writeError(w, 502, reqID, "Bad Gateway", "internal_server_error", "", "")
+		writeError(w, reqID, errorBody{502, "Bad Gateway", "internal_server_error", "", ""})
 		return 502, true
 	case Fault503:
-		writeError(w, 503, reqID, "Service Unavailable", "internal_server_error", "", "")
+		writeError(w, reqID, errorBody{503, "Service Unavailable", "internal_server_error", "", ""})
 		return 503, true
 	case FaultCapacity:
-		writeError(w, 498, reqID, "Flex tier capacity exceeded. This is a flex tier request and the capacity is currently exhausted. Please try again later.", "invalid_request_error", "capacity_exceeded", "")
+		writeError(w, reqID, errorBody{498, "Flex tier capacity exceeded. This is a flex tier request and the capacity is currently exhausted. Please try again later.", "invalid_request_error", "capacity_exceeded", ""})
 		return 498, true
 	case Fault429:
-		writeError(w, 429, reqID, "Rate limit reached (injected). Please try again in "+retryAfterText(f.RetryAfter)+".", "requests", "rate_limit_exceeded", "")
+		writeError(w, reqID, errorBody{429, "Rate limit reached (injected). Please try again in " + retryAfterText(f.RetryAfter) + ".", "requests", "rate_limit_exceeded", ""})
 		return 429, true
 	case FaultDisconnect:
 		panic(http.ErrAbortHandler)

@@ -48,7 +48,7 @@ type Limits struct {
 }
 
 // DefaultModels is what a server serves when no WithModel option is given: Groq's
-// published developer-plan limits, the same table the client uses by default.
+// published free-plan limits, the same table the client uses by default.
 func DefaultModels() map[string]Limits {
 	out := map[string]Limits{}
 	for name, m := range limits.Published() {

@@ -8,12 +8,22 @@ import (
 	"time"
 )
 
+// streamAnswer is a completion to write: whole (writeCompletion) or as a stream.
+type streamAnswer struct {
+	id, reqID, content, finish string
+	calls                      []toolCall
+	usage                      usage
+	latency                    time.Duration // spread over the stream's chunks
+	cut                        bool          // FaultStreamCut: stop half-way
+}
+
 // stream writes content as data-only server-sent events, as Groq does: a first chunk
 // with the role and x_groq.id, several content deltas (or one delta per tool call),
 // a last chunk with the finish
 // reason and x_groq.usage (and a top-level usage when include_usage was asked), then
 // data: [DONE]. cut stops half-way without [DONE].
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *request, id, reqID, content string, calls []toolCall, finish string, u usage, latency time.Duration, cut bool) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *request, a *streamAnswer) {
+	id, reqID, content, calls, finish, u, latency, cut := a.id, a.reqID, a.content, a.calls, a.finish, a.usage, a.latency, a.cut
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

@@ -116,6 +116,25 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// schemaType is the schema's type: its "type" (the first that is not "null" of
+// a list), else "object" when it declares properties.
+func schemaType(s map[string]any) string {
+	switch t := s["type"].(type) {
+	case string:
+		return t
+	case []any:
+		for _, x := range t {
+			if xs, ok := x.(string); ok && xs != "null" {
+				return xs
+			}
+		}
+	}
+	if _, ok := s["properties"]; ok {
+		return "object"
+	}
+	return ""
+}
+
 // exampleValue builds a value that fits the JSON schema s: every declared property
 // of an object, the first of an enum or of anyOf/oneOf, the minimum of a number,
 // and text (within maxLength) for a string.
@@ -136,24 +155,7 @@ func exampleValue(s map[string]any, text string, depth int) any {
 			}
 		}
 	}
-	typ := ""
-	switch t := s["type"].(type) {
-	case string:
-		typ = t
-	case []any:
-		for _, x := range t {
-			if xs, ok := x.(string); ok && xs != "null" {
-				typ = xs
-				break
-			}
-		}
-	}
-	if typ == "" {
-		if _, ok := s["properties"]; ok {
-			typ = "object"
-		}
-	}
-	switch typ {
+	switch schemaType(s) {
 	case "object":
 		out := map[string]any{}
 		props, _ := s["properties"].(map[string]any)

@@ -13,23 +13,22 @@ import (
 	"github.com/groqkit/groq/internal/atomicfile"
 )
 
-// transcribe is "groq transcribe FILE": the file's speech as text, through the
-// client (its limits, retries and priorities). --language names the spoken
-// language, --format the answer's (text, json, verbose_json), --timestamps
-// word,segment asks for timings (and verbose_json). The text is printed; with
-// --json, or a verbose answer, the whole answer as JSON.
-func transcribe(o *options, args []string, e env) int {
+// transcribe is "groq transcribe FILE" (and, with translate, "groq translate
+// FILE"): the file's speech as text, through the client (its limits, retries and
+// priorities). --language names the spoken language, --format the answer's
+// (text, json, verbose_json), --timestamps word,segment asks for timings (and
+// verbose_json). The text is printed; with --json, or a JSON format, the whole
+// answer as JSON.
+func transcribe(o *options, args []string, e env, translate bool) int {
+	name := map[bool]string{false: "transcribe", true: "translate"}[translate]
 	if len(args) != 1 {
-		fmt.Fprintln(e.stderr, "groq: transcribe takes one file (groq transcribe FILE); see groq transcribe -h")
+		fmt.Fprintf(e.stderr, "groq: %s takes one file or URL (groq %s FILE); see groq %s -h\n", name, name, name)
 		return exitUsage
 	}
-	o.noCache = true
-	req := &groq.TranscriptionRequest{Model: o.audioModel(""), Language: o.language, ResponseFormat: o.format}
-	if o.timestamps != "" {
-		req.TimestampGranularities = strings.Split(o.timestamps, ",")
-		if req.ResponseFormat == "" {
-			req.ResponseFormat = "verbose_json"
-		}
+	req, msg := o.transcriptionRequest(translate)
+	if msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s\n", msg)
+		return exitUsage
 	}
 	if strings.HasPrefix(args[0], "https://") || strings.HasPrefix(args[0], "http://") {
 		req.URL = args[0]
@@ -53,11 +52,15 @@ func transcribe(o *options, args []string, e env) int {
 	defer done()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	tr, err := client.Transcribe(ctx, req, groq.WithPriority(o.priority))
+	call := client.Transcribe
+	if translate {
+		call = client.Translate
+	}
+	tr, err := call(ctx, req, groq.WithPriority(o.priority))
 	if err != nil {
 		return callFailed(e.stderr, err)
 	}
-	if o.jsonOut || req.ResponseFormat == "verbose_json" {
+	if o.jsonOut || req.ResponseFormat == "verbose_json" || req.ResponseFormat == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(tr)
@@ -65,6 +68,56 @@ func transcribe(o *options, args []string, e env) int {
 	}
 	fmt.Fprintln(e.stdout, tr.Text)
 	return exitOK
+}
+
+// transcriptionRequest is the request the flags make, or why they cannot make
+// one, naming the flags.
+func (o *options) transcriptionRequest(translate bool) (*groq.TranscriptionRequest, string) {
+	req := &groq.TranscriptionRequest{Model: o.audioModel(""), Language: o.language, ResponseFormat: o.format}
+	switch o.format {
+	case "", "text", "json", "verbose_json":
+	default:
+		return nil, fmt.Sprintf("--format %q: Groq answers text, json or verbose_json (not srt or vtt)", o.format)
+	}
+	if translate && o.language != "" {
+		return nil, "--language: a translation is always to English; leave --language out"
+	}
+	if o.timestamps == "" {
+		return req, ""
+	}
+	req.TimestampGranularities = strings.Split(o.timestamps, ",")
+	for _, g := range req.TimestampGranularities {
+		if g != "word" && g != "segment" {
+			return nil, fmt.Sprintf("--timestamps %q: Groq takes word, segment or word,segment", o.timestamps)
+		}
+	}
+	switch req.ResponseFormat {
+	case "":
+		req.ResponseFormat = "verbose_json"
+	case "verbose_json":
+	default:
+		return nil, fmt.Sprintf("--timestamps needs --format verbose_json (or no --format), not --format %s", req.ResponseFormat)
+	}
+	return req, ""
+}
+
+// flagFields name the command's flags for the request fields the client's
+// errors name.
+var flagFields = map[string]string{
+	"timestamp_granularities": "--timestamps", "response_format": "--format", "language": "--language",
+	"model": "--model", "voice": "--voice", "temperature": "--temperature", "max_completion_tokens": "--max-tokens",
+	"speed": "--speed", "file": "FILE", "file_name": "FILE", "url": "URL", "input": "TEXT",
+}
+
+// flagError is a refused request in the command's words: "--timestamps needs
+// --format verbose_json", not the library's field names.
+func flagError(e *groq.RequestError) string {
+	field, ok := flagFields[e.Field]
+	if !ok {
+		return strings.TrimPrefix(e.Error(), "groq: ")
+	}
+	reason := strings.NewReplacer("ResponseFormat", "--format", "File and URL", "a file and a URL").Replace(e.Reason)
+	return "invalid request: " + field + ": " + reason
 }
 
 // speak is "groq speak TEXT -o out.wav": the text as speech, written to the

@@ -21,7 +21,7 @@ func audioEnv(t *testing.T) (*groqtest.Server, func(args ...string) (int, string
 	vars := map[string]string{"GROQ_API_KEY": "gsk_audio", "GROQ_BASE_URL": srv.URL()}
 	return srv, func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
-		code := run(args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+		code := run(args, strings.NewReader(""), &stdout, &stderr, lookupIn(vars))
 		return code, stdout.String(), stderr.String()
 	}
 }
@@ -50,7 +50,7 @@ func TestTranscribeCommand(t *testing.T) {
 
 	code, _, errOut = groq("transcribe", wav, "--format", "srt")
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errOut, "response_format")
+	assert.Contains(t, errOut, `--format "srt"`)
 	code, _, errOut = groq("transcribe")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "one file")
@@ -106,7 +106,7 @@ func TestBatchAudioLines(t *testing.T) {
 	require.Len(t, got, 3)
 	assert.Contains(t, got["a1"]["text"], "simulated transcription")
 	assert.Equal(t, "transcribe", got["a1"]["task"])
-	assert.Contains(t, got["a2"]["text"], "simulated transcription")
+	assert.Contains(t, got["a2"]["text"], "simulated translation", "a2 is a translation")
 	assert.NotNil(t, got["c1"]["choices"])
 	assert.Equal(t, 3, srv.Stats().Requests)
 

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -197,161 +196,6 @@ func predict(c *groq.Client, requests, tokens map[string]int) time.Duration {
 	return longest
 }
 
-// batchRun is one local batch through the client.
-type batchRun struct {
-	client      *groq.Client
-	lines       []batchLine
-	done        map[string]bool
-	out         io.Writer // the output file, appended to line by line
-	progress    io.Writer // stderr
-	terminal    bool      // progress as a redrawn bar instead of periodic lines
-	concurrency int
-	grace       time.Duration // after an interrupt, how long calls in flight may finish
-	every       time.Duration // plain progress line interval
-	defModel    string
-
-	mu                        sync.Mutex
-	finished, failed, limited int
-	seq                       int  // output lines so far, this run's and the earlier runs': ids are unique
-	simulated                 bool // the simulator answers: the lines say so
-}
-
-// run sends every line not done yet and writes each result as it comes. stop
-// ends the sending (a first interrupt, at any time, also after the last line was
-// handed out); calls in flight get grace to finish; kill (a second interrupt)
-// ends them at once. It returns how many lines succeeded and whether it was
-// interrupted.
-func (b *batchRun) run(stop, kill <-chan struct{}) (ok, total int, interrupted bool) {
-	var todo []batchLine
-	for _, l := range b.lines {
-		if !b.done[l.CustomID] {
-			todo = append(todo, l)
-		}
-	}
-	total = len(todo)
-	callCtx, cancelCalls := context.WithCancel(context.Background())
-	defer cancelCalls()
-	plan := planBatch(b.lines, b.done, b.defModel)
-	left := plan.perModel
-	leftTok := plan.tokens
-
-	next := make(chan batchLine)
-	var wg sync.WaitGroup
-	for range b.concurrency {
-		wg.Go(func() {
-			for l := range next {
-				b.call(callCtx, l)
-				model, tokens := l.cost(b.defModel)
-				b.mu.Lock()
-				left[model]--
-				leftTok[model] -= tokens
-				b.mu.Unlock()
-			}
-		})
-	}
-	ticker := time.NewTicker(b.every)
-	defer ticker.Stop()
-	start := time.Now()
-	// The progress counts as the closing line does: lines done (successes, earlier
-	// runs' included) of all lines, and this run's failures apart.
-	before, all := len(b.lines)-total, len(b.lines)
-	report := func(final bool) {
-		b.mu.Lock()
-		finished, failed, limited := b.finished, b.failed, b.limited
-		eta := predict(b.client, left, leftTok)
-		b.mu.Unlock()
-		done := before + finished - failed
-		rate := float64(finished) / max(time.Since(start).Seconds(), 1e-9)
-		// The limits say how long the rest takes when every call succeeds at once;
-		// the pace so far counts what failures cost too (backoff, server waits).
-		if remaining := total - finished; finished > 0 && remaining > 0 {
-			eta = max(eta, time.Duration(float64(remaining)/rate*float64(time.Second)))
-		}
-		if b.terminal {
-			width := 30
-			filled := width * done / max(all, 1)
-			fmt.Fprintf(b.progress, "\r[%s%s] %d/%d done  429s %d  failed %d  ETA %s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-				done, all, limited, failed, eta.Round(time.Second))
-			if final {
-				fmt.Fprintln(b.progress)
-			}
-			return
-		}
-		fmt.Fprintf(b.progress, "batch: %d/%d done, %d failed, %.1f/s, ETA %s\n", done, all, failed, rate, eta.Round(time.Second))
-	}
-	stopped := false
-feed:
-	for _, l := range todo {
-		for {
-			select {
-			case next <- l:
-				continue feed
-			case <-stop:
-				stopped = true
-				break feed
-			case <-ticker.C:
-				report(false)
-			}
-		}
-	}
-	close(next)
-	var grace *time.Timer
-	stopping := func() {
-		stopped = true
-		grace = time.AfterFunc(b.grace, cancelCalls)
-	}
-	if stopped {
-		stopping()
-	}
-	defer func() {
-		if grace != nil {
-			grace.Stop()
-		}
-	}()
-	waited := make(chan struct{})
-	go func() { wg.Wait(); close(waited) }()
-	stopC, killC := stop, kill
-	if stopped {
-		stopC = nil
-	}
-	for {
-		select {
-		case <-waited:
-			report(true)
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			return b.finished - b.failed, total, stopped
-		case <-stopC: // the last lines were handed out: the calls in flight get the grace
-			stopC = nil
-			stopping()
-		case <-killC:
-			killC = nil
-			stopped = true
-			cancelCalls()
-		case <-ticker.C:
-			report(false)
-		}
-	}
-}
-
-// call sends one line and writes its output line.
-func (b *batchRun) call(ctx context.Context, l batchLine) {
-	opts := []groq.CallOption{groq.WithoutCache()}
-	if l.Priority > 0 {
-		opts = append(opts, groq.WithPriority(l.Priority))
-	}
-	if l.audio != nil {
-		b.callAudio(ctx, l, opts[1:])
-		return
-	}
-	resp, err := b.client.ChatCompletion(ctx, l.Body, opts...)
-	var meta *groq.ResponseMeta
-	if resp != nil {
-		meta = &resp.Meta
-	}
-	b.writeLine(ctx, l.CustomID, resp, meta, err)
-}
-
 // lineOutput is an output line in Groq's batch output format (for a chat line,
 // groq.BatchOutput's shape), and whether the built-in simulator answered it.
 type lineOutput struct {
@@ -371,6 +215,12 @@ type lineResponse struct {
 // writeLine writes the output line of customID's call: its answer (body, with
 // meta) or its error, and counts it.
 func (b *batchRun) writeLine(ctx context.Context, customID string, body any, meta *groq.ResponseMeta, err error) {
+	if err != nil && ctx.Err() != nil { // stopped before its answer: not written, the next run sends it
+		b.mu.Lock()
+		b.unsent++
+		b.mu.Unlock()
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
@@ -388,9 +238,6 @@ func (b *batchRun) writeLine(ctx context.Context, customID string, body any, met
 		if errors.As(err, &apiErr) {
 			o.Error.Code = fmt.Sprint(apiErr.StatusCode)
 			o.Response = &lineResponse{StatusCode: apiErr.StatusCode, RequestID: apiErr.RequestID}
-		}
-		if ctx.Err() != nil {
-			o.Error.Code = "cancelled"
 		}
 	}
 	b.finished++
@@ -414,36 +261,12 @@ func runBatch(o *options, args []string, e env) int {
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}
-	if len(args) != 1 || o.output == "" {
-		fmt.Fprintln(e.stderr, "groq: usage: groq batch [--remote] [flags] IN.jsonl -o OUT.jsonl, groq batch status ID, groq batch results ID -o OUT.jsonl (flags may come before or after the file names)")
-		return exitUsage
+	lines, code := readBatchInput(o, args, e)
+	if lines == nil {
+		return code
 	}
-	if sameFile(args[0], o.output) {
-		fmt.Fprintf(e.stderr, "groq: -o %s is the input file; give another file for the output; nothing was done\n", o.output)
-		return exitUsage
-	}
-	in, err := os.Open(args[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "groq: %v\n", err)
-		return exitUsage
-	}
-	defModel := o.model
-	if defModel == "" {
-		defModel = groq.DefaultModel
-	}
-	lines, problems := readBatch(in, args[0], defModel)
-	in.Close()
-	if len(problems) > 0 {
-		for i, p := range problems {
-			if i == 20 {
-				fmt.Fprintf(e.stderr, "groq: … and %d more\n", len(problems)-20)
-				break
-			}
-			fmt.Fprintln(e.stderr, p)
-		}
-		fmt.Fprintln(e.stderr, "groq: nothing was sent")
-		return exitUsage
-	}
+	wire := &wireTracker{}
+	o.observers = append(o.observers, wire.observer())
 	client, closeClient, code := newClient(o, e)
 	if client == nil {
 		return code
@@ -455,30 +278,20 @@ func runBatch(o *options, args []string, e env) int {
 		return exitUsage
 	}
 	if prev.nonOutput {
-		fmt.Fprintf(e.stderr, "groq: -o %s holds lines that are not batch output; give a new file, or one an earlier run wrote; nothing was done\n", o.output)
+		fmt.Fprintf(e.stderr, "groq: -o %s holds lines that are not batch output (a batch input?); give a new file, or one an earlier run wrote; nothing was done\n", o.output)
 		return exitUsage
 	}
 	if prev.resent > 0 {
 		fmt.Fprintf(e.stderr, "groq: %d answers in %s came from the simulator; they are sent again to Groq\n", prev.resent, o.output)
 	}
-	done := prev.done
-	if o.remote {
-		return runRemote(o, e, client, lines, done, defModel, args[0])
+	if n := doneIn(lines, prev.done); n > 0 && !o.dryRun {
+		fmt.Fprintf(e.stderr, "groq: resuming: %d of %d lines are done in %s, %d left\n", n, len(lines), o.output, len(lines)-n)
 	}
-	plan := planBatch(lines, done, defModel)
+	if o.remote {
+		return runRemote(o, e, client, lines, prev.done, args[0])
+	}
 	if o.dryRun {
-		models := make([]string, 0, len(plan.perModel))
-		for m := range plan.perModel {
-			models = append(models, m)
-		}
-		sort.Strings(models)
-		fmt.Fprintf(e.stdout, "%d lines to send (%d already done in %s)\n", plan.lines, plan.skipped, o.output)
-		for _, m := range models {
-			fmt.Fprintf(e.stdout, "  %s: %d calls, about %d tokens\n", m, plan.perModel[m], plan.tokens[m])
-		}
-		fmt.Fprintf(e.stdout, "predicted duration under the current limits: %s\nevery line fits its model's context window; nothing was sent\n",
-			predict(client, plan.perModel, plan.tokens).Round(time.Second))
-		return exitOK
+		return dryRun(o, e, client, lines, prev.done)
 	}
 	out, err := openAppend(o.output)
 	if err != nil {
@@ -486,6 +299,86 @@ func runBatch(o *options, args []string, e env) int {
 		return exitUsage
 	}
 	defer out.Close()
+	b := &batchRun{client: client, lines: lines, done: prev.done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
+		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: o.chatModel(),
+		wire: wire, seq: prev.lines, simulated: o.simulated}
+	return runLocal(o, e, b)
+}
+
+// chatModel is --model, or the default model.
+func (o *options) chatModel() string {
+	if o.model != "" {
+		return o.model
+	}
+	return groq.DefaultModel
+}
+
+// doneIn counts the lines done.
+func doneIn(lines []batchLine, done map[string]bool) int {
+	n := 0
+	for _, l := range lines {
+		if done[l.CustomID] {
+			n++
+		}
+	}
+	return n
+}
+
+// readBatchInput checks the arguments and reads the input; with nil lines, code
+// is the exit code (the problems are printed).
+func readBatchInput(o *options, args []string, e env) ([]batchLine, int) {
+	if len(args) == 1 && o.output == "" {
+		fmt.Fprintf(e.stderr, "groq: -o is missing: groq batch %s -o OUT.jsonl (the file the answers are appended to)\n", args[0])
+		return nil, exitUsage
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(e.stderr, "groq: usage: groq batch [--remote] [flags] IN.jsonl -o OUT.jsonl, groq batch status ID, groq batch results ID -o OUT.jsonl (flags may come before or after the file names)")
+		return nil, exitUsage
+	}
+	if sameFile(args[0], o.output) {
+		fmt.Fprintf(e.stderr, "groq: -o %s is the input file; give another file for the output; nothing was done\n", o.output)
+		return nil, exitUsage
+	}
+	in, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v\n", err)
+		return nil, exitUsage
+	}
+	lines, problems := readBatch(in, args[0], o.chatModel())
+	in.Close()
+	if len(problems) == 0 {
+		return lines, exitOK
+	}
+	for i, p := range problems {
+		if i == 20 {
+			fmt.Fprintf(e.stderr, "groq: … and %d more\n", len(problems)-20)
+			break
+		}
+		fmt.Fprintln(e.stderr, p)
+	}
+	fmt.Fprintln(e.stderr, "groq: nothing was sent")
+	return nil, exitUsage
+}
+
+// dryRun prints the plan of a local batch.
+func dryRun(o *options, e env, client *groq.Client, lines []batchLine, done map[string]bool) int {
+	plan := planBatch(lines, done, o.chatModel())
+	models := make([]string, 0, len(plan.perModel))
+	for m := range plan.perModel {
+		models = append(models, m)
+	}
+	sort.Strings(models)
+	fmt.Fprintf(e.stdout, "%d lines to send (%d already done in %s)\n", plan.lines, plan.skipped, o.output)
+	for _, m := range models {
+		fmt.Fprintf(e.stdout, "  %s: %d calls, about %d tokens\n", m, plan.perModel[m], plan.tokens[m])
+	}
+	fmt.Fprintf(e.stdout, "predicted duration under the current limits: %s\nevery line fits its model's context window; nothing was sent\n",
+		predict(client, plan.perModel, plan.tokens).Round(time.Second))
+	return exitOK
+}
+
+// runLocal runs b until it ends or a signal stops it, and says how it ended.
+func runLocal(o *options, e env, b *batchRun) int {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	stop, kill, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -503,13 +396,11 @@ func runBatch(o *options, args []string, e env) int {
 		}
 	}()
 	defer func() { signal.Stop(sig); close(sig); <-watched }()
-	b := &batchRun{client: client, lines: lines, done: done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
-		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: defModel,
-		seq: prev.lines, simulated: o.simulated}
 	ok, total, interrupted := b.run(stop, kill)
+	doneBefore := len(b.lines) - total
 	if interrupted {
-		fmt.Fprintf(e.stderr, "groq: interrupted: %d of %d lines done in %s (%d before this run); run the same command again to resume\n",
-			ok+len(done), len(lines), o.output, len(done))
+		fmt.Fprintf(e.stderr, "groq: interrupted: %d of %d lines done in %s (%d before this run), %d left; run the same command again to resume\n",
+			ok+doneBefore, len(b.lines), o.output, doneBefore, len(b.lines)-ok-doneBefore)
 		if first == syscall.SIGTERM {
 			return exitTerminated
 		}
@@ -519,6 +410,6 @@ func runBatch(o *options, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "groq: %d of %d lines failed (see their \"error\" in %s); run the same command again to retry them\n", total-ok, total, o.output)
 		return exitAPI
 	}
-	fmt.Fprintf(e.stderr, "groq: %d lines done in %s\n", len(lines), o.output)
+	fmt.Fprintf(e.stderr, "groq: %d lines done in %s\n", len(b.lines), o.output)
 	return exitOK
 }

@@ -81,7 +81,7 @@ func TestBatchLocal(t *testing.T) {
 	outPath := filepath.Join(t.TempDir(), "out.jsonl")
 	vars := map[string]string{"GROQ_API_KEY": "gsk_batch", "GROQ_BASE_URL": srv.URL()}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"batch", in, "-o", outPath, "--concurrency", "16", "--rpm", "6000"}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	code := run([]string{"batch", in, "-o", outPath, "--concurrency", "16", "--rpm", "6000"}, strings.NewReader(""), &stdout, &stderr, lookupIn(vars))
 	require.Equal(t, 0, code, stderr.String())
 	out := outputLines(t, outPath)
 	require.Len(t, out, 300)
@@ -98,7 +98,7 @@ func TestBatchLocal(t *testing.T) {
 	// Run again: everything is done; nothing is sent.
 	before := srv.Stats().Requests
 	stderr.Reset()
-	code = run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	code = run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, lookupIn(vars))
 	require.Equal(t, 0, code, stderr.String())
 	assert.Equal(t, before, srv.Stats().Requests)
 }
@@ -350,7 +350,7 @@ func TestBatchPassesEveryField(t *testing.T) {
 	outPath := filepath.Join(t.TempDir(), "out.jsonl")
 	vars := map[string]string{"GROQ_API_KEY": "gsk_batch", "GROQ_BASE_URL": srv.URL()}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return vars[k] })
+	code := run([]string{"batch", in, "-o", outPath}, strings.NewReader(""), &stdout, &stderr, lookupIn(vars))
 	require.Equal(t, 0, code, stderr.String())
 	var sent, want map[string]any
 	require.NoError(t, json.Unmarshal(got, &sent))

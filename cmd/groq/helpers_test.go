@@ -16,8 +16,16 @@ import (
 func runIn(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(args, strings.NewReader(""), &out, &errb, func(k string) string { return vars[k] })
+	code = run(args, strings.NewReader(""), &out, &errb, lookupIn(vars))
 	return code, out.String(), errb.String()
+}
+
+// lookupIn is os.LookupEnv over vars.
+func lookupIn(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
 }
 
 var (

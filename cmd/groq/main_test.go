@@ -26,7 +26,7 @@ func cmd(t *testing.T, vars map[string]string, stdin string, args ...string) res
 	t.Helper()
 	args = append([]string{"--cache", filepath.Join(t.TempDir(), "cache.json")}, args...)
 	var out, errb bytes.Buffer
-	code := run(args, strings.NewReader(stdin), &out, &errb, func(k string) string { return vars[k] })
+	code := run(args, strings.NewReader(stdin), &out, &errb, lookupIn(vars))
 	return result{code, out.String(), errb.String()}
 }
 
@@ -126,7 +126,7 @@ func TestCacheByDefaultAndNoCache(t *testing.T) {
 	srv := groqtest.NewServer()
 	defer srv.Close()
 	vars := map[string]string{"GROQ_API_KEY": "gsk_k", "GROQ_BASE_URL": srv.URL()}
-	getenv := func(k string) string { return vars[k] }
+	getenv := lookupIn(vars)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.json")
 	var out, errb bytes.Buffer
@@ -150,7 +150,7 @@ func TestCacheByDefaultAndNoCache(t *testing.T) {
 func TestSimulatedAnswersAreNeverServedAsGroqs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.json")
 	var out, errb bytes.Buffer
-	code := run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	code := run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, lookupIn(nil))
 	require.Equal(t, 0, code, errb.String())
 	assert.Contains(t, errb.String(), "nothing is cached")
 
@@ -158,7 +158,7 @@ func TestSimulatedAnswersAreNeverServedAsGroqs(t *testing.T) {
 	defer srv.Close()
 	vars := map[string]string{"GROQ_API_KEY": "gsk_k", "GROQ_BASE_URL": srv.URL()}
 	out.Reset()
-	code = run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, func(k string) string { return vars[k] })
+	code = run([]string{"--cache", path, "Is this from Groq?"}, strings.NewReader(""), &out, &errb, lookupIn(vars))
 	require.Equal(t, 0, code, errb.String())
 	assert.Equal(t, 1, srv.Stats().Requests, "the run with a key asked the server")
 }

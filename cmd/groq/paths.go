@@ -107,7 +107,7 @@ func readOutput(path string, simulated bool) (existingOutput, error) {
 		if line := bytes.TrimSpace(raw); len(line) > 0 {
 			var o outputLine
 			switch {
-			case json.Unmarshal(line, &o) == nil && o.CustomID != "":
+			case isOutputLine(line) && json.Unmarshal(line, &o) == nil:
 				out.lines++
 				last[o.CustomID] = o
 			case !out.torn: // a torn last line is a crash's, not another file's
@@ -131,6 +131,26 @@ func readOutput(path string, simulated bool) (existingOutput, error) {
 		}
 	}
 	return out, nil
+}
+
+// isOutputLine reports whether line is a batch output line: an "id", a
+// "custom_id", a "response" or an "error", and none of an input line's "body",
+// "method" or "url" (a batch input given as OUT is refused, not appended to).
+func isOutputLine(line []byte) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(line, &fields) != nil {
+		return false
+	}
+	var customID string
+	if json.Unmarshal(fields["custom_id"], &customID) != nil || customID == "" || fields["id"] == nil {
+		return false
+	}
+	_, response := fields["response"]
+	_, failed := fields["error"]
+	_, body := fields["body"]
+	_, method := fields["method"]
+	_, url := fields["url"]
+	return (response || failed) && !body && !method && !url
 }
 
 // sameFile reports whether a and b are one file (either may be missing).

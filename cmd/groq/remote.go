@@ -28,7 +28,8 @@ import (
 func pendingPath(output string) string { return output + ".batch" }
 
 // runRemote is "groq batch --remote IN.jsonl -o OUT.jsonl".
-func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done map[string]bool, defModel, inName string) int {
+func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done map[string]bool, inName string) int {
+	defModel := o.chatModel()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if id, err := os.ReadFile(pendingPath(o.output)); err == nil && strings.TrimSpace(string(id)) != "" {

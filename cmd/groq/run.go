@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,8 @@ type options struct {
 	window                                                      string          // batch: --completion-window
 	poll                                                        time.Duration   // batch: --poll
 	simulated                                                   bool            // set by newClient: the built-in simulator answers
+	version                                                     bool            // --version
+	observers                                                   []groq.Observer // given to the client (a batch's wire tracker)
 	language, format, timestamps, voice                         string          // transcribe, speak
 }
 
@@ -79,7 +82,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.stream, "stream", false, "print the answer as it is generated")
 	fs.BoolVar(&o.selfTest, "self-test", false, "check the whole pipeline offline against the built-in simulator")
 	fs.BoolVar(&o.verbose, "v", false, "log to standard error")
-	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume)")
+	fs.BoolVar(&o.version, "version", false, "print the command's version and exit")
+	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume); speak: the audio file; created owner-only (0600)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
 	fs.BoolVar(&o.remote, "remote", false, "batch: send the work list through Groq's Batch API (asynchronous, discounted, outside the per-minute limits)")
 	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
@@ -93,7 +97,10 @@ func newFlags(o *options) *flag.FlagSet {
 	return fs
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+// run is the command: args without the program name, and lookup, as
+// os.LookupEnv, for the environment (a variable set to "" is not one unset).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	getenv := keyEnv(lookup)
 	if len(args) > 0 && args[0] == "serve" { // a server with flags of its own
 		return serve.Run(args[1:], serve.Env{Stdout: stdout, Stderr: stderr, Getenv: getenv}, serve.Hooks{})
 	}
@@ -101,14 +108,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	var o options
 	fs := newFlags(&o)
 	positional, literal, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			if len(positional) > 0 && subcommandUsage(stdout, positional[0]) {
-				return exitOK
-			}
+	if errors.Is(err, flag.ErrHelp) {
+		if len(positional) == 0 || !subcommandUsage(stdout, fs, positional[0]) {
 			usage(stdout, fs)
-			return exitOK
 		}
+		return exitOK
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "groq: %v (see groq -h)\n", err)
 		return exitUsage
 	}
@@ -118,51 +124,87 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "groq: %s\n", msg)
 		return exitUsage
 	}
-	if o.selfTest {
+	switch {
+	case o.version:
+		return printVersion(stdout)
+	case o.selfTest:
 		return selfTest(stdout)
 	}
-	if len(positional) == 1 && positional[0] == "help" && !literal {
-		usage(stdout, fs)
-		return exitOK
-	}
-	if len(positional) >= 1 && positional[0] == "models" && !literal { // "groq -- models" asks the prompt "models"
-		if len(positional) > 1 {
-			fmt.Fprintf(stderr, "groq: models takes no arguments (got %q); to ask the prompt, write groq -- %s\n",
-				strings.Join(positional[1:], " "), strings.Join(positional, " "))
-			return exitUsage
+	if !literal && len(positional) > 0 { // "groq -- models" asks the prompt "models"
+		if code, ok := dispatch(&o, fs, positional, e); ok {
+			return code
 		}
-		return listModels(&o, e)
 	}
-	if len(positional) >= 1 && positional[0] == "transcribe" && !literal {
-		return transcribe(&o, positional[1:], e)
+	return ask(&o, positional, e)
+}
+
+// keyEnv is getenv over lookup, except that GROQ_API_KEY or GROQ_API_KEYS set
+// to "" reads as a blank (" "), which serve.EnvKeys refuses: a variable set to
+// nothing is a mistake, not a request for the simulator.
+func keyEnv(lookup func(string) (string, bool)) func(string) string {
+	return func(name string) string {
+		v, ok := lookup(name)
+		if ok && v == "" && (name == "GROQ_API_KEY" || name == "GROQ_API_KEYS") {
+			return " "
+		}
+		return v
 	}
-	if len(positional) >= 1 && positional[0] == "speak" && !literal {
-		return speak(&o, positional[1:], e)
-	}
-	if len(positional) >= 1 && positional[0] == "batch" && !literal {
-		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
-		return runBatch(&o, positional[1:], e)
-	}
-	if err := checkPaths(&o, false); err != nil {
-		fmt.Fprintf(stderr, "groq: %v; nothing was done\n", err)
+}
+
+// ask is the main job: one prompt, one answer.
+func ask(o *options, positional []string, e env) int {
+	if err := checkPaths(o, false); err != nil {
+		fmt.Fprintf(e.stderr, "groq: %v; nothing was done\n", err)
 		return exitUsage
 	}
-	prompt, err := readPrompt(&o, positional, stdin)
+	prompt, err := readPrompt(o, positional, e.stdin)
 	if errors.Is(err, errNoInput) {
-		fmt.Fprintln(stderr, "groq: no prompt given (an argument, --prompt-file, --stdin or --default-prompt); running the self-test instead")
-		return selfTest(stdout)
+		fmt.Fprintln(e.stderr, "groq: no prompt given (an argument, --prompt-file, --stdin, a pipe or --default-prompt); running the self-test instead")
+		return selfTest(e.stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "groq: %v\n", err)
+		fmt.Fprintf(e.stderr, "groq: %v\n", err)
 		return exitUsage
 	}
-
-	client, done, code := newClient(&o, e)
+	client, done, code := newClient(o, e)
 	if client == nil {
 		return code
 	}
 	defer done()
+	var msgs []groq.Message
+	if o.system != "" {
+		msgs = append(msgs, groq.System(o.system))
+	}
+	msgs = append(msgs, groq.User(prompt))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var resp *groq.ChatResponse
+	if o.stream {
+		resp, err = streamTo(ctx, client, msgs, o.callOptions(), e.stdout, !o.jsonOut)
+	} else {
+		resp, err = client.Chat(ctx, msgs, o.callOptions()...)
+	}
+	if err != nil {
+		return callFailed(e.stderr, err)
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(resp)
+	} else if !o.stream {
+		fmt.Fprintln(e.stdout, resp.Text())
+	}
+	if o.limits {
+		printLimits(e.stdout, client.RateLimits(resp.Model))
+		if b := client.Budget(); b.Limit > 0 {
+			fmt.Fprintf(e.stdout, "daily token budget: %d used, %d remaining of %d, resets %s\n", b.Used, b.Remaining, b.Limit, b.ResetAt.Format(time.RFC3339))
+		}
+	}
+	return exitOK
+}
 
+// callOptions are the per-call options the flags ask for.
+func (o *options) callOptions() []groq.CallOption {
 	call := []groq.CallOption{groq.WithPriority(o.priority)}
 	if o.maxTokens > 0 {
 		call = append(call, groq.WithMaxTokens(o.maxTokens))
@@ -173,37 +215,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if o.noCache {
 		call = append(call, groq.WithoutCache())
 	}
-	var msgs []groq.Message
-	if o.system != "" {
-		msgs = append(msgs, groq.System(o.system))
-	}
-	msgs = append(msgs, groq.User(prompt))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	var resp *groq.ChatResponse
-	if o.stream {
-		resp, err = streamTo(ctx, client, msgs, call, stdout, !o.jsonOut)
-	} else {
-		resp, err = client.Chat(ctx, msgs, call...)
-	}
-	if err != nil {
-		return callFailed(stderr, err)
-	}
-	if o.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(resp)
-	} else if !o.stream {
-		fmt.Fprintln(stdout, resp.Text())
-	}
-	if o.limits {
-		printLimits(stdout, client.RateLimits(resp.Model))
-		if b := client.Budget(); b.Limit > 0 {
-			fmt.Fprintf(stdout, "daily token budget: %d used, %d remaining of %d, resets %s\n", b.Used, b.Remaining, b.Limit, b.ResetAt.Format(time.RFC3339))
-		}
-	}
-	return exitOK
+	return call
 }
 
 // check validates the flag values.
@@ -238,7 +250,7 @@ func (o *options) check() string {
 func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	keys, blank := serve.EnvKeys(e.getenv)
 	if blank != "" { // set, but to nothing: a mistake, not a request for the simulator
-		fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is blank); set it to a key, or unset it to use the built-in simulator\n", blank)
+		fmt.Fprintf(e.stderr, "groq: %s is set but holds no key (it is empty or blank); set it to a key, or unset it to use the built-in simulator\n", blank)
 		return nil, nil, exitUsage
 	}
 	logger := quietLogger(e.stderr, keys)
@@ -281,9 +293,15 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
+	for _, ob := range o.observers {
+		opts = append(opts, groq.WithObserver(ob))
+	}
 	var m *metrics.Metrics
 	if o.metricsAddr != "" {
 		m = metrics.New()
+		if o.noCache || o.cachePath == "" || simulated {
+			m.NoCache()
+		}
 		opts = append(opts, groq.WithObserver(m.Observer()))
 	}
 	client, err := groq.NewClient(opts...)
@@ -386,6 +404,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, lit
 }
 
 // readPrompt applies the precedence: positional text, --prompt-file, --stdin,
+// standard input when it is not a terminal ("echo hi | groq") and not empty,
 // --default-prompt.
 func readPrompt(o *options, positional []string, stdin io.Reader) (string, error) {
 	var p string
@@ -398,21 +417,41 @@ func readPrompt(o *options, positional []string, stdin io.Reader) (string, error
 			return "", fmt.Errorf("cannot read the prompt file: %v", err)
 		}
 		p = strings.TrimRight(string(b), "\r\n") // an editor's final newline is not part of the prompt
-	case o.stdin:
+	case o.stdin || !isTerminalIn(stdin):
 		b, err := io.ReadAll(stdin)
 		if err != nil {
 			return "", fmt.Errorf("cannot read standard input: %v", err)
 		}
 		p = strings.TrimRight(string(b), "\r\n")
-	case o.defaultPrompt != "":
-		p = o.defaultPrompt
+		if !o.stdin && p == "" { // an empty pipe: as if there were none
+			return o.fallbackPrompt()
+		}
 	default:
-		return "", errNoInput
+		return o.fallbackPrompt()
 	}
 	if strings.TrimSpace(p) == "" {
 		return "", errors.New("the prompt is empty")
 	}
 	return p, nil
+}
+
+// fallbackPrompt is --default-prompt, or errNoInput.
+func (o *options) fallbackPrompt() (string, error) {
+	if o.defaultPrompt == "" {
+		return "", errNoInput
+	}
+	return o.defaultPrompt, nil
+}
+
+// isTerminalIn reports whether r is a terminal or another character device (as
+// /dev/null): standard input that holds no prompt to read.
+func isTerminalIn(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err != nil || st.Mode()&os.ModeCharDevice != 0
 }
 
 // callFailed reports a call's failure and returns the exit code: 2 for a request
@@ -430,7 +469,13 @@ func callFailed(w io.Writer, err error) int {
 func describeError(err error) string {
 	var rl *groq.RateLimitError
 	var apiErr *groq.APIError
+	var notFound *groq.ModelNotFoundError
+	var bad *groq.RequestError
 	switch {
+	case errors.As(err, &notFound): // before *APIError, which it wraps: it keeps "did you mean"
+		return notFound.Error()
+	case errors.As(err, &bad):
+		return "groq: " + flagError(bad)
 	case errors.As(err, &rl) && rl.Local:
 		return fmt.Sprintf("groq: rate limited locally: capacity in %s (%s)", rl.RetryAfter.Round(time.Millisecond), rl.Reason)
 	case errors.As(err, &apiErr):
@@ -444,7 +489,7 @@ func describeError(err error) string {
 }
 
 func printLimits(w io.Writer, s groq.RateLimitSnapshot) {
-	fmt.Fprintf(w, "rate limits for %s (in flight %d, queued %v):\n", s.Model, s.InFlight, s.Queued)
+	fmt.Fprintf(w, "rate limits for %s (in flight %d, queued %s):\n", s.Model, s.InFlight, queuedText(s.Queued))
 	show := func(used, limit int) string {
 		if limit == 0 {
 			return "unlimited"
@@ -462,70 +507,20 @@ func printLimits(w io.Writer, s groq.RateLimitSnapshot) {
 	}
 }
 
-// subcommandUsage prints the help of a subcommand, and reports whether name is one.
-func subcommandUsage(w io.Writer, name string) bool {
-	switch name {
-	case "models":
-		fmt.Fprintln(w, `usage: groq models [--json]
-
-Lists the models the key serves (GET /models): id, context window, owner, and
-whether the model is active; --json prints them as JSON.`)
-	case "transcribe":
-		fmt.Fprintln(w, `usage: groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment] [--model M]
-
-Turns speech into text (POST /audio/transcriptions, default model `+groq.DefaultTranscriptionModel+`), through the
-client's limits (RPM, RPD and seconds of audio per hour and per day), retries and
-priorities. FILE is flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm; a URL is sent
-as it is. It prints the text; --json or a verbose answer prints the whole answer.`)
-	case "speak":
-		fmt.Fprintln(w, `usage: groq speak TEXT -o out.wav [--voice V] [--format wav|mp3|flac|ogg|mulaw] [--model M]
-
-Turns text into speech (POST /audio/speech, default model `+groq.DefaultSpeechModel+`, voice `+groq.DefaultSpeechVoice+`) and
-writes the audio to -o, replaced whole (a regular file or absent). The format is
---format, else -o's extension.`)
-	case "batch":
-		fmt.Fprintln(w, `usage: groq batch [flags] IN.jsonl -o OUT.jsonl
-       groq batch --remote [--wait=false] [--completion-window 24h] [--poll 30s] IN.jsonl -o OUT.jsonl
-       groq batch status ID [--json]
-       groq batch results ID -o OUT.jsonl
-
-IN holds one request a line: {"custom_id", "body": {chat request}} (Groq's batch
-input, with "method" and "url", is read too), optionally "priority". Every line is
-checked before anything is sent. Here, the lines go through the client (its
-limits, priorities and retries), --concurrency times two at once; with --remote,
-through Groq's Batch API. OUT is appended to, never rewritten, and must be a
-regular file or absent (not the input, not a file that is not batch output): run
-the same command again to resume (the last line of a custom_id wins). --dry-run
-checks and predicts, and writes nothing. The first SIGINT or SIGTERM stops the
-sending and gives the calls in flight 5 s (exit 130 or 143); a second ends them.`)
-	default:
-		return false
+// queuedText is the waiting calls by priority, as "none" or "3 at priority 1, 2
+// at priority 5".
+func queuedText(q map[int]int) string {
+	if len(q) == 0 {
+		return "none"
 	}
-	return true
-}
-
-func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, `usage: groq [flags] [prompt]
-       groq models [--json]                      the models the key serves
-       groq serve [--listen ADDR] [--token SPEC]   an OpenAI-compatible gateway: one scheduler for every service
-       groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment]
-       groq speak TEXT -o out.wav [--voice V]     text to speech
-       groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API
-       groq batch status ID [--json]             where a remote batch stands
-       groq batch results ID -o OUT.jsonl        a remote batch's results, appended to OUT
-
-Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the
-built-in simulator answers (and says so); a variable set to blank is an error.
-GROQ_BASE_URL overrides the API root. With no prompt at all, the self-test runs.
-
-Files: the cache (and the .journal, .lock and .budget files beside it), -o and
-OUT.batch must be regular files or absent: a device, FIFO, socket or directory is
-refused before any work (use --no-cache for no cache). OUT is appended to, never
-rewritten: a run resumes from it (the last line of a custom_id wins), and lines
-the simulator answered are sent again to Groq. A batch stops on the first SIGINT
-or SIGTERM, giving calls in flight 5 s (exit 130 or 143); a second ends them now.
-
-Flags:`)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	prios := make([]int, 0, len(q))
+	for p := range q {
+		prios = append(prios, p)
+	}
+	sort.Ints(prios)
+	parts := make([]string, len(prios))
+	for i, p := range prios {
+		parts[i] = fmt.Sprintf("%d at priority %d", q[p], p)
+	}
+	return strings.Join(parts, ", ")
 }

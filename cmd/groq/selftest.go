@@ -179,17 +179,18 @@ func checkPrecedence() error {
 		return err
 	}
 	cases := []struct {
-		o    options
-		args []string
-		want string
+		o           options
+		args        []string
+		stdin, want string
 	}{
-		{options{promptFile: file, stdin: true, defaultPrompt: "default"}, []string{"from", "args"}, "from args"},
-		{options{promptFile: file, stdin: true, defaultPrompt: "default"}, nil, "from file"},
-		{options{stdin: true, defaultPrompt: "default"}, nil, "from stdin"},
-		{options{defaultPrompt: "default"}, nil, "default"},
+		{options{promptFile: file, stdin: true, defaultPrompt: "default"}, []string{"from", "args"}, "from stdin", "from args"},
+		{options{promptFile: file, stdin: true, defaultPrompt: "default"}, nil, "from stdin", "from file"},
+		{options{stdin: true, defaultPrompt: "default"}, nil, "from stdin", "from stdin"},
+		{options{defaultPrompt: "default"}, nil, "from a pipe", "from a pipe"}, // standard input that is not a terminal
+		{options{defaultPrompt: "default"}, nil, "", "default"},
 	}
 	for i, tc := range cases {
-		got, err := readPrompt(&tc.o, tc.args, strings.NewReader("from stdin"))
+		got, err := readPrompt(&tc.o, tc.args, strings.NewReader(tc.stdin))
 		if err != nil {
 			return fmt.Errorf("case %d: %v", i, err)
 		}

@@ -55,14 +55,16 @@ func TestServeExitsOnSIGTERM(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		for range addr { // stderr read to its end first: Wait closes the pipe
+		}
+		done <- cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "exit 0; stderr:\n%s", log.String())
 	case <-time.After(10 * time.Second):
 		t.Fatalf("still running 10 s after SIGTERM; stderr:\n%s", log.String())
-	}
-	for range addr {
 	}
 	assert.Contains(t, log.String(), "stopped")
 }

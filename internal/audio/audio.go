@@ -1,9 +1,12 @@
 // Package audio reads how long an audio file plays from its header, for the
-// formats whose header says it without decoding: WAV (RIFF), FLAC (STREAMINFO) and
-// MP3 (a Xing, Info or VBRI frame, else the first frame's constant bit rate). The
-// client charges a transcription its duration against ASH and ASD; groqtest does
-// the same on the server's side. The readers take any bytes: they never panic and
-// never read past the slice.
+// formats whose header says it without decoding: WAV (RIFF), FLAC (STREAMINFO),
+// MP3 (a Xing, Info or VBRI frame, else the first frame's constant bit rate) and
+// Ogg Vorbis or Opus (the last page's granule position over the identification
+// header's sample rate). The client charges a transcription its duration against
+// ASH and ASD; groqtest does the same on the server's side. The readers take any
+// bytes: they never panic and never read past the slice. Sniff tells the formats
+// Groq takes apart by their first bytes, and encode.go writes silent files in
+// the formats Groq's speech endpoint answers.
 package audio
 
 import (
@@ -27,14 +30,25 @@ func FormatOf(name string) string {
 	return ""
 }
 
-// Sniff is the format data's first bytes announce: "wav" (RIFF/WAVE), "flac"
-// (fLaC), "mp3" (an ID3v2 tag or an MPEG frame sync), or "".
+// Sniff is the format data's first bytes announce, among those Groq takes:
+// "wav" (RIFF/WAVE), "flac" (fLaC), "ogg" (OggS), "webm" (an EBML header, as
+// Matroska), "mp4" (an ISO media ftyp box: mp4 and m4a), "mpeg" (an MPEG program
+// stream pack), "mp3" (an ID3v2 tag or an MPEG audio frame sync), or "" (a text
+// file named .wav is none of them).
 func Sniff(data []byte) string {
 	switch {
 	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WAVE":
 		return "wav"
 	case len(data) >= 4 && string(data[:4]) == "fLaC":
 		return "flac"
+	case len(data) >= 4 && string(data[:4]) == "OggS":
+		return "ogg"
+	case len(data) >= 4 && string(data[:4]) == "\x1a\x45\xdf\xa3":
+		return "webm"
+	case len(data) >= 8 && string(data[4:8]) == "ftyp":
+		return "mp4"
+	case len(data) >= 4 && string(data[:4]) == "\x00\x00\x01\xba":
+		return "mpeg"
 	case len(data) >= 3 && (string(data[:3]) == "ID3" || (data[0] == 0xff && data[1]&0xe0 == 0xe0)):
 		return "mp3"
 	}
@@ -42,8 +56,8 @@ func Sniff(data []byte) string {
 }
 
 // Duration is how many seconds data plays, read from its header, and the format
-// that header is (wav, flac or mp3); ok is false when data is none of them or its
-// header does not say.
+// that header is (wav, flac, ogg or mp3); ok is false when data is none of them or
+// its header does not say.
 func Duration(data []byte) (seconds float64, format string, ok bool) {
 	switch Sniff(data) {
 	case "wav":
@@ -52,11 +66,54 @@ func Duration(data []byte) (seconds float64, format string, ok bool) {
 	case "flac":
 		s, ok := flacDuration(data)
 		return s, "flac", ok
+	case "ogg":
+		s, ok := oggDuration(data)
+		return s, "ogg", ok
 	}
 	if s, ok := mp3Duration(data); ok {
 		return s, "mp3", true
 	}
 	return 0, "", false
+}
+
+// oggDuration reads an Ogg Vorbis or Opus file: the granule position of the last
+// page (its samples so far) over the sample rate of the identification header,
+// the first packet. Opus counts at 48 kHz whatever the input's rate, and its
+// first pre-skip samples are not played.
+func oggDuration(data []byte) (float64, bool) {
+	const pageHead = 27
+	if len(data) < pageHead || data[26] == 0 {
+		return 0, false
+	}
+	first := pageHead + int(data[26]) // the first packet, after the segment table
+	if first+19 > len(data) {
+		return 0, false
+	}
+	var rate, skip uint64
+	switch id := data[first:]; {
+	case string(id[:7]) == "\x01vorbis" && len(id) >= 16:
+		rate = uint64(binary.LittleEndian.Uint32(id[12:16]))
+	case string(id[:8]) == "OpusHead":
+		rate, skip = 48000, uint64(binary.LittleEndian.Uint16(id[10:12]))
+	default:
+		return 0, false
+	}
+	last := bytes.LastIndex(data, []byte("OggS"))
+	for last >= 0 && (last+pageHead > len(data) || data[last+4] != 0) { // a page header, version 0
+		last = bytes.LastIndex(data[:last], []byte("OggS"))
+	}
+	if last < 0 || rate == 0 {
+		return 0, false
+	}
+	granule := binary.LittleEndian.Uint64(data[last+6 : last+14])
+	if granule == ^uint64(0) || granule <= skip { // -1: no packet ends on this page
+		return 0, false
+	}
+	secs := float64(granule-skip) / float64(rate)
+	if secs > float64(len(data)) { // less than a byte a second: no codec is that thin, the header lies
+		return 0, false
+	}
+	return secs, true
 }
 
 // wavDuration reads the fmt chunk's byte rate and the data chunk's size. A data

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestWAV(t *testing.T) {
@@ -92,6 +93,8 @@ func FuzzDuration(f *testing.F) {
 	f.Add(mp3(20, true))
 	f.Add(mp3(20, false))
 	f.Add([]byte("RIFF\xff\xff\xff\xffWAVEdata\xff\xff\xff\xff"))
+	f.Add(OggOpus(1))
+	f.Add(oggVorbis(22050, 22050))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, format, ok := Duration(data)
 		if !ok {
@@ -101,4 +104,69 @@ func FuzzDuration(f *testing.F) {
 			t.Fatalf("%s: duration %v", format, s)
 		}
 	})
+}
+
+// oggVorbis is an Ogg Vorbis file's first page (the identification header at
+// rate) and a last page whose granule position is samples.
+func oggVorbis(rate uint32, samples uint64) []byte {
+	id := []byte("\x01vorbis\x00\x00\x00\x00\x01")
+	id = binary.LittleEndian.AppendUint32(id, rate)
+	id = append(id, make([]byte, 4*3+2)...) // bit rates, block sizes, framing
+	out := oggPage(nil, 0x02, 0, 0, [][]byte{id})
+	return oggPage(out, 0x04, samples, 1, [][]byte{make([]byte, 100)})
+}
+
+// TestOgg: an Ogg file's duration is its last granule position over the
+// identification header's rate (Vorbis), or over 48 kHz less the pre-skip
+// (Opus); espeak-ng's 2.94 s at 22,050 Hz read 3.89 s from its size.
+func TestOgg(t *testing.T) {
+	s, f, ok := Duration(oggVorbis(22050, 64827))
+	require.True(t, ok)
+	assert.Equal(t, "ogg", f)
+	assert.InDelta(t, 2.94, s, 1e-9)
+	s, f, ok = Duration(OggOpus(2.94))
+	require.True(t, ok)
+	assert.Equal(t, "ogg", f)
+	assert.InDelta(t, 2.94, s, 1e-9, "48 kHz granules less the pre-skip")
+	_, _, ok = Duration([]byte("OggS\x00\x02"))
+	assert.False(t, ok, "a torn page")
+}
+
+// TestSilentFilesAreTheirFormat: the simulator's speech is, byte for byte, the
+// format it is labelled, and as long as asked.
+func TestSilentFilesAreTheirFormat(t *testing.T) {
+	for _, format := range []string{"wav", "mp3", "flac", "ogg", "mulaw"} {
+		data, ct := Silent(format, 2.5, 48000)
+		require.NotEmpty(t, data, format)
+		assert.NotEmpty(t, ct, format)
+		want := format
+		if format == "mulaw" {
+			want = "wav" // G.711 µ-law in a WAV container
+		}
+		assert.Equal(t, want, Sniff(data), format)
+		s, _, ok := Duration(data)
+		require.True(t, ok, format)
+		assert.InDelta(t, 2.5, s, 0.025, format) // mp3: whole frames of 24 ms
+	}
+	_, ct := Silent("mp3", 1, 48000)
+	assert.Equal(t, "audio/mpeg", ct, "mp3's registered type")
+	data, _ := Silent("srt", 1, 48000)
+	assert.Nil(t, data, "not a format Groq's speech answers")
+}
+
+// TestSniff: the magic bytes of every format Groq takes, and not a text file
+// named .wav.
+func TestSniff(t *testing.T) {
+	for want, data := range map[string][]byte{
+		"webm": []byte("\x1a\x45\xdf\xa3\x9f\x42\x86\x81"),
+		"mp4":  []byte("\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00"),
+		"mpeg": []byte("\x00\x00\x01\xba\x44\x00\x04\x00"),
+		"flac": flac(44100, 44100),
+		"mp3":  mp3(2, false),
+		"wav":  WAV(1, 8000),
+		"ogg":  OggOpus(1),
+		"":     []byte("this is a text file named talk.wav\n"),
+	} {
+		assert.Equal(t, want, Sniff(data), "%q", data[:min(8, len(data))])
+	}
 }

@@ -4,6 +4,7 @@
 // is one.
 //
 //	go run ./internal/funclimits          # the root package, 6 parameters, 80 lines
+//	go run ./internal/funclimits ./...    # every package of the module (CI runs this)
 //	go run ./internal/funclimits -lines 60 ./groqtest
 package main
 
@@ -14,6 +15,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +30,7 @@ func main() {
 	if flag.NArg() > 0 {
 		dir = flag.Arg(0)
 	}
-	n, err := check(os.Stdout, dir, *params, *lines)
+	n, err := checkTree(os.Stdout, dir, *params, *lines)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "funclimits:", err)
 		os.Exit(2)
@@ -37,6 +39,38 @@ func main() {
 		fmt.Fprintf(os.Stdout, "%d function(s) over %d parameters or %d lines\n", n, *params, *lines)
 		os.Exit(1)
 	}
+}
+
+// checkTree checks dir, or, when it ends in "/...", every package directory under
+// it that belongs to the same module: a directory with a go.mod of its own (a
+// submodule), testdata and hidden directories are left out.
+func checkTree(w io.Writer, dir string, maxParams, maxLines int) (int, error) {
+	root, ok := strings.CutSuffix(filepath.ToSlash(dir), "/...")
+	if !ok {
+		return check(w, dir, maxParams, maxLines)
+	}
+	if root == "" {
+		root = "."
+	}
+	found := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		name := d.Name()
+		if path != root {
+			if name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir
+			}
+		}
+		n, err := check(w, path, maxParams, maxLines)
+		found += n
+		return err
+	})
+	return found, err
 }
 
 // check writes to w every function in dir's non-test Go files over the limits, and

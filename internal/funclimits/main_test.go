@@ -25,9 +25,26 @@ func TestCheckFindsLongAndWideFunctions(t *testing.T) {
 	assert.NotContains(t, out.String(), "skipped")
 }
 
-func TestRootPackageIsWithinLimits(t *testing.T) {
+func TestModuleIsWithinLimits(t *testing.T) {
 	var out strings.Builder
-	n, err := check(&out, "../..", 6, 80)
+	n, err := checkTree(&out, "../../...", 6, 80)
 	require.NoError(t, err)
-	assert.Zero(t, n, "functions over the limits in the root package:\n%s", out.String())
+	assert.Zero(t, n, "functions over the limits in the module's packages:\n%s", out.String())
+}
+
+func TestCheckTreeWalksPackagesButNotSubmodules(t *testing.T) {
+	dir := t.TempDir()
+	wide := "package p\n\nfunc wide(a, b, c, d, e, f, g int) {}\n"
+	for _, sub := range []string{"a", "a/b", "sub", "a/testdata"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, sub, "p.go"), []byte(wide), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "go.mod"), []byte("module sub\n"), 0o644))
+	var out strings.Builder
+	n, err := checkTree(&out, dir+"/...", 6, 80)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, out.String())
+	assert.Contains(t, out.String(), filepath.Join("a", "b", "p.go"))
+	assert.NotContains(t, out.String(), "sub")
+	assert.NotContains(t, out.String(), "testdata")
 }

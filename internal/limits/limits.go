@@ -1,4 +1,4 @@
-// Package limits holds Groq's published developer-plan rate limits, the one table
+// Package limits holds Groq's published free-plan rate limits, the one table
 // that both the client (its defaults) and groqtest (its default models) use, so
 // that the two cannot drift apart. Limits change over time: they are defaults a
 // user overrides, never truths.

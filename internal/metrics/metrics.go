@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/groqkit/groq"
@@ -50,11 +51,16 @@ type series struct {
 // concurrent use. Observer feeds it; SetClient gives it the client whose quotas
 // the gauges read at scrape time.
 type Metrics struct {
-	mu     sync.Mutex
-	fams   map[string]*family
-	models map[string]bool // seen, for the quota gauges
-	client *groq.Client    // set once built; read at scrape time
+	mu      sync.Mutex
+	fams    map[string]*family
+	models  map[string]bool // seen, for the quota gauges
+	client  *groq.Client    // set once built; read at scrape time
+	noCache atomic.Bool     // NoCache
 }
+
+// NoCache says the client has no cache: calls are not counted as cache hits
+// or misses (groq_client_cache_*_total do not appear).
+func (m *Metrics) NoCache() { m.noCache.Store(true) }
 
 // New returns empty metrics.
 func New() *Metrics {
@@ -169,6 +175,7 @@ func (m *Metrics) Observer() groq.Observer {
 			m.Observe("gen_ai_client_operation_duration_seconds", genAI(e.Model, extra...), e.Duration.Seconds())
 			model := Labels("gen_ai_request_model", e.Model)
 			switch {
+			case m.noCache.Load() && !e.Shared: // no cache: no hits, and misses would say there is one
 			case e.FromCache:
 				m.Add("groq_client_cache_hits_total", model, 1)
 			case e.Shared:

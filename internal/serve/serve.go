@@ -104,6 +104,19 @@ func Run(args []string, e Env, h Hooks) int {
 	return run(&o, tokens, e, h)
 }
 
+// whoMayCall says who may call the gateway: the holders of its tokens, or, with
+// none (loopback only, as checkListen ensures), any program on this machine.
+func whoMayCall(tokens int) string {
+	if tokens == 0 {
+		return "with no token required: any program on this machine may call it (give --token to require one)"
+	}
+	return fmt.Sprintf("to the holders of its %d token(s)", tokens)
+}
+
+// bare is err's message without the library's "groq: " prefix, which follows
+// the command's name ("groq serve: ...") in what the command prints.
+func bare(err error) string { return strings.TrimPrefix(err.Error(), "groq: ") }
+
 // checkListen refuses an address off loopback when no token guards it.
 func checkListen(addr string, guarded bool) error {
 	host, _, err := net.SplitHostPort(addr)
@@ -145,7 +158,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(e.Stderr, "%s: serving the OpenAI-compatible API at http://%s/openai/v1 (and /v1) for %d token(s)\n", h.Name, ln.Addr(), max(1, len(tokens)))
+	fmt.Fprintf(e.Stderr, "%s: serving the OpenAI-compatible API at http://%s/openai/v1 (and /v1) %s\n", h.Name, ln.Addr(), whoMayCall(len(tokens)))
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
 	}
@@ -182,8 +195,9 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 // file, the hooks' options, and the metrics' observer. No cache: a gateway
 // answers each call from Groq.
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
+	m.NoCache()
 	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
-		groq.WithLogger(log), groq.WithObserver(m.Observer())}
+		groq.WithLogger(slog.New(callerErrors{log.Handler()})), groq.WithObserver(m.Observer())}
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
@@ -195,7 +209,7 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 	if o.config != "" {
 		cfg, err := ReadConfig(o.config, e.Getenv)
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
+			fmt.Fprintf(e.Stderr, "%s: %s\n", h.Name, bare(err))
 			return nil, nil, exitUsage
 		}
 		opts = append(opts, groq.WithConfig(cfg))
@@ -225,7 +239,7 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 	client, err := groq.NewClient(opts...)
 	if err != nil {
 		closeHook()
-		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
+		fmt.Fprintf(e.Stderr, "%s: %s\n", h.Name, bare(err))
 		return nil, nil, exitUsage
 	}
 	m.SetClient(client)
