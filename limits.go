@@ -25,9 +25,9 @@ const DefaultRPM = 30
 // DefaultModel is the model a request without one uses (WithDefaultModel changes it).
 const DefaultModel = "llama-3.1-8b-instant"
 
-// builtinLimits is Groq's published developer-plan table (internal/limits, which
-// groqtest shares). Limits change over time: these are defaults that
-// WithModelLimits overrides, not truths.
+// builtinLimits is Groq's published table, the free plan's (internal/limits, which
+// groqtest shares): a floor the client starts from, which Groq's headers and 429s
+// correct (learn.go). Limits change over time: these are defaults, not truths.
 var builtinLimits = func() map[string]Limits {
 	out := map[string]Limits{}
 	for name, m := range limits.Published() {
