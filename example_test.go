@@ -90,6 +90,23 @@ func ExampleClient_RateLimits() {
 	// key#1: 1 of 30 requests this minute
 }
 
+// A paid organization: its headers show limits above the built-in table (Groq's
+// free plan), so the client paces at its figures, and says where each came from.
+func ExampleQuotaSnapshot_sources() {
+	srv := groqtest.NewUnstartedServer(groqtest.WithModel("llama-3.1-8b-instant",
+		groqtest.Limits{RPM: 1000, RPD: 500_000, TPM: 250_000}))
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_paid"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+	defer client.Close()
+	if _, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")}); err != nil {
+		log.Fatal(err)
+	}
+	q := client.RateLimits("llama-3.1-8b-instant").Quotas[0]
+	fmt.Printf("RPD %d (%s), TPM %d (%s), RPM %d (%q: until a 429 names it)\n",
+		q.Limits.RPD, q.Sources.RPD, q.Limits.TPM, q.Sources.TPM, q.Limits.RPM, q.Sources.RPM)
+	// Output:
+	// RPD 500000 (headers), TPM 250000 (headers), RPM 0 ("": until a 429 names it)
+}
+
 // Watching what the client does: an observer prints each step of a call that
 // meets a 429 and is retried once the quota's cooldown has passed.
 func ExampleWithObserver() {
