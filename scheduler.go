@@ -280,6 +280,7 @@ type outcome struct {
 	info      RateLimitInfo // the response's x-ratelimit-* headers
 	limited   *limitSignal  // a 429 that named its limit
 	coolUntil time.Time     // a cooldown to set (zero: none)
+	fitsIn    time.Duration // a 429's message: when the request fits the bucket, when sooner than coolUntil (0: coolUntil)
 	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
 }
 
@@ -407,6 +408,9 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	var r refusal
 	if o.limited != nil {
 		r = refusal{sig: *o.limited, sent: g.sent, tokens: g.reserved, wait: o.coolUntil.Sub(now), before: b.level(now, o.limited.kind)}
+		if o.fitsIn > 0 {
+			r.wait = o.fitsIn
+		}
 	}
 	set := s.quotas[g.quota].buckets
 	wasAbove := set.plan.above
