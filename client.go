@@ -42,6 +42,13 @@ const simulatorHost = "groqtest.invalid"
 // NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
 // (comma-separated), else GROQ_API_KEY; with none it returns ErrNoAPIKey. An option
 // with a bad value makes it return an *OptionError naming the option.
+//
+// Without WithHTTPClient the client makes its own transport, which keeps as many
+// idle connections per host as the client may have requests in flight
+// (WithMaxConcurrency), and opens no more, so that calls reuse connections
+// instead of dialling (a call outside the concurrency bound, as Models or Files,
+// waits for a connection when all are busy), and speaks HTTP/2 where the server
+// offers it.
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := defaultSettings()
 	for _, o := range opts {
@@ -77,9 +84,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	hc := cfg.httpClient
 	if hc == nil {
-		// A transport of its own, so that Close can drop its idle connections
-		// without touching anyone else's (http.DefaultTransport is shared).
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		hc = &http.Client{Transport: newTransport(cfg.maxConcurrency)}
 		c.ownHTTP = true
 	}
 	c.hc = hc
@@ -109,6 +114,22 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.budget.setStore(cfg.budgetStore)
 	}
 	return c, nil
+}
+
+// newTransport is the client's own transport (no WithHTTPClient): a clone of
+// http.DefaultTransport, so that Close can drop its idle connections without
+// touching anyone else's, that keeps inFlight idle connections per host (the
+// default keeps 2, so that a client with more calls in flight dialled again for
+// most of them) and opens no more than that (a request that finds them all busy
+// waits for one: without the bound, a connection handed back while another was
+// being dialled left one too many), and speaks HTTP/2 where the server offers it.
+func newTransport(inFlight int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = inFlight
+	t.MaxConnsPerHost = inFlight
+	t.MaxIdleConns = max(t.MaxIdleConns, inFlight)
+	t.ForceAttemptHTTP2 = true
+	return t
 }
 
 // limitsFor is the configured limits of model: WithModelLimits or the config file,
