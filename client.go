@@ -33,6 +33,7 @@ type Client struct {
 	closed     atomic.Bool
 	done       chan struct{} // closed by Close: ends every retry's sleep
 	ownHTTP    bool          // the client made hc's transport, and closes its idle connections
+	pinned     int           // the scheduler's first quotas, given by options: Reload keeps them serving every model
 }
 
 // simulatorHost is the host of an unstarted groqtest.Server's URL: no network
@@ -89,6 +90,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.hc = hc
 	c.sched = newScheduler(all, quotas, cfg)
+	c.pinned = len(quotas)
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
 	if cfg.quotaStore != nil {
@@ -96,7 +98,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
-		c.sched.applyRouting(time.Now(), rt, true, c.newBuckets)
+		c.sched.applyRouting(time.Now(), rt, c.pinned, c.newBuckets)
 	}
 	if cfg.cacheFile != "" && c.cache == nil {
 		fc, err := OpenFileCache(cfg.cacheFile, cfg.cacheTTL, cfg.cacheEntries, cfg.logger)
