@@ -33,7 +33,7 @@ func setup(t *testing.T, sopts []groqtest.Option, tokens []Token, copts ...groq.
 	t.Cleanup(srv.Close)
 	m := metrics.New()
 	c, err := groq.NewClient(append([]groq.Option{groq.WithAPIKeys("gsk_upstream_secret"), groq.WithBaseURL(srv.URL()),
-		groq.WithMaxConcurrency(64), groq.WithObserver(m.Observer())}, copts...)...)
+		groq.WithMaxConcurrency(64), groq.WithObserver(m.Observer()), ClientOption()}, copts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	m.SetClient(c)
@@ -110,6 +110,7 @@ func TestStreamPassesThroughChunkByChunk(t *testing.T) {
 	_, front, _ := setup(t, []groqtest.Option{groqtest.WithStreamChunkDelay(20 * time.Millisecond)}, nil)
 	body := `{"model":"llama-3.1-8b-instant","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"tell me a long story please"}]}`
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -213,7 +214,7 @@ func TestLocalRefusalsAreOpenAIShaped(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	resp, _ = post(t, http.DefaultClient, front.URL, "ta", `{not json`)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	resp, data = post(t, http.DefaultClient, front.URL, "ta", `{"model":"m","messages":[]}`)
+	resp, data = post(t, http.DefaultClient, front.URL, "ta", `{"model":"small","messages":[]}`)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(data), `"param":"messages"`)
 	resp, _ = post(t, http.DefaultClient, front.URL, "ta", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", DefaultMaxBody)+`"}]}`)
