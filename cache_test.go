@@ -176,3 +176,18 @@ func TestMemoryCacheBadInput(t *testing.T) {
 	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative TTL -1s", func() { groq.NewMemoryCache(-time.Second, 0) })
 	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative maxEntries -1", func() { groq.NewMemoryCache(time.Hour, -1) })
 }
+
+// TestCacheScopeSeparatesCallers: a call with another WithCacheScope misses the
+// cache; one with the same scope hits it.
+func TestCacheScopeSeparatesCallers(t *testing.T) {
+	srv := groqtest.NewServer()
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_scope"), groq.WithBaseURL(srv.URL()), groq.WithCache(groq.NewMemoryCache(time.Hour, 100)))
+	require.NoError(t, err)
+	defer c.Close()
+	for _, scope := range []string{"a", "b", "a", ""} {
+		_, err := c.Chat(context.Background(), hello, groq.WithCacheScope(scope))
+		require.NoError(t, err, scope)
+	}
+	assert.Equal(t, 3, srv.Stats().Requests, "a, b and the shared scope each sent once")
+}

@@ -296,7 +296,7 @@ func (c *Client) probe(ctx context.Context, r *ChatRequest, cc *callConfig, want
 		return nil, ""
 	}
 	var k cacheKey
-	k.compute(c.sched.urlFor(r.Model), r)
+	k.compute(c.sched.urlFor(r.Model), cc.cacheScope, r)
 	if useCache {
 		if hit, ok := c.lookup(ctx, &k); ok {
 			return hit, ""

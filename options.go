@@ -491,6 +491,7 @@ type callConfig struct {
 	temperature *float64
 	priority    int
 	noCache     bool
+	cacheScope  string
 	callback    func(*ChatResponse, error)
 	progress    func(done, total int)
 	inBatch     bool // set by ChatBatch, where WithProgress applies
@@ -500,6 +501,17 @@ type callConfig struct {
 func WithoutCache() CallOption {
 	return func(c *callConfig) error {
 		c.noCache = true
+		return nil
+	}
+}
+
+// WithCacheScope keeps the call's cached answers, and the identical calls it
+// shares one request with while in flight, to those of the same scope: a
+// gateway gives each caller's token its own, so that no caller is answered
+// from another's call. "" (the default) is the one shared scope.
+func WithCacheScope(scope string) CallOption {
+	return func(c *callConfig) error {
+		c.cacheScope = scope
 		return nil
 	}
 }

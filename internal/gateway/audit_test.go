@@ -311,3 +311,14 @@ func TestNoDoneAfterAMidStreamError(t *testing.T) {
 	assert.Contains(t, string(data), `"error"`)
 	assert.NotContains(t, string(data), "[DONE]")
 }
+
+// TestCacheIsPerToken (audit 10): with a cache on, one token is not answered
+// from another's cached call; the same token is.
+func TestCacheIsPerToken(t *testing.T) {
+	srv, front, _ := setup(t, nil, []Token{{Name: "a", Secret: "ta"}, {Name: "b", Secret: "tb"}}, groq.WithCache(groq.NewMemoryCache(time.Hour, 100)))
+	for _, tok := range []string{"ta", "tb", "ta"} {
+		resp, data := post(t, http.DefaultClient, front.URL, tok, hello)
+		require.Equal(t, 200, resp.StatusCode, string(data))
+	}
+	assert.Equal(t, 2, srv.Stats().Requests, "b's call is not a's cached one; a's second is")
+}

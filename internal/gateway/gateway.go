@@ -56,6 +56,10 @@ type Config struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port]) let in when
 	// the gateway has no tokens; any other Origin is refused with a 403.
 	AllowedOrigins []string
+	// SharedCache lets callers be answered from each other's cached calls (and
+	// share a request with an identical call in flight); by default each token
+	// has its own.
+	SharedCache bool
 	// Configured says whether the configuration names model (it goes through
 	// even when Groq's model list does not list it); nil: none does.
 	Configured func(model string) bool

@@ -99,7 +99,11 @@ func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts 
 		q.fail(http.StatusBadRequest, &apiError{Message: err.Error(), Type: "invalid_request_error"})
 		return nil, nil, nil, false
 	}
-	return ctx, cancel, []groq.CallOption{groq.WithPriority(p)}, true
+	opts = []groq.CallOption{groq.WithPriority(p)}
+	if !q.g.cfg.SharedCache {
+		opts = append(opts, groq.WithCacheScope(q.who.Name))
+	}
+	return ctx, cancel, opts, true
 }
 
 // chat serves POST chat/completions, plain or streamed. The body is a chat request

@@ -58,7 +58,7 @@ type options struct {
 	rpm, concurrency, maxQueue int
 	grace, reload              time.Duration
 	maxBody, budget            int64
-	verbose                    bool
+	verbose, sharedCache       bool
 	origins                    originFlags
 	configured                 atomic.Pointer[map[string]bool] // the models the config file names
 }
@@ -96,6 +96,7 @@ func Run(args []string, e Env, h Hooks) int {
 	fs.Int64Var(&o.maxBody, "max-body", gateway.DefaultMaxBody, "the largest chat or speech request body, in bytes")
 	fs.Int64Var(&o.budget, "budget", 0, "the whole gateway's daily token budget (0: none; a token's own is daily-tokens)")
 	fs.BoolVar(&o.verbose, "v", false, "log every call (JSON lines on standard error)")
+	fs.BoolVar(&o.sharedCache, "shared-cache", false, "with the config file's cache_path: let callers be answered from each other's cached calls (default: each token has its own)")
 	fs.Var(&o.origins, "allow-origin", "a browser `origin` (http://localhost:3000) that may call a gateway without tokens (repeatable; others get a 403)")
 	if h.Flags != nil {
 		h.Flags(fs)
@@ -151,7 +152,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		return code
 	}
 	defer closeAll()
-	gw, err := gateway.New(client, gateway.Config{Tokens: tokens, MaxBody: o.maxBody, Logger: log, Metrics: m, AllowedOrigins: o.origins,
+	gw, err := gateway.New(client, gateway.Config{Tokens: tokens, MaxBody: o.maxBody, Logger: log, Metrics: m, AllowedOrigins: o.origins, SharedCache: o.sharedCache,
 		Configured: func(model string) bool { c := o.configured.Load(); return c != nil && (*c)[model] }})
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
