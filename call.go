@@ -204,6 +204,7 @@ func (k *call) run() (*ChatResponse, error) {
 		return nil, err
 	}
 	k.plan, k.w = p, newWaiter(k.cc.priority, k.model, p.reserve)
+	k.w.caller = k.cc.caller
 	defer k.onPanic()
 	for k.attempt = 1; ; k.attempt++ {
 		g, err := k.admit()

@@ -492,6 +492,7 @@ type callConfig struct {
 	priority    int
 	noCache     bool
 	cacheScope  string
+	caller      string
 	callback    func(*ChatResponse, error)
 	progress    func(done, total int)
 	inBatch     bool // set by ChatBatch, where WithProgress applies
@@ -512,6 +513,19 @@ func WithoutCache() CallOption {
 func WithCacheScope(scope string) CallOption {
 	return func(c *callConfig) error {
 		c.cacheScope = scope
+		return nil
+	}
+}
+
+// WithCaller names who makes the call. Calls of different callers waiting at
+// the same priority take turns, so that a caller that queues thousands of calls
+// does not put another's single call behind all of them; one caller's calls
+// keep their order. Calls without it are one caller. Priority comes first: a
+// more urgent call still goes before every less urgent one (without
+// WithAging, under which order follows time).
+func WithCaller(name string) CallOption {
+	return func(c *callConfig) error {
+		c.caller = name
 		return nil
 	}
 }

@@ -30,13 +30,16 @@ import (
 
 // Token is one caller of the gateway: what it presents as a Bearer token, its
 // name (for logs and metrics), the priority of its calls when they ask none, the
-// most urgent priority it may ask, and an optional daily budget of tokens.
+// most urgent priority it may ask, an optional daily budget of tokens, and an
+// optional bound on its calls served at once. Within one priority, the
+// tokens' calls take turns (groq.WithCaller).
 type Token struct {
 	Name        string
 	Secret      string
 	Priority    int   // 0: groq.DefaultPriority
 	MaxPriority int   // the most urgent it may ask (a smaller number is lowered to it); 0: 1
 	DailyTokens int64 // 0: no budget of its own
+	MaxInFlight int   // its calls served at once, at most (more wait their turn); 0: no bound of its own
 }
 
 // Config configures a Gateway. Zero values take the defaults named.
@@ -104,6 +107,20 @@ type caller struct {
 	day      string
 	used     int64 // spent today
 	reserved int64 // held by the calls in flight
+	slots    *semaphore.Weighted // MaxInFlight; nil: no bound
+	// opts are its calls' options by priority, made once: the priority, its
+	// name as the caller (turns within a priority) and, unless the cache is
+	// shared, as the cache's scope.
+	opts [11][]groq.CallOption
+}
+
+func (c *caller) setOpts(sharedCache bool) {
+	for p := 1; p <= 10; p++ {
+		c.opts[p] = []groq.CallOption{groq.WithPriority(p), groq.WithCaller(c.Name)}
+		if !sharedCache {
+			c.opts[p] = append(c.opts[p], groq.WithCacheScope(c.Name))
+		}
+	}
 }
 
 // New checks cfg and returns the gateway serving c. An invalid token (no name or
@@ -140,9 +157,18 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: token %q: priorities are 1 to 10", t.Name)
 		case t.DailyTokens < 0:
 			return nil, fmt.Errorf("gateway: token %q: a negative daily budget", t.Name)
+		case t.MaxInFlight < 0:
+			return nil, fmt.Errorf("gateway: token %q: a negative max-in-flight", t.Name)
 		}
 		names[t.Name], secrets[t.Secret] = true, true
-		g.tokens = append(g.tokens, &caller{Token: t, digest: sha256.Sum256([]byte(t.Secret))})
+		c := &caller{Token: t, digest: sha256.Sum256([]byte(t.Secret))}
+		if t.MaxInFlight > 0 {
+			c.slots = semaphore.NewWeighted(int64(t.MaxInFlight))
+		}
+		g.tokens = append(g.tokens, c)
+	}
+	for _, c := range append(g.tokens, g.anon) {
+		c.setOpts(cfg.SharedCache)
 	}
 	g.routes()
 	return g, nil

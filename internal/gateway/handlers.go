@@ -88,8 +88,9 @@ func (q *request) decode(limit int64, v any) bool {
 	return true
 }
 
-// begin is what every call to Groq does first: its priority, its context and the
-// caller's budget. ok is false when the call was answered (refused) already.
+// begin is what every call to Groq does first: its priority, its context, and
+// its turn among its token's calls in flight (MaxInFlight; a wait past its
+// deadline is a 429). ok is false when the call was answered (refused) already.
 func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts []groq.CallOption, ok bool) {
 	p, err := q.priority()
 	if err == nil {
@@ -99,11 +100,16 @@ func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts 
 		q.fail(http.StatusBadRequest, &apiError{Message: err.Error(), Type: "invalid_request_error"})
 		return nil, nil, nil, false
 	}
-	opts = []groq.CallOption{groq.WithPriority(p)}
-	if !q.g.cfg.SharedCache {
-		opts = append(opts, groq.WithCacheScope(q.who.Name))
+	if s := q.who.slots; s != nil {
+		if err := s.Acquire(ctx, 1); err != nil {
+			cancel()
+			q.failWith(err)
+			return nil, nil, nil, false
+		}
+		stop := cancel
+		cancel = func() { stop(); s.Release(1) }
 	}
-	return ctx, cancel, opts, true
+	return ctx, cancel, q.who.opts[p], true
 }
 
 // chat serves POST chat/completions, plain or streamed. The body is a chat request

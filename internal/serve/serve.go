@@ -86,7 +86,7 @@ func Run(args []string, e Env, h Hooks) int {
 	fs := flag.NewFlagSet(h.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "the address to serve on (host:port); off loopback it needs a token")
-	fs.Var(&o.tokens, "token", "a caller's token: SECRET, or name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N] (repeatable; GROQ_GATEWAY_TOKEN too)")
+	fs.Var(&o.tokens, "token", "a caller's token: SECRET, or name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N][,max-in-flight=N] (repeatable; GROQ_GATEWAY_TOKEN too)")
 	fs.StringVar(&o.config, "config", "", "JSON configuration `file` (models, keys, limits), reloaded when it changes or on SIGHUP")
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests to Groq in flight at most")
