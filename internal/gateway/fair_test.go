@@ -93,12 +93,16 @@ func TestMaxInFlightBoundsAToken(t *testing.T) {
 		groq.WithMaxConcurrency(8), groq.WithModelLimits("m", groq.Limits{RPM: 10_000_000, TPM: 1_000_000_000}))
 	var wg sync.WaitGroup
 	for i := range 10 {
-		wg.Go(func() { post(t, http.DefaultClient, front.URL, "ts", fmt.Sprintf(`{"model":"m","messages":[{"role":"user","content":"s%d"}]}`, i)) })
+		wg.Go(func() {
+			post(t, http.DefaultClient, front.URL, "ts", fmt.Sprintf(`{"model":"m","messages":[{"role":"user","content":"s%d"}]}`, i))
+		})
 	}
 	time.Sleep(300 * time.Millisecond)
 	assert.Equal(t, 2, gw.c.RateLimits("m").InFlight, "the script's calls at Groq")
 	assert.Zero(t, gw.c.Waiting("m", 10), "the rest wait in the gateway, not in the client's queue")
-	wg.Go(func() { post(t, http.DefaultClient, front.URL, "tp", `{"model":"m","messages":[{"role":"user","content":"person"}]}`) })
+	wg.Go(func() {
+		post(t, http.DefaultClient, front.URL, "tp", `{"model":"m","messages":[{"role":"user","content":"person"}]}`)
+	})
 	require.Eventually(t, func() bool { return gw.c.RateLimits("m").InFlight == 3 }, 5*time.Second, 10*time.Millisecond, "the person's call goes at once")
 	close(gate)
 	wg.Wait()

@@ -105,8 +105,8 @@ type caller struct {
 	digest   [sha256.Size]byte // of the secret
 	mu       sync.Mutex
 	day      string
-	used     int64 // spent today
-	reserved int64 // held by the calls in flight
+	used     int64               // spent today
+	reserved int64               // held by the calls in flight
 	slots    *semaphore.Weighted // MaxInFlight; nil: no bound
 	// opts are its calls' options by priority, made once: the priority, its
 	// name as the caller (turns within a priority) and, unless the cache is
