@@ -322,3 +322,24 @@ func TestCacheIsPerToken(t *testing.T) {
 	}
 	assert.Equal(t, 2, srv.Stats().Requests, "b's call is not a's cached one; a's second is")
 }
+
+// TestAnswerBytesPassThrough: a plain answer reaches the caller as the
+// upstream sent it, byte for byte (its field order and spacing too): the
+// gateway does not encode it again.
+func TestAnswerBytesPassThrough(t *testing.T) {
+	const answer = `{"object": "chat.completion", "id":"c1","model":"m",  "choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},"zzz_new_field":[1,2]}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/models" {
+			io.WriteString(w, `{"object":"list","data":[{"id":"m","object":"model"}]}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, answer)
+	}))
+	defer up.Close()
+	_, front := setupGW(t, up.URL, nil)
+	resp, data := post(t, http.DefaultClient, front.URL, "", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, resp.StatusCode, string(data))
+	assert.Equal(t, answer, string(data))
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}

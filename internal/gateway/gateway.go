@@ -102,12 +102,14 @@ type Gateway struct {
 // caller is a Token with its day's spending.
 type caller struct {
 	Token
-	digest   [sha256.Size]byte // of the secret
-	mu       sync.Mutex
-	day      string
-	used     int64               // spent today
-	reserved int64               // held by the calls in flight
-	slots    *semaphore.Weighted // MaxInFlight; nil: no bound
+	digest              [sha256.Size]byte // of the secret
+	mu                  sync.Mutex
+	day                 string
+	used                int64               // spent today
+	reserved            int64               // held by the calls in flight
+	slots               *semaphore.Weighted // MaxInFlight; nil: no bound
+	lbl, lbl200         string
+	lblOnce, lbl200Once sync.Once
 	// opts are its calls' options by priority, made once: the priority, its
 	// name as the caller (turns within a priority) and, unless the cache is
 	// shared, as the cache's scope.
@@ -308,15 +310,39 @@ func (g *Gateway) caller(r *http.Request) *caller {
 // done logs and counts a finished call.
 func (g *Gateway) done(q *request) {
 	d := time.Since(q.start)
+	if g.cfg.Logger.Enabled(q.r.Context(), slog.LevelInfo) {
+		g.log(q, d)
+	}
+	if m := g.cfg.Metrics; m != nil {
+		m.Add("groq_gateway_requests_total", q.who.statusLabels(q.status), 1)
+		m.Observe("groq_gateway_request_duration_seconds", q.who.labels(), d.Seconds())
+	}
+}
+
+// log logs a finished call (at Info: the line is built only when it is on).
+func (g *Gateway) log(q *request, d time.Duration) {
 	g.cfg.Logger.LogAttrs(q.r.Context(), slog.LevelInfo, "gateway: call",
 		slog.String("id", q.id), slog.String("token", q.who.name()), slog.String("method", q.r.Method), slog.String("path", q.r.URL.Path),
 		slog.String("model", q.model), slog.Int("priority", q.prio), slog.Int("status", q.status),
 		slog.String("groq_request_id", q.w.Header().Get("X-Request-Id")), slog.Duration("duration", d))
-	if m := g.cfg.Metrics; m != nil {
-		lbl := metrics.Labels("groq_gateway_token", q.who.name(), "http_response_status_code", strconv.Itoa(q.status))
-		m.Add("groq_gateway_requests_total", lbl, 1)
-		m.Observe("groq_gateway_request_duration_seconds", metrics.Labels("groq_gateway_token", q.who.name()), d.Seconds())
+}
+
+// labels are the metrics' labels of a caller's calls, rendered once.
+func (c *caller) labels() string {
+	if c == nil {
+		return metrics.Labels("groq_gateway_token", "unknown")
 	}
+	c.lblOnce.Do(func() { c.lbl = metrics.Labels("groq_gateway_token", c.Name) })
+	return c.lbl
+}
+
+// statusLabels are labels with the answer's status: a 200's rendered once.
+func (c *caller) statusLabels(status int) string {
+	if c != nil && status == http.StatusOK {
+		c.lbl200Once.Do(func() { c.lbl200 = metrics.Labels("groq_gateway_token", c.Name, "http_response_status_code", "200") })
+		return c.lbl200
+	}
+	return metrics.Labels("groq_gateway_token", c.name(), "http_response_status_code", strconv.Itoa(status))
 }
 
 func (c *caller) name() string {

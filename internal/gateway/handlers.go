@@ -46,9 +46,7 @@ func (q *request) body(limit int64) ([]byte, bool) {
 // and gives the body read timeout to read them; false when it answered a 503.
 func (q *request) room(n int64, timeout time.Duration) bool {
 	n = max(1, min(n, q.g.cfg.MaxBodiesInFlight))
-	ctx, cancel := context.WithTimeout(q.r.Context(), q.g.bodyWait)
-	defer cancel()
-	if err := q.g.bodies.Acquire(ctx, n); err != nil {
+	if !q.g.bodies.TryAcquire(n) && !q.waitRoom(n) {
 		q.w.Header().Set("Retry-After", "1")
 		q.fail(http.StatusServiceUnavailable, &apiError{Message: "the gateway is reading as many request bodies as it holds at once; try again", Type: "server_error", Code: "busy"})
 		return false
@@ -56,6 +54,13 @@ func (q *request) room(n int64, timeout time.Duration) bool {
 	q.held += n
 	http.NewResponseController(q.w).SetReadDeadline(time.Now().Add(timeout))
 	return true
+}
+
+// waitRoom waits at most bodyWait for n bytes of room among the bodies.
+func (q *request) waitRoom(n int64) bool {
+	ctx, cancel := context.WithTimeout(q.r.Context(), q.g.bodyWait)
+	defer cancel()
+	return q.g.bodies.Acquire(ctx, n) == nil
 }
 
 // read lifts the body's read deadline once it is read: the server's watch for
@@ -149,6 +154,10 @@ func (g *Gateway) chat(q *request) {
 	}
 	q.settle(int64(usedTokens(resp.Usage)))
 	q.meta(resp.Meta)
+	if b := resp.Body(); b != nil { // Groq's bytes, unchanged: no encoding again
+		q.write(http.StatusOK, b)
+		return
+	}
 	q.json(http.StatusOK, resp)
 }
 
@@ -384,12 +393,21 @@ func (q *request) json(status int, v any) {
 		q.fail(http.StatusInternalServerError, &apiError{Message: "encoding the answer: " + err.Error(), Type: "server_error"})
 		return
 	}
+	q.write(status, data)
+}
+
+// write answers status with the JSON data, within the write bound.
+func (q *request) write(status int, data []byte) {
 	http.NewResponseController(q.w).SetWriteDeadline(time.Now().Add(q.g.writeTimeout))
 	q.status = status
-	q.w.Header().Set("Content-Type", "application/json")
+	h := q.w.Header()
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(data))}
 	q.w.WriteHeader(status)
 	q.w.Write(data)
 }
+
+var jsonType = []string{"application/json"}
 
 func usedTokens(u *groq.Usage) int {
 	if u == nil {
