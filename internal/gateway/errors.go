@@ -34,7 +34,19 @@ func writeError(w http.ResponseWriter, status int, e *apiError) {
 
 func (q *request) fail(status int, e *apiError) {
 	q.status = status
+	if !q.bodyRead {
+		unread(q.w, q.r)
+	}
 	writeError(q.w, status, e)
+}
+
+// unread closes the connection after a refusal that left r's body unread:
+// otherwise the server reads what is left of it (up to 256 KB) before
+// answering, and a body that stalls would hold the connection.
+func unread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // failWith answers the client's error as the SDKs expect it.

@@ -222,6 +222,7 @@ func (g *Gateway) routes() {
 		if a == "" && (strings.HasPrefix(r.URL.Path, "/openai/v1/models/") || strings.HasPrefix(r.URL.Path, "/v1/models/")) {
 			a = "GET"
 		}
+		unread(w, r)
 		if a != "" {
 			w.Header().Set("Allow", a)
 			writeError(w, http.StatusMethodNotAllowed, &apiError{Message: r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + a + ")", Type: "invalid_request_error", Code: "method_not_allowed"})
@@ -236,8 +237,12 @@ func (g *Gateway) routes() {
 // it first refuses what a web page could send: a Host that is not loopback (DNS
 // rebinding) and a browser Origin not in AllowedOrigins.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // a body: bounded in time until a handler reads it (room) or refuses it
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.bodyTimeout))
+	}
 	if len(g.tokens) == 0 {
 		if msg := g.foreign(r); msg != "" {
+			unread(w, r)
 			writeError(w, http.StatusForbidden, &apiError{Message: msg, Type: "invalid_request_error", Code: "forbidden"})
 			return
 		}
@@ -262,6 +267,7 @@ type request struct {
 	reserved int64
 	held     int64
 	admitted atomic.Bool
+	bodyRead bool // its body was read to its end
 }
 
 // authed checks the caller's token (an OpenAI-shaped 401 when it is missing or

@@ -32,13 +32,13 @@ func (q *request) body(limit int64) ([]byte, bool) {
 	data := make([]byte, 0, n+1) // read into its size: no doubling growth
 	buf := bytes.NewBuffer(data)
 	_, err := buf.ReadFrom(http.MaxBytesReader(q.w, q.r.Body, limit))
-	q.read()
 	if err != nil {
 		if !q.tooLarge(err) {
 			q.fail(http.StatusBadRequest, &apiError{Message: "reading the request body: " + err.Error(), Type: "invalid_request_error"})
 		}
 		return nil, false
 	}
+	q.read()
 	return buf.Bytes(), true
 }
 
@@ -66,7 +66,10 @@ func (q *request) waitRoom(n int64) bool {
 // read lifts the body's read deadline once it is read: the server's watch for
 // a caller that goes away reads on, and a deadline passing there would end the
 // call's context.
-func (q *request) read() { http.NewResponseController(q.w).SetReadDeadline(time.Time{}) }
+func (q *request) read() {
+	q.bodyRead = true
+	http.NewResponseController(q.w).SetReadDeadline(time.Time{})
+}
 
 // tooLarge answers a 413 naming the bound when err is a body read past its
 // http.MaxBytesReader, and says whether it did.
@@ -274,7 +277,9 @@ func (g *Gateway) transcribe(q *request) {
 	}
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, g.cfg.MaxAudioBody)
 	err := q.r.ParseMultipartForm(multipartMemory)
-	q.read()
+	if err == nil {
+		q.read()
+	}
 	if err != nil {
 		if q.tooLarge(err) {
 			return
