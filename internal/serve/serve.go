@@ -163,6 +163,8 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitFail
 	}
+	stopReload := watchConfig(o, client, log, e.Getenv) // SIGHUP is ours before anyone can know the address
+	defer stopReload()
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -177,8 +179,6 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	stopReload := watchConfig(o, client, log, e.Getenv)
-	defer stopReload()
 	select {
 	case err := <-served:
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
