@@ -180,7 +180,7 @@ func startGateway(cfg closedConfig, upstream string) (string, *exec.Cmd, error) 
 	if err != nil {
 		return "", nil, err
 	}
-	args := []string{self, "-serve-child", "-cpuprofile", cfg.cpuProfile, "--", "--listen", "127.0.0.1:0", "--token", "gw_bench", "--rpm", "0", "--concurrency", "256", "--max-queue", "0"}
+	args := []string{self, "-serve-child", "-cpuprofile", cfg.cpuProfile, "--", "--listen", "127.0.0.1:0", "--token", "gw_bench", "--rpm", "0", "--max-queue", "0"}
 	args = append(args, strings.Fields(cfg.gatewayArgs)...)
 	if cfg.taskset != "" {
 		args = append([]string{"taskset", "-c", cfg.taskset}, args...)
