@@ -81,6 +81,7 @@ func (w *waiter) before(o *waiter) bool {
 type fairQueue struct {
 	vtime [11]uint64
 	last  map[fairFlow]uint64
+	prune int // the size of last past which it is pruned (maxFlows, or twice what a pruning left)
 }
 
 type fairFlow struct {
@@ -89,7 +90,9 @@ type fairFlow struct {
 }
 
 // maxFlows bounds the callers remembered; past it, those whose last tag the
-// virtual time has passed (they would start from it anyway) are forgotten.
+// virtual time has passed (they would start from it anyway) are forgotten, at a
+// cost linear in the callers, amortised by pruning again only at twice the
+// size a pruning left.
 const maxFlows = 4096
 
 // tag is the next turn of caller at priority p. s.mu is held.
@@ -100,12 +103,13 @@ func (f *fairQueue) tag(caller string, p int) uint64 {
 	k := fairFlow{caller, p}
 	t := max(f.vtime[p], f.last[k]) + 1
 	f.last[k] = t
-	if len(f.last) > maxFlows {
+	if len(f.last) > max(f.prune, maxFlows) {
 		for k, last := range f.last {
 			if last <= f.vtime[k.priority] {
 				delete(f.last, k)
 			}
 		}
+		f.prune = 2 * len(f.last) // callers still waiting: pruned again only when twice as many
 	}
 	return t
 }

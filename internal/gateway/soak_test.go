@@ -80,7 +80,9 @@ func TestSoak(t *testing.T) {
 	g2, h2 := settled(hc)
 	t.Logf("%s: %d plain, %d streamed, %d random names, %d stuck readers, %d stalled bodies; goroutines %d → %d, heap %.1f → %.1f MB, RSS (the test's process) %.1f → %.1f MB; statuses %v",
 		d, s.plainN.Load(), s.streamN.Load(), s.modelN.Load(), s.stuckN.Load(), s.stallN.Load(), g1, g2, float64(h1)/1e6, float64(h2)/1e6, float64(rss1)/1e6, float64(rss2)/1e6, s.statuses())
-	assert.LessOrEqual(t, rss2, rss1+32<<20, "RSS flat")
+	if os.Getenv("GROQ_SOAK") != "" { // the long run, without -race (whose shadow memory grows on its own)
+		assert.LessOrEqual(t, rss2, rss1+32<<20, "RSS flat")
+	}
 	assert.Zero(t, s.bad.Load(), "calls answered with a status their case does not allow, or not answered: %v", s.badOnes())
 	assert.LessOrEqual(t, g2, g1+10, "goroutines flat")
 	assert.LessOrEqual(t, h2, h1+8<<20, "heap flat")
