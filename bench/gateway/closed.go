@@ -117,9 +117,12 @@ func runClosed(cfg closedConfig) error {
 	defer stopGateway(child)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"What is red teaming?"}]}`)
 	directURL := up.srv.URL + "/chat/completions"
-	// Warm: the gateway's model list, connections, the heap.
+	// Warm: the gateways' model lists, connections, heaps.
 	load(gwURL, "gw_bench", body, 2000, 16, nil)
 	load(directURL, "gsk_bench", body, 2000, 16, nil)
+	for _, o := range cfg.others {
+		load(o.url, "gw_bench", body, 2000, 16, nil)
+	}
 	var rows []row
 	for _, c := range cfg.conc {
 		direct := measure("direct (no gateway)", directURL, "gsk_bench", body, cfg.n, c, up, 0)
