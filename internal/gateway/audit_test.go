@@ -343,3 +343,18 @@ func TestAnswerBytesPassThrough(t *testing.T) {
 	assert.Equal(t, answer, string(data))
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }
+
+// TestTokensAreComparedAsDigests (audit 10): the gateway compares fixed-size
+// digests of the secrets, not the secrets themselves (whose comparison's time
+// told their length): with the secret itself gone from memory, the right one
+// is still let in and a wrong one of any length refused.
+func TestTokensAreComparedAsDigests(t *testing.T) {
+	gw, err := New(nil, Config{Tokens: []Token{{Name: "a", Secret: "gw_right_secret"}}})
+	require.NoError(t, err)
+	gw.tokens[0].Secret = ""
+	for secret, want := range map[string]bool{"gw_right_secret": true, "gw_right_secreT": false, "gw": false, "": false, strings.Repeat("x", 1000): false} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+		r.Header.Set("Authorization", "Bearer "+secret)
+		assert.Equal(t, want, gw.caller(r) != nil, "secret %.20q", secret)
+	}
+}
