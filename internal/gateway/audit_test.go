@@ -115,17 +115,35 @@ func stuckReader(t *testing.T, addr string) net.Conn {
 // is then answered.
 func TestStuckStreamReadersFreeTheirSlots(t *testing.T) {
 	up := endlessStream(t)
-	gw, front := setupGW(t, up.URL, nil, groq.WithMaxConcurrency(2), groq.WithModelLimits("m", groq.Limits{RPM: 1_000_000, TPM: 1_000_000_000}))
+	gw, slow := setupGW(t, up.URL, nil, groq.WithMaxConcurrency(2), groq.WithModelLimits("m", groq.Limits{RPM: 1_000_000, TPM: 1_000_000_000}))
 	gw.writeTimeout = 300 * time.Millisecond
+	// The same gateway behind small socket buffers, which a stuck reader fills sooner.
+	front := httptest.NewUnstartedServer(gw)
+	front.Listener = smallBuffers{front.Listener}
+	front.Start()
+	defer front.Close()
+	slow.Close()
 	addr := strings.TrimPrefix(front.URL, "http://")
 	for range 2 {
 		defer stuckReader(t, addr).Close()
 	}
 	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
-	resp, data := post(t, http.DefaultClient, front.URL, "", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, "X-Groq-Timeout", "5s")
+	resp, data := post(t, http.DefaultClient, front.URL, "", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, "X-Groq-Timeout", "30s")
 	require.Equal(t, 200, resp.StatusCode, string(data))
-	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.Less(t, time.Since(start), 20*time.Second)
+	t.Logf("answered after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// smallBuffers gives each accepted connection a 16 KB send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
 }
 
 // TestLoopbackGatewayRefusesWebPages (audit 5): without tokens, a Host that is
@@ -207,7 +225,7 @@ func TestSlowBodiesAreBounded(t *testing.T) {
 // 100-token budget spend about the budget, not 30 calls' worth; a stream
 // abandoned after its first chunk is charged.
 func TestBudgetIsReservedBeforeSending(t *testing.T) {
-	srv := groqtest.NewServer(groqtest.WithLatency(200*time.Millisecond, 0), groqtest.WithStreamChunkDelay(50*time.Millisecond))
+	srv := groqtest.NewServer(groqtest.WithLatency(time.Second, 0), groqtest.WithStreamChunkDelay(50*time.Millisecond))
 	defer srv.Close()
 	gw, front := setupGW(t, srv.URL(), []Token{{Name: "a", Secret: "ta", DailyTokens: 100}, {Name: "b", Secret: "tb", DailyTokens: 100_000}})
 	var wg sync.WaitGroup
@@ -291,13 +309,14 @@ func TestGatewayErrorsSayWhatHappened(t *testing.T) {
 func TestSlotWaitPastTimeoutIs429(t *testing.T) {
 	srv := groqtest.NewServer(groqtest.WithLatency(2*time.Second, 0))
 	defer srv.Close()
-	_, front := setupGW(t, srv.URL(), nil, groq.WithMaxConcurrency(1))
-	go post(t, http.DefaultClient, front.URL, "", hello)
-	time.Sleep(200 * time.Millisecond)
+	gw, front := setupGW(t, srv.URL(), nil, groq.WithMaxConcurrency(1))
+	first := make(chan struct{})
+	go func() { defer close(first); post(t, http.DefaultClient, front.URL, "", hello) }()
+	require.Eventually(t, func() bool { return gw.c.RateLimits("").InFlight == 1 }, 5*time.Second, 5*time.Millisecond)
 	resp, data := post(t, http.DefaultClient, front.URL, "", hello, "X-Groq-Timeout", "300ms")
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(data))
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
-	time.Sleep(2 * time.Second) // the first call is answered
+	<-first // its slot is free again
 	resp, data = post(t, http.DefaultClient, front.URL, "", hello, "X-Groq-Timeout", "1s")
 	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, "a call sent, whose answer comes too late: %s", data)
 }
