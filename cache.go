@@ -46,20 +46,29 @@ const (
 // are compacted, so white space in them does not change the key.
 func keyOf(chatURL string, r *ChatRequest) string {
 	var k cacheKey
-	k.compute(chatURL, r)
+	k.compute(chatURL, "", r)
 	return string(k[:])
 }
 
 // cacheKey is keyOf's text without the string allocation, for lookups.
 type cacheKey [2 * sha256.Size]byte
 
-func (k *cacheKey) compute(chatURL string, r *ChatRequest) {
+func (k *cacheKey) compute(chatURL, scope string, r *ChatRequest) {
 	bp := keyBufs.Get().(*[]byte)
 	b := appendKey((*bp)[:0], chatURL, r)
+	if scope != "" { // WithCacheScope: after the request, so that keys without one stay as they were
+		b = keyBuf{b: b}.scoped(scope)
+	}
 	sum := sha256.Sum256(b)
 	*bp = b
 	keyBufs.Put(bp)
 	hex.Encode(k[:], sum[:])
+}
+
+// scoped appends a WithCacheScope's scope to a key's form.
+func (k keyBuf) scoped(scope string) []byte {
+	k.str('S', scope)
+	return k.b
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

@@ -3,6 +3,8 @@ package groq_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -175,4 +177,40 @@ func TestMemoryCacheBadInput(t *testing.T) {
 	assert.Contains(t, err.Error(), "nil response")
 	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative TTL -1s", func() { groq.NewMemoryCache(-time.Second, 0) })
 	assert.PanicsWithValue(t, "groq: NewMemoryCache: negative maxEntries -1", func() { groq.NewMemoryCache(time.Hour, -1) })
+}
+
+// TestCacheScopeSeparatesCallers: a call with another WithCacheScope misses the
+// cache; one with the same scope hits it.
+func TestCacheScopeSeparatesCallers(t *testing.T) {
+	srv := groqtest.NewServer()
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_scope"), groq.WithBaseURL(srv.URL()), groq.WithCache(groq.NewMemoryCache(time.Hour, 100)))
+	require.NoError(t, err)
+	defer c.Close()
+	for _, scope := range []string{"a", "b", "a", ""} {
+		_, err := c.Chat(context.Background(), hello, groq.WithCacheScope(scope))
+		require.NoError(t, err, scope)
+	}
+	assert.Equal(t, 3, srv.Stats().Requests, "a, b and the shared scope each sent once")
+}
+
+// TestBodyIsTheServersBytes: a fresh answer's Body is the server's JSON as sent;
+// an answer from the cache has none.
+func TestBodyIsTheServersBytes(t *testing.T) {
+	const answer = `{"id":"c1",  "object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(answer))
+	}))
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_body"), groq.WithBaseURL(srv.URL), groq.WithCache(groq.NewMemoryCache(time.Hour, 10)))
+	require.NoError(t, err)
+	defer c.Close()
+	resp, err := c.Chat(context.Background(), hello)
+	require.NoError(t, err)
+	assert.Equal(t, answer, string(resp.Body()))
+	resp, err = c.Chat(context.Background(), hello)
+	require.NoError(t, err)
+	require.True(t, resp.Meta.FromCache)
+	assert.Nil(t, resp.Body(), "a cached answer has no server bytes")
 }

@@ -204,6 +204,7 @@ func (k *call) run() (*ChatResponse, error) {
 		return nil, err
 	}
 	k.plan, k.w = p, newWaiter(k.cc.priority, k.model, p.reserve)
+	k.w.caller = k.cc.caller
 	defer k.onPanic()
 	for k.attempt = 1; ; k.attempt++ {
 		g, err := k.admit()
@@ -522,6 +523,7 @@ func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResp
 		meta.RequestID = resp.XGroq.ID
 	}
 	resp.Meta = meta
+	resp.body = data
 	c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", g.keyIndex),
 		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
 	return resp, nil
@@ -545,7 +547,13 @@ func (k *call) end(resp *ChatResponse, err error) {
 		c.budget.settle(time.Now(), k.plan.budgetHold, int64(k.used))
 	}
 	if err == nil && k.store && resp != nil && len(resp.Choices) > 0 && (!k.stream || resp.Choices[0].FinishReason != "") {
-		if serr := c.cache.Set(k.ctx, k.key, resp); serr != nil {
+		stored := resp
+		if resp.body != nil { // the cache keeps the decoded answer, not its bytes too
+			cp := *resp
+			cp.body = nil
+			stored = &cp
+		}
+		if serr := c.cache.Set(k.ctx, k.key, stored); serr != nil {
 			c.log.Error("groq: cache write failed", "error", serr)
 		}
 	}

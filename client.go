@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 )
 
@@ -33,6 +32,7 @@ type Client struct {
 	closed     atomic.Bool
 	done       chan struct{} // closed by Close: ends every retry's sleep
 	ownHTTP    bool          // the client made hc's transport, and closes its idle connections
+	pinned     int           // the scheduler's first quotas, given by options: Reload keeps them serving every model
 }
 
 // simulatorHost is the host of an unstarted groqtest.Server's URL: no network
@@ -42,6 +42,13 @@ const simulatorHost = "groqtest.invalid"
 // NewClient builds a client. Keys come from WithAPIKeys, else GROQ_API_KEYS
 // (comma-separated), else GROQ_API_KEY; with none it returns ErrNoAPIKey. An option
 // with a bad value makes it return an *OptionError naming the option.
+//
+// Without WithHTTPClient the client makes its own transport, which keeps as many
+// idle connections per host as the client may have requests in flight
+// (WithMaxConcurrency, or MaxAdaptiveConcurrency without it), and opens no more,
+// so that calls reuse connections instead of dialling (a call outside the
+// concurrency bound, as Models or Files, waits for a connection when all are
+// busy), and speaks HTTP/2 where the server offers it.
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := defaultSettings()
 	for _, o := range opts {
@@ -75,15 +82,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.sched = newScheduler(all, quotas, cfg)
 	hc := cfg.httpClient
 	if hc == nil {
-		// A transport of its own, so that Close can drop its idle connections
-		// without touching anyone else's (http.DefaultTransport is shared).
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		// As many connections as requests may be in flight: WithMaxConcurrency, or
+		// the adaptive bound's ceiling (MaxAdaptiveConcurrency).
+		hc = &http.Client{Transport: newTransport(c.sched.slots)}
 		c.ownHTTP = true
 	}
 	c.hc = hc
-	c.sched = newScheduler(all, quotas, cfg)
+	c.pinned = len(quotas)
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
 	if cfg.quotaStore != nil {
@@ -91,7 +99,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {
-		c.sched.applyRouting(time.Now(), rt, true, c.newBuckets)
+		c.sched.applyRouting(c.sched.now(), rt, c.pinned, c.newBuckets)
 	}
 	if cfg.cacheFile != "" && c.cache == nil {
 		fc, err := OpenFileCache(cfg.cacheFile, cfg.cacheTTL, cfg.cacheEntries, cfg.logger)
@@ -109,6 +117,22 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.budget.setStore(cfg.budgetStore)
 	}
 	return c, nil
+}
+
+// newTransport is the client's own transport (no WithHTTPClient): a clone of
+// http.DefaultTransport, so that Close can drop its idle connections without
+// touching anyone else's, that keeps inFlight idle connections per host (the
+// default keeps 2, so that a client with more calls in flight dialled again for
+// most of them) and opens no more than that (a request that finds them all busy
+// waits for one: without the bound, a connection handed back while another was
+// being dialled left one too many), and speaks HTTP/2 where the server offers it.
+func newTransport(inFlight int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = inFlight
+	t.MaxConnsPerHost = inFlight
+	t.MaxIdleConns = max(t.MaxIdleConns, inFlight)
+	t.ForceAttemptHTTP2 = true
+	return t
 }
 
 // limitsFor is the configured limits of model: WithModelLimits or the config file,
@@ -280,7 +304,7 @@ func (c *Client) probe(ctx context.Context, r *ChatRequest, cc *callConfig, want
 		return nil, ""
 	}
 	var k cacheKey
-	k.compute(c.sched.urlFor(r.Model), r)
+	k.compute(c.sched.urlFor(r.Model), cc.cacheScope, r)
 	if useCache {
 		if hit, ok := c.lookup(ctx, &k); ok {
 			return hit, ""

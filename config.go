@@ -423,9 +423,14 @@ func WithConfig(cfg *Config) Option {
 
 // applyRouting gives the scheduler a configuration's keys, models and URLs: new
 // keys get quotas of their own, keys no longer configured are retired (their
-// requests in flight still settle), and the limits of every bucket are changed in
-// place with SetLimit and SetBurst. s.mu is held.
-func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, newBuckets func() *bucketSet) {
+// requests in flight still settle), except the first pinned quotas (given by
+// options), which serve every model whatever the file says; the limits of every
+// bucket are changed in place with SetLimit and SetBurst. s.mu is held.
+func (s *scheduler) applyRouting(now time.Time, rt routing, pinned int, newBuckets func() *bucketSet) {
+	byOption := map[*quota]bool{}
+	for _, q := range s.quotas[:min(pinned, len(s.quotas))] {
+		byOption[q] = true
+	}
 	index := map[string]int{}
 	for i, k := range s.keys {
 		index[k] = i
@@ -451,8 +456,9 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 			quotaOf[i] = q
 		}
 		switch {
-		case keepUnrouted && existed && q.models == nil:
-			// also given by WithAPIKeys: it keeps serving every model
+		case byOption[q]:
+			// also given by an option (WithAPIKeys, the environment,
+			// WithOrganization): it keeps serving every model
 		case !live[q]:
 			q.models = map[string]bool{}
 			fallthrough
@@ -464,11 +470,9 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 		q.retired = false
 		live[q] = true
 	}
-	if !keepUnrouted {
-		for _, q := range s.quotas {
-			if !live[q] {
-				q.retired = true
-			}
+	for _, q := range s.quotas {
+		if !live[q] && !byOption[q] {
+			q.retired = true
 		}
 	}
 	s.urls = rt.urls
@@ -482,7 +486,9 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, keepUnrouted bool, n
 // Reload swaps the client's keys, per-model limits and base URLs for cfg's while
 // it runs. Calls queued or in flight are neither lost nor failed: new limits apply
 // to the limiters in place (SetLimit, SetBurst), keys no longer listed stop being
-// chosen, new keys start serving. An invalid cfg is rejected whole and the old
+// chosen, new keys start serving. Keys given by options (WithAPIKeys, the
+// environment, WithOrganization) are not the file's: they keep serving every
+// model. An invalid cfg is rejected whole and the old
 // configuration stays. Other settings (concurrency, retries, cache, budget) need a
 // new client; Reload ignores them.
 func (c *Client) Reload(cfg *Config) error {
@@ -504,7 +510,7 @@ func (c *Client) Reload(cfg *Config) error {
 		limits[m] = l
 	}
 	c.cfg.modelLimits = limits
-	s.applyRouting(s.now(), rt, false, c.newBuckets)
+	s.applyRouting(s.now(), rt, c.pinned, c.newBuckets)
 	c.log.Info("groq: configuration reloaded", "models", len(cfg.Models), "keys", len(rt.keys))
 	return nil
 }

@@ -234,3 +234,32 @@ func TestWithConfigKeepsTheConfigError(t *testing.T) {
 	var ce *groq.ConfigError
 	assert.True(t, errors.As(err, &ce), "NewClient(...) = %v; want a *ConfigError in the chain", err)
 }
+
+// TestReloadKeepsOptionKeys: keys given by WithAPIKeys (as groq serve's
+// GROQ_API_KEY(S)) keep serving every model across a Reload of a file that does
+// not name them, even a no-op one: queued calls do not fail with a false 413, nor
+// later calls for a model the file does not name with a 400.
+func TestReloadKeepsOptionKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := groqtest.NewUnstartedServer(groqtest.WithModel(simModel, groqtest.Limits{RPM: 60}), groqtest.WithModel("other", groqtest.Limits{}),
+			groqtest.WithLatency(100*time.Millisecond, 0))
+		cfg, err := groq.ParseConfig([]byte(fmt.Sprintf(`{"models":{%q:{"api_key":"k_file","req_per_minute":6}}}`, simModel)), env(nil))
+		require.NoError(t, err)
+		c, err := groq.NewClient(groq.WithAPIKeys("k_env"), groq.WithConfig(cfg), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		require.NoError(t, err)
+		defer c.Close()
+		var wg sync.WaitGroup
+		errs := make([]error, 12)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = c.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprint(i))}) })
+		}
+		time.Sleep(5 * time.Second) // 6 sent, 6 queued
+		require.NoError(t, c.Reload(cfg), "a no-op reload")
+		wg.Wait()
+		noErrors(t, errs)
+		_, err = c.Chat(context.Background(), hello, groq.WithModel("other"))
+		require.NoError(t, err, "a model the file does not name, after the reload")
+		assert.Equal(t, 13, srv.Stats().PerKey["k_env"]+srv.Stats().PerKey["k_file"])
+		assert.Equal(t, 1, srv.Stats().PerModel["other"])
+	})
+}

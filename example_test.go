@@ -273,3 +273,28 @@ func silentWAV(seconds int) []byte {
 	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
 	return b
 }
+
+// A service that calls on behalf of several users names each call's caller, so
+// that users waiting at one priority take turns, and scopes the cache to each
+// user, so that no user is answered from another's call.
+func ExampleWithCaller() {
+	srv := groqtest.NewUnstartedServer()
+	client, err := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+		groq.WithCache(groq.NewMemoryCache(time.Hour, 1000)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	for _, user := range []string{"ann", "bob", "ann"} {
+		resp, err := client.Chat(context.Background(), []groq.Message{groq.User("Hello")},
+			groq.WithCaller(user), groq.WithCacheScope(user))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(user, "from the cache:", resp.Meta.FromCache)
+	}
+	// Output:
+	// ann from the cache: false
+	// bob from the cache: false
+	// ann from the cache: true
+}

@@ -503,6 +503,8 @@ type callConfig struct {
 	temperature *float64
 	priority    int
 	noCache     bool
+	cacheScope  string
+	caller      string
 	callback    func(*ChatResponse, error)
 	progress    func(done, total int)
 	inBatch     bool // set by ChatBatch, where WithProgress applies
@@ -512,6 +514,30 @@ type callConfig struct {
 func WithoutCache() CallOption {
 	return func(c *callConfig) error {
 		c.noCache = true
+		return nil
+	}
+}
+
+// WithCacheScope keeps the call's cached answers, and the identical calls it
+// shares one request with while in flight, to those of the same scope: a
+// gateway gives each caller's token its own, so that no caller is answered
+// from another's call. "" (the default) is the one shared scope.
+func WithCacheScope(scope string) CallOption {
+	return func(c *callConfig) error {
+		c.cacheScope = scope
+		return nil
+	}
+}
+
+// WithCaller names who makes the call. Calls of different callers waiting at
+// the same priority take turns, so that a caller that queues thousands of calls
+// does not put another's single call behind all of them; one caller's calls
+// keep their order. Calls without it are one caller. Priority comes first: a
+// more urgent call still goes before every less urgent one (without
+// WithAging, under which order follows time).
+func WithCaller(name string) CallOption {
+	return func(c *callConfig) error {
+		c.caller = name
 		return nil
 	}
 }

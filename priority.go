@@ -36,7 +36,9 @@ import (
 // retries.
 type waiter struct {
 	key      int64  // priority, or with aging the time it reaches the top level
+	tag      uint64 // its caller's turn within its priority (fairQueue); 0 until queued
 	seq      uint64 // arrival order, breaks ties first come first served
+	caller   string // WithCaller's name: callers of one priority take turns
 	priority int
 	index    int // position in its group's heap, -1 when not queued
 	wake     chan struct{}
@@ -56,12 +58,65 @@ func newWaiter(priority int, model string, tokens int) *waiter {
 	return &waiter{priority: priority, index: -1, wake: make(chan struct{}, 1), model: model, tokens: tokens}
 }
 
-// before orders waiters: lower key first, then earlier arrival.
+// before orders waiters: lower key first, then the earlier turn among callers,
+// then earlier arrival.
 func (w *waiter) before(o *waiter) bool {
 	if w.key != o.key {
 		return w.key < o.key
 	}
+	if w.tag != o.tag {
+		return w.tag < o.tag
+	}
 	return w.seq < o.seq
+}
+
+// fairQueue gives callers (WithCaller) of one priority turns, as start-time fair
+// queueing does: a call's tag is one past the later of its caller's last tag
+// at that priority and the tag last admitted at it (the priority's virtual
+// time). One caller's calls get consecutive tags, so alone they go first come
+// first served; a caller that queues 10,000 calls holds tags far ahead, and
+// another's single call, tagged one past the virtual time, goes within the next
+// few admissions. A retry keeps its tag. Calls without WithCaller are one
+// caller, "".
+type fairQueue struct {
+	vtime [11]uint64
+	last  map[fairFlow]uint64
+	prune int // the size of last past which it is pruned (maxFlows, or twice what a pruning left)
+}
+
+type fairFlow struct {
+	caller   string
+	priority int
+}
+
+// maxFlows bounds the callers remembered; past it, those whose last tag the
+// virtual time has passed (they would start from it anyway) are forgotten, at a
+// cost linear in the callers, amortised by pruning again only at twice the
+// size a pruning left.
+const maxFlows = 4096
+
+// tag is the next turn of caller at priority p. s.mu is held.
+func (f *fairQueue) tag(caller string, p int) uint64 {
+	if f.last == nil {
+		f.last = map[fairFlow]uint64{}
+	}
+	k := fairFlow{caller, p}
+	t := max(f.vtime[p], f.last[k]) + 1
+	f.last[k] = t
+	if len(f.last) > max(f.prune, maxFlows) {
+		for k, last := range f.last {
+			if last <= f.vtime[k.priority] {
+				delete(f.last, k)
+			}
+		}
+		f.prune = 2 * len(f.last) // callers still waiting: pruned again only when twice as many
+	}
+	return t
+}
+
+// admitted moves w's priority's virtual time to w's tag. s.mu is held.
+func (f *fairQueue) admitted(w *waiter) {
+	f.vtime[w.priority] = max(f.vtime[w.priority], w.tag)
 }
 
 func (w *waiter) signal() {
@@ -111,6 +166,9 @@ func (s *scheduler) enqueue(w *waiter) {
 		s.groups[w.model] = g
 	}
 	w.ready, w.armed = time.Time{}, time.Time{}
+	if w.tag == 0 { // a first attempt: a retry keeps its turn
+		w.tag = s.fair.tag(w.caller, w.priority)
+	}
 	heap.Push(&g.q, w)
 	s.waiting++
 	s.byPrio[w.priority]++
@@ -180,6 +238,7 @@ func (s *scheduler) dispatch(now time.Time) {
 		}
 		s.held++
 		s.remove(best)
+		s.fair.admitted(best)
 		g := s.take(now, best, best.quota)
 		best.grant = &g
 		best.signal()

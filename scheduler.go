@@ -33,6 +33,7 @@ type scheduler struct {
 	defURL   string
 	rr       int // round-robin start among quotas
 	seq      uint64
+	fair     fairQueue // turns among callers within a priority (priority.go)
 	maxQueue int
 	aging    time.Duration
 	maxWait  time.Duration

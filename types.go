@@ -403,7 +403,15 @@ type ChatResponse struct {
 	Extra map[string]json.RawMessage `json:"-"`
 
 	Meta ResponseMeta `json:"-"`
+
+	body []byte // the answer as the server sent it (Body)
 }
+
+// Body is the answer's JSON exactly as the server sent it, for a caller that
+// passes it on unchanged (a gateway), saving its encoding again. It is nil for
+// an answer from the cache or assembled from a stream, and for one built by
+// hand. The bytes are shared: do not modify them.
+func (r *ChatResponse) Body() []byte { return r.body }
 
 // UsageBreakdown is the usage of each model a compound call ran.
 type UsageBreakdown struct {

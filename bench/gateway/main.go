@@ -19,6 +19,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +35,34 @@ func main() {
 	n := flag.Int("n", 100000, "calls through the gateway at full load (and a fifth as many direct)")
 	workers := flag.Int("workers", 16, "callers at once, for the throughput")
 	probes := flag.Int("latency-calls", 5000, "calls from one caller, for the latency")
+	closed := flag.Bool("closed", false, "the closed-loop table: direct, groq serve (a child process) and each -other gateway at each -c, -n calls a row")
+	var cc closedConfig
+	conc := flag.String("c", "1,16,64", "with -closed: the callers at once, one row each")
+	flag.Var(&cc.others, "other", "with -closed: another gateway's chat URL, as NAME=URL, pointed at -upstream (repeatable)")
+	flag.StringVar(&cc.upstream, "upstream", "", "with -closed: the upstream's listen address (host:port), for -other gateways to point at; default any port")
+	flag.IntVar(&cc.maxProcs, "gomaxprocs", 1, "with -closed: the gateway's GOMAXPROCS")
+	flag.StringVar(&cc.taskset, "taskset", "", "with -closed: the CPU list the gateway runs on (taskset -c), as 1")
+	flag.StringVar(&cc.cpuProfile, "cpuprofile", "", "with -closed: write the gateway's CPU profile to this file")
+	flag.StringVar(&cc.gatewayArgs, "gateway-args", "", "with -closed: more flags for groq serve, space-separated")
+	child := flag.Bool("serve-child", false, "internal: run as the gateway")
 	flag.Parse()
+	if *child {
+		os.Exit(serveChild(flag.Args(), cc.cpuProfile))
+	}
+	if *closed {
+		cc.n = *n
+		for _, f := range strings.Split(*conc, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || c < 1 {
+				log.Fatalf("-c %q: a list of positive numbers", *conc)
+			}
+			cc.conc = append(cc.conc, c)
+		}
+		if err := runClosed(cc); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")

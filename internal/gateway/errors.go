@@ -34,12 +34,24 @@ func writeError(w http.ResponseWriter, status int, e *apiError) {
 
 func (q *request) fail(status int, e *apiError) {
 	q.status = status
+	if !q.bodyRead {
+		unread(q.w, q.r)
+	}
 	writeError(q.w, status, e)
+}
+
+// unread closes the connection after a refusal that left r's body unread:
+// otherwise the server reads what is left of it (up to 256 KB) before
+// answering, and a body that stalls would hold the connection.
+func unread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // failWith answers the client's error as the SDKs expect it.
 func (q *request) failWith(err error) {
-	status, e := errorOf(err)
+	status, e := q.errorOf(err)
 	var rl *groq.RateLimitError
 	var be *groq.BudgetError
 	switch {
@@ -47,7 +59,7 @@ func (q *request) failWith(err error) {
 		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 	case errors.As(err, &be) && time.Until(be.ResetAt) > 0:
 		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(time.Until(be.ResetAt).Seconds()))))
-	case errors.Is(err, groq.ErrQueueFull):
+	case errors.Is(err, groq.ErrQueueFull), e.Code == "queue_timeout", e.Code == "shutting_down":
 		q.w.Header().Set("Retry-After", "1")
 	}
 	var apiErr *groq.APIError
@@ -55,6 +67,29 @@ func (q *request) failWith(err error) {
 		q.w.Header().Set("X-Request-Id", apiErr.RequestID)
 	}
 	q.fail(status, e)
+}
+
+// errorOf is errorOf for this call: the drain's grace over is a 503; a
+// deadline passed while the call waited for a slot (never sent) a 429; Groq
+// refusing the gateway's own key is not the caller's invalid key but a 502; and
+// a failure to reach Groq is a 502 that does not show Groq's address (the log
+// has it).
+func (q *request) errorOf(err error) (int, *apiError) {
+	status, e := errorOf(err)
+	var api *groq.APIError
+	switch {
+	case q.g.stop.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		return http.StatusServiceUnavailable, &apiError{Message: "the gateway is shutting down; try again", Type: "server_error", Code: "shutting_down"}
+	case status == http.StatusGatewayTimeout && !q.admitted.Load():
+		return http.StatusTooManyRequests, &apiError{Message: "no slot to Groq came free within X-Groq-Timeout; try again, or allow a longer wait", Type: "requests", Code: "queue_timeout"}
+	case errors.As(err, &api) && (api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden):
+		q.g.cfg.Logger.Error("gateway: Groq refused the gateway's key", "id", q.id, "status", api.StatusCode, "groq_request_id", api.RequestID, "message", api.Message)
+		return http.StatusBadGateway, &apiError{Message: "Groq refused the gateway's own key: the gateway's operator must fix it (your token is fine)", Type: "server_error", Code: "upstream_auth_failed"}
+	case e.Code == "upstream_error":
+		q.g.cfg.Logger.Warn("gateway: Groq could not be reached", "id", q.id, "error", err.Error())
+		return status, &apiError{Message: "the gateway could not reach Groq (its log has the detail, under id " + q.id + ")", Type: "server_error", Code: "upstream_error"}
+	}
+	return status, e
 }
 
 // errorOf maps a client error to a status and an OpenAI-shaped error: a local

@@ -8,11 +8,13 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,19 +22,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/internal/metrics"
 )
 
 // Token is one caller of the gateway: what it presents as a Bearer token, its
 // name (for logs and metrics), the priority of its calls when they ask none, the
-// most urgent priority it may ask, and an optional daily budget of tokens.
+// most urgent priority it may ask, an optional daily budget of tokens, and an
+// optional bound on its calls served at once. Within one priority, the
+// tokens' calls take turns (groq.WithCaller).
 type Token struct {
 	Name        string
 	Secret      string
 	Priority    int   // 0: groq.DefaultPriority
 	MaxPriority int   // the most urgent it may ask (a smaller number is lowered to it); 0: 1
 	DailyTokens int64 // 0: no budget of its own
+	MaxInFlight int   // its calls served at once, at most (more wait their turn); 0: no bound of its own
 }
 
 // Config configures a Gateway. Zero values take the defaults named.
@@ -45,12 +52,31 @@ type Config struct {
 	MaxBody, MaxAudioBody int64
 	Logger                *slog.Logger     // default: discard
 	Metrics               *metrics.Metrics // nil: no /metrics
+	// MaxBodiesInFlight bounds the bytes of request bodies read at once across
+	// all calls (default DefaultMaxBodiesInFlight); a call whose body does not
+	// fit waits for room up to bodyWait, then gets a 503 with Retry-After.
+	MaxBodiesInFlight int64
+	// AllowedOrigins are the browser origins (scheme://host[:port]) let in when
+	// the gateway has no tokens; any other Origin is refused with a 403.
+	AllowedOrigins []string
+	// SharedCache lets callers be answered from each other's cached calls (and
+	// share a request with an identical call in flight); by default each token
+	// has its own.
+	SharedCache bool
+	// Configured says whether the configuration names model (it goes through
+	// even when Groq's model list does not list it); nil: none does.
+	Configured func(model string) bool
 }
 
 // Default bounds.
 const (
-	DefaultMaxBody = 4 << 20
-	defaultTimeout = 10 * time.Minute // a call's longest life when the caller sets no X-Groq-Timeout
+	DefaultMaxBody           = 4 << 20
+	DefaultMaxBodiesInFlight = 256 << 20
+	maxTimeout               = 10 * time.Minute // a call's longest life, and its life when the caller sets no X-Groq-Timeout
+	bodyTimeout              = 30 * time.Second // a chat or speech body's longest read
+	audioBodyTimeout         = 5 * time.Minute  // an audio upload's
+	bodyWait                 = 10 * time.Second // the longest wait for room among the bodies in flight
+	writeTimeout             = 10 * time.Second // the longest a caller may leave one write of its answer unread
 )
 
 // Gateway is an http.Handler; it is safe for concurrent use.
@@ -61,14 +87,42 @@ type Gateway struct {
 	anon     *caller
 	mux      *http.ServeMux
 	draining atomic.Bool
+	inFlight atomic.Int64 // the calls being served
+	modelSet modelGate
+	bodies   *semaphore.Weighted // bytes of request bodies in flight
+	origins  map[string]bool
+	// stop ends every call's context when the drain's grace is over (Abort).
+	stop     context.Context
+	stopCall context.CancelFunc
+	// The bounds on a body's read, a wait for room among the bodies, and one
+	// write to a caller (constants; tests shorten them).
+	bodyTimeout, audioBodyTimeout, bodyWait, writeTimeout time.Duration
 }
 
 // caller is a Token with its day's spending.
 type caller struct {
 	Token
-	mu   sync.Mutex
-	day  string
-	used int64
+	digest              [sha256.Size]byte // of the secret
+	mu                  sync.Mutex
+	day                 string
+	used                int64               // spent today
+	reserved            int64               // held by the calls in flight
+	slots               *semaphore.Weighted // MaxInFlight; nil: no bound
+	lbl, lbl200         string
+	lblOnce, lbl200Once sync.Once
+	// opts are its calls' options by priority, made once: the priority, its
+	// name as the caller (turns within a priority) and, unless the cache is
+	// shared, as the cache's scope.
+	opts [11][]groq.CallOption
+}
+
+func (c *caller) setOpts(sharedCache bool) {
+	for p := 1; p <= 10; p++ {
+		c.opts[p] = []groq.CallOption{groq.WithPriority(p), groq.WithCaller(c.Name)}
+		if !sharedCache {
+			c.opts[p] = append(c.opts[p], groq.WithCacheScope(c.Name))
+		}
+	}
 }
 
 // New checks cfg and returns the gateway serving c. An invalid token (no name or
@@ -83,7 +137,15 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{c: c, cfg: cfg, anon: &caller{Token: Token{Name: "anonymous"}}}
+	if cfg.MaxBodiesInFlight <= 0 {
+		cfg.MaxBodiesInFlight = DefaultMaxBodiesInFlight
+	}
+	g := &Gateway{c: c, cfg: cfg, anon: &caller{Token: Token{Name: "anonymous"}}, bodies: semaphore.NewWeighted(cfg.MaxBodiesInFlight), origins: map[string]bool{}}
+	g.stop, g.stopCall = context.WithCancel(context.Background())
+	g.bodyTimeout, g.audioBodyTimeout, g.bodyWait, g.writeTimeout = bodyTimeout, audioBodyTimeout, bodyWait, writeTimeout
+	for _, o := range cfg.AllowedOrigins {
+		g.origins[strings.TrimRight(strings.ToLower(o), "/")] = true
+	}
 	names, secrets := map[string]bool{}, map[string]bool{}
 	for i, t := range cfg.Tokens {
 		switch {
@@ -97,9 +159,18 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: token %q: priorities are 1 to 10", t.Name)
 		case t.DailyTokens < 0:
 			return nil, fmt.Errorf("gateway: token %q: a negative daily budget", t.Name)
+		case t.MaxInFlight < 0:
+			return nil, fmt.Errorf("gateway: token %q: a negative max-in-flight", t.Name)
 		}
 		names[t.Name], secrets[t.Secret] = true, true
-		g.tokens = append(g.tokens, &caller{Token: t})
+		c := &caller{Token: t, digest: sha256.Sum256([]byte(t.Secret))}
+		if t.MaxInFlight > 0 {
+			c.slots = semaphore.NewWeighted(int64(t.MaxInFlight))
+		}
+		g.tokens = append(g.tokens, c)
+	}
+	for _, c := range append(g.tokens, g.anon) {
+		c.setOpts(cfg.SharedCache)
 	}
 	g.routes()
 	return g, nil
@@ -109,18 +180,34 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 // calls in flight finish.
 func (g *Gateway) Drain() { g.draining.Store(true) }
 
+// InFlight is how many calls the gateway is serving.
+func (g *Gateway) InFlight() int { return int(g.inFlight.Load()) }
+
+// Abort ends the calls still in flight (the drain's grace is over): each
+// answers a 503 "shutting_down" (a streamed one, an error event) instead of a
+// cut connection.
+func (g *Gateway) Abort() { g.stopCall() }
+
 func (g *Gateway) routes() {
 	m := http.NewServeMux()
-	for _, p := range []string{"/openai/v1", "/v1"} {
-		m.HandleFunc("POST "+p+"/chat/completions", g.authed(g.chat))
-		m.HandleFunc("GET "+p+"/models", g.authed(g.models))
-		m.HandleFunc("GET "+p+"/models/{id...}", g.authed(g.models))
-		m.HandleFunc("POST "+p+"/audio/transcriptions", g.authed(g.transcribe))
-		m.HandleFunc("POST "+p+"/audio/translations", g.authed(g.transcribe))
-		m.HandleFunc("POST "+p+"/audio/speech", g.authed(g.speech))
+	allowed := map[string]string{} // path → its methods, for a 405's Allow
+	handle := func(method, path string, h http.HandlerFunc) {
+		m.HandleFunc(method+" "+path, h)
+		if a := allowed[path]; a != "" {
+			method = a + ", " + method
+		}
+		allowed[path] = method
 	}
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	for _, p := range []string{"/openai/v1", "/v1"} {
+		handle("POST", p+"/chat/completions", g.authed(g.chat))
+		handle("GET", p+"/models", g.authed(g.models))
+		m.HandleFunc("GET "+p+"/models/{id...}", g.authed(g.models))
+		handle("POST", p+"/audio/transcriptions", g.authed(g.transcribe))
+		handle("POST", p+"/audio/translations", g.authed(g.transcribe))
+		handle("POST", p+"/audio/speech", g.authed(g.speech))
+	}
+	handle("GET", "/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	handle("GET", "/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if g.draining.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
@@ -128,34 +215,68 @@ func (g *Gateway) routes() {
 		w.Write([]byte("ready\n"))
 	})
 	if g.cfg.Metrics != nil {
-		m.Handle("GET /metrics", g.cfg.Metrics)
+		handle("GET", "/metrics", g.metrics)
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a := allowed[r.URL.Path]
+		if a == "" && (strings.HasPrefix(r.URL.Path, "/openai/v1/models/") || strings.HasPrefix(r.URL.Path, "/v1/models/")) {
+			a = "GET"
+		}
+		unread(w, r)
+		if a != "" {
+			w.Header().Set("Allow", a)
+			writeError(w, http.StatusMethodNotAllowed, &apiError{Message: r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + a + ")", Type: "invalid_request_error", Code: "method_not_allowed"})
+			return
+		}
 		writeError(w, http.StatusNotFound, &apiError{Message: "Unknown request URL: " + r.Method + " " + r.URL.Path, Type: "invalid_request_error", Code: "unknown_url"})
 	})
 	g.mux = m
 }
 
-// ServeHTTP serves the gateway's routes.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the gateway's routes. Without tokens (a loopback gateway),
+// it first refuses what a web page could send: a Host that is not loopback (DNS
+// rebinding) and a browser Origin not in AllowedOrigins.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // a body: bounded in time until a handler reads it (room) or refuses it
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.bodyTimeout))
+	}
+	if len(g.tokens) == 0 {
+		if msg := g.foreign(r); msg != "" {
+			unread(w, r)
+			writeError(w, http.StatusForbidden, &apiError{Message: msg, Type: "invalid_request_error", Code: "forbidden"})
+			return
+		}
+	}
+	g.mux.ServeHTTP(w, r)
+}
 
 // request is one call through the gateway, for its handler, logs and metrics.
 type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
+	g      *Gateway
 	who    *caller
 	id     string // the gateway's request id
 	start  time.Time
 	status int
 	model  string
 	prio   int
+	// reserved is the caller's budget it holds; held the bytes of the bodies in
+	// flight; admitted is set by the client's observer (Observer) when the call
+	// leaves the queue.
+	reserved int64
+	held     int64
+	admitted atomic.Bool
+	bodyRead bool // its body was read to its end
 }
 
 // authed checks the caller's token (an OpenAI-shaped 401 when it is missing or
 // wrong: nothing goes to Groq) and logs and counts the call when it ends.
 func (g *Gateway) authed(h func(*request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := &request{w: w, r: r, id: newID(), start: time.Now(), status: http.StatusOK}
+		g.inFlight.Add(1)
+		defer g.inFlight.Add(-1)
+		q := &request{w: w, r: r, g: g, id: newID(), start: time.Now(), status: http.StatusOK}
 		w.Header().Set("X-Groq-Gateway-Request-Id", q.id)
 		q.who = g.caller(r)
 		if q.who == nil {
@@ -164,6 +285,9 @@ func (g *Gateway) authed(h func(*request)) http.HandlerFunc {
 			return
 		}
 		h(q)
+		if q.held > 0 {
+			g.bodies.Release(q.held)
+		}
 		g.done(q)
 	}
 }
@@ -177,10 +301,12 @@ func (g *Gateway) caller(r *http.Request) *caller {
 	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
 		return nil
 	}
-	secret := []byte(strings.TrimSpace(h[7:]))
+	// Digests of equal length are compared, so that neither the time nor its
+	// length tells anything of a secret; every token is compared.
+	digest := sha256.Sum256([]byte(strings.TrimSpace(h[7:])))
 	var found *caller
-	for _, t := range g.tokens { // every token compared, in constant time
-		if subtle.ConstantTimeCompare(secret, []byte(t.Secret)) == 1 {
+	for _, t := range g.tokens {
+		if subtle.ConstantTimeCompare(digest[:], t.digest[:]) == 1 {
 			found = t
 		}
 	}
@@ -190,15 +316,39 @@ func (g *Gateway) caller(r *http.Request) *caller {
 // done logs and counts a finished call.
 func (g *Gateway) done(q *request) {
 	d := time.Since(q.start)
+	if g.cfg.Logger.Enabled(q.r.Context(), slog.LevelInfo) {
+		g.log(q, d)
+	}
+	if m := g.cfg.Metrics; m != nil {
+		m.Add("groq_gateway_requests_total", q.who.statusLabels(q.status), 1)
+		m.Observe("groq_gateway_request_duration_seconds", q.who.labels(), d.Seconds())
+	}
+}
+
+// log logs a finished call (at Info: the line is built only when it is on).
+func (g *Gateway) log(q *request, d time.Duration) {
 	g.cfg.Logger.LogAttrs(q.r.Context(), slog.LevelInfo, "gateway: call",
 		slog.String("id", q.id), slog.String("token", q.who.name()), slog.String("method", q.r.Method), slog.String("path", q.r.URL.Path),
 		slog.String("model", q.model), slog.Int("priority", q.prio), slog.Int("status", q.status),
 		slog.String("groq_request_id", q.w.Header().Get("X-Request-Id")), slog.Duration("duration", d))
-	if m := g.cfg.Metrics; m != nil {
-		lbl := metrics.Labels("groq_gateway_token", q.who.name(), "http_response_status_code", strconv.Itoa(q.status))
-		m.Add("groq_gateway_requests_total", lbl, 1)
-		m.Observe("groq_gateway_request_duration_seconds", metrics.Labels("groq_gateway_token", q.who.name()), d.Seconds())
+}
+
+// labels are the metrics' labels of a caller's calls, rendered once.
+func (c *caller) labels() string {
+	if c == nil {
+		return metrics.Labels("groq_gateway_token", "unknown")
 	}
+	c.lblOnce.Do(func() { c.lbl = metrics.Labels("groq_gateway_token", c.Name) })
+	return c.lbl
+}
+
+// statusLabels are labels with the answer's status: a 200's rendered once.
+func (c *caller) statusLabels(status int) string {
+	if c != nil && status == http.StatusOK {
+		c.lbl200Once.Do(func() { c.lbl200 = metrics.Labels("groq_gateway_token", c.Name, "http_response_status_code", "200") })
+		return c.lbl200
+	}
+	return metrics.Labels("groq_gateway_token", c.name(), "http_response_status_code", strconv.Itoa(status))
 }
 
 func (c *caller) name() string {
@@ -233,50 +383,105 @@ func (q *request) priority() (int, error) {
 // context is the call's context: the request's (which ends when the caller goes
 // away), within X-Groq-Timeout when given (a Go duration, as 30s, or seconds).
 func (q *request) context() (context.Context, context.CancelFunc, error) {
-	d := defaultTimeout
+	d := maxTimeout
 	if v := strings.TrimSpace(q.r.Header.Get("X-Groq-Timeout")); v != "" {
 		t, err := time.ParseDuration(v)
 		if err != nil {
 			secs, serr := strconv.ParseFloat(v, 64)
 			t, err = time.Duration(secs*float64(time.Second)), serr
 		}
-		if err != nil || t <= 0 {
-			return nil, nil, fmt.Errorf("X-Groq-Timeout %q: a positive duration (30s) or seconds", v)
+		if err != nil || t <= 0 || t > maxTimeout {
+			return nil, nil, fmt.Errorf("X-Groq-Timeout %q: a positive duration (30s) or seconds, at most %s", v, maxTimeout)
 		}
 		d = t
 	}
-	ctx, cancel := context.WithTimeout(q.r.Context(), d)
-	return ctx, cancel, nil
+	ctx, cancel := context.WithTimeout(context.WithValue(q.r.Context(), admittedKey{}, &q.admitted), d)
+	stop := context.AfterFunc(q.g.stop, cancel) // Abort: the drain's grace is over
+	return ctx, func() { stop(); cancel() }, nil
 }
 
-// spend adds n tokens to the caller's day; over says whether its budget is spent,
-// and when the day resets.
-func (c *caller) spend(n int64) {
+// The daily budget of a token is reserved before a call is sent and settled
+// when it ends, so that calls in flight together cannot spend past it: a call
+// reserves its prompt's estimate and its max_completion_tokens (or, when it
+// sets none, completionGuess), never more than what is left; a call that finds
+// nothing left is refused.
+const completionGuess = 256
+
+// reserve holds the call's share of its caller's budget; false when it answered
+// the refusal (a 429 with Retry-After until midnight UTC).
+func (q *request) reserve(want int64) bool {
+	c := q.who
+	if c.DailyTokens <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	now := time.Now().UTC()
+	c.roll(now)
+	left := c.DailyTokens - c.used - c.reserved
+	if left > 0 {
+		q.reserved = min(max(want, 1), left)
+		c.reserved += q.reserved
+	}
+	c.mu.Unlock()
+	if left > 0 {
+		return true
+	}
+	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+	q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(midnight.Sub(now).Seconds()))))
+	q.fail(http.StatusTooManyRequests, &apiError{Message: fmt.Sprintf("the daily token budget of %q (%d tokens) is spent; it resets at midnight UTC", c.Name, c.DailyTokens),
+		Type: "tokens", Code: "budget_exceeded"})
+	return false
+}
+
+// chatCost is what a chat call reserves of its caller's budget.
+func chatCost(req *groq.ChatRequest) int64 {
+	want := int64(groq.EstimateTokens(req.Model, req.Messages))
+	switch {
+	case req.MaxCompletionTokens != nil:
+		return want + int64(*req.MaxCompletionTokens)
+	case req.MaxTokens != nil:
+		return want + int64(*req.MaxTokens)
+	}
+	return want + completionGuess
+}
+
+// settle gives back the call's reservation and charges what it spent.
+func (q *request) settle(spent int64) {
+	c := q.who
 	if c.DailyTokens <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.roll(time.Now())
-	c.used += n
-}
-
-func (c *caller) over() (bool, time.Duration) {
-	if c.DailyTokens <= 0 {
-		return false, 0
+	c.reserved -= q.reserved
+	q.reserved = 0
+	if day := time.Now().UTC().Format(time.DateOnly); day == c.day {
+		c.used += spent
+	} else { // the day turned while the call ran: it counts on the new day
+		c.roll(time.Now())
+		c.used = spent
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now().UTC()
-	c.roll(now)
-	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-	return c.used >= c.DailyTokens, midnight.Sub(now)
 }
 
 func (c *caller) roll(now time.Time) {
 	if day := now.UTC().Format(time.DateOnly); day != c.day {
 		c.day, c.used = day, 0
 	}
+}
+
+// admittedKey marks a call's context with where the observer notes its admission.
+type admittedKey struct{}
+
+// ClientOption is the option the gateway's client needs: an observer that notes
+// when a call leaves the queue, so that a call whose X-Groq-Timeout passes while
+// it waits for a slot is a 429 (waiting less long helps), and one that passes
+// while Groq answers a 504.
+func ClientOption() groq.Option {
+	return groq.WithObserver(groq.Observer{Admitted: func(ctx context.Context, _ groq.AdmittedEvent) {
+		if a, ok := ctx.Value(admittedKey{}).(*atomic.Bool); ok {
+			a.Store(true)
+		}
+	}})
 }
 
 func newID() string {

@@ -33,7 +33,7 @@ func setup(t *testing.T, sopts []groqtest.Option, tokens []Token, copts ...groq.
 	t.Cleanup(srv.Close)
 	m := metrics.New()
 	c, err := groq.NewClient(append([]groq.Option{groq.WithAPIKeys("gsk_upstream_secret"), groq.WithBaseURL(srv.URL()),
-		groq.WithMaxConcurrency(64), groq.WithObserver(m.Observer())}, copts...)...)
+		groq.WithMaxConcurrency(64), groq.WithObserver(m.Observer()), ClientOption()}, copts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	m.SetClient(c)
@@ -70,13 +70,19 @@ const hello = `{"model":"llama-3.1-8b-instant","messages":[{"role":"user","conte
 // 120, a minute's bucket): every call succeeds, with no 429, close to the 7.5 s
 // the key allows.
 //
+// The pacing margin is 250 ms, not the default 50: on a 2-core machine shared
+// with other builds, the -race test process's goroutines wake late and its
+// requests reach the simulator bunched (1 429 in 2 of 4 runs on c9b84dd too);
+// the default margin against arrival jitter is TestPacingMarginAbsorbsArrivalJitter's.
+//
 // The gateway and the simulator are warmed first by one call on another model
 // (it spends nothing of m's): a cold test process under -race can take longer
 // than the pacing margin between a request's write and the simulator's handler,
 // which no running gateway sees.
 func TestThreeServicesShareOneQuota(t *testing.T) {
 	srv, front, _ := setup(t, []groqtest.Option{groqtest.WithModel("m", groqtest.Limits{RPM: 120}), groqtest.WithModel("warm", groqtest.Limits{})}, nil,
-		groq.WithModelLimits("m", groq.Limits{RPM: 120}), groq.WithMaxQueue(1000), groq.WithMaxRetryDelay(time.Minute))
+		groq.WithModelLimits("m", groq.Limits{RPM: 120}), groq.WithMaxQueue(1000), groq.WithMaxRetryDelay(time.Minute),
+		groq.WithPacingMargin(250*time.Millisecond))
 	resp, data := post(t, http.DefaultClient, front.URL, "", `{"model":"warm","messages":[{"role":"user","content":"hi"}]}`)
 	require.Equal(t, 200, resp.StatusCode, string(data))
 	start := time.Now()
@@ -110,6 +116,7 @@ func TestStreamPassesThroughChunkByChunk(t *testing.T) {
 	_, front, _ := setup(t, []groqtest.Option{groqtest.WithStreamChunkDelay(20 * time.Millisecond)}, nil)
 	body := `{"model":"llama-3.1-8b-instant","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"tell me a long story please"}]}`
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -213,7 +220,7 @@ func TestLocalRefusalsAreOpenAIShaped(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	resp, _ = post(t, http.DefaultClient, front.URL, "ta", `{not json`)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	resp, data = post(t, http.DefaultClient, front.URL, "ta", `{"model":"m","messages":[]}`)
+	resp, data = post(t, http.DefaultClient, front.URL, "ta", `{"model":"small","messages":[]}`)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(data), `"param":"messages"`)
 	resp, _ = post(t, http.DefaultClient, front.URL, "ta", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", DefaultMaxBody)+`"}]}`)

@@ -1,12 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,16 +15,60 @@ import (
 	"github.com/groqkit/groq"
 )
 
-// body reads the request's body, at most limit bytes (a 413 past it).
+// body reads the request's body, at most limit bytes (a 413 past it), within
+// bodyTimeout, once its bytes fit among the bodies in flight (a 503 when they
+// do not within bodyWait). The room is given back when the call ends.
 func (q *request) body(limit int64) ([]byte, bool) {
-	data, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, limit))
+	n := limit
+	if cl := q.r.ContentLength; cl > limit {
+		q.tooLarge(&http.MaxBytesError{Limit: limit})
+		return nil, false
+	} else if cl >= 0 {
+		n = cl
+	}
+	if !q.room(n, q.g.bodyTimeout) {
+		return nil, false
+	}
+	data := make([]byte, 0, n+1) // read into its size: no doubling growth
+	buf := bytes.NewBuffer(data)
+	_, err := buf.ReadFrom(http.MaxBytesReader(q.w, q.r.Body, limit))
 	if err != nil {
 		if !q.tooLarge(err) {
 			q.fail(http.StatusBadRequest, &apiError{Message: "reading the request body: " + err.Error(), Type: "invalid_request_error"})
 		}
 		return nil, false
 	}
-	return data, true
+	q.read()
+	return buf.Bytes(), true
+}
+
+// room waits until n bytes fit among the bodies in flight (at most bodyWait),
+// and gives the body read timeout to read them; false when it answered a 503.
+func (q *request) room(n int64, timeout time.Duration) bool {
+	n = max(1, min(n, q.g.cfg.MaxBodiesInFlight))
+	if !q.g.bodies.TryAcquire(n) && !q.waitRoom(n) {
+		q.w.Header().Set("Retry-After", "1")
+		q.fail(http.StatusServiceUnavailable, &apiError{Message: "the gateway is reading as many request bodies as it holds at once; try again", Type: "server_error", Code: "busy"})
+		return false
+	}
+	q.held += n
+	http.NewResponseController(q.w).SetReadDeadline(time.Now().Add(timeout))
+	return true
+}
+
+// waitRoom waits at most bodyWait for n bytes of room among the bodies.
+func (q *request) waitRoom(n int64) bool {
+	ctx, cancel := context.WithTimeout(q.r.Context(), q.g.bodyWait)
+	defer cancel()
+	return q.g.bodies.Acquire(ctx, n) == nil
+}
+
+// read lifts the body's read deadline once it is read: the server's watch for
+// a caller that goes away reads on, and a deadline passing there would end the
+// call's context.
+func (q *request) read() {
+	q.bodyRead = true
+	http.NewResponseController(q.w).SetReadDeadline(time.Time{})
 }
 
 // tooLarge answers a 413 naming the bound when err is a body read past its
@@ -52,8 +96,9 @@ func (q *request) decode(limit int64, v any) bool {
 	return true
 }
 
-// begin is what every call to Groq does first: its priority, its context and the
-// caller's budget. ok is false when the call was answered (refused) already.
+// begin is what every call to Groq does first: its priority, its context, and
+// its turn among its token's calls in flight (MaxInFlight; a wait past its
+// deadline is a 429). ok is false when the call was answered (refused) already.
 func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts []groq.CallOption, ok bool) {
 	p, err := q.priority()
 	if err == nil {
@@ -63,29 +108,42 @@ func (q *request) begin() (ctx context.Context, cancel context.CancelFunc, opts 
 		q.fail(http.StatusBadRequest, &apiError{Message: err.Error(), Type: "invalid_request_error"})
 		return nil, nil, nil, false
 	}
-	if over, reset := q.who.over(); over {
-		cancel()
-		q.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(reset.Seconds()))))
-		q.fail(http.StatusTooManyRequests, &apiError{Message: fmt.Sprintf("the daily token budget of %q (%d tokens) is spent; it resets at midnight UTC", q.who.Name, q.who.DailyTokens),
-			Type: "tokens", Code: "budget_exceeded"})
-		return nil, nil, nil, false
+	if s := q.who.slots; s != nil {
+		if err := s.Acquire(ctx, 1); err != nil {
+			cancel()
+			q.failWith(err)
+			return nil, nil, nil, false
+		}
+		stop := cancel
+		cancel = func() { stop(); s.Release(1) }
 	}
-	return ctx, cancel, []groq.CallOption{groq.WithPriority(p)}, true
+	return ctx, cancel, q.who.opts[p], true
 }
 
 // chat serves POST chat/completions, plain or streamed. The body is a chat request
 // as any OpenAI SDK sends it; every field passes through to Groq.
 func (g *Gateway) chat(q *request) {
+	if len(g.tokens) == 0 && !jsonBody(q.r) {
+		q.fail(http.StatusUnsupportedMediaType, &apiError{Message: "a chat body is JSON: send Content-Type: application/json", Type: "invalid_request_error"})
+		return
+	}
 	var req groq.ChatRequest
 	if !q.decode(g.cfg.MaxBody, &req) {
 		return
 	}
 	q.model = req.Model
+	if status, e := g.checkModel(q.r.Context(), req.Model); e != nil {
+		q.fail(status, e)
+		return
+	}
 	ctx, cancel, opts, ok := q.begin()
 	if !ok {
 		return
 	}
 	defer cancel()
+	if !q.reserve(chatCost(&req)) {
+		return
+	}
 	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(g.c.Waiting(req.Model, q.prio)))
 	if req.Stream {
 		g.stream(ctx, q, &req, opts)
@@ -93,20 +151,29 @@ func (g *Gateway) chat(q *request) {
 	}
 	resp, err := g.c.ChatCompletion(ctx, &req, opts...)
 	if err != nil {
+		q.settle(0)
 		q.failWith(err)
 		return
 	}
-	q.who.spend(int64(usedTokens(resp.Usage)))
+	q.settle(int64(usedTokens(resp.Usage)))
 	q.meta(resp.Meta)
+	if b := resp.Body(); b != nil { // Groq's bytes, unchanged: no encoding again
+		q.write(http.StatusOK, b)
+		return
+	}
 	q.json(http.StatusOK, resp)
 }
 
 // stream passes a streamed completion through chunk by chunk, as server-sent
 // events ending with [DONE]. A failure before the first chunk is an error
-// answer; after it, an error event.
+// answer; after it, an error event, and no [DONE]. A caller that leaves a write
+// unread for writeTimeout (or past its call's deadline) is cut, so that it
+// does not hold a slot. What was sent is charged to the caller's budget: the
+// usage Groq reports, else (a stream cut short) an estimate of what it sent.
 func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest, opts []groq.CallOption) {
 	st, err := g.c.ChatCompletionStream(ctx, req, opts...)
 	if err != nil {
+		q.settle(0)
 		q.failWith(err)
 		return
 	}
@@ -115,26 +182,54 @@ func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest,
 	h := q.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
+	q.status = http.StatusOK
+	rc := http.NewResponseController(q.w)
+	q.deadline(ctx, rc)
 	q.w.WriteHeader(http.StatusOK)
-	flusher, _ := q.w.(http.Flusher)
 	buf := make([]byte, 0, 512)
-	for st.Next() {
-		chunk, _ := json.Marshal(st.Current())
-		buf = append(append(append(buf[:0], "data: "...), chunk...), "\n\n"...)
-		if _, err := q.w.Write(buf); err != nil {
-			return // the caller went away: Close ends the call
+	sent := 0 // bytes of content sent, for a cut stream's charge
+	defer func() {
+		if u := st.Usage(); u != nil {
+			q.settle(int64(u.TotalTokens))
+			return
 		}
-		if flusher != nil {
-			flusher.Flush()
+		q.settle(int64(groq.EstimateTokens(req.Model, req.Messages) + (sent+3)/4))
+	}()
+	for st.Next() {
+		ch := st.Current()
+		for _, c := range ch.Choices {
+			sent += len(c.Delta.Content) + len(c.Delta.Reasoning)
+		}
+		chunk, _ := json.Marshal(ch)
+		buf = append(append(append(buf[:0], "data: "...), chunk...), "\n\n"...)
+		q.deadline(ctx, rc)
+		if _, err := q.w.Write(buf); err != nil {
+			return // the caller went away or stopped reading: Close ends the call
+		}
+		if err := rc.Flush(); err != nil {
+			return
 		}
 	}
 	if err := st.Err(); err != nil {
-		_, e := errorOf(err)
+		status, e := q.errorOf(err)
 		ev, _ := json.Marshal(map[string]any{"error": e})
+		q.status = status
+		q.deadline(ctx, rc)
 		fmt.Fprintf(q.w, "data: %s\n\n", ev)
+		return // no [DONE]: the stream did not end well
 	}
-	q.who.spend(int64(usedTokens(st.Usage())))
+	q.deadline(ctx, rc)
 	q.w.Write([]byte("data: [DONE]\n\n"))
+}
+
+// deadline bounds the next write to the caller: writeTimeout from now, and no
+// later than the call's deadline.
+func (q *request) deadline(ctx context.Context, rc *http.ResponseController) {
+	d := time.Now().Add(q.g.writeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
+	}
+	rc.SetWriteDeadline(d)
 }
 
 // models serves GET models and GET models/{id}.
@@ -163,11 +258,29 @@ func (g *Gateway) models(q *request) {
 	q.json(http.StatusOK, map[string]any{"object": "list", "data": ms})
 }
 
+// multipartMemory is how much of an upload's files is kept in memory; the
+// rest waits in a temporary file.
+const multipartMemory = 4 << 20
+
 // transcribe serves POST audio/transcriptions and audio/translations: the caller's
 // multipart form, read within the bound, becomes a TranscriptionRequest.
 func (g *Gateway) transcribe(q *request) {
+	n := g.cfg.MaxAudioBody
+	if cl := q.r.ContentLength; cl > n {
+		q.tooLarge(&http.MaxBytesError{Limit: n})
+		return
+	} else if cl >= 0 {
+		n = cl
+	}
+	if !q.room(n, g.audioBodyTimeout) {
+		return
+	}
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, g.cfg.MaxAudioBody)
-	if err := q.r.ParseMultipartForm(32 << 20); err != nil {
+	err := q.r.ParseMultipartForm(multipartMemory)
+	if err == nil {
+		q.read()
+	}
+	if err != nil {
 		if q.tooLarge(err) {
 			return
 		}
@@ -207,6 +320,10 @@ func (g *Gateway) transcribe(q *request) {
 		return
 	}
 	defer cancel()
+	if !q.reserve(1) { // audio is not counted in tokens; a spent budget refuses it
+		return
+	}
+	defer q.settle(0)
 	call := g.c.Transcribe
 	if strings.HasSuffix(q.r.URL.Path, "/translations") {
 		call = g.c.Translate
@@ -237,6 +354,10 @@ func (g *Gateway) speech(q *request) {
 		return
 	}
 	defer cancel()
+	if !q.reserve(1) {
+		return
+	}
+	defer q.settle(0)
 	st, err := g.c.SpeechStream(ctx, &req, opts...)
 	if err != nil {
 		q.failWith(err)
@@ -277,11 +398,21 @@ func (q *request) json(status int, v any) {
 		q.fail(http.StatusInternalServerError, &apiError{Message: "encoding the answer: " + err.Error(), Type: "server_error"})
 		return
 	}
+	q.write(status, data)
+}
+
+// write answers status with the JSON data, within the write bound.
+func (q *request) write(status int, data []byte) {
+	http.NewResponseController(q.w).SetWriteDeadline(time.Now().Add(q.g.writeTimeout))
 	q.status = status
-	q.w.Header().Set("Content-Type", "application/json")
+	h := q.w.Header()
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(data))}
 	q.w.WriteHeader(status)
 	q.w.Write(data)
 }
+
+var jsonType = []string{"application/json"}
 
 func usedTokens(u *groq.Usage) int {
 	if u == nil {

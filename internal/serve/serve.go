@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,7 +58,23 @@ type options struct {
 	rpm, concurrency, maxQueue int
 	grace, reload              time.Duration
 	maxBody, budget            int64
-	verbose                    bool
+	verbose, sharedCache       bool
+	origins                    originFlags
+	configured                 atomic.Pointer[map[string]bool] // the models the config file names
+}
+
+// originFlags are the --allow-origin values.
+type originFlags []string
+
+func (f *originFlags) String() string { return strings.Join(*f, ",") }
+
+func (f *originFlags) Set(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("%q is not an origin (scheme://host[:port])", v)
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // Run runs the server until a signal; it returns the exit code.
@@ -68,7 +86,7 @@ func Run(args []string, e Env, h Hooks) int {
 	fs := flag.NewFlagSet(h.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "the address to serve on (host:port); off loopback it needs a token")
-	fs.Var(&o.tokens, "token", "a caller's token: SECRET, or name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N] (repeatable; GROQ_GATEWAY_TOKEN too)")
+	fs.Var(&o.tokens, "token", "a caller's token: SECRET, or name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N][,max-in-flight=N] (repeatable; GROQ_GATEWAY_TOKEN too)")
 	fs.StringVar(&o.config, "config", "", "JSON configuration `file` (models, keys, limits), reloaded when it changes or on SIGHUP")
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests to Groq in flight at most")
@@ -78,6 +96,8 @@ func Run(args []string, e Env, h Hooks) int {
 	fs.Int64Var(&o.maxBody, "max-body", gateway.DefaultMaxBody, "the largest chat or speech request body, in bytes")
 	fs.Int64Var(&o.budget, "budget", 0, "the whole gateway's daily token budget (0: none; a token's own is daily-tokens)")
 	fs.BoolVar(&o.verbose, "v", false, "log every call (JSON lines on standard error)")
+	fs.BoolVar(&o.sharedCache, "shared-cache", false, "with the config file's cache_path: let callers be answered from each other's cached calls (default: each token has its own)")
+	fs.Var(&o.origins, "allow-origin", "a browser `origin` (http://localhost:3000) that may call a gateway without tokens (repeatable; others get a 403)")
 	if h.Flags != nil {
 		h.Flags(fs)
 	}
@@ -145,7 +165,8 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		return code
 	}
 	defer closeAll()
-	gw, err := gateway.New(client, gateway.Config{Tokens: tokens, MaxBody: o.maxBody, Logger: log, Metrics: m})
+	gw, err := gateway.New(client, gateway.Config{Tokens: tokens, MaxBody: o.maxBody, Logger: log, Metrics: m, AllowedOrigins: o.origins, SharedCache: o.sharedCache,
+		Configured: func(model string) bool { c := o.configured.Load(); return c != nil && (*c)[model] }})
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitUsage
@@ -155,6 +176,8 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitFail
 	}
+	stopReload := watchConfig(o, client, log, e.Getenv) // SIGHUP is ours before anyone can know the address
+	defer stopReload()
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -169,24 +192,47 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	stopReload := watchConfig(o, client, log, e.Getenv)
-	defer stopReload()
 	select {
 	case err := <-served:
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitFail
 	case sig := <-sigs:
-		fmt.Fprintf(e.Stderr, "%s: %v: no new calls; the calls in flight have %s to finish\n", h.Name, sig, o.grace)
+		fmt.Fprintf(e.Stderr, "%s: %v: draining (/readyz answers 503); the calls in flight have %s to finish (a second signal ends them now)\n", h.Name, sig, o.grace)
 	}
-	gw.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), o.grace)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		srv.Close() // the grace is over: what is left is cut
-		fmt.Fprintf(e.Stderr, "%s: the grace ran out; the calls still in flight were cut\n", h.Name)
-	}
+	drain(srv, gw, o.grace, sigs)
 	fmt.Fprintf(e.Stderr, "%s: stopped\n", h.Name)
 	return exitOK
+}
+
+// drain stops the server gracefully: /readyz answers 503 while the listener
+// stays open (a load balancer's probes see it), connections are not kept
+// alive, and the calls in flight have grace to finish. When the grace runs out,
+// or on a second signal, the calls still running are ended with a 503
+// "shutting_down" answer (an error event for a stream) rather than a cut
+// connection, and the server closes.
+func drain(srv *http.Server, gw *gateway.Gateway, grace time.Duration, sigs <-chan os.Signal) {
+	gw.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	end := time.NewTimer(grace)
+	defer end.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for gw.InFlight() > 0 {
+		select {
+		case <-tick.C:
+		case <-end.C:
+			break wait
+		case <-sigs:
+			break wait
+		}
+	}
+	gw.Abort() // nothing left in flight, or their time is up
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close() // a handler that did not answer the abort in time
+	}
 }
 
 // newClient builds the gateway's client: keys from GROQ_API_KEYS or GROQ_API_KEY
@@ -197,7 +243,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
 	m.NoCache()
 	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
-		groq.WithLogger(slog.New(callerErrors{log.Handler()})), groq.WithObserver(m.Observer())}
+		groq.WithLogger(slog.New(callerErrors{log.Handler()})), groq.WithObserver(m.Observer()), gateway.ClientOption()}
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
@@ -213,6 +259,7 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 			return nil, nil, exitUsage
 		}
 		opts = append(opts, groq.WithConfig(cfg))
+		o.setConfigured(cfg)
 	}
 	switch {
 	case len(keys) > 0:
@@ -282,16 +329,39 @@ func ReadConfig(path string, getenv func(string) string) (*groq.Config, error) {
 	return cfg, err
 }
 
+// setConfigured notes the models cfg names, which the gateway lets through
+// whether or not Groq's model list has them.
+func (o *options) setConfigured(cfg *groq.Config) {
+	names := make(map[string]bool, len(cfg.Models))
+	for m := range cfg.Models {
+		names[m] = true
+	}
+	o.configured.Store(&names)
+}
+
 // watchConfig reloads the config file when it changes (checked every
 // o.reload) or on SIGHUP; a file that does not parse is logged and the running
-// configuration kept.
+// configuration kept. Without a config file, SIGHUP is logged and ignored (its
+// default would end the process at once, with no drain).
 func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(string) string) (stop func()) {
-	if o.config == "" {
-		return func() {}
-	}
-	done := make(chan struct{})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	if o.config == "" {
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for {
+				select {
+				case <-done:
+					return
+				case <-hup:
+					log.Warn("gateway: SIGHUP ignored: there is no --config file to reload")
+				}
+			}
+		}()
+		return func() { signal.Stop(hup); close(done); <-stopped }
+	}
 	stamp := func() string {
 		st, err := os.Stat(o.config)
 		if err != nil {
@@ -320,6 +390,9 @@ func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(strin
 			if err == nil {
 				err = c.Reload(cfg)
 			}
+			if err == nil {
+				o.setConfigured(cfg)
+			}
 			if err != nil {
 				log.Error("gateway: the config file was not reloaded; the running configuration stays", "error", err.Error())
 				continue
@@ -338,8 +411,9 @@ models; the audio endpoints) at /openai/v1 and /v1, through one client: its
 priorities (X-Groq-Priority: 1..10), per-model queues, per-key buckets, retries
 and budget, for services in any language. Callers present a gateway token
 (Authorization: Bearer); the Groq keys never leave the gateway. /healthz, /readyz
-and /metrics are served too. SIGTERM stops new calls and gives those in flight
---shutdown-grace to finish, then exits 0.
+and /metrics are served too. SIGTERM drains: /readyz answers 503 while the calls
+in flight have --shutdown-grace to finish; then (or on a second SIGTERM) the
+calls left get a 503 and it exits 0. SIGHUP reloads --config.
 
 Flags:
 `, name)

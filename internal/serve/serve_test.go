@@ -22,13 +22,14 @@ func TestParseToken(t *testing.T) {
 	tok, err := parseToken("gw_plain", 0)
 	require.NoError(t, err)
 	assert.Equal(t, "token-1", tok.Name)
-	tok, err = parseToken("name=web,secret=s,priority=3,max-priority=2,daily-tokens=100", 1)
+	tok, err = parseToken("name=web,secret=s,priority=3,max-priority=2,daily-tokens=100,max-in-flight=4", 1)
 	require.NoError(t, err)
+	assert.Equal(t, 4, tok.MaxInFlight)
 	assert.Equal(t, "web", tok.Name)
 	assert.Equal(t, 3, tok.Priority)
 	assert.Equal(t, 2, tok.MaxPriority)
 	assert.Equal(t, int64(100), tok.DailyTokens)
-	for _, bad := range []string{"name=a", "name=a,secret=s,colour=red", "name=a,secret=s,priority=x", "a b", "name=a,,secret=s"} {
+	for _, bad := range []string{"name=a", "name=a,secret=s,colour=red", "name=a,secret=s,priority=x", "name=a,secret=s,max-in-flight=x", "a b", "name=a,,secret=s"} {
 		_, err := parseToken(bad, 0)
 		assert.Error(t, err, bad)
 	}

@@ -40,7 +40,7 @@ func (o *options) allTokens(getenv func(string) string) ([]gateway.Token, error)
 }
 
 // parseToken reads a token: a bare secret (named token-N), or
-// name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N].
+// name=NAME,secret=SECRET[,priority=P][,max-priority=P][,daily-tokens=N][,max-in-flight=N].
 func parseToken(spec string, i int) (gateway.Token, error) {
 	if !strings.Contains(spec, "=") {
 		if strings.ContainsAny(spec, " ,") {
@@ -66,8 +66,10 @@ func parseToken(spec string, i int) (gateway.Token, error) {
 			t.MaxPriority, err = strconv.Atoi(v)
 		case "daily-tokens":
 			t.DailyTokens, err = strconv.ParseInt(v, 10, 64)
+		case "max-in-flight":
+			t.MaxInFlight, err = strconv.Atoi(v)
 		default:
-			return t, fmt.Errorf("token #%d: unknown key %q (name, secret, priority, max-priority, daily-tokens)", i+1, k)
+			return t, fmt.Errorf("token #%d: unknown key %q (name, secret, priority, max-priority, daily-tokens, max-in-flight)", i+1, k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("token #%d: %s %q is not a number", i+1, k, v)

@@ -8,7 +8,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	neturl "net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,17 +30,50 @@ func main() {
 			fs.StringVar(&prefix, "redis-prefix", "groq:", "the prefix of the store's keys (one per Groq organization set)")
 			fs.DurationVar(&timeout, "redis-timeout", redisstore.DefaultTimeout, "the longest a Redis operation may take; a slower one counts as a failure and the replica admits on its own buckets")
 		},
-		Options: func() ([]groq.Option, func(), error) {
-			if url == "" {
-				return nil, nil, nil
-			}
-			opt, err := redis.ParseURL(url)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--redis %q: %v", url, err)
-			}
-			rdb := redis.NewClient(opt)
-			store := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
-			return []groq.Option{groq.WithQuotaStore(store)}, func() { rdb.Close() }, nil
-		},
+		Options: func() ([]groq.Option, func(), error) { return redisOptions(url, prefix, timeout) },
 	}))
+}
+
+// redisOptions are the client's options for --redis: a QuotaStore on it. An
+// invalid URL is an error that names it without its password.
+func redisOptions(rawURL, prefix string, timeout time.Duration) ([]groq.Option, func(), error) {
+	if rawURL == "" {
+		return nil, nil, nil
+	}
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		msg := err.Error()
+		if p := password(rawURL); p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+		return nil, nil, fmt.Errorf("--redis %q: %s", redacted(rawURL), msg)
+	}
+	rdb := redis.NewClient(opt)
+	store := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
+	return []groq.Option{groq.WithQuotaStore(store)}, func() { rdb.Close() }, nil
+}
+
+// redacted is rawURL with its user information's password replaced by xxxxx,
+// even when the URL does not parse.
+func redacted(rawURL string) string {
+	if u, err := neturl.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if at := strings.LastIndex(rest, "@"); ok && at >= 0 {
+		user, _, _ := strings.Cut(rest[:at], ":")
+		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	}
+	return rawURL
+}
+
+// password is the password in rawURL's user information ("" when none).
+func password(rawURL string) string {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return ""
+	}
+	_, p, _ := strings.Cut(rest[:at], ":")
+	return p
 }
