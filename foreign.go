@@ -25,6 +25,9 @@ import (
 // What the client cannot see: a program whose every request is refused spends
 // nothing, and leaves no trace in the headers.
 
+// foreignMinSpan is the shortest time a rate is read over.
+const foreignMinSpan = time.Second
+
 // foreignTau is the estimate's time constant: spending is weighted by
 // e^(-age/foreignTau), and a program is active while it was seen spending within
 // foreignTau.
@@ -92,16 +95,14 @@ func (f *foreignFlow) start(now time.Time) {
 
 // perMinute is the estimated rate of others' spending. Early on, when the evidence
 // covers less than the time constant, the weighted sum is scaled up to the time
-// it covers.
+// it covers, but to no less than foreignMinSpan: a request seen in the first
+// milliseconds is one request, not thousands a minute.
 func (f *foreignFlow) perMinute(now time.Time) float64 {
 	s := f.decayed(now)
 	if s <= 0 || f.since.IsZero() {
 		return 0
 	}
-	covered := -math.Expm1(-now.Sub(f.since).Seconds() / foreignTau.Seconds())
-	if covered < 1e-3 {
-		covered = 1e-3
-	}
+	covered := -math.Expm1(-max(now.Sub(f.since), foreignMinSpan).Seconds() / foreignTau.Seconds())
 	return s / (foreignTau.Seconds() * covered) * 60
 }
 

@@ -55,7 +55,7 @@ var presets = map[string]Scenario{
 	"out-of-order": {Name: "a minute's bucket, answers out of order, nobody else on the key", Requests: 150, Keys: 1,
 		RPM: 120, RPD: 14_400, TPM: 100_000, Latency: 10 * time.Millisecond, LatencyJitter: 40 * time.Millisecond, Concurrency: 16,
 		LimitsKnown: true, ShowForeign: true},
-	"other-rpm-16": {Name: "another program spends 30 % of each key's RPM, 16 callers", Requests: 200, Keys: 2, RPM: 600, Burst: 10,
+	"other-rpm-16": {Name: "another program spends 30 % of the key's RPM, 16 callers", Requests: 200, Keys: 1, RPM: 600, Burst: 10,
 		RPD: 14_400, Latency: 20 * time.Millisecond, Concurrency: 16, LimitsKnown: true, OtherShare: 0.3},
 	"shallow-hog": {Name: "shallow burst, limits known, 2 busy processes on the cores", Requests: 300, Keys: 2, RPM: 600, Burst: 10,
 		Latency: 20 * time.Millisecond, Concurrency: 32, LimitsKnown: true, CPUHog: 2},
