@@ -257,7 +257,10 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 	if o.verbose {
 		logger = newLogger(e.stderr, keys)
 	}
-	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithLogger(logger)}
+	opts := []groq.Option{groq.WithMaxConcurrency(o.concurrency), groq.WithLogger(logger)}
+	if o.set["rpm"] { // else the default is the client's guess, which Groq's answers can lift
+		opts = append(opts, groq.WithRPM(o.rpm))
+	}
 	var cfg *groq.Config
 	if o.config != "" {
 		var err error

@@ -56,6 +56,7 @@ type options struct {
 	listen, config             string
 	tokens                     tokenFlags
 	rpm, concurrency, maxQueue int
+	rpmSet                     bool // --rpm was given: the user's, not a guess
 	grace, reload              time.Duration
 	maxBody, budget            int64
 	verbose, sharedCache       bool
@@ -109,6 +110,7 @@ func Run(args []string, e Env, h Hooks) int {
 		fmt.Fprintf(e.Stderr, "%s: %v (see %s -h)\n", h.Name, err, h.Name)
 		return exitUsage
 	}
+	fs.Visit(func(f *flag.Flag) { o.rpmSet = o.rpmSet || f.Name == "rpm" })
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.Stderr, "%s: unexpected arguments %q\n", h.Name, fs.Args())
 		return exitUsage
@@ -242,8 +244,11 @@ wait:
 // answers each call from Groq.
 func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics) (*groq.Client, func(), int) {
 	m.NoCache()
-	opts := []groq.Option{groq.WithRPM(o.rpm), groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
+	opts := []groq.Option{groq.WithMaxConcurrency(o.concurrency), groq.WithMaxQueue(o.maxQueue),
 		groq.WithLogger(slog.New(callerErrors{log.Handler()})), groq.WithObserver(m.Observer()), gateway.ClientOption()}
+	if o.rpmSet { // else the default is the client's guess, which Groq's answers can lift
+		opts = append(opts, groq.WithRPM(o.rpm))
+	}
 	if o.budget > 0 {
 		opts = append(opts, groq.WithDailyTokenBudget(o.budget))
 	}
