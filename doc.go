@@ -33,7 +33,7 @@
 //   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), decode
 //     the answer (types.go) or open the stream (stream.go, sse.go), or read the
 //     refusal (errors.go, retryafter.go), and settle the admission with what the
-//     server said (scheduler.go's finish);
+//     server said (scheduler.go's finish; what the buckets learn from it, learn.go);
 //   - pause: before the next attempt, wait as the server asked or back off
 //     (backoff.go); a 429's wait is its quota's cooldown, which admission enforces;
 //   - end: once, however the call ended: settle the budget, learn the cost, store
