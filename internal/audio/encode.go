@@ -91,42 +91,31 @@ func flacFrame(n, size int) []byte {
 	h := []byte{0xff, 0xf8, 0x70, 0x08} // fixed block size; size in 16 bits at the end; rate from STREAMINFO; mono, 16 bits
 	h = utf8.AppendRune(h, rune(n))
 	h = append(h, byte((size-1)>>8), byte(size-1))
-	h = append(h, crc8(h))
+	h = append(h, byte(crcMSB(h, 8, 0x07)))
 	h = append(h, 0x00, 0x00, 0x00) // CONSTANT subframe (0b0_000000_0), its 16-bit value 0
-	c := crc16(h)
+	c := uint16(crcMSB(h, 16, 0x8005))
 	return append(h, byte(c>>8), byte(c))
 }
 
-// crc8 is FLAC's frame header CRC (polynomial x^8+x^2+x+1).
-func crc8(b []byte) byte {
-	var c byte
+// crcMSB is a CRC of width bits (8 to 32) with polynomial poly, fed most
+// significant bit first, not reflected, from zero and not inverted: FLAC's frame
+// header CRC-8 (x^8+x^2+x+1, 0x07) and frame CRC-16 (x^16+x^15+x^2+1, 0x8005),
+// and Ogg's page CRC-32 (0x04c11db7). Bits shifted past width never reach back
+// below it, so one mask at the end keeps the remainder.
+func crcMSB(b []byte, width uint, poly uint32) uint32 {
+	top := uint32(1) << (width - 1)
+	var c uint32
 	for _, x := range b {
-		c ^= x
+		c ^= uint32(x) << (width - 8)
 		for range 8 {
-			if c&0x80 != 0 {
-				c = c<<1 ^ 0x07
+			if c&top != 0 {
+				c = c<<1 ^ poly
 			} else {
 				c <<= 1
 			}
 		}
 	}
-	return c
-}
-
-// crc16 is FLAC's frame CRC (polynomial x^16+x^15+x^2+1).
-func crc16(b []byte) uint16 {
-	var c uint16
-	for _, x := range b {
-		c ^= uint16(x) << 8
-		for range 8 {
-			if c&0x8000 != 0 {
-				c = c<<1 ^ 0x8005
-			} else {
-				c <<= 1
-			}
-		}
-	}
-	return c
+	return c & (top<<1 - 1)
 }
 
 // OggOpus is a silent mono Ogg Opus file: OpusHead (pre-skip 312), OpusTags,
@@ -180,22 +169,6 @@ func oggPage(out []byte, flags byte, granule uint64, seq uint32, packets [][]byt
 	for _, p := range packets {
 		out = append(out, p...)
 	}
-	binary.LittleEndian.PutUint32(out[start+22:], oggCRC(out[start:]))
+	binary.LittleEndian.PutUint32(out[start+22:], crcMSB(out[start:], 32, 0x04c11db7))
 	return out
-}
-
-// oggCRC is Ogg's page checksum: CRC-32, polynomial 0x04c11db7, not reflected.
-func oggCRC(b []byte) uint32 {
-	var c uint32
-	for _, x := range b {
-		c ^= uint32(x) << 24
-		for range 8 {
-			if c&0x80000000 != 0 {
-				c = c<<1 ^ 0x04c11db7
-			} else {
-				c <<= 1
-			}
-		}
-	}
-	return c
 }
