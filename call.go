@@ -404,7 +404,7 @@ func (k *call) refused(g grant, res *attemptResult) *failure {
 			// The message's "try again in 100ms" is the bucket's own state; an
 			// integer Retry-After rounds it up (to 1 s): the cooldown keeps to the
 			// header, the bucket to the message.
-			if mw, ok := serverWait(nil, http.StatusTooManyRequests, apiErr.Message, res.at); ok && mw > 0 && mw < wait {
+			if mw, ok := messageWait(apiErr.Message); ok && mw > 0 && mw < wait {
 				o.fitsIn = mw
 			}
 			if n := sig.serverCost(); n > 0 {

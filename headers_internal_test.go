@@ -32,10 +32,10 @@ func FuzzRateLimitHeaders(f *testing.F) {
 		if info.RequestsResetIn < 0 || info.TokensResetIn < 0 {
 			t.Fatalf("negative reset: %+v", info)
 		}
-		b := newModelBuckets(t0, Limits{RPM: 30, TPM: 6000}, 50*time.Millisecond)
+		b := userBuckets(t0, Limits{RPM: 30, TPM: 6000}, 50*time.Millisecond)
 		b.reconcile(t0, b.reserve(t0, 100), 100, 100, true)
-		b.observe(t0, info, false)
-		b.observe(t0.Add(time.Second), info, true)
+		b.observe(t0, info, false, time.Time{})
+		b.observe(t0.Add(time.Second), info, true, time.Time{})
 		for k, lim := range b.lim {
 			if lim == nil {
 				continue

@@ -71,7 +71,7 @@ func pullDown(lim *rate.Limiter, now time.Time, left int) int {
 }
 
 // observe corrects the buckets from a response's x-ratelimit-* headers, for a
-// request admitted at sentAt (observe: just now): unknown limits are learnt, a lower
+// request admitted at sentAt (zero: just now): unknown limits are learnt, a lower
 // server limit wins over a configured one, a higher one over the built-in table's
 // guess (and shows the organization's plan to be above the table), and the local
 // buckets are pulled down to what the server says is left. What a header showed
@@ -82,11 +82,7 @@ func pullDown(lim *rate.Limiter, now time.Time, left int) int {
 // whose other program started or stopped being seen. A refusal's headers (refused)
 // show a bucket someone emptied, not the size of anyone's requests (but a request
 // is one request).
-func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool) (seen int, changed []limitKind) {
-	return b.observeSent(now, info, refused, time.Time{})
-}
-
-func (b *modelBuckets) observeSent(now time.Time, info RateLimitInfo, refused bool, sentAt time.Time) (seen int, changed []limitKind) {
+func (b *modelBuckets) observe(now time.Time, info RateLimitInfo, refused bool, sentAt time.Time) (seen int, changed []limitKind) {
 	if !info.Present {
 		return 0, nil
 	}
@@ -131,7 +127,7 @@ func (b *modelBuckets) learnHeaderLimits(now time.Time, info RateLimitInfo) (rai
 		if h.n <= 0 {
 			continue
 		}
-		if b.table[h.k] && b.configured.of(h.k) > 0 && h.n > b.configured.of(h.k) && b.plan != nil {
+		if b.table[h.k] && b.configured.of(h.k) > 0 && h.n > b.configured.of(h.k) {
 			b.plan.above = true
 		}
 		b.learned.set(h.k, h.n)
@@ -181,9 +177,8 @@ const shallowReadings = 3
 //     what this process has spent since, is depth the server does not have, not
 //     spending, once a reading has shown the server at its ceiling while the local
 //     bucket held more by (nearly) all it refilled since the last reading. When
-//     shallowReadings readings have,
-//     the ceiling becomes the learnt depth. Groq's day buckets are a day deep:
-//     only the per-minute ones are read so.
+//     shallowReadings readings have, the ceiling becomes the learnt depth.
+//     Groq's day buckets are a day deep: only the per-minute ones are read so.
 func (b *modelBuckets) reading(now time.Time, k limitKind, left int, sentAt time.Time) int {
 	lim := b.lim[k]
 	level := lim.TokensAt(now)
@@ -200,8 +195,8 @@ func (b *modelBuckets) reading(now time.Time, k limitKind, left int, sentAt time
 		// by (nearly) all its refill since the last reading: a program that spends
 		// exactly the refill, no more and no less, is the less simple explanation.
 		refill := float64(lim.Limit()) * now.Sub(b.readAt[k]).Seconds()
-		excess := level - float64(left)
-		if known && level > ceiling+slack+1 && float64(left)+slack+1 >= ceiling && excess > slack+1 && excess >= 0.9*refill {
+		// (left never exceeds the ceiling, so the excess is past the slack too.)
+		if known && level > ceiling+slack+1 && float64(left)+slack+1 >= ceiling && level-float64(left) >= 0.9*refill {
 			b.shallow[k]++
 			if b.shallow[k] >= shallowReadings && b.ceiling[k] >= max(b.accepted[k], 1) && b.ceiling[k] < lim.Burst() {
 				// Unlike a refusal's bound (lowerBurst), what the local bucket held

@@ -56,7 +56,7 @@ func readTrace(t *testing.T, path string) (traceHeader, []traceEvent) {
 // scheduler would (reserve at the send; reconcile, then read the headers, at the
 // answer), and returns them. A request reserves what the server counted for it.
 func replay(h traceHeader, evs []traceEvent) *modelBuckets {
-	b := newModelBuckets(t0, h.Limits, DefaultPacingMargin)
+	b := userBuckets(t0, h.Limits, DefaultPacingMargin)
 	cost := map[int64]int{}
 	for _, e := range evs {
 		if e.Ev == "answer" {
@@ -77,7 +77,7 @@ func replay(h traceHeader, evs []traceEvent) *modelBuckets {
 			for k, v := range e.Headers {
 				hdr.Set(k, v)
 			}
-			b.observeSent(now, parseRateLimitHeaders(hdr, now), !ok, s.at)
+			b.observe(now, parseRateLimitHeaders(hdr, now), !ok, s.at)
 		}
 	}
 	return b

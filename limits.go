@@ -98,6 +98,3 @@ type limitSpec struct {
 	Limits
 	table [numKinds]bool
 }
-
-// userSpec is l as the user's own limits (none from the table).
-func userSpec(l Limits) limitSpec { return limitSpec{Limits: l} }

@@ -21,6 +21,12 @@ func serverWait(h http.Header, status int, message string, now time.Time) (time.
 	return retry.ServerWait(h, status, message, now)
 }
 
+// messageWait reads only a 429 message's "try again in 100ms": the bucket's own
+// state, finer than an integer Retry-After.
+func messageWait(message string) (time.Duration, bool) {
+	return retry.MessageWait(message)
+}
+
 // limitSignal is what a 429's message says about the limit that was hit. Groq
 // writes "… on tokens per minute (TPM): Limit 6000, Used 5990, Requested 120.
 // Please try again in 1.2s.", with "Requested ~12903" when its count is an

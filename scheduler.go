@@ -330,11 +330,10 @@ func (s *scheduler) finish(g grant, o outcome) {
 	}
 	s.tellOthers(name, g.model, l.seen, l.others)
 	ctx := context.Background()
-	if l.aboveTable {
-		last := s.lastHeaders(g)
+	if l.aboveTable { // the headers of this answer showed it
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
 			slog.String("quota", name), slog.String("model", g.model),
-			slog.Int("rpd", last.RequestsPerDay), slog.Int("tpm", last.TokensPerMinute))
+			slog.Int("rpd", o.info.RequestsPerDay), slog.Int("tpm", o.info.TokensPerMinute))
 	}
 	switch {
 	case l.burst > 0:
@@ -348,13 +347,6 @@ func (s *scheduler) finish(g grant, o outcome) {
 			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
 			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
-}
-
-// lastHeaders is what the last headers of g's quota and model said.
-func (s *scheduler) lastHeaders(g grant) RateLimitInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.quotas[g.quota].buckets.of(s.now(), g.model).last
 }
 
 // tellOthers tells the observer and the log that another program started or
@@ -415,7 +407,7 @@ func (s *scheduler) settle(now time.Time, g grant, o outcome) lesson {
 	}
 	set := s.quotas[g.quota].buckets
 	wasAbove := set.plan.above
-	seen, others := b.observeSent(now, o.info, o.limited != nil || !o.coolUntil.IsZero(), g.sent.at)
+	seen, others := b.observe(now, o.info, o.limited != nil || !o.coolUntil.IsZero(), g.sent.at)
 	b.landed(g.reserved)
 	var l lesson
 	if !wasAbove && set.plan.above {

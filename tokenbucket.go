@@ -107,12 +107,9 @@ type modelBuckets struct {
 	members  memberSpend          // with a QuotaStore: what its other members spent
 }
 
-// newModelBuckets makes a model's buckets with the user's limits (ceilings).
-func newModelBuckets(now time.Time, configured Limits, margin time.Duration) *modelBuckets {
-	return newModelBucketsSpec(now, userSpec(configured), &orgPlan{}, margin)
-}
-
-func newModelBucketsSpec(now time.Time, spec limitSpec, plan *orgPlan, margin time.Duration) *modelBuckets {
+// newModelBuckets makes a model's buckets from its configured limits, whose
+// organization's plan is plan (shared by the quota's models).
+func newModelBuckets(now time.Time, spec limitSpec, plan *orgPlan, margin time.Duration) *modelBuckets {
 	b := &modelBuckets{configured: spec.Limits, table: spec.table, plan: plan, baseMargin: margin, margin: margin, foreign: newForeignSpend()}
 	b.apply(now)
 	return b
@@ -134,7 +131,7 @@ func (b *modelBuckets) limitOf(k limitKind) (int, LimitSource) {
 	switch {
 	case b.table[k] && l > 0:
 		return l, b.learnedFrom[k]
-	case b.table[k] && b.plan != nil && b.plan.above:
+	case b.table[k] && b.plan.above:
 		return 0, SourceNone
 	case b.table[k]:
 		return c, SourceTable
@@ -497,7 +494,7 @@ func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, shared
 func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
-		b = newModelBucketsSpec(now, m.limitsFor(model), &m.plan, m.margin)
+		b = newModelBuckets(now, m.limitsFor(model), &m.plan, m.margin)
 		b.members.store = m.shared
 		m.models[model] = b
 	}

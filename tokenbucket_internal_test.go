@@ -11,8 +11,17 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
+// userBuckets makes a model's buckets with the user's own limits (ceilings), on
+// an organization of its own.
+func userBuckets(now time.Time, configured Limits, margin time.Duration) *modelBuckets {
+	return newModelBuckets(now, userSpec(configured), &orgPlan{}, margin)
+}
+
+// userSpec is l as the user's own limits (none from the table).
+func userSpec(l Limits) limitSpec { return limitSpec{Limits: l} }
+
 func TestModelBucketsReadyAt(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 30, TPM: 600}, 0)
+	b := userBuckets(t0, Limits{RPM: 30, TPM: 600}, 0)
 	at, ok := b.readyAt(t0, 100)
 	require.True(t, ok)
 	assert.Equal(t, t0, at, "a full bucket admits at once")
@@ -31,7 +40,7 @@ func TestModelBucketsReadyAt(t *testing.T) {
 }
 
 func TestCooldownOnlyExtends(t *testing.T) {
-	b := newModelBuckets(t0, Limits{}, 0)
+	b := userBuckets(t0, Limits{}, 0)
 	b.coolDown(t0.Add(30 * time.Second))
 	b.coolDown(t0.Add(10 * time.Second))
 	at, _ := b.readyAt(t0, 1)
@@ -42,7 +51,7 @@ func TestCooldownOnlyExtends(t *testing.T) {
 }
 
 func TestReconcileGivesBackAndCharges(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
+	b := userBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
 	s1 := b.reserve(t0, 500)
 	b.reconcile(t0, s1, 500, 200, true)
 	assert.InDelta(t, 800, b.lim[kindTPM].TokensAt(t0), 1e-6, "unused tokens come back")
@@ -52,7 +61,7 @@ func TestReconcileGivesBackAndCharges(t *testing.T) {
 	b.reconcile(t0, s2, 100, 2500, true)
 	assert.InDelta(t, 800-2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "extra usage is charged, even past the capacity")
 
-	c := newModelBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
+	c := userBuckets(t0, Limits{RPM: 10, TPM: 1000}, 0)
 	s3 := c.reserve(t0, 300)
 	c.reconcile(t0, s3, 300, 0, false)
 	assert.InDelta(t, 1000, c.lim[kindTPM].TokensAt(t0), 1e-6, "an uncounted request gives everything back")
@@ -62,24 +71,24 @@ func TestReconcileGivesBackAndCharges(t *testing.T) {
 }
 
 func TestObserveHeaders(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 30}, 0)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: 1000, RequestsLeftToday: 900, TokensPerMinute: 6000, TokensLeftInMinute: 2500}, false)
+	b := userBuckets(t0, Limits{RPM: 30}, 0)
+	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: 1000, RequestsLeftToday: 900, TokensPerMinute: 6000, TokensLeftInMinute: 2500}, false, time.Time{})
 	l := b.limits()
 	assert.Equal(t, Limits{RPM: 30, RPD: 1000, TPM: 6000}, l)
 	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "pulled down to the server's remaining tokens")
 	assert.InDelta(t, 900, b.lim[kindRPD].TokensAt(t0), 1e-6)
-	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 5000}, false)
+	b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 5000}, false, time.Time{})
 	assert.InDelta(t, 2500, b.lim[kindTPM].TokensAt(t0), 1e-6, "headers never raise the local bucket")
 
-	cfg := newModelBuckets(t0, Limits{TPM: 3000}, 0)
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: -1}, false)
+	cfg := userBuckets(t0, Limits{TPM: 3000}, 0)
+	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: -1}, false, time.Time{})
 	assert.Equal(t, 3000, cfg.limits().TPM, "a configured limit is never raised")
-	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 2000, TokensLeftInMinute: -1}, false)
+	cfg.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 2000, TokensLeftInMinute: -1}, false, time.Time{})
 	assert.Equal(t, 2000, cfg.limits().TPM, "a lower server limit wins")
 }
 
 func TestRateLimitedLearnsLimitAndPullsDown(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60}, 0)
+	b := userBuckets(t0, Limits{RPM: 60}, 0)
 	sig, _ := parseLimitSignal("… on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s.")
 	b.rateLimited(t0, refusal{sig: sig, tokens: 10})
 	assert.Equal(t, 30, b.limits().RPM)
@@ -95,7 +104,7 @@ func TestRateLimitedLearnsLimitAndPullsDown(t *testing.T) {
 // bounds the server's bucket; the bound becomes the burst, and the burst grows back
 // after quiet minutes.
 func TestRateLimitedLearnsBurst(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 600}, 50*time.Millisecond)
+	b := userBuckets(t0, Limits{RPM: 600}, 50*time.Millisecond)
 	var sent []sendLevels
 	for range 16 {
 		sent = append(sent, b.reserve(t0, 1))
@@ -126,7 +135,7 @@ func TestRateLimitedLearnsBurst(t *testing.T) {
 // TestRateLimitedWidensMargin: a refusal when the local bucket was nearly empty is
 // one of timing: the margin doubles, then narrows back after quiet minutes.
 func TestRateLimitedWidensMargin(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 600}, 20*time.Millisecond)
+	b := userBuckets(t0, Limits{RPM: 600}, 20*time.Millisecond)
 	for range 598 {
 		b.reserve(t0, 1)
 	}
@@ -143,7 +152,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 	b.settled(t0.Add(time.Minute))
 	assert.Equal(t, 20*time.Millisecond, b.margin, "halved back after a quiet minute, not below the base")
 
-	zero := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	zero := userBuckets(t0, Limits{RPM: 600}, 0)
 	for range 599 {
 		zero.reserve(t0, 1)
 	}
@@ -156,7 +165,7 @@ func TestRateLimitedWidensMargin(t *testing.T) {
 }
 
 func TestMarginIsPaidOncePerRefillStretch(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60}, 50*time.Millisecond)
+	b := userBuckets(t0, Limits{RPM: 60}, 50*time.Millisecond)
 	for range 60 {
 		b.reserve(t0, 1)
 	}
@@ -173,7 +182,7 @@ func TestMarginIsPaidOncePerRefillStretch(t *testing.T) {
 }
 
 func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 60, TPM: 1000}, 0)
+	b := userBuckets(t0, Limits{RPM: 60, TPM: 1000}, 0)
 	for range 50 {
 		b.reserve(t0, 10)
 	}
@@ -199,11 +208,11 @@ func TestReconfigureKeepsLimitersAndTheirState(t *testing.T) {
 // bucket is pulled down to what is left and held where the retry fits when the
 // server said it would.
 func TestRateLimitedReadsOthersSpending(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
+	b := userBuckets(t0, Limits{TPM: 6000}, 50*time.Millisecond)
 	sent := b.reserve(t0, 1033)
 	b.reconcile(t0, sent, 1033, 0, false)
 	before := b.level(t0, kindTPM)
-	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true)
+	seen, _ := b.observe(t0, RateLimitInfo{Present: true, RequestsPerDay: -1, RequestsLeftToday: -1, TokensPerMinute: 6000, TokensLeftInMinute: 0}, true, time.Time{})
 	assert.Equal(t, 6000, seen, "the header showed the whole minute spent by others")
 	l := b.rateLimited(t0, refusal{sig: limitSignal{kind: kindTPM, limit: 6000, used: 5990, requested: 120}, sent: sent, tokens: 1033, seen: seen,
 		wait: time.Second, before: before})
@@ -222,7 +231,7 @@ func TestRateLimitedReadsOthersSpending(t *testing.T) {
 func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 	sig := limitSignal{kind: kindTPM, limit: 60000, used: -1, requested: 120}
 
-	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	b := userBuckets(t0, Limits{TPM: 60000}, 0)
 	for range 10 {
 		b.reserve(t0, 500)
 	}
@@ -231,14 +240,14 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 	l := b.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
 	assert.Equal(t, 5000+120-1, l.burst, "5,000 spent and 120 asked: the bucket holds less than 5,120")
 
-	lone := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	lone := userBuckets(t0, Limits{TPM: 60000}, 0)
 	sent = lone.reserve(t0, 1033)
 	lone.reconcile(t0, sent, 1033, 0, false)
 	l = lone.rateLimited(t0, refusal{sig: sig, sent: sent, tokens: 1033, wait: time.Second})
 	assert.Zero(t, l.burst, "nothing spent: a bound of 119 could not admit the 120 retried")
 	assert.Equal(t, 60000, lone.bursts().TPM)
 
-	big := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	big := userBuckets(t0, Limits{TPM: 60000}, 0)
 	big.reconcile(t0, big.reserve(t0, 9000), 9000, 9000, true) // the server took 9,000 at once
 	t1 := t0.Add(time.Minute)                                  // and the bucket has refilled since
 	for range 10 {
@@ -253,7 +262,7 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 // TestLearntDepthBelowARequestIsDropped: a request larger than a learnt depth
 // (but within the limit) shows the depth was wrong: it is forgotten.
 func TestLearntDepthBelowARequestIsDropped(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 60000}, 0)
+	b := userBuckets(t0, Limits{TPM: 60000}, 0)
 	require.True(t, b.lowerBurst(t0, kindTPM, 1033))
 	assert.Equal(t, 1033, b.bursts().TPM)
 	at, ok := b.readyAt(t0, 3000)
@@ -270,32 +279,32 @@ func TestHeadersShowOthersSpending(t *testing.T) {
 	info := func(left int) RateLimitInfo {
 		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
 	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	b.observe(t0, info(14000), false) // 400 spent earlier today: history
+	b := userBuckets(t0, Limits{RPM: 600}, 0)
+	b.observe(t0, info(14000), false, time.Time{}) // 400 spent earlier today: history
 	assert.Zero(t, b.foreign.requests.perMinute(t0))
 	assert.InDelta(t, 600, b.lim[kindRPM].TokensAt(t0), 1e-6, "the day's history is not this minute's")
 	now := t0.Add(time.Second)
 	b.reconcile(now, b.reserve(now, 1), 1, 1, true)
-	_, changed := b.observe(now, info(13996), false) // one of ours, three of theirs
+	_, changed := b.observe(now, info(13996), false, time.Time{}) // one of ours, three of theirs
 	assert.Equal(t, []limitKind{kindRPM}, changed, "another program is seen")
 	assert.InDelta(t, 600-1-3, b.lim[kindRPM].TokensAt(now), 1e-6, "their requests spent the minute's bucket too")
 	assert.Positive(t, b.foreign.requests.perMinute(now))
 
-	m := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	m := userBuckets(t0, Limits{RPM: 600}, 0)
 	m.members.store = true
-	m.observe(t0, info(14000), false)
+	m.observe(t0, info(14000), false, time.Time{})
 	m.membersCounted(t0, 0, 0) // the store's count before
 	m.reconcile(now, m.reserve(now, 1), 1, 1, true)
-	m.observe(now, info(13996), false) // 1 of ours, 2 of the other members', 1 of another program's
+	m.observe(now, info(13996), false, time.Time{}) // 1 of ours, 2 of the other members', 1 of another program's
 	assert.Zero(t, m.foreign.requests.perMinute(now), "held until the store's next count")
 	m.reserve(now, 1)
 	m.membersCounted(now, 4, 0) // the members took 4: this process 2 (one just now), the others 2
 	assert.InDelta(t, 60, m.foreign.requests.perMinute(now), 1e-6, "only the request no member took is foreign: one in a second")
 
-	blind := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	blind := userBuckets(t0, Limits{RPM: 600}, 0)
 	blind.members.store = true // a store that does not count its members
-	blind.observe(t0, info(14000), false)
-	blind.observe(now, info(13996), false)
+	blind.observe(t0, info(14000), false, time.Time{})
+	blind.observe(now, info(13996), false, time.Time{})
 	assert.Zero(t, blind.foreign.requests.perMinute(now), "members cannot be told from others: nothing is foreign")
 }
 
@@ -306,11 +315,11 @@ func TestOthersAfterALongGapChargeOnlyTheirLastMinute(t *testing.T) {
 	info := func(left int) RateLimitInfo {
 		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
 	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
-	b.observe(t0, info(13000), false)
+	b := userBuckets(t0, Limits{RPM: 600}, 0)
+	b.observe(t0, info(13000), false, time.Time{})
 	later := t0.Add(time.Hour)
 	// 600 requests refilled over the hour (14,400 a day); others spent 1,200.
-	b.observe(later, info(13000+600-1200), false)
+	b.observe(later, info(13000+600-1200), false, time.Time{})
 	assert.InDelta(t, 600-1200*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the hour's 1,200")
 	assert.InDelta(t, 1200, b.foreign.requests.perMinute(later)*60, 1200*0.3, "and the rate is the hour's: 20 a minute")
 }
@@ -322,12 +331,12 @@ func TestMembersCountAfterALongGap(t *testing.T) {
 	info := func(left int) RateLimitInfo {
 		return RateLimitInfo{Present: true, RequestsPerDay: 14400, RequestsLeftToday: left, TokensPerMinute: -1, TokensLeftInMinute: -1}
 	}
-	b := newModelBuckets(t0, Limits{RPM: 600}, 0)
+	b := userBuckets(t0, Limits{RPM: 600}, 0)
 	b.members.store = true
 	b.membersCounted(t0, 0, 0)
-	b.observe(t0, info(13000), false)
+	b.observe(t0, info(13000), false, time.Time{})
 	later := t0.Add(time.Hour)
-	b.observe(later, info(13000+600-1200), false) // 1,200 spent: 200 by members, 1,000 by another program
+	b.observe(later, info(13000+600-1200), false, time.Time{}) // 1,200 spent: 200 by members, 1,000 by another program
 	b.membersCounted(later, 200, 0)
 	assert.InDelta(t, 600-1000*60/3600, b.lim[kindRPM].TokensAt(later), 1, "a minute's share of the other program's 1,000")
 }
@@ -336,7 +345,7 @@ func TestMembersCountAfterALongGap(t *testing.T) {
 // its own headers made, never the reservations of this process's requests in
 // flight.
 func TestServerWaitNeverFreesWhatIsInFlight(t *testing.T) {
-	b := newModelBuckets(t0, Limits{TPM: 6000}, 0)
+	b := userBuckets(t0, Limits{TPM: 6000}, 0)
 	for range 6 {
 		b.reserve(t0, 1100) // in flight: 6,600, past the 6,000
 	}
@@ -353,7 +362,7 @@ func TestServerWaitNeverFreesWhatIsInFlight(t *testing.T) {
 // other half teaches no depth (one would then be shared through the store and hold
 // every process back for half a minute).
 func TestMembersSpendingIsNotAShallowBucket(t *testing.T) {
-	b := newModelBuckets(t0, Limits{RPM: 240}, 0)
+	b := userBuckets(t0, Limits{RPM: 240}, 0)
 	b.members.store = true
 	b.membersCounted(t0, 0, 0)
 	for i := range 120 {
@@ -391,7 +400,7 @@ func TestChargeFraction(t *testing.T) {
 func TestWroteTakesBackTheRefillOfALateSend(t *testing.T) {
 	const margin = 50 * time.Millisecond
 	ready121 := func(late time.Duration) time.Time {
-		b := newModelBuckets(t0, Limits{RPM: 120}, margin)
+		b := userBuckets(t0, Limits{RPM: 120}, margin)
 		first := b.reserve(t0, 0)
 		assert.True(t, first.nearFull)
 		b.wrote(t0.Add(late), first)
@@ -405,7 +414,7 @@ func TestWroteTakesBackTheRefillOfALateSend(t *testing.T) {
 	assert.WithinDuration(t, t0.Add(500*time.Millisecond+margin), ready121(0), time.Millisecond, "sent at once: one token's refill and the margin")
 	assert.WithinDuration(t, t0.Add(300*time.Millisecond+500*time.Millisecond+margin), ready121(300*time.Millisecond), time.Millisecond, "sent 300 ms late: as much later")
 
-	b := newModelBuckets(t0, Limits{RPM: 120}, margin)
+	b := userBuckets(t0, Limits{RPM: 120}, margin)
 	for range 100 {
 		b.reserve(t0, 0)
 	}

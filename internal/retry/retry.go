@@ -29,7 +29,7 @@ const maxSaneWait = 31 * 24 * time.Hour
 func ServerWait(h http.Header, status int, message string, now time.Time) (time.Duration, bool) {
 	wait, ok := headerWait(h, now)
 	if status == http.StatusTooManyRequests {
-		if m, mok := messageWait(message); mok && (!ok || m > wait) {
+		if m, mok := MessageWait(message); mok && (!ok || m > wait) {
 			wait, ok = m, true
 		}
 	}
@@ -88,8 +88,9 @@ func secondsWait(secs float64) (time.Duration, bool) {
 	return SecondsToDuration(secs), true
 }
 
-// messageWait finds Groq's "try again in <duration>" in an error message.
-func messageWait(msg string) (time.Duration, bool) {
+// MessageWait finds Groq's "try again in <duration>" in an error message (a 429's
+// wait to the bucket's own state, finer than an integer Retry-After).
+func MessageWait(msg string) (time.Duration, bool) {
 	const marker = "try again in "
 	i := indexFold(msg, marker)
 	if i < 0 {
