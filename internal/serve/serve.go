@@ -180,19 +180,19 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 	}
 	stopReload := watchConfig(o, client, log, e.Getenv) // SIGHUP is ours before anyone can know the address
 	defer stopReload()
+	sigs := e.Signals
+	if sigs == nil { // SIGTERM is ours too before anyone can know the address
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.Stderr, "%s: serving the OpenAI-compatible API at http://%s/openai/v1 (and /v1) %s\n", h.Name, ln.Addr(), whoMayCall(len(tokens)))
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
-	}
-	sigs := e.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
-		defer signal.Stop(ch)
-		sigs = ch
 	}
 	select {
 	case err := <-served:
