@@ -86,7 +86,7 @@ type modelBuckets struct {
 	// yet settled, and what they reserved, whatever limiters existed then.
 	inFlight, inFlightTokens int
 	seq                      uint64           // requests reserved so far
-	madeSeq                  [numKinds]uint64 // seq when each limiter was made
+	madeSeq                  [numKinds]uint64 // seq when a header made each limiter (learnHeaderLimits)
 
 	lim        [numKinds]*rate.Limiter
 	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
@@ -195,11 +195,8 @@ func (b *modelBuckets) apply(now time.Time) {
 		switch lim := b.lim[k]; {
 		case lim == nil:
 			lim = rate.NewLimiter(r, depth)
-			lim.SetBurstAt(now, depth) // full, as of now, less what is in flight:
-			// the server counts those requests as they arrive, whatever this
-			// process knew of the limit when it sent them.
-			charge(lim, now, b.inFlightCost(k))
-			b.lim[k], b.madeSeq[k] = lim, b.seq
+			lim.SetBurstAt(now, depth) // full, as of now
+			b.lim[k] = lim
 		default:
 			if lim.Limit() != r {
 				lim.SetLimitAt(now, r)
