@@ -141,12 +141,13 @@ func (b *modelBuckets) learnHeaderLimits(now time.Time, info RateLimitInfo) (rai
 	b.apply(now)
 	for k := range numKinds {
 		raised[k] = after.of(k) > before.of(k) && before.of(k) > 0
-		if had[k] == nil && b.lim[k] != nil {
+		if had[k] == nil && b.lim[k] != nil && !b.members.store {
 			// A bucket made now is full less what is in flight: the server counts
 			// those requests as they arrive, whatever this process knew of the
 			// limit when it sent them, and their settling finds them held here.
 			// (A 429's message says what the server counted; a bucket it makes
-			// is pulled down to that instead.)
+			// is pulled down to that instead. With a QuotaStore, the store's
+			// count of its members tells this process's spending apart.)
 			charge(b.lim[k], now, b.inFlightCost(k))
 			b.madeSeq[k] = b.seq
 		}
