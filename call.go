@@ -105,7 +105,9 @@ func (k *call) lookup(dedup bool) *ChatResponse {
 
 // encode marshals the request once, for every attempt.
 func (k *call) encode() error {
-	body, err := encodeKeeping(chatRequestAlias(*k.r), k.r.Extra) // not through MarshalJSON: no second pass over the bytes
+	a := chatRequestAlias(*k.r)
+	a.Models = nil                           // Groq is sent one model
+	body, err := encodeKeeping(a, k.r.Extra) // not through MarshalJSON: no second pass over the bytes
 	if err != nil {
 		return &RequestError{Field: "request", Reason: err.Error()}
 	}
