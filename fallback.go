@@ -1,7 +1,10 @@
 package groq
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -146,3 +149,122 @@ func (e *FallbackError) Error() string {
 
 // Unwrap returns each model's error.
 func (e *FallbackError) Unwrap() []error { return e.Errs }
+
+// modelFailure is a model a call left, and why.
+type modelFailure struct {
+	model string
+	err   error
+}
+
+// planList is step 1 for a call that accepts several models: each model is
+// planned as a call of one (cost, context window, limits) and one that cannot
+// take the request is left out. The budget holds the most any model left would
+// use. The call's waiter gets one entry per model left.
+func (k *call) planList() (*callPlan, error) {
+	c := k.c
+	k.plans, k.bodies = map[string]*callPlan{}, map[string][]byte{}
+	var first *callPlan
+	cost := 0
+	for _, m := range k.r.Models {
+		p, err := c.planModel(k.r, m)
+		var body []byte
+		if err == nil {
+			body, err = k.encodeFor(m)
+		}
+		if err != nil {
+			k.tried = append(k.tried, modelFailure{m, err})
+			continue
+		}
+		k.plans[m], k.bodies[m] = p, body
+		if first == nil {
+			first = p
+			k.w = newWaiter(k.cc.priority, m, p.reserve)
+			k.w.after = k.cc.fallbackAfter
+		} else {
+			k.w.addModel(m, p.reserve)
+		}
+		cost = max(cost, p.cost)
+	}
+	if first == nil {
+		return nil, k.failed(nil)
+	}
+	k.model, k.body = first.model, k.bodies[first.model]
+	var err error
+	if first.budgetHold, err = c.budget.reserve(time.Now(), int64(cost)); err != nil {
+		return nil, err
+	}
+	return first, nil
+}
+
+// serve makes model the call's: its plan (which takes the budget hold) and body.
+func (k *call) serve(model string) {
+	p := k.plans[model]
+	if p == nil || p == k.plan {
+		return
+	}
+	p.budgetHold, k.plan.budgetHold = k.plan.budgetHold, budgetHold{}
+	k.plan, k.model, k.body = p, model, k.bodies[model]
+}
+
+// movesOn says whether failure f of an attempt leaves the call's model for the
+// next of its list: a 429 whose wait is past WithFallbackAfter's tolerance, a
+// model that is not found or decommissioned, a request larger than the model's
+// limits or context window. A call of one model never moves on.
+func (k *call) movesOn(f *failure) bool {
+	if k.w.alts == nil {
+		return false
+	}
+	status, code := 0, ""
+	var apiErr *APIError
+	if errors.As(f.err, &apiErr) {
+		status, code = apiErr.StatusCode, apiErr.Code
+	}
+	switch {
+	case f.cooled:
+		if rl, ok := f.err.(*RateLimitError); ok && rl.RetryAfter <= k.w.after {
+			return false
+		}
+	case status == http.StatusNotFound, status == http.StatusRequestEntityTooLarge:
+	case status == http.StatusBadRequest && (code == "model_decommissioned" || code == "context_length_exceeded"):
+	default:
+		return false
+	}
+	k.leave(f.err)
+	return true
+}
+
+// leave takes the call's model out of its list for err, and starts the count of
+// attempts again for the models left.
+func (k *call) leave(err error) {
+	c := k.c
+	c.log.LogAttrs(k.ctx, slog.LevelInfo, "groq: moving on to the next model", slog.String("model", k.model), slog.String("error", err.Error()))
+	if c.obs.on {
+		e := RetryEvent{Model: k.model, Attempt: k.attempt, Reason: "next_model"}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			e.Status = apiErr.StatusCode
+		}
+		c.obs.retry(k.ctx, e)
+	}
+	k.tried = append(k.tried, modelFailure{k.model, err})
+	k.w.dropModel(k.model)
+	k.attempt, k.backoff, k.last429, k.lastErr = 0, 0, nil, nil
+	k.serve(k.w.model)
+}
+
+// failed is the error a call ends with: err itself for a call that left no
+// model, else a *FallbackError with each model's error (err, when not nil, the
+// last model's).
+func (k *call) failed(err error) error {
+	if len(k.tried) == 0 {
+		return err
+	}
+	fe := &FallbackError{}
+	for _, t := range k.tried {
+		fe.Models, fe.Errs = append(fe.Models, t.model), append(fe.Errs, t.err)
+	}
+	if err != nil {
+		fe.Models, fe.Errs = append(fe.Models, k.model), append(fe.Errs, err)
+	}
+	return fe
+}
