@@ -255,7 +255,7 @@ func (k *call) run() (*ChatResponse, error) {
 			continue // the next attempt goes to another model of the list
 		}
 		if err := k.retry(f, g.keyIndex); err != nil {
-			if k.w.alts != nil && errors.As(err, new(*RetryError)) {
+			if k.w.choices() > 1 && errors.As(err, new(*RetryError)) {
 				k.leave(err) // retries ran out on this model: the next of the list
 				continue
 			}

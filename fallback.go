@@ -179,9 +179,9 @@ func (k *call) planList() (*callPlan, error) {
 		if first == nil {
 			first = p
 			k.w = newWaiter(k.cc.priority, m, p.reserve)
-			k.w.after = k.cc.fallbackAfter
 		} else {
 			k.w.addModel(m, p.reserve)
+			k.w.list.after = k.cc.fallbackAfter
 		}
 		cost = max(cost, p.cost)
 	}
@@ -211,7 +211,7 @@ func (k *call) serve(model string) {
 // model that is not found or decommissioned, a request larger than the model's
 // limits or context window. A call of one model never moves on.
 func (k *call) movesOn(f *failure) bool {
-	if k.w.alts == nil {
+	if k.w.choices() < 2 {
 		return false
 	}
 	status, code := 0, ""
@@ -221,7 +221,7 @@ func (k *call) movesOn(f *failure) bool {
 	}
 	switch {
 	case f.cooled:
-		if rl, ok := f.err.(*RateLimitError); ok && rl.RetryAfter <= k.w.after {
+		if rl, ok := f.err.(*RateLimitError); ok && rl.RetryAfter <= k.w.list.after {
 			return false
 		}
 	case status == http.StatusNotFound, status == http.StatusRequestEntityTooLarge:

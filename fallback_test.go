@@ -341,8 +341,12 @@ func TestObserverNamesTheServingModel(t *testing.T) {
 				return ctx
 			},
 			Admitted: func(_ context.Context, e groq.AdmittedEvent) { note("admitted " + e.Model) },
-			Retry:    func(_ context.Context, e groq.RetryEvent) { note(fmt.Sprintf("retry %s %s %d", e.Model, e.Reason, e.Status)) },
-			CallDone: func(_ context.Context, e groq.CallDoneEvent) { note(fmt.Sprintf("done %s %s %v", e.Model, e.ResponseModel, e.Err)) },
+			Retry: func(_ context.Context, e groq.RetryEvent) {
+				note(fmt.Sprintf("retry %s %s %d", e.Model, e.Reason, e.Status))
+			},
+			CallDone: func(_ context.Context, e groq.CallDoneEvent) {
+				note(fmt.Sprintf("done %s %s %v", e.Model, e.ResponseModel, e.Err))
+			},
 		}
 		c, _ := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
 			groqtest.WithModel(modelA, groqtest.Limits{RPM: 600}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 600}),

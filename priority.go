@@ -58,11 +58,33 @@ type waiter struct {
 	// queued itself: it has one entry per model, in order of preference, each
 	// queued in its model's group with the owner's place and wake channel. The
 	// first entry admitted admits the owner, and every entry leaves its queue.
-	alts    []*waiter     // the owner's entries (nil for a call of one model)
-	owner   *waiter       // an entry's owner (nil for a call of one model)
-	rank    int           // an entry's place in its owner's list
-	after   time.Duration // the owner's WithFallbackAfter
-	counted bool          // counted in s.waiting and s.byPrio (one per call)
+	list    *modelList // the owner's entries (nil for a call of one model)
+	owner   *waiter    // an entry's owner (nil for a call of one model)
+	rank    int32      // an entry's place in its owner's list
+	counted bool       // counted in s.waiting and s.byPrio (one per call)
+}
+
+// modelList is an owner's entries, in order of preference, and how long it
+// waits for an earlier one (WithFallbackAfter).
+type modelList struct {
+	alts  []*waiter
+	after time.Duration
+}
+
+// choices is how many models w may still be served by.
+func (w *waiter) choices() int {
+	if w.list == nil {
+		return 1
+	}
+	return len(w.list.alts)
+}
+
+// entries is an owner's entries; nil for a call of one model.
+func (w *waiter) entries() []*waiter {
+	if w.list == nil {
+		return nil
+	}
+	return w.list.alts
 }
 
 func newWaiter(priority int, model string, tokens int) *waiter {
@@ -72,25 +94,25 @@ func newWaiter(priority int, model string, tokens int) *waiter {
 // addModel adds model, with the tokens its request reserves, to w's list: w
 // becomes an owner, its own model its first entry.
 func (w *waiter) addModel(model string, tokens int) {
-	if w.alts == nil {
-		w.alts = []*waiter{{priority: w.priority, index: -1, wake: w.wake, model: w.model, tokens: w.tokens, owner: w}}
+	if w.list == nil {
+		w.list = &modelList{alts: []*waiter{{priority: w.priority, index: -1, wake: w.wake, model: w.model, tokens: w.tokens, owner: w}}}
 	}
-	w.alts = append(w.alts, &waiter{priority: w.priority, index: -1, wake: w.wake, model: model, tokens: tokens, owner: w, rank: len(w.alts)})
+	w.list.alts = append(w.list.alts, &waiter{priority: w.priority, index: -1, wake: w.wake, model: model, tokens: tokens, owner: w, rank: int32(len(w.list.alts))})
 }
 
 // dropModel takes model out of w's list; a list of one left is a call of one
 // model again. It is called while w waits in no queue.
 func (w *waiter) dropModel(model string) {
-	alts := w.alts[:0]
-	for _, e := range w.alts {
+	alts := w.list.alts[:0]
+	for _, e := range w.list.alts {
 		if e.model != model {
-			e.rank = len(alts)
+			e.rank = int32(len(alts))
 			alts = append(alts, e)
 		}
 	}
-	w.alts = alts
+	w.list.alts = alts
 	if len(alts) == 1 {
-		w.model, w.tokens, w.alts = alts[0].model, alts[0].tokens, nil
+		w.model, w.tokens, w.list = alts[0].model, alts[0].tokens, nil
 	} else if len(alts) > 1 {
 		w.model, w.tokens = alts[0].model, alts[0].tokens
 	}
@@ -98,11 +120,11 @@ func (w *waiter) dropModel(model string) {
 
 // reserveOn makes n the tokens w reserves on model.
 func (w *waiter) reserveOn(model string, n int) {
-	if w.alts == nil {
+	if w.list == nil {
 		w.tokens = n
 		return
 	}
-	for _, e := range w.alts {
+	for _, e := range w.list.alts {
 		if e.model == model {
 			e.tokens = n
 		}
@@ -222,11 +244,11 @@ func (s *scheduler) enqueue(w *waiter) {
 	s.waiting++
 	s.byPrio[w.priority]++
 	w.counted = true
-	if w.alts == nil {
+	if w.list == nil {
 		s.push(w)
 		return
 	}
-	for _, e := range w.alts {
+	for _, e := range w.list.alts {
 		e.key, e.tag, e.seq, e.caller = w.key, w.tag, w.seq, w.caller
 		e.ready, e.armed = time.Time{}, time.Time{}
 		s.push(e)
@@ -251,7 +273,7 @@ func (s *scheduler) remove(w *waiter) {
 		s.waiting--
 		s.byPrio[w.priority]--
 	}
-	for _, e := range w.alts {
+	for _, e := range w.entries() {
 		s.pop(e)
 	}
 	s.pop(w)
@@ -341,11 +363,11 @@ func (s *scheduler) drop(w *waiter) {
 	err := fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
 	if o := w.owner; o != nil {
 		s.pop(w)
-		o.alts = slices.DeleteFunc(o.alts, func(e *waiter) bool { return e == w })
-		for i, e := range o.alts {
-			e.rank = i
+		o.list.alts = slices.DeleteFunc(o.list.alts, func(e *waiter) bool { return e == w })
+		for i, e := range o.list.alts {
+			e.rank = int32(i)
 		}
-		if len(o.alts) > 0 {
+		if len(o.list.alts) > 0 {
 			o.signal() // its wait may have changed
 			return
 		}
@@ -361,11 +383,11 @@ func (s *scheduler) drop(w *waiter) {
 // within the owner's WithFallbackAfter is waited for (waits; h holds its own
 // queue meanwhile, for at most that long); else at. s.mu is held.
 func (s *scheduler) preferred(now time.Time, h *waiter, at time.Time) (time.Time, bool) {
-	for _, e := range h.owner.alts[:h.rank] {
+	for _, e := range h.owner.list.alts[:h.rank] {
 		if e.index != 0 {
 			continue // others go first there: its wait is not known
 		}
-		if _, t, ok := s.pick(now, e); ok && t.Sub(now) <= h.owner.after {
+		if _, t, ok := s.pick(now, e); ok && t.Sub(now) <= h.owner.list.after {
 			return t, true
 		}
 	}

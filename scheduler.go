@@ -271,7 +271,7 @@ func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **t
 	} else {
 		(*timer).Reset(wait)
 	}
-	for _, e := range w.alts {
+	for _, e := range w.entries() {
 		if e.index == 0 {
 			e.armed = e.ready
 		}
@@ -285,14 +285,14 @@ func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **t
 // heads no queue (it is woken when it comes to head one) or a head of w is ready
 // now and waits only for a slot (it is woken when one frees). s.mu is held.
 func (w *waiter) next(now time.Time) *waiter {
-	if w.alts == nil {
+	if w.list == nil {
 		if w.index != 0 || !w.ready.After(now) {
 			return nil
 		}
 		return w
 	}
 	var h *waiter
-	for _, e := range w.alts {
+	for _, e := range w.list.alts {
 		if e.index != 0 {
 			continue
 		}
