@@ -59,7 +59,7 @@ func newPlot(title string, end time.Duration, hi float64) *plot {
 
 // x is the horizontal pixel of time t; y the vertical pixel of count n.
 func (p *plot) x(t time.Duration) float64 { return left + plotW*float64(t)/float64(p.end) }
-func (p *plot) y(n float64) float64      { return top + plotH*(1-n/p.yMax) }
+func (p *plot) y(n float64) float64       { return top + plotH*(1-n/p.yMax) }
 
 // timeUnit picks the time axis's unit for a run of length end.
 func timeUnit(end time.Duration) (time.Duration, string) {
