@@ -41,7 +41,7 @@ type plot struct {
 	offCurves map[string]bool // curves wholly above the plot
 }
 
-func newPlot(title string, end time.Duration, hi float64) *plot {
+func newPlot(title, subtitle string, end time.Duration, hi float64) *plot {
 	p := &plot{end: end, offCurves: map[string]bool{}}
 	p.yMax = niceCeil(hi * 1.05)
 	p.unit, p.unitName = timeUnit(end)
@@ -50,8 +50,12 @@ func newPlot(title string, end time.Duration, hi float64) *plot {
 		num(width), num(height), num(width), num(height))
 	fmt.Fprintf(&p.b, "<title>%s</title>\n", esc(title))
 	fmt.Fprintf(&p.b, `<rect width="%s" height="%s" fill="#ffffff"/>`+"\n", num(width), num(height))
-	fmt.Fprintf(&p.b, `<text class="title" x="%s" y="28" text-anchor="middle" font-size="16" font-weight="bold">%s</text>`+"\n",
+	fmt.Fprintf(&p.b, `<text class="title" x="%s" y="22" text-anchor="middle" font-size="16" font-weight="bold">%s</text>`+"\n",
 		num(width/2), esc(title))
+	if subtitle != "" {
+		fmt.Fprintf(&p.b, `<text class="subtitle" x="%s" y="40" text-anchor="middle" font-size="11" fill="#444444">%s</text>`+"\n",
+			num(width/2), esc(subtitle))
+	}
 	fmt.Fprintf(&p.b, `<clipPath id="plot-area"><rect x="%s" y="%s" width="%s" height="%s"/></clipPath>`+"\n",
 		num(left), num(top), num(plotW), num(plotH))
 	return p

@@ -90,13 +90,15 @@ func Window(name string, limit float64, window, end time.Duration) Curve {
 	return c
 }
 
-// Figure is what WriteSVG draws. Title heads it; End is the time axis's extent
-// (0: the last admission or mark, at least a millisecond).
+// Figure is what WriteSVG draws. Title heads it, and Subtitle, when set, is a
+// smaller line under it (what was run); End is the time axis's extent (0: the
+// last admission or mark, at least a millisecond).
 type Figure struct {
-	Title  string
-	Series []Series
-	Curves []Curve
-	End    time.Duration
+	Title    string
+	Subtitle string
+	Series   []Series
+	Curves   []Curve
+	End      time.Duration
 }
 
 // ErrEmpty is WriteSVG's error for a Figure with no series.
@@ -206,7 +208,7 @@ func (f Figure) WriteSVG(w io.Writer) error {
 		return err
 	}
 	end := f.end()
-	p := newPlot(f.Title, end, f.top(end))
+	p := newPlot(f.Title, f.Subtitle, end, f.top(end))
 	p.axes()
 	p.curves(f.Curves)
 	for i, s := range f.Series {

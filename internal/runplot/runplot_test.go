@@ -96,7 +96,8 @@ func sample() Figure {
 	}
 	a[3], a[10] = a[10], a[3]
 	return Figure{
-		Title: `burst 10 & RPM 600 <2 keys>`,
+		Title:    `burst 10 & RPM 600 <2 keys>`,
+		Subtitle: "2 clients",
 		Series: []Series{
 			{Name: "groqkit", Admitted: a, Marks: []Mark{{ms(900), Refused}, {ms(100), Refused}}},
 			{Name: "openai-go", Admitted: b, Marks: []Mark{{ms(400), Refused}, {ms(2000), Failed}, {ms(3000), Refused}}},
@@ -143,6 +144,9 @@ func TestWriteSVGSeriesCurvesMarks(t *testing.T) {
 	titles := byClass(es, "title")
 	require.Len(t, titles, 1)
 	assert.Equal(t, `burst 10 & RPM 600 <2 keys>`, titles[0].text, "the title, escaped and read back")
+	if subs := byClass(es, "subtitle"); assert.Len(t, subs, 1) {
+		assert.Equal(t, "2 clients", subs[0].text)
+	}
 	assert.Len(t, byClass(es, "xlabel"), 1)
 	assert.Len(t, byClass(es, "ylabel"), 1)
 	legend := string(buf.Bytes())
