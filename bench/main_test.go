@@ -103,7 +103,9 @@ func checkFigure(t *testing.T, path string, byName map[string]Result) {
 		case "series":
 			lines[attr["data-series"]] = attr["data-count"]
 		case "mark refused", "mark failed":
-			marks[attr["data-series"]+" "+strings.TrimPrefix(attr["class"], "mark ")]++
+			n, err := strconv.Atoi(attr["data-count"])
+			require.NoError(t, err)
+			marks[attr["data-series"]+" "+strings.TrimPrefix(attr["class"], "mark ")] += n
 		case "limit":
 			curves++
 			assert.Contains(t, attr["data-curve"], "RPM 1200")

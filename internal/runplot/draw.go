@@ -43,7 +43,7 @@ type plot struct {
 
 func newPlot(title, subtitle string, end time.Duration, hi float64) *plot {
 	p := &plot{end: end, offCurves: map[string]bool{}}
-	p.yMax = niceCeil(hi * 1.05)
+	p.yMax = axisCeil(hi * 1.05)
 	p.unit, p.unitName = timeUnit(end)
 	fmt.Fprintf(&p.b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s" font-family="sans-serif" font-size="12">`+"\n",
@@ -135,21 +135,49 @@ func (p *plot) series(s Series, colour string) {
 		fmt.Fprintf(&p.b, "%s,%s", num(pt[0]), num(pt[1]))
 	}
 	p.b.WriteString(`"/>` + "\n")
-	marks := append([]Mark(nil), s.Marks...)
-	sort.SliceStable(marks, func(i, j int) bool { return marks[i].At < marks[j].At })
-	for _, m := range marks {
-		// On the line: the count admitted by the mark's time.
+	p.marks(s.Name, ts, s.Marks)
+}
+
+// spot is a mark as drawn: where, of what kind, and how many marks it stands for.
+type spot struct {
+	kind MarkKind
+	x, y float64
+	n    int
+}
+
+// marks draws a series' marks on its line (at the count admitted by each
+// mark's time). Marks of one kind that fall on the same pixel are drawn once,
+// their number in data-count, so a wave of thousands stays a small file.
+func (p *plot) marks(name string, ts []time.Duration, ms []Mark) {
+	ms = append([]Mark(nil), ms...)
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].At < ms[j].At })
+	type key struct {
+		kind MarkKind
+		x, y int
+	}
+	var spots []spot
+	at := map[key]int{} // index in spots
+	for _, m := range ms {
 		n := sort.Search(len(ts), func(i int) bool { return ts[i] > m.At })
 		x, y := p.x(m.At), p.y(float64(n))
-		switch m.Kind {
+		k := key{m.Kind, int(math.Round(x)), int(math.Round(y))}
+		if i, ok := at[k]; ok {
+			spots[i].n++
+			continue
+		}
+		at[k] = len(spots)
+		spots = append(spots, spot{m.Kind, x, y, 1})
+	}
+	for _, sp := range spots {
+		switch sp.kind {
 		case Refused:
-			p.refused++
-			fmt.Fprintf(&p.b, `<path class="mark refused" data-series="%s" d="M%s,%sl7,7m0,-7l-7,7" stroke="%s" stroke-width="1.5"/>`+"\n",
-				esc(s.Name), num(x-3.5), num(y-3.5), refusedColour)
+			p.refused += sp.n
+			fmt.Fprintf(&p.b, `<path class="mark refused" data-series="%s" data-count="%d" d="M%s,%sl7,7m0,-7l-7,7" stroke="%s" stroke-width="1.5"/>`+"\n",
+				esc(name), sp.n, num(sp.x-3.5), num(sp.y-3.5), refusedColour)
 		case Failed:
-			p.failed++
-			fmt.Fprintf(&p.b, `<circle class="mark failed" data-series="%s" cx="%s" cy="%s" r="4" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n",
-				esc(s.Name), num(x), num(y), failedColour)
+			p.failed += sp.n
+			fmt.Fprintf(&p.b, `<circle class="mark failed" data-series="%s" data-count="%d" cx="%s" cy="%s" r="4" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n",
+				esc(name), sp.n, num(sp.x), num(sp.y), failedColour)
 		}
 	}
 }
@@ -178,7 +206,7 @@ func (p *plot) legend(f Figure) {
 	}
 	var es []entry
 	for i, s := range f.Series {
-		es = append(es, entry{"series", fmt.Sprintf("%s (%d admitted)", s.Name, len(s.Admitted)), palette[i%len(palette)], ""})
+		es = append(es, entry{"series", s.legend(), palette[i%len(palette)], ""})
 	}
 	for i, c := range f.Curves {
 		name := c.Name
@@ -188,10 +216,10 @@ func (p *plot) legend(f Figure) {
 		es = append(es, entry{"limit", name, curveColour, curveDashes[i%len(curveDashes)]})
 	}
 	if p.refused > 0 {
-		es = append(es, entry{"refused", fmt.Sprintf("429 refused (%d)", p.refused), refusedColour, ""})
+		es = append(es, entry{"refused", "429: refused by the server", refusedColour, ""})
 	}
 	if p.failed > 0 {
-		es = append(es, entry{"failed", fmt.Sprintf("failed (%d)", p.failed), failedColour, ""})
+		es = append(es, entry{"failed", "a call that failed", failedColour, ""})
 	}
 	longest := 0
 	for _, e := range es {
@@ -219,13 +247,43 @@ func (p *plot) legend(f Figure) {
 	p.b.WriteString("</g>\n")
 }
 
+// legend is the series' line in the legend: its name, what it had admitted,
+// and its marks when it has any.
+func (s Series) legend() string {
+	var refused, failed int
+	for _, m := range s.Marks {
+		if m.Kind == Refused {
+			refused++
+		} else {
+			failed++
+		}
+	}
+	out := fmt.Sprintf("%s: %d admitted", s.Name, len(s.Admitted))
+	if refused > 0 {
+		out += fmt.Sprintf(", %d refused", refused)
+	}
+	if failed > 0 {
+		out += fmt.Sprintf(", %d failed", failed)
+	}
+	return out
+}
+
+// axisCeil is the count axis's top: the smallest round value (1, 1.2, 1.5, 2,
+// 2.5, 3, 4, 5, 6, 8 times a power of ten) at or above v.
+func axisCeil(v float64) float64 {
+	return roundUp(v, []float64{1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10})
+}
+
 // niceCeil is the smallest of 1, 2, 2.5, 5 times a power of ten at or above v.
-func niceCeil(v float64) float64 {
+func niceCeil(v float64) float64 { return roundUp(v, []float64{1, 2, 2.5, 5, 10}) }
+
+// roundUp is the smallest of steps times a power of ten at or above v (1 at least).
+func roundUp(v float64, steps []float64) float64 {
 	if v <= 1 {
 		return 1
 	}
 	mag := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+	for _, m := range steps {
 		if m*mag >= v*(1-1e-9) {
 			return m * mag
 		}

@@ -133,10 +133,11 @@ func TestWriteSVGSeriesCurvesMarks(t *testing.T) {
 
 	refused := byClass(es, "mark refused")
 	failed := byClass(es, "mark failed")
-	assert.Len(t, refused, 4)
+	assert.Len(t, refused, 4, "the marks are pixels apart: one element each")
 	assert.Len(t, failed, 1)
 	perSeries := map[string]int{}
 	for _, m := range append(refused, failed...) {
+		assert.Equal(t, "1", m.attrs["data-count"])
 		perSeries[m.attrs["data-series"]]++
 	}
 	assert.Equal(t, map[string]int{"groqkit": 2, "openai-go": 3}, perSeries)
@@ -150,9 +151,32 @@ func TestWriteSVGSeriesCurvesMarks(t *testing.T) {
 	assert.Len(t, byClass(es, "xlabel"), 1)
 	assert.Len(t, byClass(es, "ylabel"), 1)
 	legend := string(buf.Bytes())
-	for _, want := range []string{"groqkit (40 admitted)", "openai-go (40 admitted)", "server: 10 + 10/s", "429 refused (4)", "failed (1)"} {
+	for _, want := range []string{"groqkit: 40 admitted, 2 refused", "openai-go: 40 admitted, 2 refused, 1 failed", "server: 10 + 10/s", "429: refused by the server", "a call that failed"} {
 		assert.Contains(t, legend, want)
 	}
+}
+
+// TestMarksOnOnePixelAreDrawnOnce: a wave of 429s at one moment is one
+// element whose data-count says how many; other kinds and pixels stay apart.
+func TestMarksOnOnePixelAreDrawnOnce(t *testing.T) {
+	var marks []Mark
+	for i := range 500 {
+		marks = append(marks, Mark{At: time.Duration(i) * time.Microsecond, Kind: Refused})
+	}
+	marks = append(marks, Mark{At: 0, Kind: Failed}, Mark{At: 5 * time.Second, Kind: Refused})
+	f := Figure{Title: "wave", End: 10 * time.Second, Series: []Series{{Name: "s", Marks: marks}}}
+	var buf bytes.Buffer
+	require.NoError(t, f.WriteSVG(&buf))
+	es := parse(t, buf.Bytes())
+	refused := byClass(es, "mark refused")
+	require.Len(t, refused, 2)
+	assert.Equal(t, "500", refused[0].attrs["data-count"])
+	assert.Equal(t, "1", refused[1].attrs["data-count"])
+	failed := byClass(es, "mark failed")
+	require.Len(t, failed, 1)
+	assert.Equal(t, "1", failed[0].attrs["data-count"])
+	assert.Contains(t, buf.String(), "s: 0 admitted, 501 refused, 1 failed")
+	assert.Less(t, buf.Len(), 5000, "bytes")
 }
 
 // TestMarkSitsOnItsLine: a mark is drawn at the count admitted by its time.
@@ -271,5 +295,7 @@ func TestTicks(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 250.0, niceCeil(201))
+	assert.Equal(t, 400.0, axisCeil(334))
+	assert.Equal(t, 1200.0, axisCeil(1050))
 	assert.Equal(t, 1000.0, niceCeil(1000))
 }
