@@ -122,11 +122,10 @@ func (p *plot) curves(cs []Curve) {
 	}
 }
 
-// series draws one series' line (thinned to the pixels it covers) and its marks.
-func (p *plot) series(s Series, colour string) {
-	ts := s.sorted()
+// series draws one series' line (thinned to the pixels it covers), through ts sorted.
+func (p *plot) series(name string, ts []time.Duration, colour string) {
 	fmt.Fprintf(&p.b, `<polyline class="series" data-series="%s" data-count="%d" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round" points="`,
-		esc(s.Name), len(ts), colour)
+		esc(name), len(ts), colour)
 	pts := p.thin(ts)
 	for i, pt := range pts {
 		if i > 0 {
@@ -135,7 +134,6 @@ func (p *plot) series(s Series, colour string) {
 		fmt.Fprintf(&p.b, "%s,%s", num(pt[0]), num(pt[1]))
 	}
 	p.b.WriteString(`"/>` + "\n")
-	p.marks(s.Name, ts, s.Marks)
 }
 
 // spot is a mark as drawn: where, of what kind, and how many marks it stands for.

@@ -210,9 +210,14 @@ func (f Figure) WriteSVG(w io.Writer) error {
 	end := f.end()
 	p := newPlot(f.Title, f.Subtitle, end, f.top(end))
 	p.axes()
-	p.curves(f.Curves)
+	sorted := make([][]time.Duration, len(f.Series))
 	for i, s := range f.Series {
-		p.series(s, palette[i%len(palette)])
+		sorted[i] = s.sorted()
+		p.series(s.Name, sorted[i], palette[i%len(palette)])
+	}
+	p.curves(f.Curves) // over the lines: a client that runs along its limit shows both
+	for i, s := range f.Series {
+		p.marks(s.Name, sorted[i], s.Marks)
 	}
 	p.legend(f)
 	p.b.WriteString("</svg>\n")
