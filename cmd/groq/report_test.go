@@ -157,6 +157,10 @@ func TestBatchReportFlagIsChecked(t *testing.T) {
 	assert.Contains(t, r.stderr, "is a directory")
 	_, err := os.Stat(out)
 	assert.ErrorIs(t, err, os.ErrNotExist, "nothing was written")
+
+	r = cmd(t, nil, "", "--report", filepath.Join(dir, "run.svg"), "What is red teaming?")
+	assert.Equal(t, exitUsage, r.code, "not silently ignored outside a batch")
+	assert.Contains(t, r.stderr, "--report draws a batch run")
 }
 
 // TestBatchReportOnTheBuiltInSimulator: with no key, the simulator answers and

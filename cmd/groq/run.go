@@ -126,6 +126,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 		fmt.Fprintf(stderr, "groq: %s\n", msg)
 		return exitUsage
 	}
+	if o.report != "" && (literal || len(positional) == 0 || positional[0] != "batch") {
+		fmt.Fprintln(stderr, "groq: --report draws a batch run: groq batch IN.jsonl -o OUT.jsonl --report run.svg")
+		return exitUsage
+	}
 	switch {
 	case o.version:
 		return printVersion(stdout)
