@@ -150,7 +150,7 @@ func TestWriteSVGSeriesCurvesMarks(t *testing.T) {
 	}
 	assert.Len(t, byClass(es, "xlabel"), 1)
 	assert.Len(t, byClass(es, "ylabel"), 1)
-	legend := string(buf.Bytes())
+	legend := buf.String()
 	for _, want := range []string{"groqkit: 40 admitted, 2 refused", "openai-go: 40 admitted, 2 refused, 1 failed", "server: 10 + 10/s", "429: refused by the server", "a call that failed"} {
 		assert.Contains(t, legend, want)
 	}
