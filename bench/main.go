@@ -90,6 +90,7 @@ type config struct {
 	runs    int
 	chosen  []client
 	jsonOut string
+	svgDir  string   // -svg: write each scenario's picture here
 	cut     string   // -robust-cut
 	shapes  []string // -shapes
 	set     map[string]bool
@@ -128,6 +129,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.runs, "runs", 1, "runs of each client; the table shows medians and the worst run (robust: default 3)")
 	only := fs.String("clients", "", "comma-separated clients to run (default all)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&cfg.svgDir, "svg", "", "also write each scenario's picture, requests admitted over time by each client against the server's limits with 429s marked, as an SVG into this directory (PRESET.svg, or custom.svg)")
 	fs.StringVar(&cfg.cut, "robust-cut", "full", "with -preset robust: full (every scenario and shape) or small (CI's cut, under 90 s)")
 	shapeList := fs.String("shapes", "", "with -preset robust: comma-separated shapes to run ("+strings.Join(shapeNames(), ", ")+"; default the cut's)")
 	if err := fs.Parse(args); err != nil {
@@ -267,7 +269,7 @@ func scenarios(cfg config) ([]Scenario, error) {
 	var out []Scenario
 	for _, n := range names {
 		p := presets[n]
-		p.Seed, p.Margin = sc.Seed, sc.Margin
+		p.Seed, p.Margin, p.File = sc.Seed, sc.Margin, n
 		if cfg.set["cpu-hog"] {
 			p.CPUHog = sc.CPUHog
 		}
@@ -293,9 +295,24 @@ func runTables(out io.Writer, cfg config) ([]Result, error) {
 			return nil, err
 		}
 		printTable(out, s, rows, cfg.runs)
+		if err := maybeFigure(out, cfg, s, rows); err != nil {
+			return nil, err
+		}
 		all = append(all, rows...)
 	}
 	return all, nil
+}
+
+// maybeFigure writes the scenario's SVG with -svg, and says where.
+func maybeFigure(out io.Writer, cfg config, s Scenario, rows []Result) error {
+	if cfg.svgDir == "" {
+		return nil
+	}
+	path, err := writeFigure(cfg.svgDir, s, rows)
+	if err == nil {
+		fmt.Fprintf(out, "picture: %s\n", path)
+	}
+	return err
 }
 
 // runScenario runs s with each client runs times: the medians, each with its worst.

@@ -233,6 +233,7 @@ func (b *batchRun) writeLine(ctx context.Context, customID string, body any, met
 		o.Response = &lineResponse{StatusCode: 200, RequestID: meta.RequestID, Body: body}
 	} else {
 		b.failed++
+		b.picture.fail(customID)
 		o.Error = &groq.BatchLineError{Code: "request_failed", Message: err.Error()}
 		var apiErr *groq.APIError
 		if errors.As(err, &apiErr) {
@@ -261,12 +262,21 @@ func runBatch(o *options, args []string, e env) int {
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}
+	if msg := checkReport(o); msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s; nothing was done\n", msg)
+		return exitUsage
+	}
 	lines, code := readBatchInput(o, args, e)
 	if lines == nil {
 		return code
 	}
 	wire := &wireTracker{}
 	o.observers = append(o.observers, wire.observer())
+	var picture *runReport
+	if o.report != "" {
+		picture = newRunReport(lines, o.chatModel())
+		o.observers = append(o.observers, picture.observer())
+	}
 	client, closeClient, code := newClient(o, e)
 	if client == nil {
 		return code
@@ -301,8 +311,8 @@ func runBatch(o *options, args []string, e env) int {
 	defer out.Close()
 	b := &batchRun{client: client, lines: lines, done: prev.done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
 		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: o.chatModel(),
-		wire: wire, seq: prev.lines, simulated: o.simulated}
-	return runLocal(o, e, b)
+		wire: wire, seq: prev.lines, simulated: o.simulated, picture: picture}
+	return finishReport(o, e, picture, client, runLocal(o, e, b))
 }
 
 // chatModel is --model, or the default model.

@@ -24,6 +24,7 @@ type batchRun struct {
 	every       time.Duration // plain progress line interval
 	defModel    string
 	wire        *wireTracker // fed by the client's observer (wire.observer()); nil: nothing is known to be on the wire
+	picture     *runReport   // --report's recorder, fed by its observer; nil without --report
 
 	mu                        sync.Mutex
 	finished, failed, limited int

@@ -74,8 +74,11 @@ command again to resume: it says how many lines are done and how many are left
 (the last line of a custom_id wins). --dry-run checks and predicts, and writes
 nothing. The first SIGINT or SIGTERM stops the sending; calls on the wire get 5 s
 to finish (exit 130 or 143), a second signal ends them; lines never answered are
-not written, and the next run sends them.`,
-		flags: append([]string{"o", "dry-run", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
+not written, and the next run sends them. --report run.svg draws the run when
+it ends: per model, the requests admitted over time against the limits in force
+(the client's RPM, and TPM in calls of the run's mean size), 429s and failed
+lines marked.`,
+		flags: append([]string{"o", "dry-run", "report", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
 }
 
 // audioModels are the audio subcommands' default models (--model's default is

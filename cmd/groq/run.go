@@ -42,6 +42,7 @@ type options struct {
 	set                                                         map[string]bool // flags given on the command line
 	output                                                      string          // batch: -o
 	dryRun                                                      bool            // batch: --dry-run
+	report                                                      string          // batch: --report, the run's picture (SVG)
 	metricsAddr                                                 string          // --metrics: serve Prometheus metrics here
 	remote, wait                                                bool            // batch: --remote, --wait
 	window                                                      string          // batch: --completion-window
@@ -85,6 +86,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.version, "version", false, "print the command's version and exit")
 	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume); speak: the audio file; created owner-only (0600)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
+	fs.StringVar(&o.report, "report", "", "batch: also draw the run as an SVG `file` (FILE.svg): requests admitted over time per model against the limits in force, 429s and failed lines marked")
 	fs.BoolVar(&o.remote, "remote", false, "batch: send the work list through Groq's Batch API (asynchronous, discounted, outside the per-minute limits)")
 	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
 	fs.StringVar(&o.window, "completion-window", "24h", "batch --remote: the batch's completion window, 24h to 7d")
@@ -122,6 +124,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	if msg := o.check(); msg != "" {
 		fmt.Fprintf(stderr, "groq: %s\n", msg)
+		return exitUsage
+	}
+	if o.report != "" && (literal || len(positional) == 0 || positional[0] != "batch") {
+		fmt.Fprintln(stderr, "groq: --report draws a batch run: groq batch IN.jsonl -o OUT.jsonl --report run.svg")
 		return exitUsage
 	}
 	switch {
