@@ -37,6 +37,10 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 		fmt.Fprintf(e.stderr, "groq: %s has batch %s from an earlier run; picking it up (nothing is uploaded)\n", pendingPath(o.output), batchID)
 		return awaitRemote(ctx, o, e, client, batchID)
 	}
+	if msg := oneModelEach(o, lines); msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s; nothing was sent\n", msg)
+		return exitUsage
+	}
 	var data bytes.Buffer
 	n := 0
 	for _, l := range lines {
@@ -56,6 +60,9 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 			}{l.CustomID, "POST", "/v1" + audioEndpoint(l.URL), &a})
 		} else {
 			body := *l.Body
+			if list := l.models(nil); len(list) == 1 { // "models": ["m"] is "model": "m"
+				body.Model, body.Models = list[0], nil
+			}
 			if body.Model == "" {
 				body.Model = defModel
 			}
@@ -274,4 +281,19 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// oneModelEach says why lines cannot go through Groq's Batch API, which runs
+// each line on the one model it names: a list of models (--model a,b or a
+// line's "models") needs the client's choice, made as each call is sent.
+func oneModelEach(o *options, lines []batchLine) string {
+	if o.models != nil {
+		return fmt.Sprintf("--remote sends each line to one model; --model %s is a list (run without --remote, where each call goes to the first model that can serve it)", o.model)
+	}
+	for _, l := range lines {
+		if l.Body != nil && len(l.models(nil)) > 1 {
+			return fmt.Sprintf("line %d: --remote sends each line to one model; its \"models\" is a list (run without --remote, where each call goes to the first model that can serve it)", l.line)
+		}
+	}
+	return ""
 }
