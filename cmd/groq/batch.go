@@ -324,6 +324,10 @@ func runBatch(o *options, args []string, e env) int {
 	if lines == nil {
 		return code
 	}
+	if msg := oneModelEach(o, lines); o.remote && msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s; nothing was sent\n", msg)
+		return exitUsage
+	}
 	wire := &wireTracker{}
 	o.observers = append(o.observers, wire.observer())
 	client, closeClient, code := newClient(o, e)

@@ -37,10 +37,6 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 		fmt.Fprintf(e.stderr, "groq: %s has batch %s from an earlier run; picking it up (nothing is uploaded)\n", pendingPath(o.output), batchID)
 		return awaitRemote(ctx, o, e, client, batchID)
 	}
-	if msg := oneModelEach(o, lines); msg != "" {
-		fmt.Fprintf(e.stderr, "groq: %s; nothing was sent\n", msg)
-		return exitUsage
-	}
 	var data bytes.Buffer
 	n := 0
 	for _, l := range lines {
@@ -59,14 +55,7 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 				Body     *audioLine `json:"body"`
 			}{l.CustomID, "POST", "/v1" + audioEndpoint(l.URL), &a})
 		} else {
-			body := *l.Body
-			if list := l.models(nil); len(list) == 1 { // "models": ["m"] is "model": "m"
-				body.Model, body.Models = list[0], nil
-			}
-			if body.Model == "" {
-				body.Model = defModel
-			}
-			b, err = json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
+			b, err = remoteChatLine(l, defModel)
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "groq: line %d: %v\n", l.line, err)
@@ -296,4 +285,17 @@ func oneModelEach(o *options, lines []batchLine) string {
 		}
 	}
 	return ""
+}
+
+// remoteChatLine is a chat line as Groq's Batch API takes it: one model (the
+// line's, "models": ["m"] read as "model": "m", else defModel).
+func remoteChatLine(l batchLine, defModel string) ([]byte, error) {
+	body := *l.Body
+	if list := l.models(nil); len(list) == 1 {
+		body.Model, body.Models = list[0], nil
+	}
+	if body.Model == "" {
+		body.Model = defModel
+	}
+	return json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
 }
