@@ -83,8 +83,11 @@ func (ms modelsScenario) Minimum() time.Duration {
 		return n
 	}
 	lo, hi := time.Duration(0), 24*time.Hour
-	if served(hi) < ms.Requests {
+	switch {
+	case served(hi) < ms.Requests:
 		return hi
+	case served(0) >= ms.Requests:
+		hi = 0
 	}
 	for hi-lo > time.Millisecond {
 		mid := (lo + hi) / 2
