@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,9 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/groqkit/groq"
 	"github.com/groqkit/groq/groqtest"
-	"github.com/groqkit/groq/internal/gateway"
+	"github.com/groqkit/groq/internal/serve"
 )
 
 func TestModelsMinimum(t *testing.T) {
@@ -61,34 +61,64 @@ func TestModelsPreset(t *testing.T) {
 	assert.Equal(t, map[string]int{"bench-large": 50, "bench-medium": 50}, g.Served, "the first model while its day lasts, then the second")
 }
 
-// TestOpenAIGoModelsThroughTheGateway: an openai-go client sends "models": [a,
-// b] through groq serve's gateway (option.WithJSONSet): answers come from a
-// until its day (3 requests) is spent, then from b, and X-Groq-Model names the
-// model that served; a is sent nothing it must refuse. It needs the client's
+// TestOpenAIGoModelsThroughGroqServe: groq serve (serve.Run, as the command
+// runs it, with a --config file that names a route) in front of groqtest; an
+// openai-go client sends "models": [a, b] (option.WithJSONSet): answers come
+// from a until its day (3 requests) is spent, then from b, and X-Groq-Model
+// names the model that served; a is sent nothing it must refuse. A call for the
+// route "fast" (a, b) is served by b then too. It needs the client's
 // multi-model admission (issue 28's core).
-func TestOpenAIGoModelsThroughTheGateway(t *testing.T) {
+func TestOpenAIGoModelsThroughGroqServe(t *testing.T) {
 	srv := groqtest.NewServer(groqtest.WithModel("a", groqtest.Limits{RPM: 600, RPD: 3, TPM: 100_000}),
 		groqtest.WithModel("b", groqtest.Limits{RPM: 600, RPD: 1000, TPM: 100_000}))
 	t.Cleanup(srv.Close)
-	c, err := groq.NewClient(groq.WithAPIKeys("gsk_upstream"), groq.WithBaseURL(srv.URL()))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	gw, err := gateway.New(c, gateway.Config{Tokens: []gateway.Token{{Name: "svc", Secret: "gw_token"}}})
-	require.NoError(t, err)
-	front := httptest.NewServer(gw)
-	t.Cleanup(front.Close)
-	oc := openaigo.NewClient(option.WithAPIKey("gw_token"), option.WithBaseURL(front.URL+"/openai/v1/"), option.WithMaxRetries(0),
+	url := groqServe(t, srv.URL(), `{"models":{"a":{"api_key":"$GROQ_API_KEY"},"b":{"api_key":"$GROQ_API_KEY"}},"routes":{"fast":["a","b"]}}`)
+	oc := openaigo.NewClient(option.WithAPIKey("gw_token"), option.WithBaseURL(url), option.WithMaxRetries(0),
 		option.WithHeader("X-Groq-Timeout", "10s"))
-	var body, header []string
-	for range 6 {
+	var bodies, headers []string
+	ask := func(model string, opts ...option.RequestOption) (body, header string) {
+		t.Helper()
 		var resp *http.Response
-		ans, err := oc.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
-			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")}},
-			option.WithJSONSet("models", []string{"a", "b"}), option.WithResponseInto(&resp))
-		require.NoError(t, err, "after %v", body)
-		body, header = append(body, ans.Model), append(header, resp.Header.Get("X-Groq-Model"))
+		ans, err := oc.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{Model: model,
+			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")}}, append(opts, option.WithResponseInto(&resp))...)
+		require.NoError(t, err, "model %q, after answers from %v", model, bodies)
+		return ans.Model, resp.Header.Get("X-Groq-Model")
 	}
-	assert.Equal(t, []string{"a", "a", "a", "b", "b", "b"}, body)
-	assert.Equal(t, body, header)
+	for range 6 {
+		b, h := ask("", option.WithJSONSet("models", []string{"a", "b"}))
+		bodies, headers = append(bodies, b), append(headers, h)
+	}
+	assert.Equal(t, []string{"a", "a", "a", "b", "b", "b"}, bodies)
+	assert.Equal(t, bodies, headers)
+	b, h := ask("fast")
+	assert.Equal(t, "b", b, "the route's a is spent")
+	assert.Equal(t, "b", h)
 	assert.Zero(t, srv.Stats().RateLimited)
+}
+
+// groqServe runs groq serve (serve.Run) on loopback in front of the API at
+// upstream, with the config file config and a token gw_token, until the test
+// ends; it returns the gateway's API root for openai-go.
+func groqServe(t *testing.T, upstream, config string) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "groq.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o600))
+	vars := map[string]string{"GROQ_API_KEY": "gsk_upstream", "GROQ_BASE_URL": upstream, "GROQ_GATEWAY_TOKEN": "gw_token"}
+	sigs, ready, done := make(chan os.Signal, 1), make(chan string, 1), make(chan int, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- serve.Run([]string{"--listen", "127.0.0.1:0", "--config", cfg}, serve.Env{Stdout: io.Discard, Stderr: &logs,
+			Getenv: func(k string) string { return vars[k] }, Signals: sigs, Ready: func(a string) { ready <- a }}, serve.Hooks{})
+	}()
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() {
+			sigs <- syscall.SIGTERM
+			<-done
+		})
+		return "http://" + addr + "/openai/v1/"
+	case code := <-done:
+		t.Fatalf("groq serve exited %d: %s", code, logs.String())
+	}
+	return ""
 }
