@@ -51,6 +51,7 @@ type options struct {
 	version                                                     bool            // --version
 	observers                                                   []groq.Observer // given to the client (a batch's wire tracker)
 	language, format, timestamps, voice                         string          // transcribe, speak
+	models                                                      []string        // --model a,b,c: the models a chat accepts (nil for one)
 }
 
 // env is what the command reads from its environment.
@@ -67,7 +68,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.stdin, "stdin", false, "read the prompt from standard input")
 	fs.StringVar(&o.defaultPrompt, "default-prompt", "", "prompt used when no other is given")
 	fs.StringVar(&o.system, "system", "", "system message")
-	fs.StringVar(&o.model, "model", "", "model (default "+groq.DefaultModel+")")
+	fs.StringVar(&o.model, "model", "", "model (default "+groq.DefaultModel+"); a chat accepts a list, a,b,c: each call goes to the first that can serve it now")
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", groq.DefaultMaxConcurrency, "requests in flight at most")
 	fs.Int64Var(&o.budget, "budget", 0, "daily token budget (0: none)")
@@ -193,6 +194,9 @@ func ask(o *options, positional []string, e env) int {
 	if err != nil {
 		return callFailed(e.stderr, err)
 	}
+	if o.models != nil && !o.jsonOut { // --json names it in the answer
+		fmt.Fprintf(e.stderr, "groq: answered by %s (of %s)\n", resp.Model, o.model)
+	}
 	if o.jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -212,6 +216,9 @@ func ask(o *options, positional []string, e env) int {
 // callOptions are the per-call options the flags ask for.
 func (o *options) callOptions() []groq.CallOption {
 	call := []groq.CallOption{groq.WithPriority(o.priority)}
+	if o.models != nil {
+		call = append(call, groq.WithModels(o.models...))
+	}
 	if o.maxTokens > 0 {
 		call = append(call, groq.WithMaxTokens(o.maxTokens))
 	}
@@ -226,6 +233,9 @@ func (o *options) callOptions() []groq.CallOption {
 
 // check validates the flag values.
 func (o *options) check() string {
+	if msg := o.parseModels(); msg != "" {
+		return msg
+	}
 	switch {
 	case o.priority < 1 || o.priority > 10:
 		return fmt.Sprintf("--priority %d is outside 1..10", o.priority)
@@ -246,6 +256,23 @@ func (o *options) check() string {
 	case batchapi.CheckWindow(o.window) != nil:
 		return fmt.Sprintf("--completion-window %q: Groq takes 24h to 7d (hours or days, as 36h or 2d)", o.window)
 	}
+	return ""
+}
+
+// parseModels reads --model: one name, or a comma-separated list of the models
+// a chat accepts, in order of preference (o.models; nil for one name).
+func (o *options) parseModels() string {
+	if !strings.Contains(o.model, ",") {
+		return ""
+	}
+	list := strings.Split(o.model, ",")
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	if msg := checkModelList(list); msg != "" {
+		return fmt.Sprintf("--model %q: %s", o.model, msg)
+	}
+	o.models = list
 	return ""
 }
 
@@ -294,7 +321,7 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 		opts = append(opts, groq.WithBaseURL(u))
 	}
 	if o.model != "" {
-		opts = append(opts, groq.WithDefaultModel(o.model))
+		opts = append(opts, groq.WithDefaultModel(o.chatModel()))
 	}
 	if !o.noCache && o.cachePath != "" && !simulated { // a simulated answer never lands in the cache file
 		opts = append(opts, groq.WithCacheFile(o.cachePath, o.cacheTTL))
