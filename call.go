@@ -380,7 +380,7 @@ func (k *call) try(g grant) (*ChatResponse, *failure) {
 // k.st open), or what failed.
 func (k *call) send(g grant) (*ChatResponse, *failure) {
 	c := k.c
-	if c.sched.cooling(g) { // another call's 429 arrived since this one was admitted
+	if !c.sched.handOver(g) { // another call's 429 arrived since this one was admitted
 		c.sched.finish(g, outcome{})
 		return nil, &failure{requeue: true}
 	}

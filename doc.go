@@ -270,7 +270,8 @@
 //     it names is learnt at once (above the table too), and the bucket is pulled down to
 //     what it says is left.
 //   - The client's own counts are exact for itself: what it reserved, sent, and was told
-//     each request cost.
+//     each request cost. A request admitted and not yet handed to the transport is in no
+//     server's count: a 429 read meanwhile is read without it.
 //   - A header is soft evidence: a snapshot taken at a moment the client does not know
 //     relative to its own requests in flight (after the request was sent, before its
 //     answer arrived). It may always pull a bucket down (that costs at most a little
