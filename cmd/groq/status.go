@@ -48,21 +48,28 @@ func statusCommand(o *options, args []string, e env) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	t := time.NewTicker(statusEvery)
+	watchStatus(ctx, hc, url, token, statusEvery, e.stdout)
+	return exitOK
+}
+
+// watchStatus clears the screen and draws the status every interval until ctx
+// ends; a gateway that does not answer is said so on the screen, and asked again.
+func watchStatus(ctx context.Context, hc *http.Client, url, token string, every time.Duration, w io.Writer) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		v, _, err := fetchStatus(hc, url, token)
 		var b strings.Builder
 		b.WriteString(clearScreen)
 		if err != nil {
-			fmt.Fprintf(&b, "groq status %s: %v (retrying every %s; Ctrl-C ends)\n", url, err, statusEvery)
+			fmt.Fprintf(&b, "groq status %s: %v (asking again every %s; Ctrl-C ends)\n", url, err, every)
 		} else {
 			drawStatus(&b, url, v)
 		}
-		io.WriteString(e.stdout, b.String())
+		io.WriteString(w, b.String())
 		select {
 		case <-ctx.Done():
-			return exitOK
+			return
 		case <-t.C:
 		}
 	}

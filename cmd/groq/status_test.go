@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -102,4 +103,69 @@ func TestStatusNeedsTheAdminTokenOffLoopback(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "usage: groq status URL")
 	assert.Contains(t, out, "-once")
+}
+
+// frames is a writer that counts the frames drawn and ends ctx at the n-th.
+type frames struct {
+	n, seen int
+	out     strings.Builder
+	stop    context.CancelFunc
+}
+
+func (f *frames) Write(p []byte) (int, error) {
+	f.out.Write(p)
+	if f.seen++; f.seen == f.n {
+		f.stop()
+	}
+	return len(p), nil
+}
+
+// TestStatusRedrawsLikeTop: without --once the status is cleared and drawn
+// again each interval, and a call made after the first frame shows in the next;
+// a gateway that stops answering is said so, and asked again.
+func TestStatusRedrawsLikeTop(t *testing.T) {
+	front, c := statusGateway(t, gateway.Config{OpenStatus: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &frames{n: 3, stop: cancel}
+	calls := 0
+	hc := front.Client()
+	draw := func(n int) {
+		for calls < n {
+			_, err := c.Chat(context.Background(), []groq.Message{groq.User("hi")})
+			require.NoError(t, err)
+			calls++
+		}
+	}
+	draw(1)
+	wrapped := &afterFirst{w: f, then: func() { draw(2) }}
+	watchStatus(ctx, hc, front.URL+"/status", "", 5*time.Millisecond, wrapped)
+	out := f.out.String()
+	require.Equal(t, 3, strings.Count(out, clearScreen), out)
+	screens := strings.Split(out, clearScreen)[1:]
+	assert.Regexp(t, `RPM \[#{10}\.{10}\]\s+1 used`, screens[0])
+	assert.Regexp(t, `RPM \[\.{20}\]\s+2 used`, screens[1], "the second screen shows the second call")
+
+	front.Close()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	down := &frames{n: 1, stop: cancel}
+	watchStatus(ctx, hc, front.URL+"/status", "", time.Millisecond, down)
+	assert.Contains(t, down.out.String(), "asking again every")
+}
+
+// afterFirst runs then once, after the first frame is written.
+type afterFirst struct {
+	w    io.Writer
+	done bool
+	then func()
+}
+
+func (a *afterFirst) Write(p []byte) (int, error) {
+	n, err := a.w.Write(p)
+	if !a.done {
+		a.done = true
+		a.then()
+	}
+	return n, err
 }
