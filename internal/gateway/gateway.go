@@ -232,6 +232,7 @@ func (g *Gateway) routes() {
 	}
 	handle("GET", "/status", g.status)
 	m.HandleFunc("GET /{$}", g.page)
+	handle("GET", "/favicon.ico", noIcon)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a := allowed[r.URL.Path]
 		if a == "" && (strings.HasPrefix(r.URL.Path, "/openai/v1/models/") || strings.HasPrefix(r.URL.Path, "/v1/models/")) {

@@ -175,6 +175,13 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
+// noIcon answers a browser's request for /favicon.ico (made for any page,
+// the refusals' too) with nothing, rather than a 404 in its console.
+func noIcon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // page serves the live page at /, and takes ?token= once: a right token sets
 // the cookie and redirects to / (a wrong one is a 401).
 func (g *Gateway) page(w http.ResponseWriter, r *http.Request) {

@@ -80,6 +80,9 @@ func TestStatusOnLoopbackShowsTokensAndQuota(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, page, "<title>groq gateway: status</title>")
 	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
+	resp, icon := get(t, front.Client(), front.URL+"/favicon.ico")
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "a browser asks for it on every page: no 404 in its console")
+	require.Empty(t, icon)
 
 	// A page on another name that resolves here (DNS rebinding) is refused.
 	resp, _ = get(t, front.Client(), front.URL+"/status", "Host", "evil.example:80")
