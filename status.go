@@ -1,6 +1,7 @@
 package groq
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -127,7 +128,7 @@ func (c *Client) Status() Status {
 	}
 	for _, model := range models {
 		snap := c.RateLimits(model)
-		ms := ModelStatus{Model: model, Quotas: []QuotaStatus{}, PromptRatio: snap.PromptRatio, CompletionReserve: snap.CompletionReserve}
+		ms := ModelStatus{Model: model, Quotas: []QuotaStatus{}, PromptRatio: finite(snap.PromptRatio), CompletionReserve: snap.CompletionReserve}
 		ms.Queued, ms.InFlight = c.sched.modelLoad(model)
 		ms.RateLimited, ms.Retries, ms.Recent = c.recent.read(model, now)
 		for _, q := range snap.Quotas {
@@ -138,10 +139,18 @@ func (c *Client) Status() Status {
 	return st
 }
 
+// finite is x, or 0 when it is NaN or infinite (which JSON cannot carry).
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
 // quotaStatus is q as a QuotaStatus.
 func quotaStatus(q QuotaSnapshot) QuotaStatus {
 	out := QuotaStatus{Name: q.Name, Keys: q.Keys, Buckets: []BucketStatus{}, PacingMarginMS: float64(q.PacingMargin) / float64(time.Millisecond),
-		Foreign: ForeignView{RequestsPerMinute: q.Foreign.RequestsPerMinute, TokensPerMinute: q.Foreign.TokensPerMinute,
+		Foreign: ForeignView{RequestsPerMinute: finite(q.Foreign.RequestsPerMinute), TokensPerMinute: finite(q.Foreign.TokensPerMinute),
 			ReserveRequests: q.Foreign.Reserve.RPM, ReserveTokens: q.Foreign.Reserve.TPM}}
 	if out.Keys == nil {
 		out.Keys = []int{}
