@@ -322,3 +322,30 @@ func ExampleWithCaller() {
 	// bob from the cache: false
 	// ann from the cache: true
 }
+
+// Several models, one call: the preferred model's day is spent (its quota of 3
+// requests a day), so the fourth call and those after it go to the next model of
+// the list, which the headers showed had room; nothing is sent to the spent model.
+func ExampleWithModels() {
+	srv := groqtest.NewUnstartedServer(
+		groqtest.WithModel("llama-3.3-70b-versatile", groqtest.Limits{RPM: 30, RPD: 3}),
+		groqtest.WithModel("llama-3.1-8b-instant", groqtest.Limits{RPM: 30, RPD: 14_400}))
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+	defer client.Close()
+	for i := range 5 {
+		resp, err := client.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("question %d", i))},
+			groq.WithModels("llama-3.3-70b-versatile", "llama-3.1-8b-instant"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(i, resp.Model)
+	}
+	fmt.Println("429s:", srv.Stats().RateLimited)
+	// Output:
+	// 0 llama-3.3-70b-versatile
+	// 1 llama-3.3-70b-versatile
+	// 2 llama-3.3-70b-versatile
+	// 3 llama-3.1-8b-instant
+	// 4 llama-3.1-8b-instant
+	// 429s: 0
+}

@@ -75,8 +75,11 @@ owner-only, mode 0600). The format is --format, else -o's extension.`,
        groq batch results ID -o OUT.jsonl
 
 IN holds one request a line: {"custom_id", "body": {chat request}} (Groq's batch
-input, with "method" and "url", is read too), optionally "priority". Every line is
-checked before anything is sent. Here, the lines go through the client (its
+input, with "method" and "url", is read too), optionally "priority". A body may
+carry "models": [...], the models it accepts in order (a line that names no model
+takes --model's, which may be a list a,b,c): each call goes to the first that can
+serve it now, and its output line's body names the one that did ("model"); with
+--remote, each line names one model. Every line is checked before anything is sent. Here, the lines go through the client (its
 limits, priorities and retries), --concurrency times two at once; with --remote,
 through Groq's Batch API. OUT is appended to, never rewritten, and must be a
 regular file or absent, created owner-only (mode 0600); a file with a line that
@@ -85,8 +88,11 @@ command again to resume: it says how many lines are done and how many are left
 (the last line of a custom_id wins). --dry-run checks and predicts, and writes
 nothing. The first SIGINT or SIGTERM stops the sending; calls on the wire get 5 s
 to finish (exit 130 or 143), a second signal ends them; lines never answered are
-not written, and the next run sends them.`,
-		flags: append([]string{"o", "dry-run", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
+not written, and the next run sends them. --report run.svg draws the run when
+it ends: per model, the requests admitted over time against the limits in force
+(the client's RPM, and TPM in calls of the run's mean size), 429s and failed
+lines marked.`,
+		flags: append([]string{"o", "dry-run", "report", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
 }
 
 // audioModels are the audio subcommands' default models (--model's default is
@@ -199,10 +205,15 @@ func dispatch(o *options, fs *flag.FlagSet, positional []string, e env) (int, bo
 			return noArguments(e, positional), true
 		}
 		return listModels(o, e), true
-	case "transcribe", "translate":
+	case "transcribe", "translate", "speak":
+		if o.models != nil {
+			fmt.Fprintf(e.stderr, "groq: %s takes one --model, not a list (%s); a list is for chat\n", name, o.model)
+			return exitUsage, true
+		}
+		if name == "speak" {
+			return speak(o, rest, e), true
+		}
 		return transcribe(o, rest, e, name == "translate"), true
-	case "speak":
-		return speak(o, rest, e), true
 	case "serve": // after a flag: serve has flags of its own, and comes first
 		fmt.Fprintln(e.stderr, "groq: serve comes first, before its flags: groq serve [--listen ADDR] [-v] ... (see groq serve -h); to send it as a prompt, write groq -- serve")
 		return exitUsage, true
@@ -274,6 +285,10 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 
 A first word that names a command runs it; one that looks like a mistyped
 command is refused; groq -- WORDS sends any words as the prompt.
+
+--model a,b,c makes a chat accept several models, in order of preference: it goes
+to the first whose limits can take it now (Groq's limits are per model), and
+standard error says which answered.
 
 Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the
 built-in simulator answers (and says so); a variable set to "" or to blanks is an
