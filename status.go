@@ -51,7 +51,9 @@ type BudgetView struct {
 type ModelStatus struct {
 	Model string `json:"model"`
 	// Queued is this model's calls waiting by priority (only priorities with
-	// waiters appear); InFlight its requests sent and not yet answered.
+	// waiters appear; a call that accepts several models, WithModels, waits in
+	// each of their queues and counts in each, but once in Status.Queued);
+	// InFlight its requests sent and not yet answered.
 	Queued   map[int]int `json:"queued"`
 	InFlight int         `json:"in_flight"`
 	// RateLimited is the 429s Groq answered for this model within the window;
