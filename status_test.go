@@ -110,3 +110,29 @@ func TestStatusQueueByPriorityAndJSON(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestStatusMultiModelCallCountsInEachQueue: a call that accepts two models
+// waits in both queues, and counts once in the client's total.
+func TestStatusMultiModelCallCountsInEachQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := "llama-3.1-8b-instant", "llama-3.3-70b-versatile"
+		c, _ := sim(t, nil, groq.WithModelLimits(a, groq.Limits{RPM: 1}), groq.WithModelLimits(b, groq.Limits{RPM: 1}))
+		for _, m := range []string{a, b} { // empties both buckets
+			_, err := c.Chat(context.Background(), []groq.Message{groq.User("first")}, groq.WithModel(m))
+			require.NoError(t, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			c.Chat(ctx, []groq.Message{groq.User("either")}, groq.WithModels(a, b), groq.WithPriority(3))
+			close(done)
+		}()
+		synctest.Wait()
+		st := c.Status()
+		require.Equal(t, map[int]int{3: 1}, st.Queued)
+		require.Equal(t, map[int]int{3: 1}, modelStatus(t, st, a).Queued)
+		require.Equal(t, map[int]int{3: 1}, modelStatus(t, st, b).Queued)
+		cancel()
+		<-done
+	})
+}
