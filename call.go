@@ -490,6 +490,7 @@ func (k *call) pause(f *failure, key int) error {
 		status = apiErr.StatusCode
 	}
 	announce := func(reason string, d time.Duration) {
+		c.recent.add(model, time.Now(), eventRetry)
 		if c.obs.on {
 			c.obs.retry(k.ctx, RetryEvent{Model: model, Attempt: k.attempt, Reason: reason, Status: status, Delay: d})
 		}

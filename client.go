@@ -28,6 +28,7 @@ type Client struct {
 	costs    *costModel
 	obs      observing
 	flights  flights
+	recent   recentEvents // 429s and retries by model, for Status (status.go)
 	// audioRates are the seconds per byte learnt by audio format (audio.go).
 	audioRates sync.Map
 	closed     atomic.Bool

@@ -309,6 +309,12 @@
 //		fmt.Printf("%s: %d of %d requests this minute\n", q.Name, q.RequestsThisMinute, q.Limits.RPM)
 //	}
 //
+// `client.Status()` is every model at once, for a person or a dashboard: each
+// bucket's limit, source, depth and level, the queue by priority, the 429s and
+// retries of the last five minutes, others' spending, the daily budget. It encodes
+// to JSON; `groq serve` serves it at GET /status with each token's day, draws it live
+// at / and `groq status URL` in a terminal.
+//
 // # Observability: events in the core
 //
 // `groq.WithObserver(groq.Observer{...})` gives the client's decisions to your code as

@@ -90,6 +90,30 @@ func ExampleClient_RateLimits() {
 	// key#1: 1 of 30 requests this minute
 }
 
+// The client's state at a glance: each model's buckets, where each limit came
+// from, its queue and its recent 429s; json.Marshal(st) is what the gateway's
+// GET /status serves (with its tokens).
+func ExampleClient_Status() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_a"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+		groq.WithModelLimits("llama-3.1-8b-instant", groq.Limits{RPM: 30, TPM: 6000}))
+	defer client.Close()
+	if _, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")}); err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range client.Status().Models {
+		fmt.Printf("%s: %d queued, %d 429s in the last %s\n", m.Model, len(m.Queued), m.RateLimited, groq.StatusWindow)
+		for _, b := range m.Quotas[0].Buckets {
+			fmt.Printf("  %s limit %d (%s), depth %d\n", b.Name, b.Limit, b.Source, b.Depth)
+		}
+	}
+	// Output:
+	// llama-3.1-8b-instant: 0 queued, 0 429s in the last 5m0s
+	//   RPM limit 30 (configured), depth 30
+	//   RPD limit 14400 (headers), depth 14400
+	//   TPM limit 6000 (configured), depth 6000
+}
+
 // A paid organization: its headers show limits above the built-in table (Groq's
 // free plan), so the client paces at its figures, and says where each came from.
 func ExampleQuotaSnapshot_sources() {

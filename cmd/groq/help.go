@@ -38,6 +38,17 @@ whether the model is active; --json prints them as JSON.`,
 	{name: "serve", text: `usage: groq serve [--listen ADDR] [--token SPEC]... (groq serve -h lists its flags)
 
 An OpenAI-compatible gateway: one scheduler for every service on the quota.`},
+	{name: "status", text: `usage: groq status URL [--once] [--json] [--admin-token T]
+
+Shows what a gateway (groq serve at URL, as http://127.0.0.1:8080) is doing,
+from its GET /status, redrawn every second as top does (Ctrl-C ends): per model
+each quota's buckets (used, left, depth, and where each limit came from), the
+429s and retries of the last minutes, the queue by priority, what other programs
+spend, and each token's calls and tokens today against its budget. --once prints
+it once and exits; --json prints the gateway's JSON once. Off loopback the
+gateway needs its admin token (--admin-token or GROQ_GATEWAY_ADMIN_TOKEN), never
+a caller's.`,
+		flags: []string{"once", "json", "admin-token"}},
 	{name: "transcribe", text: `usage: groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment] [--model M]
 
 Turns speech into text (POST /audio/transcriptions, default model ` + groq.DefaultTranscriptionModel + `), through the
@@ -206,6 +217,8 @@ func dispatch(o *options, fs *flag.FlagSet, positional []string, e env) (int, bo
 	case "serve": // after a flag: serve has flags of its own, and comes first
 		fmt.Fprintln(e.stderr, "groq: serve comes first, before its flags: groq serve [--listen ADDR] [-v] ... (see groq serve -h); to send it as a prompt, write groq -- serve")
 		return exitUsage, true
+	case "status":
+		return statusCommand(o, rest, e), true
 	case "batch":
 		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
 		return runBatch(o, rest, e), true
@@ -266,6 +279,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
        groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API
        groq batch status ID [--json]             where a remote batch stands
        groq batch results ID -o OUT.jsonl        a remote batch's results, appended to OUT
+       groq status URL [--once]                  a gateway's quotas, queues and tokens, live (as top)
        groq version                              the command's version
        groq help COMMAND                         a command's help and its flags (also groq COMMAND -h)
 

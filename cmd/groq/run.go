@@ -51,6 +51,8 @@ type options struct {
 	version                                                     bool            // --version
 	observers                                                   []groq.Observer // given to the client (a batch's wire tracker)
 	language, format, timestamps, voice                         string          // transcribe, speak
+	once                                                        bool            // status: --once
+	adminToken                                                  string          // status: --admin-token
 	models                                                      []string        // --model a,b,c: the models a chat accepts (nil for one)
 }
 
@@ -96,6 +98,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.format, "format", "", "transcribe: text, json or verbose_json; speak: wav, mp3, flac, ogg or mulaw (default: -o's extension)")
 	fs.StringVar(&o.timestamps, "timestamps", "", "transcribe: word, segment or word,segment (implies verbose_json)")
 	fs.StringVar(&o.voice, "voice", "", "speak: the voice (default "+groq.DefaultSpeechVoice+")")
+	fs.BoolVar(&o.once, "once", false, "status: print the status once and exit")
+	fs.StringVar(&o.adminToken, "admin-token", "", "status: the gateway's admin token, needed off loopback (GROQ_GATEWAY_ADMIN_TOKEN too)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `addr` (host:port) at /metrics while the command runs")
 	return fs
 }
