@@ -362,3 +362,26 @@ func TestObserverNamesTheServingModel(t *testing.T) {
 		}, seen)
 	})
 }
+
+// TestDaysEndWithAnswersCrossing: a model with 50 requests left today and 32
+// calls in flight that accept it and another, with the day's limit given
+// (1,000) but not what is left, and answers that cross on the wire. Every one
+// of the day's 50 requests is used and none is sent past it. (Reading each
+// header as "left, less the requests sent after it still in flight" would be
+// wrong here: answers cross, so some of those arrived first and are in the
+// figure already; it left 13 of the day's requests unused.)
+func TestDaysEndWithAnswersCrossing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(modelA, groqtest.Limits{RPM: 600, RPD: 1000}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 600, RPD: 1000}),
+			groqtest.WithSpentToday(modelA, 950, 0), groqtest.WithLatency(20*time.Millisecond, 15*time.Millisecond)},
+			groq.WithMaxConcurrency(32),
+			groq.WithModelLimits(modelA, groq.Limits{RPM: 600, RPD: 1000}), groq.WithModelLimits(modelB, groq.Limits{RPM: 600, RPD: 1000}))
+		_, errs := pool(c, 200, 32, groq.WithModels(modelA, modelB), groq.WithoutCache())
+		noErrors(t, errs)
+		st := srv.Stats()
+		assert.Zero(t, st.RateLimited, "nothing sent past the day's end")
+		assert.Equal(t, 50, st.PerModel[modelA])
+		assert.Equal(t, 150, st.PerModel[modelB])
+	})
+}
