@@ -10,6 +10,7 @@
 //	go run . -preset issue27 -runs 5      # the figures of issue 27's "Done when"
 //	go run . -preset robust -runs 3       # every scenario against every server shape, quiet CPU and busy
 //	go run . -preset models -runs 3       # calls that accept three models: WithModels against reactive fallback
+//	go run . -preset models-pair -runs 3  # two models of RPM 60, 120 calls that accept both
 //	go run . -n 300 -keys 2 -rpm 600 -burst 10 -limits unknown
 //
 // Each table shows the medians of the runs and the worst run's ratio, 429s and
@@ -231,7 +232,7 @@ func mainErr(args []string, out io.Writer) error {
 	switch cfg.preset {
 	case "robust":
 		all, err = runRobust(out, cfg)
-	case "models":
+	case "models", "models-pair":
 		all, err = runModelsTable(out, cfg)
 	default:
 		all, err = runTables(out, cfg)
@@ -265,7 +266,7 @@ func scenarios(cfg config) ([]Scenario, error) {
 		names = issue27Order
 	default:
 		if _, ok := presets[cfg.preset]; !ok {
-			return nil, fmt.Errorf("-preset %q: want one of %s, %s, or all, issue27, robust, models", cfg.preset,
+			return nil, fmt.Errorf("-preset %q: want one of %s, %s, or all, issue27, robust, models, models-pair", cfg.preset,
 				strings.Join(presetOrder, ", "), strings.Join(issue27Order, ", "))
 		}
 		names = []string{cfg.preset}
