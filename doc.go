@@ -95,6 +95,26 @@
 //     cooldown) would end after the context deadline or `WithMaxRetryDelay`, the call
 //     returns a local `*RateLimitError` at once, without a network call.
 //
+// # Retries
+//
+// Retried: connection errors, per-attempt timeouts (WithAttemptTimeout), 408, 409,
+// 429, 498, 500, 502, 503, 504, and any answer with `x-should-retry: true`;
+// `x-should-retry: false` stops it. Never retried: 400, 401, 403, 404, 413, 422,
+// 424, a cancelled or expired context. The wait is the server's when it gives one:
+// `retry-after-ms`, then `retry-after` (seconds, decimal seconds, or an HTTP date),
+// and for a 429 Groq's finer "try again in 1m0.36s" when it is longer than the
+// rounded header. Otherwise decorrelated jitter: sleep = min(max, rand[base,
+// 3·previous)), defaults 250 ms and 30 s, so that a first retry waits 0.25–0.75 s, as
+// Groq's own SDK does. A negative or unparsable value falls back to backoff; a wait
+// past 31 days (ten years, +Inf, a date in another century) is the longest wait, so
+// that a longer wait is never retried sooner than a shorter one. An attempt that
+// never reached the server (DNS, a refused connection, TLS) gives its tokens back at
+// once. What a server says is bounded before it touches a bucket: a usage is at most
+// the model's context window (2M tokens when unknown), a stream event at most 4 MiB
+// (a longer one is a *StreamError), and a 200 that is not a completion is
+// ErrBadResponse. A server wait longer than WithMaxRetryDelay (default 2m) or past
+// the context's deadline is not slept: the call returns a *RateLimitError at once.
+//
 // # Priorities and concurrency
 //
 //   - `groq.WithPriority(p)`: 1 is the most urgent, 10 the least, 5 the default. When
