@@ -15,9 +15,13 @@
 // program's. Nothing here ever holds an API key: quotas are
 // named by the client ("org:NAME" or "key:" and a hash of the key).
 //
-// When Redis does not answer within the operation timeout, the client falls back
-// to its in-memory buckets (see groq.QuotaStore) and comes back when Redis
-// answers; the store tries Redis again at most once a second meanwhile.
+// When Redis does not answer within the operation timeout, calls do not fail:
+// each client paces every quota and model at its share of the limits (the limits
+// over the processes Redis last counted on it, groq.QuotaDecision.Members),
+// honours every Retry-After it is given, and when Redis answers again it first
+// charges Redis what it sent meanwhile (Charge) and the cooldowns it could not
+// share, then shares admission again (see groq.QuotaStore). The store tries
+// Redis again at most once a second meanwhile.
 package redisstore
 
 import (
@@ -47,6 +51,9 @@ const (
 	markerGrace = time.Second
 	// learntFor is how long a learnt depth holds after it was last told.
 	learntFor = 3 * time.Minute
+	// memberFor is how long a process counts as a member of a quota and model
+	// (groq.QuotaDecision.Members) after it last asked for admission.
+	memberFor = time.Minute
 )
 
 // ErrUnavailable is returned, without asking Redis, for a while after Redis
@@ -64,7 +71,10 @@ type Store struct {
 	downUntil atomic.Int64 // unix ns: until then, answer ErrUnavailable at once
 }
 
-var _ groq.QuotaStore = (*Store)(nil)
+var (
+	_ groq.QuotaStore   = (*Store)(nil)
+	_ groq.QuotaCharger = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -151,22 +161,38 @@ func limitArgs(l, b groq.Limits) []any {
 // Take implements groq.QuotaStore.
 func (s *Store) Take(ctx context.Context, r groq.QuotaRequest) (groq.QuotaDecision, error) {
 	args := append([]any{s.proc, r.Priority, r.NextPriority, max(r.Tokens, 0), markerGrace.Milliseconds()}, limitArgs(r.Limits, r.Burst)...)
+	args = append(args, memberFor.Milliseconds())
 	v, err := s.run(ctx, takeScript, s.key(r.Quota, r.Model), args...)
 	if err != nil {
 		return groq.QuotaDecision{}, err
 	}
 	res, ok := v.([]any)
-	if !ok || len(res) != 4 {
+	if !ok || len(res) != 5 {
 		return groq.QuotaDecision{}, fmt.Errorf("redisstore: unexpected answer %v", v)
 	}
 	nreq, _ := res[2].(int64)
 	ntok, _ := res[3].(int64)
-	spent := &groq.QuotaSpent{Requests: nreq, Tokens: ntok}
+	members, _ := res[4].(int64)
+	d := groq.QuotaDecision{Spent: &groq.QuotaSpent{Requests: nreq, Tokens: ntok}, Members: int(members)}
 	if n, _ := res[0].(int64); n == 1 {
-		return groq.QuotaDecision{OK: true, Spent: spent}, nil
+		d.OK = true
+		return d, nil
 	}
 	us, _ := res[1].(int64)
-	return groq.QuotaDecision{Wait: time.Duration(us) * time.Microsecond, Spent: spent}, nil
+	d.Wait = time.Duration(us) * time.Microsecond
+	return d, nil
+}
+
+// Charge implements groq.QuotaCharger: it takes what this process sent while
+// Redis did not answer from every bucket of r's quota and model, into debt if
+// need be, so that the processes' next admissions wait for it.
+func (s *Store) Charge(ctx context.Context, r groq.QuotaRequest, spent groq.QuotaSpent) error {
+	if spent.Requests <= 0 && spent.Tokens <= 0 {
+		return nil
+	}
+	l := r.Limits
+	_, err := s.run(ctx, chargeScript, s.key(r.Quota, r.Model), max(spent.Requests, 0), max(spent.Tokens, 0), l.RPM, l.TPM, l.RPD, l.TPD)
+	return err
 }
 
 // Settle implements groq.QuotaStore.
