@@ -53,21 +53,33 @@ func (c *coolWatch) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestRedisDownFiveSeconds is the audit's run (issue 32): three replicas, each a
 // Client with its own Store, share one key of 120 requests a minute on a
-// Groq-shaped server, two callers each, in a closed loop. Four seconds in, Redis
-// stops answering (SIGSTOP) for five seconds. Every call succeeds; the server sees
-// few 429s (paced at a third each, the replicas together send the limit); no
-// replica sends inside a Retry-After it was given; and two seconds after Redis
-// returns the 429s have stopped (what was sent during the outage was charged to
-// Redis). Without the share each replica sends its own whole bucket meanwhile,
-// and without the charge-back Redis admits a burst the server no longer has.
+// Groq-shaped server, two callers each, in a closed loop. Three seconds in, Redis
+// stops answering (SIGSTOP: it accepts connections and answers nothing) for five
+// seconds. Every call succeeds, and calls go on meanwhile (paced at a third of
+// the key each); the server sees few 429s; no replica sends inside a Retry-After
+// it was given; and two seconds after Redis returns the 429s have stopped (what
+// was sent during the outage was charged to Redis). It runs with go-redis's
+// defaults (reads bounded by a 3 s ReadTimeout, which the store's own timeout
+// must cut short) and with ContextTimeoutEnabled. Without the share each replica
+// sends its own whole bucket meanwhile, and without the charge-back Redis admits
+// a burst the server no longer has.
 func TestRedisDownFiveSeconds(t *testing.T) {
+	for _, ctxTimeouts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", ctxTimeouts), func(t *testing.T) {
+			t.Parallel()
+			redisDownFiveSeconds(t, ctxTimeouts)
+		})
+	}
+}
+
+func redisDownFiveSeconds(t *testing.T, ctxTimeouts bool) {
 	rs := redistest.Start(t)
 	const rpm = 120
 	srv := groqShaped(t, rpm)
 	var watches []*coolWatch
 	var clients []*groq.Client
 	for range 3 {
-		rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: ctxTimeouts})
 		t.Cleanup(func() { rdb.Close() })
 		w := &coolWatch{next: srv.Client().Transport}
 		watches = append(watches, w)
@@ -79,7 +91,7 @@ func TestRedisDownFiveSeconds(t *testing.T) {
 		clients = append(clients, c)
 	}
 	start := time.Now()
-	pausedAt, resumedAt, stopAt := start.Add(4*time.Second), start.Add(9*time.Second), start.Add(14*time.Second)
+	pausedAt, resumedAt, stopAt := start.Add(3*time.Second), start.Add(8*time.Second), start.Add(12*time.Second)
 	var calls, failed atomic.Int64
 	var wg sync.WaitGroup
 	for i, c := range clients {
@@ -103,9 +115,14 @@ func TestRedisDownFiveSeconds(t *testing.T) {
 	rs.Resume()
 	wg.Wait()
 
-	var limited, late int
+	var limited, late, during int
 	var lastLimited time.Time
+	perSecond := map[int]int{}
 	for _, a := range srv.Arrivals() {
+		perSecond[int(a.At.Sub(start)/time.Second)]++
+		if a.At.After(pausedAt) && a.At.Before(resumedAt) {
+			during++
+		}
 		if a.Status == http.StatusTooManyRequests {
 			limited++
 			lastLimited = a.At
@@ -115,10 +132,11 @@ func TestRedisDownFiveSeconds(t *testing.T) {
 		}
 	}
 	st := srv.Stats()
-	t.Logf("%d calls, %d failed; server: %d requests, %d 429s (last %v after Redis returned), %d violations",
-		calls.Load(), failed.Load(), st.Requests, limited, lastLimited.Sub(resumedAt).Round(time.Millisecond), st.Violations)
+	t.Logf("%d calls, %d failed; server: %d requests (%d while Redis was paused), %d 429s (the last %v after Redis returned), %d violations; arrivals per second: %v",
+		calls.Load(), failed.Load(), st.Requests, during, limited, lastLimited.Sub(resumedAt).Round(time.Millisecond), st.Violations, perSecond)
 	assert.Positive(t, calls.Load())
 	assert.Zero(t, failed.Load(), "every call succeeds")
+	assert.GreaterOrEqual(t, during, 5, "calls go on while Redis is paused (the key allows 10 in 5 s)")
 	assert.LessOrEqual(t, limited, 6, "the server sees few 429s")
 	assert.Zero(t, late, "no 429 later than 2 s after Redis returned")
 	for i, w := range watches {

@@ -33,11 +33,16 @@ end
 // takeScript is admission over every bucket at once.
 // KEYS[1] the hash. ARGV: process, priority, next priority, tokens, marker grace
 // (ms), the four limits (rpm tpm rpd tpd; 0: none), the four depths (0: the limit),
-// how long a process counts as a member after it last asked (ms).
-// It returns {1, 0, requests, tokens, members} (taken) or {0, wait in µs,
-// requests, tokens, members}, with what the members have taken so far (this
-// request included) and how many processes asked lately (this one included).
+// how long a process counts as a member after it last asked (ms), and when, on
+// Redis's clock (ms), the caller stops waiting for the answer (0: unknown).
+// It returns {1, 0, requests, tokens, members, now} (taken) or {0, wait in µs,
+// requests, tokens, members, now}, with what the members have taken so far (this
+// request included), how many processes asked lately (this one included) and
+// Redis's clock (ms); or {2} and does nothing when the caller has stopped waiting
+// (a script that ran late: Redis was paused, or the network held the request).
 var takeScript = redis.NewScript(prelude + `
+local stale = tonumber(ARGV[15])
+if stale > 0 and now > stale then return {2} end
 local proc, prio, nextp, tokens, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local raw = redis.call('HGETALL', h)
 local f = {}
@@ -55,7 +60,7 @@ end
 local function refuse(wait)
   redis.call('HSET', h, mine, prio .. '|' .. tokens .. '|' .. string.format('%.3f', now + wait + grace))
   keepAlive(wait + grace + 60000)
-  return {0, math.ceil(wait * 1000), tonumber(f['n:req'] or '0'), tonumber(f['n:tok'] or '0'), members}
+  return {0, math.ceil(wait * 1000), tonumber(f['n:req'] or '0'), tonumber(f['n:tok'] or '0'), members, math.floor(now)}
 end
 
 local cool = tonumber(f['cool'] or '0')
@@ -118,13 +123,16 @@ end
 local nreq = redis.call('HINCRBY', h, 'n:req', 1)
 local ntok = redis.call('HINCRBY', h, 'n:tok', tokens)
 keepAlive(horizon + 60000)
-return {1, 0, nreq, ntok, members}
+return {1, 0, nreq, ntok, members, math.floor(now)}
 `)
 
 // chargeScript takes what a process sent while Redis did not answer from every
 // bucket, into debt if need be. KEYS[1] the hash. ARGV: requests, tokens, the
-// four limits (rpm tpm rpd tpd; 0: none).
+// four limits (rpm tpm rpd tpd; 0: none), and when the caller stops waiting (as
+// for takeScript: a late run does nothing, and returns 2).
 var chargeScript = redis.NewScript(prelude + `
+local stale = tonumber(ARGV[7])
+if stale > 0 and now > stale then return 2 end
 local requests, tokens = tonumber(ARGV[1]), tonumber(ARGV[2])
 local names = {'rpm', 'tpm', 'rpd', 'tpd'}
 local periods = {60000, 60000, 86400000, 86400000}
