@@ -114,7 +114,10 @@ func WithRetryDown(d time.Duration) Option {
 
 // New returns a store on rdb (a single node, a Sentinel failover client or a
 // Cluster client). It does not contact Redis: Redis may be down at start, and the
-// client then runs on its own buckets until Redis answers.
+// client then paces at the whole limits until Redis answers (it has not yet
+// counted the other processes). Each operation is bounded by the store's timeout
+// whatever rdb's own timeouts; with ContextTimeoutEnabled set in rdb's options it
+// runs on the caller's goroutine, else on one of its own.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	var id [6]byte
 	rand.Read(id[:])
