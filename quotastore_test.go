@@ -222,7 +222,7 @@ func TestQuotaStoreSharesOneKey(t *testing.T) {
 }
 
 // TestQuotaStoreFallbackAndFailClosed: a store that does not answer makes the
-// client admit on its own buckets, logging the switch once (Warn) and the return
+// client admit on its own (at its share: see outage_test.go), logging the switch once (Warn) and the return
 // once (Info); with WithQuotaStoreFailClosed the call fails with a typed error
 // and nothing is sent.
 func TestQuotaStoreFallbackAndFailClosed(t *testing.T) {
