@@ -79,6 +79,9 @@ func appendKey(b []byte, chatURL string, r *ChatRequest) []byte {
 	k := keyBuf{b: append(b, "groq-cache-v2;"...)}
 	k.str('U', chatURL)
 	k.str('M', r.Model)
+	for _, m := range r.Models[min(1, len(r.Models)):] { // a list: its first is Model
+		k.str('L', m)
+	}
 	for i := range r.Messages {
 		m := &r.Messages[i]
 		k.str('r', m.Role)

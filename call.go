@@ -35,14 +35,17 @@ type call struct {
 	cc     *callConfig
 	stream bool
 	start  time.Time
-	body   []byte // the request's JSON, sent on every attempt
+	body   []byte               // the request's JSON, sent on every attempt
+	bodies map[string][]byte    // with a list of models: each model's body, once encoded
+	plans  map[string]*callPlan // with a list of models: each model's plan
+	tried  []modelFailure       // with a list of models: the models left, and why
+	key    string               // the cache and in-flight key ("" when neither applies)
+	store  bool                 // store a complete answer under key
+	told   bool                 // the observer was told of the start: it hears of the end
 	// bodyFrom, when set, gives the body from its start for each attempt instead
 	// (bodyLen bytes): a transcription whose file is read again, not copied.
 	bodyFrom func() io.Reader
 	bodyLen  int64
-	key      string // the cache and in-flight key ("" when neither applies)
-	store    bool   // store a complete answer under key
-	told     bool   // the observer was told of the start: it hears of the end
 
 	plan      *callPlan
 	w         *waiter
@@ -88,7 +91,7 @@ func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOptio
 		return nil, err
 	}
 	k.model = k.r.Model
-	k.tell(CallStartEvent{Model: k.model, Priority: cc.priority, Stream: stream, URL: c.sched.urlFor(k.model), Request: k.r})
+	k.tell(CallStartEvent{Model: k.model, Models: k.r.Models, Priority: cc.priority, Stream: stream, URL: c.sched.urlFor(k.model), Request: k.r})
 	return k, nil
 }
 
@@ -110,12 +113,19 @@ func (k *call) lookup(dedup bool) *ChatResponse {
 
 // encode marshals the request once, for every attempt.
 func (k *call) encode() error {
-	body, err := encodeKeeping(chatRequestAlias(*k.r), k.r.Extra) // not through MarshalJSON: no second pass over the bytes
+	body, err := k.encodeFor(k.r.Model)
 	if err != nil {
 		return &RequestError{Field: "request", Reason: err.Error()}
 	}
 	k.body = body
 	return nil
+}
+
+// encodeFor is the request's JSON for model: Groq is sent one model.
+func (k *call) encodeFor(model string) ([]byte, error) {
+	a := chatRequestAlias(*k.r)
+	a.Model, a.Models = model, nil
+	return encodeKeeping(a, k.r.Extra) // not through MarshalJSON: no second pass over the bytes
 }
 
 // callPlan is what a call knows of its cost before it is queued.
@@ -124,17 +134,31 @@ type callPlan struct {
 	estimate   int  // the tokenizer's prompt count, uncorrected
 	openEnded  bool // no max tokens: the completion reserve is a guess
 	reserve    int  // tokens to reserve in the buckets
+	cost       int  // tokens the daily budget holds
 	budgetHold budgetHold
 }
 
 // plan is step 1. The budget hold it takes is the caller's to settle.
 func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
-	p := &callPlan{model: r.Model, estimate: c.cfg.tokenizer.CountTokens(r.Model, r.Messages) + estimateTools(r.Tools)}
-	prompt, asked := c.costs.prompt(r.Model, p.estimate), r.completionLimit()
+	p, err := c.planModel(r, r.Model)
+	if err != nil {
+		return nil, err
+	}
+	if p.budgetHold, err = c.budget.reserve(time.Now(), int64(p.cost)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planModel is step 1 for r sent to model, but for the budget: its cost, its
+// context window and its limits.
+func (c *Client) planModel(r *ChatRequest, model string) (*callPlan, error) {
+	p := &callPlan{model: model, estimate: c.cfg.tokenizer.CountTokens(model, r.Messages) + estimateTools(r.Tools)}
+	prompt, asked := c.costs.prompt(model, p.estimate), r.completionLimit()
 	// Compared without adding, so that no max tokens (math.MaxInt, say) can wrap
 	// the sum negative and pass every check.
-	if cw := c.sched.contextWindow(r.Model); cw > 0 && (prompt > cw || asked > cw-prompt) {
-		return nil, &ContextWindowError{Model: r.Model, PromptTokens: prompt, CompletionTokens: asked, ContextWindow: cw}
+	if cw := c.sched.contextWindow(model); cw > 0 && (prompt > cw || asked > cw-prompt) {
+		return nil, &ContextWindowError{Model: model, PromptTokens: prompt, CompletionTokens: asked, ContextWindow: cw}
 	}
 	if asked > maxRequestTokens || prompt > maxRequestTokens {
 		return nil, &RequestError{Field: "max_completion_tokens",
@@ -142,16 +166,13 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 	}
 	completion := asked
 	if p.openEnded = asked == 0; p.openEnded {
-		completion = c.costs.completionReserve(r.Model)
+		completion = c.costs.completionReserve(model)
 	}
-	reserve, err := c.sched.check(r.Model, prompt+asked, prompt+completion)
+	reserve, err := c.sched.check(model, prompt+asked, prompt+completion)
 	if err != nil {
 		return nil, err
 	}
-	p.reserve = reserve
-	if p.budgetHold, err = c.budget.reserve(time.Now(), int64(prompt+completion)); err != nil {
-		return nil, err
-	}
+	p.reserve, p.cost = reserve, prompt+completion
 	return p, nil
 }
 
@@ -196,9 +217,12 @@ func (k *call) run() (*ChatResponse, error) {
 	c := k.c
 	var p *callPlan
 	var err error
-	if k.audio != nil {
+	switch {
+	case k.audio != nil:
 		p, err = c.planAudio(k.model, k.audio.cost)
-	} else {
+	case k.r.Models != nil:
+		p, err = k.planList()
+	default:
 		p, err = c.plan(k.r)
 	}
 	if err != nil {
@@ -208,13 +232,16 @@ func (k *call) run() (*ChatResponse, error) {
 		}
 		return nil, err
 	}
-	k.plan, k.w = p, newWaiter(k.cc.priority, k.model, p.reserve)
+	if k.w == nil {
+		k.w = newWaiter(k.cc.priority, k.model, p.reserve)
+	}
+	k.plan = p
 	k.w.caller = k.cc.caller
 	defer k.onPanic()
 	for k.attempt = 1; ; k.attempt++ {
 		g, err := k.admit()
 		if err != nil {
-			return nil, err
+			return nil, k.failed(err)
 		}
 		resp, f := k.try(g)
 		switch {
@@ -229,9 +256,15 @@ func (k *call) run() (*ChatResponse, error) {
 		case f.requeue:
 			k.attempt-- // nothing was sent: back to the queue, which waits out the cooldown
 			continue
+		case k.movesOn(f):
+			continue // the next attempt goes to another model of the list
 		}
 		if err := k.retry(f, g.keyIndex); err != nil {
-			return nil, err
+			if k.w.choices() > 1 && errors.As(err, new(*RetryError)) {
+				k.leave(err) // retries ran out on this model: the next of the list
+				continue
+			}
+			return nil, k.failed(err)
 		}
 	}
 }
@@ -269,6 +302,10 @@ func (k *call) admit() (grant, error) {
 	g, err := c.sched.acquire(k.ctx, k.w)
 	k.waited += time.Since(queued)
 	k.held = g
+	if err == nil && g.model != k.model {
+		k.serve(g.model)
+		model = k.model
+	}
 	if err == nil {
 		if c.obs.on {
 			c.obs.admitted(k.ctx, AdmittedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt, QueueWait: time.Since(queued),
@@ -348,7 +385,7 @@ func (k *call) try(g grant) (*ChatResponse, *failure) {
 // k.st open), or what failed.
 func (k *call) send(g grant) (*ChatResponse, *failure) {
 	c := k.c
-	if c.sched.cooling(g) { // another call's 429 arrived since this one was admitted
+	if !c.sched.handOver(g) { // another call's 429 arrived since this one was admitted
 		c.sched.finish(g, outcome{})
 		return nil, &failure{requeue: true}
 	}
@@ -413,7 +450,7 @@ func (k *call) refused(g grant, res *attemptResult) *failure {
 				o.fitsIn = mw
 			}
 			if n := sig.serverCost(); n > 0 {
-				k.w.tokens = n // the retry reserves what the server counts
+				k.w.reserveOn(model, n) // the retry reserves what the server counts
 			}
 		}
 		c.sched.finish(g, o)
@@ -458,6 +495,7 @@ func (k *call) pause(f *failure, key int) error {
 		status = apiErr.StatusCode
 	}
 	announce := func(reason string, d time.Duration) {
+		c.recent.add(model, time.Now(), eventRetry)
 		if c.obs.on {
 			c.obs.retry(k.ctx, RetryEvent{Model: model, Attempt: k.attempt, Reason: reason, Status: status, Delay: d})
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type Client struct {
 	costs    *costModel
 	obs      observing
 	flights  flights
+	recent   recentEvents // 429s and retries by model, for Status (status.go)
 	// audioRates are the seconds per byte learnt by audio format (audio.go).
 	audioRates sync.Map
 	closed     atomic.Bool
@@ -361,16 +363,15 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 			return nil, nil, &RequestError{Field: "WithProgress", Reason: "applies to ChatBatch only; a single call reports through WithCallback"}
 		}
 	}
+	model, list, err := c.models(req, cc)
+	if err != nil {
+		return nil, cc, err
+	}
 	r := req
-	if cc.model != "" || r.Model == "" || cc.maxTokens != nil || cc.temperature != nil {
+	if model != r.Model || !slices.Equal(list, r.Models) || cc.maxTokens != nil || cc.temperature != nil {
 		cp := *req // the caller's request is never modified
 		r = &cp
-		if cc.model != "" {
-			r.Model = cc.model
-		}
-		if r.Model == "" {
-			r.Model = c.cfg.defaultModel
-		}
+		r.Model, r.Models = model, list
 		if cc.maxTokens != nil {
 			n := *cc.maxTokens
 			r.MaxCompletionTokens, r.MaxTokens = &n, nil
@@ -384,6 +385,30 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 		return nil, cc, err // cc still carries the callback
 	}
 	return r, cc, nil
+}
+
+// models is the model a call is for and, when it accepts several, their list
+// (model is its first); the list is nil for a call of one model.
+func (c *Client) models(req *ChatRequest, cc *callConfig) (string, []string, error) {
+	model := req.Model
+	if cc.model != "" {
+		model = cc.model
+	}
+	list, err := c.modelList(model, req.Models, cc)
+	if err != nil {
+		return "", nil, err
+	}
+	if model == "" && list == nil {
+		model = c.cfg.defaultModel
+		list = c.cfg.routes[model]
+	}
+	switch len(list) {
+	case 0:
+		return model, nil, nil
+	case 1:
+		return list[0], nil, nil
+	}
+	return list[0], list, nil
 }
 
 // defaultCall is the call configuration of a call without options; it is never

@@ -45,6 +45,9 @@ type Config struct {
 	CachePath        string                 `json:"cache_path,omitempty"`
 	CacheTTL         string                 `json:"cache_ttl,omitempty"` // a Go duration, "6h"
 	DailyTokenBudget int64                  `json:"daily_token_budget,omitempty"`
+	// Routes names lists of models: a call for the model "fast" goes through
+	// Routes["fast"] in order, as with WithModels.
+	Routes map[string][]string `json:"routes,omitempty"`
 }
 
 // ModelConfig is one model's entry: where to send it, with which keys, and its
@@ -314,8 +317,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.DefaultModel != "" {
-		if _, ok := c.Models[c.DefaultModel]; !ok {
-			return &ConfigError{Field: "default_model", Reason: fmt.Sprintf("%q is not among the models", c.DefaultModel)}
+		if _, ok := c.Models[c.DefaultModel]; !ok && c.Routes[c.DefaultModel] == nil {
+			return &ConfigError{Field: "default_model", Reason: fmt.Sprintf("%q is not among the models or routes", c.DefaultModel)}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Routes)) {
+		if strings.TrimSpace(name) == "" {
+			return &ConfigError{Field: "routes", Reason: "empty route name"}
+		}
+		if err := checkModels("routes", c.Routes[name]); err != nil {
+			return &ConfigError{Field: "routes." + name, Reason: err.(*RequestError).Reason}
 		}
 	}
 	if c.Concurrency < 0 {
@@ -393,6 +404,12 @@ func WithConfig(cfg *Config) Option {
 			return &OptionError{Option: "WithConfig", Reason: err.Error(), Err: err}
 		}
 		c.fileConfig = cfg
+		for name, list := range cfg.Routes {
+			if c.routes == nil {
+				c.routes = map[string][]string{}
+			}
+			c.routes[name] = slices.Clone(list)
+		}
 		rt := cfg.routing()
 		for m, l := range rt.limits {
 			c.modelLimits[m] = l

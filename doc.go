@@ -116,6 +116,36 @@
 //     waits on a timer for its bucket, everyone else on a channel. An admission costs
 //     O(models × quotas + log waiters) (figures in bench/README.md).
 //
+// # A call that accepts several models
+//
+// Groq's limits are per model: an organization has one quota for each. A call
+// that accepts several models (`WithModels(a, b, c)`, `ChatRequest.Models`, or a
+// route: `WithRoute("fast", a, b)` or the config file's "routes") is sent to the
+// one that can serve it now, so that the quotas of all of them are spent together
+// and no request goes to a model whose day is gone (fallback.go):
+//
+//   - plan: each model is planned as a call of one; a model whose context window
+//     or limits cannot take the request is left out before any network call;
+//   - admit: the call waits in the queue of every model left, at its priority and
+//     place in each; the first queue whose head it is and whose buckets can take it
+//     admits it, and it leaves the others. Among models ready at once, the earlier
+//     of the list goes. `WithFallbackAfter(d)` keeps an earlier model while its wait
+//     is at most d (default 0: any model that can go now); the call then holds its
+//     place at the head of a later model's queue for at most d;
+//   - after the send: a 429 whose wait is past d (a spent day, a minute), a 404, a
+//     decommissioned model, a 413 or a context_length_exceeded, and a 5xx that
+//     exhausts its retries move the call on to the next model of its list (an
+//     observer hears a RetryEvent with Reason "next_model"); a list down to one model
+//     is retried as a call of one model is;
+//   - end: ChatResponse.Model, CallDoneEvent.ResponseModel and the OpenTelemetry
+//     span's gen_ai.response.model name the model that served; when every model
+//     failed, the error is a *FallbackError with each model's error
+//     (errors.As finds each).
+//
+// The cache and in-flight de-duplication key on the list, not on the model that
+// served: an answer from any model of the list answers the same call again.
+// Meta.Attempts counts the attempts on the model that served.
+//
 // # Against real servers: pacing margin, learnt bursts, real costs
 //
 // A server is never exactly the client's model of it. The client corrects for the
@@ -241,7 +271,8 @@
 //     it names is learnt at once (above the table too), and the bucket is pulled down to
 //     what it says is left.
 //   - The client's own counts are exact for itself: what it reserved, sent, and was told
-//     each request cost.
+//     each request cost. A request admitted and not yet handed to the transport is in no
+//     server's count: a 429 read meanwhile is read without it.
 //   - A header is soft evidence: a snapshot taken at a moment the client does not know
 //     relative to its own requests in flight (after the request was sent, before its
 //     answer arrived). It may always pull a bucket down (that costs at most a little
@@ -278,6 +309,12 @@
 //	for _, q := range client.RateLimits("llama-3.1-8b-instant").Quotas {
 //		fmt.Printf("%s: %d of %d requests this minute\n", q.Name, q.RequestsThisMinute, q.Limits.RPM)
 //	}
+//
+// `client.Status()` is every model at once, for a person or a dashboard: each
+// bucket's limit, source, depth and level, the queue by priority, the 429s and
+// retries of the last five minutes, others' spending, the daily budget. It encodes
+// to JSON; `groq serve` serves it at GET /status with each token's day, draws it live
+// at / and `groq status URL` in a terminal.
 //
 // # Observability: events in the core
 //

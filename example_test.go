@@ -90,6 +90,30 @@ func ExampleClient_RateLimits() {
 	// key#1: 1 of 30 requests this minute
 }
 
+// The client's state at a glance: each model's buckets, where each limit came
+// from, its queue and its recent 429s; json.Marshal(st) is what the gateway's
+// GET /status serves (with its tokens).
+func ExampleClient_Status() {
+	srv := groqtest.NewUnstartedServer()
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_a"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
+		groq.WithModelLimits("llama-3.1-8b-instant", groq.Limits{RPM: 30, TPM: 6000}))
+	defer client.Close()
+	if _, err := client.Chat(context.Background(), []groq.Message{groq.User("hi")}); err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range client.Status().Models {
+		fmt.Printf("%s: %d queued, %d 429s in the last %s\n", m.Model, len(m.Queued), m.RateLimited, groq.StatusWindow)
+		for _, b := range m.Quotas[0].Buckets {
+			fmt.Printf("  %s limit %d (%s), depth %d\n", b.Name, b.Limit, b.Source, b.Depth)
+		}
+	}
+	// Output:
+	// llama-3.1-8b-instant: 0 queued, 0 429s in the last 5m0s
+	//   RPM limit 30 (configured), depth 30
+	//   RPD limit 14400 (headers), depth 14400
+	//   TPM limit 6000 (configured), depth 6000
+}
+
 // A paid organization: its headers show limits above the built-in table (Groq's
 // free plan), so the client paces at its figures, and says where each came from.
 func ExampleQuotaSnapshot_sources() {
@@ -297,4 +321,31 @@ func ExampleWithCaller() {
 	// ann from the cache: false
 	// bob from the cache: false
 	// ann from the cache: true
+}
+
+// Several models, one call: the preferred model's day is spent (its quota of 3
+// requests a day), so the fourth call and those after it go to the next model of
+// the list, which the headers showed had room; nothing is sent to the spent model.
+func ExampleWithModels() {
+	srv := groqtest.NewUnstartedServer(
+		groqtest.WithModel("llama-3.3-70b-versatile", groqtest.Limits{RPM: 30, RPD: 3}),
+		groqtest.WithModel("llama-3.1-8b-instant", groqtest.Limits{RPM: 30, RPD: 14_400}))
+	client, _ := groq.NewClient(groq.WithAPIKeys("gsk_example"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+	defer client.Close()
+	for i := range 5 {
+		resp, err := client.Chat(context.Background(), []groq.Message{groq.User(fmt.Sprintf("question %d", i))},
+			groq.WithModels("llama-3.3-70b-versatile", "llama-3.1-8b-instant"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(i, resp.Model)
+	}
+	fmt.Println("429s:", srv.Stats().RateLimited)
+	// Output:
+	// 0 llama-3.3-70b-versatile
+	// 1 llama-3.3-70b-versatile
+	// 2 llama-3.3-70b-versatile
+	// 3 llama-3.1-8b-instant
+	// 4 llama-3.1-8b-instant
+	// 429s: 0
 }

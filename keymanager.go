@@ -23,12 +23,20 @@ func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	}
 }
 
-// cooling reports whether g's quota and model are cooling down now.
-func (s *scheduler) cooling(g grant) bool {
+// handOver reports whether g's request may go to the transport now: not when its
+// quota and model are cooling down (another call's 429 arrived since it was
+// admitted). When it may, its buckets note that it is leaving: a 429 read from
+// now on may have been caused by it in part.
+func (s *scheduler) handOver(g grant) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	return s.quotas[g.quota].buckets.of(now, g.model).coolUntil.After(now)
+	b := s.quotas[g.quota].buckets.of(now, g.model)
+	if b.coolUntil.After(now) {
+		return false
+	}
+	b.handedOver(g.sent.seq)
+	return true
 }
 
 // quota is a set of keys that share limits: one organization, or one key alone.
@@ -132,6 +140,7 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	q := s.quotas[qi]
 	b := q.buckets.of(now, w.model)
 	sent := b.reserve(now, w.tokens)
+	b.pending(sent, w.tokens)
 	s.changed(w.model)
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]

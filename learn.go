@@ -350,7 +350,11 @@ type lesson struct {
 // was in flight, minus what refusals gave back since, plus seen. Its own part is
 // the same without what headers showed (the own meter). Requests in
 // flight together can reach the server in any order, which is why the ones sent
-// later count too. Three readings, in this order:
+// later count too; but not those admitted and not yet handed to the transport
+// when the 429 is read (a goroutine that has not run yet, a call the cooldown
+// will requeue): the server cannot have counted them, and a wave's last refusal
+// read while one of them waited would otherwise teach a bucket one request
+// deeper than the server's. Three readings, in this order:
 //
 //   - Shallow: the server refused while what was known spent, plus the request,
 //     stayed well under the local depth. With its refill in step, its bucket holds
@@ -400,8 +404,11 @@ func (b *modelBuckets) rateLimited(now time.Time, r refusal) lesson {
 	var learnt lesson
 	if capacity := sent.capacity[k]; capacity > 0 {
 		since := (b.taken[k] - sent.taken[k]) - (b.refunded[k] - sent.refunded[k])
-		spent := float64(capacity) - sent.level[k] + since
-		own := sent.own[k] + since
+		// What is admitted and not yet handed to the transport is not in the
+		// server's bucket, whatever order the requests go in.
+		unsent := b.unsentCost(k, sent)
+		spent := float64(capacity) - sent.level[k] + since - unsent
+		own := sent.own[k] + since - unsent
 		known := spent + float64(seen)
 		if lim := b.lim[k]; lim != nil && k.period() == time.Minute {
 			// With a QuotaStore, the other members' spending within the bucket's

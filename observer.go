@@ -39,7 +39,8 @@ type Observer struct {
 
 // CallStartEvent: a call entered the client (before the cache).
 type CallStartEvent struct {
-	Model    string
+	Model    string   // the model asked for: with a list, its first
+	Models   []string // a call that accepts several models: the list (read-only; nil otherwise)
 	Priority int
 	Stream   bool
 	URL      string       // where the request goes (for server.address)
@@ -102,7 +103,8 @@ func (e RateLimitedEvent) LimitName() string {
 
 // RetryEvent: the call will try again after Delay (0 when the wait is a quota's
 // cooldown, which admission enforces). Reason is "rate_limited", "server_wait",
-// "status", or "transport".
+// "status", or "transport"; or "next_model" when a call that accepts several
+// models leaves Model for the next of its list (WithModels).
 type RetryEvent struct {
 	Model   string
 	Attempt int // the attempt that failed

@@ -71,6 +71,7 @@ type settings struct {
 	budgetZone           *time.Location
 	budgetFile           string
 	fileConfig           *Config
+	routes               map[string][]string // WithRoute and the config's routes: a model name that stands for a list
 }
 
 type orgDecl struct {
@@ -498,16 +499,18 @@ func keysFromEnv() []string {
 type CallOption func(*callConfig) error
 
 type callConfig struct {
-	model       string
-	maxTokens   *int
-	temperature *float64
-	priority    int
-	noCache     bool
-	cacheScope  string
-	caller      string
-	callback    func(*ChatResponse, error)
-	progress    func(done, total int)
-	inBatch     bool // set by ChatBatch, where WithProgress applies
+	model         string
+	models        []string      // WithModels: the list the call accepts
+	fallbackAfter time.Duration // WithFallbackAfter
+	maxTokens     *int
+	temperature   *float64
+	priority      int
+	noCache       bool
+	cacheScope    string
+	caller        string
+	callback      func(*ChatResponse, error)
+	progress      func(done, total int)
+	inBatch       bool // set by ChatBatch, where WithProgress applies
 }
 
 // WithoutCache makes the call skip the cache: it neither reads nor stores.

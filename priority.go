@@ -3,6 +3,7 @@ package groq
 import (
 	"container/heap"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -52,14 +53,86 @@ type waiter struct {
 	armed time.Time // the ready time the waiter's timer is set for
 	grant *grant    // its admission, once granted
 	err   error     // it can never be admitted
+
+	// A call that accepts several models (WithModels) is an owner that is not
+	// queued itself: it has one entry per model, in order of preference, each
+	// queued in its model's group with the owner's place and wake channel. The
+	// first entry admitted admits the owner, and every entry leaves its queue.
+	list    *modelList // the owner's entries (nil for a call of one model)
+	owner   *waiter    // an entry's owner (nil for a call of one model)
+	rank    int32      // an entry's place in its owner's list
+	counted bool       // counted in s.waiting and s.byPrio (one per call)
+}
+
+// modelList is an owner's entries, in order of preference, and how long it
+// waits for an earlier one (WithFallbackAfter).
+type modelList struct {
+	alts  []*waiter
+	after time.Duration
+}
+
+// choices is how many models w may still be served by.
+func (w *waiter) choices() int {
+	if w.list == nil {
+		return 1
+	}
+	return len(w.list.alts)
+}
+
+// entries is an owner's entries; nil for a call of one model.
+func (w *waiter) entries() []*waiter {
+	if w.list == nil {
+		return nil
+	}
+	return w.list.alts
 }
 
 func newWaiter(priority int, model string, tokens int) *waiter {
 	return &waiter{priority: priority, index: -1, wake: make(chan struct{}, 1), model: model, tokens: tokens}
 }
 
+// addModel adds model, with the tokens its request reserves, to w's list: w
+// becomes an owner, its own model its first entry.
+func (w *waiter) addModel(model string, tokens int) {
+	if w.list == nil {
+		w.list = &modelList{alts: []*waiter{{priority: w.priority, index: -1, wake: w.wake, model: w.model, tokens: w.tokens, owner: w}}}
+	}
+	w.list.alts = append(w.list.alts, &waiter{priority: w.priority, index: -1, wake: w.wake, model: model, tokens: tokens, owner: w, rank: int32(len(w.list.alts))})
+}
+
+// dropModel takes model out of w's list; a list of one left is a call of one
+// model again. It is called while w waits in no queue.
+func (w *waiter) dropModel(model string) {
+	alts := w.list.alts[:0]
+	for _, e := range w.list.alts {
+		if e.model != model {
+			e.rank = int32(len(alts))
+			alts = append(alts, e)
+		}
+	}
+	w.list.alts = alts
+	if len(alts) == 1 {
+		w.model, w.tokens, w.list = alts[0].model, alts[0].tokens, nil
+	} else if len(alts) > 1 {
+		w.model, w.tokens = alts[0].model, alts[0].tokens
+	}
+}
+
+// reserveOn makes n the tokens w reserves on model.
+func (w *waiter) reserveOn(model string, n int) {
+	if w.list == nil {
+		w.tokens = n
+		return
+	}
+	for _, e := range w.list.alts {
+		if e.model == model {
+			e.tokens = n
+		}
+	}
+}
+
 // before orders waiters: lower key first, then the earlier turn among callers,
-// then earlier arrival.
+// then earlier arrival, then (two entries of one call) the preferred model.
 func (w *waiter) before(o *waiter) bool {
 	if w.key != o.key {
 		return w.key < o.key
@@ -67,7 +140,10 @@ func (w *waiter) before(o *waiter) bool {
 	if w.tag != o.tag {
 		return w.tag < o.tag
 	}
-	return w.seq < o.seq
+	if w.seq != o.seq {
+		return w.seq < o.seq
+	}
+	return w.rank < o.rank
 }
 
 // fairQueue gives callers (WithCaller) of one priority turns, as start-time fair
@@ -158,25 +234,53 @@ func (q *waitQueue) Pop() any {
 	return w
 }
 
-// enqueue puts w in its model's group. s.mu is held.
+// enqueue puts w in its model's group, or an owner's entries in theirs, with the
+// owner's place. s.mu is held.
 func (s *scheduler) enqueue(w *waiter) {
+	if w.tag == 0 { // a first attempt: a retry keeps its turn
+		w.tag = s.fair.tag(w.caller, w.priority)
+	}
+	w.ready, w.armed = time.Time{}, time.Time{}
+	s.waiting++
+	s.byPrio[w.priority]++
+	w.counted = true
+	if w.list == nil {
+		s.push(w)
+		return
+	}
+	for _, e := range w.list.alts {
+		e.key, e.tag, e.seq, e.caller = w.key, w.tag, w.seq, w.caller
+		e.ready, e.armed = time.Time{}, time.Time{}
+		s.push(e)
+	}
+}
+
+// push puts w in its model's group. s.mu is held.
+func (s *scheduler) push(w *waiter) {
 	g := s.groups[w.model]
 	if g == nil {
 		g = &group{}
 		s.groups[w.model] = g
 	}
-	w.ready, w.armed = time.Time{}, time.Time{}
-	if w.tag == 0 { // a first attempt: a retry keeps its turn
-		w.tag = s.fair.tag(w.caller, w.priority)
-	}
 	heap.Push(&g.q, w)
-	s.waiting++
-	s.byPrio[w.priority]++
 	g.byPrio[w.priority]++
 }
 
-// remove takes w out of its group. s.mu is held.
+// remove takes w (or an owner's every entry) out of its group. s.mu is held.
 func (s *scheduler) remove(w *waiter) {
+	if w.counted {
+		w.counted = false
+		s.waiting--
+		s.byPrio[w.priority]--
+	}
+	for _, e := range w.entries() {
+		s.pop(e)
+	}
+	s.pop(w)
+}
+
+// pop takes w out of its group. s.mu is held.
+func (s *scheduler) pop(w *waiter) {
 	if w.index < 0 {
 		return
 	}
@@ -185,8 +289,6 @@ func (s *scheduler) remove(w *waiter) {
 	if g.q.Len() == 0 {
 		delete(s.groups, w.model)
 	}
-	s.waiting--
-	s.byPrio[w.priority]--
 	g.byPrio[w.priority]--
 }
 
@@ -213,11 +315,16 @@ func (s *scheduler) dispatch(now time.Time) {
 			if !ok {
 				// The limits changed under it (Reload, a learnt limit): it can never
 				// be admitted. Its group's next head is looked at on the next round.
-				s.remove(h)
-				h.err = fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, h.model, h.tokens)
-				h.signal()
+				s.drop(h)
 				dropped = true
 				continue
+			}
+			if h.rank > 0 && !at.After(now) {
+				var waits bool
+				if at, waits = s.preferred(now, h, at); waits && !at.After(now) {
+					h.ready, h.quota, h.epoch = at, qi, g.epoch
+					continue // an earlier model of its list takes it now
+				}
 			}
 			h.ready, h.quota, h.epoch = at, qi, g.epoch
 			if at.After(now) {
@@ -237,12 +344,54 @@ func (s *scheduler) dispatch(now time.Time) {
 			return
 		}
 		s.held++
-		s.remove(best)
+		w := best
+		if best.owner != nil {
+			w = best.owner
+		}
+		s.remove(w)
 		s.fair.admitted(best)
 		g := s.take(now, best, best.quota)
-		best.grant = &g
-		best.signal()
+		w.grant = &g
+		w.signal()
 	}
+}
+
+// drop fails w, which can never be admitted: a call of one model, or the last
+// entry of a list, gets ErrRequestTooLarge; another entry only leaves its list.
+// s.mu is held.
+func (s *scheduler) drop(w *waiter) {
+	err := fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
+	if o := w.owner; o != nil {
+		s.pop(w)
+		o.list.alts = slices.DeleteFunc(o.list.alts, func(e *waiter) bool { return e == w })
+		for i, e := range o.list.alts {
+			e.rank = int32(i)
+		}
+		if len(o.list.alts) > 0 {
+			o.signal() // its wait may have changed
+			return
+		}
+		w = o
+	}
+	s.remove(w)
+	w.err = err
+	w.signal()
+}
+
+// preferred is when entry h, ready at at (now or before), may be admitted: an
+// earlier model of its owner's list that heads its queue and can take the call
+// within the owner's WithFallbackAfter is waited for (waits; h holds its own
+// queue meanwhile, for at most that long); else at. s.mu is held.
+func (s *scheduler) preferred(now time.Time, h *waiter, at time.Time) (time.Time, bool) {
+	for _, e := range h.owner.list.alts[:h.rank] {
+		if e.index != 0 {
+			continue // others go first there: its wait is not known
+		}
+		if _, t, ok := s.pick(now, e); ok && t.Sub(now) <= h.owner.list.after {
+			return t, true
+		}
+	}
+	return at, false
 }
 
 // waitingAhead is how many calls wait for model with priority p or more urgent.

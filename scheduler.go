@@ -253,26 +253,58 @@ func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g g
 // maximum delay or the context's deadline is refused with a local
 // *RateLimitError. s.mu is held.
 func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **time.Timer) (<-chan time.Time, error) {
-	if w.index != 0 || !w.ready.After(now) {
+	h := w.next(now)
+	if h == nil {
 		return nil, nil
 	}
-	wait := w.ready.Sub(now)
+	wait := h.ready.Sub(now)
 	reason := ""
 	if wait > s.maxWait {
 		reason = fmt.Sprintf("longer than the maximum delay %s", s.maxWait)
-	} else if dl, has := ctx.Deadline(); has && w.ready.After(dl) {
+	} else if dl, has := ctx.Deadline(); has && h.ready.After(dl) {
 		reason = fmt.Sprintf("past the context deadline (in %s)", dl.Sub(now).Round(time.Millisecond))
 	}
 	if reason != "" {
-		return nil, &RateLimitError{Local: true, RetryAfter: wait, Model: w.model, KeyIndex: -1, Reason: reason}
+		return nil, &RateLimitError{Local: true, RetryAfter: wait, Model: h.model, KeyIndex: -1, Reason: reason}
 	}
 	if *timer == nil {
 		*timer = time.NewTimer(wait)
 	} else {
 		(*timer).Reset(wait)
 	}
+	for _, e := range w.entries() {
+		if e.index == 0 {
+			e.armed = e.ready
+		}
+	}
 	w.armed = w.ready
 	return (*timer).C, nil
+}
+
+// next is the head (w, or one of an owner's entries) whose ready time w's timer
+// is set for: the earliest, when every head w has waits for a time; nil when w
+// heads no queue (it is woken when it comes to head one) or a head of w is ready
+// now and waits only for a slot (it is woken when one frees). s.mu is held.
+func (w *waiter) next(now time.Time) *waiter {
+	if w.list == nil {
+		if w.index != 0 || !w.ready.After(now) {
+			return nil
+		}
+		return w
+	}
+	var h *waiter
+	for _, e := range w.list.alts {
+		if e.index != 0 {
+			continue
+		}
+		if !e.ready.After(now) {
+			return nil
+		}
+		if h == nil || e.ready.Before(h.ready) {
+			h = e
+		}
+	}
+	return h
 }
 
 // outcome is what became of an admitted request.

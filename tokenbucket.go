@@ -87,6 +87,9 @@ type modelBuckets struct {
 	inFlight, inFlightTokens int
 	seq                      uint64           // requests reserved so far
 	madeSeq                  [numKinds]uint64 // seq when a header made each limiter (learnHeaderLimits)
+	// unsent holds the requests admitted and not yet handed to the transport,
+	// by seq: no server has counted them (see unsentCost).
+	unsent map[uint64]pendingSend
 
 	lim        [numKinds]*rate.Limiter
 	taken      [numKinds]float64 // all ever reserved (and charged) from each bucket
@@ -324,6 +327,49 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 	return s
 }
 
+// pendingSend is a request admitted and not yet handed to the transport: when it
+// was admitted and what it reserved.
+type pendingSend struct {
+	at     time.Time
+	tokens int
+}
+
+// pending notes that the request reserved at sent, of tokens, has not been handed
+// to the transport yet. The scheduler notes every request it admits; one never
+// noted (a replayed trace) counts as sent.
+func (b *modelBuckets) pending(sent sendLevels, tokens int) {
+	if b.unsent == nil {
+		b.unsent = map[uint64]pendingSend{}
+	}
+	b.unsent[sent.seq] = pendingSend{at: sent.at, tokens: tokens}
+}
+
+// handedOver notes that the request reserved as seq goes to the transport now:
+// from here on, the server may count it.
+func (b *modelBuckets) handedOver(seq uint64) { delete(b.unsent, seq) }
+
+// unsentCost is what the requests not yet handed to the transport make up of
+// what a refusal of the request admitted at sent reads as spent from bucket k
+// (rateLimited): the server cannot have counted them. One admitted after sent
+// is read at its whole cost; one admitted before, at its cost less the refill
+// between its admission and sent, the least it can still make up of the level
+// sent recorded.
+func (b *modelBuckets) unsentCost(k limitKind, sent sendLevels) float64 {
+	lim := b.lim[k]
+	if lim == nil {
+		return 0
+	}
+	n := 0.0
+	for _, u := range b.unsent {
+		cost := float64(k.cost(u.tokens))
+		if sent.at.After(u.at) {
+			cost -= float64(lim.Limit()) * sent.at.Sub(u.at).Seconds()
+		}
+		n += max(0, cost)
+	}
+	return n
+}
+
 // reconcile settles a reservation made with the buckets at sent. A request the
 // server did not count gives back everything; a counted one gives back (or is
 // charged) the difference between the tokens reserved and those it used. A bucket
@@ -331,6 +377,7 @@ func (b *modelBuckets) reserve(now time.Time, tokens int) sendLevels {
 // left alone: giving it back what it never held would make it hold more than the
 // server does.
 func (b *modelBuckets) reconcile(now time.Time, sent sendLevels, reserved, used int, counted bool) {
+	delete(b.unsent, sent.seq)
 	if !counted {
 		b.members.own[unitRequests]--
 		b.members.own[unitTokens] -= float64(reserved)

@@ -259,6 +259,49 @@ func TestRateLimitedShallowBoundUsesTheStatedCost(t *testing.T) {
 	assert.Equal(t, 9000, l.burst, "never below a request the server accepted")
 }
 
+// TestRateLimitedLeavesOutWhatWasNotSent: a refusal is read without the requests
+// admitted and not yet handed to the transport, which the server cannot have
+// counted; one admitted long enough before the refused request that the bucket had
+// refilled it by then was never in the level read, and nothing is left out for it.
+func TestRateLimitedLeavesOutWhatWasNotSent(t *testing.T) {
+	sig := limitSignal{kind: kindRPM, limit: 600, used: 600, requested: 1}
+	admit := func(b *modelBuckets, now time.Time, handed bool) sendLevels {
+		s := b.reserve(now, 1)
+		b.pending(s, 1)
+		if handed {
+			b.handedOver(s.seq)
+		}
+		return s
+	}
+	b := userBuckets(t0, Limits{RPM: 600}, 0)
+	var last sendLevels
+	for i := range 12 {
+		last = admit(b, t0, i != 8)
+	}
+	b.reconcile(t0, last, 1, 0, false)
+	l := b.rateLimited(t0, refusal{sig: sig, sent: last, tokens: 1})
+	assert.Equal(t, 10, l.burst, "11 others admitted, one not handed over yet: the server took at most 10")
+	assert.Equal(t, 10, b.lim[kindRPM].Burst())
+
+	late := userBuckets(t0, Limits{RPM: 600}, 0)
+	admit(late, t0, false) // still waiting a second later; the bucket refilled it meanwhile
+	t1 := t0.Add(time.Second)
+	for range 11 {
+		last = admit(late, t1, true)
+	}
+	late.reconcile(t1, last, 1, 0, false)
+	l = late.rateLimited(t1, refusal{sig: sig, sent: last, tokens: 1})
+	assert.Equal(t, 10, l.burst, "the 10 sent before it; the waiting one was never in the level read")
+
+	reserveOnly := userBuckets(t0, Limits{RPM: 600}, 0)
+	for range 12 {
+		last = reserveOnly.reserve(t0, 1)
+	}
+	reserveOnly.reconcile(t0, last, 1, 0, false)
+	l = reserveOnly.rateLimited(t0, refusal{sig: sig, sent: last, tokens: 1})
+	assert.Equal(t, 11, l.burst, "a reservation never noted as pending counts as sent")
+}
+
 // TestLearntDepthBelowARequestIsDropped: a request larger than a learnt depth
 // (but within the limit) shows the depth was wrong: it is forgotten.
 func TestLearntDepthBelowARequestIsDropped(t *testing.T) {

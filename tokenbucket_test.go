@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -102,6 +103,54 @@ func TestLearnsShallowServerBurst(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestUnsentRequestIsNotCountedInALearntDepth: a request admitted but not yet
+// handed to the transport when another's 429 is read cannot have been counted by
+// the server, so the depth learnt from that 429 leaves it out. The ninth of twelve
+// admitted calls is held between admission and send until the 429 has been read
+// (the goroutine ordering that made TestLearnsShallowServerBurst learn 11 about
+// one run in a few hundred); it then finds the quota cooling and is requeued.
+func TestUnsentRequestIsNotCountedInALearntDepth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		admitted := 0
+		held, read := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		obs := groq.Observer{
+			Admitted: func(ctx context.Context, e groq.AdmittedEvent) {
+				mu.Lock()
+				admitted++
+				hold := admitted == 9
+				mu.Unlock()
+				if hold {
+					close(held)
+					<-read
+				}
+			},
+			RateLimited: func(ctx context.Context, e groq.RateLimitedEvent) {
+				if !e.Local {
+					once.Do(func() { close(read) })
+				}
+			},
+		}
+		c, srv := sim(t, []groqtest.Option{groqtest.WithModel(simModel, groqtest.Limits{RPM: 600, Burst: 10}),
+			groqtest.WithLatency(20*time.Millisecond, 0)},
+			groq.WithDefaultModel(simModel), groq.WithModelLimits(simModel, groq.Limits{RPM: 600}), groq.WithMaxConcurrency(12),
+			groq.WithObserver(obs))
+		_, errs := pool(c, 12, 12)
+		noErrors(t, errs)
+		select {
+		case <-held:
+		default:
+			t.Fatal("the ninth admission was never held: the test did not force the ordering")
+		}
+		st := srv.Stats()
+		require.Equal(t, 1, st.RateLimited, "11 sent at once to a bucket of 10: one 429")
+		assert.Equal(t, 0, st.Violations)
+		q := c.RateLimits(simModel).Quotas[0]
+		assert.Equal(t, 10, q.Burst.RPM, "the server took 10; the held request never reached it")
+	})
 }
 
 // TestPoisonedUsageCannotStallTheScheduler: an answer claiming 9,223,372,036,854,775,807

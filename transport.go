@@ -91,6 +91,7 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 	}
 	now := time.Now()
 	if resp.StatusCode == http.StatusTooManyRequests {
+		c.recent.add(g.model, now, eventRateLimited)
 		// Cool the quota down from the header at once, before the body is read:
 		// other calls must not be sent on it while this one is being settled.
 		if wait, ok := serverWait(resp.Header, 0, "", now); ok && wait > 0 {

@@ -244,7 +244,12 @@ func (s *StopSequences) UnmarshalJSON(data []byte) error {
 // is filled with the client's default model. Stream is set by ChatStream; Chat
 // rejects a request with Stream set.
 type ChatRequest struct {
-	Model               string          `json:"model"`
+	Model string `json:"model"`
+	// Models is an ordered list of the models the caller accepts, the first
+	// preferred (OpenRouter's "models"): the call goes to the first that can take
+	// it now (see WithModels). It is never sent to Groq, which is sent one model,
+	// the one chosen. Model, when set, is the first of the list.
+	Models              []string        `json:"models,omitempty"`
 	Messages            []Message       `json:"messages"`
 	Temperature         *float64        `json:"temperature,omitempty"`
 	TopP                *float64        `json:"top_p,omitempty"`

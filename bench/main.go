@@ -9,6 +9,7 @@
 //	go run . -preset all -runs 3          # the README's six scenarios, medians of 3
 //	go run . -preset issue27 -runs 5      # the figures of issue 27's "Done when"
 //	go run . -preset robust -runs 3       # every scenario against every server shape, quiet CPU and busy
+//	go run . -preset models -runs 3       # calls that accept three models: WithModels against reactive fallback
 //	go run . -n 300 -keys 2 -rpm 600 -burst 10 -limits unknown
 //
 // Each table shows the medians of the runs and the worst run's ratio, 429s and
@@ -90,6 +91,7 @@ type config struct {
 	runs    int
 	chosen  []client
 	jsonOut string
+	svgDir  string   // -svg: write each scenario's picture here
 	cut     string   // -robust-cut
 	shapes  []string // -shapes
 	set     map[string]bool
@@ -124,10 +126,11 @@ func parseFlags(args []string) (config, error) {
 	fs.Uint64Var(&sc.Seed, "seed", 1, "the server's random seed")
 	fs.DurationVar(&sc.Margin, "margin", -1, "groqkit's pacing margin (negative: its default)")
 	fs.StringVar(&cfg.preset, "preset", "", "a named scenario ("+strings.Join(append(append([]string{}, presetOrder...), issue27Order...), ", ")+
-		"), all (the README's six), issue27 (the issue's Done-when lines) or robust (the matrix)")
+		"), all (the README's six), issue27 (the issue's Done-when lines), robust (the matrix) or models (calls that accept three models: WithModels against reactive fallback; -n, -concurrency, -latency and -deadline apply)")
 	fs.IntVar(&cfg.runs, "runs", 1, "runs of each client; the table shows medians and the worst run (robust: default 3)")
 	only := fs.String("clients", "", "comma-separated clients to run (default all)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&cfg.svgDir, "svg", "", "also write each scenario's picture, requests admitted over time by each client against the server's limits with 429s marked, as an SVG into this directory (PRESET.svg, or custom.svg)")
 	fs.StringVar(&cfg.cut, "robust-cut", "full", "with -preset robust: full (every scenario and shape) or small (CI's cut, under 90 s)")
 	shapeList := fs.String("shapes", "", "with -preset robust: comma-separated shapes to run ("+strings.Join(shapeNames(), ", ")+"; default the cut's)")
 	if err := fs.Parse(args); err != nil {
@@ -224,10 +227,13 @@ func mainErr(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var all []Result
-	if cfg.preset == "robust" {
+	var all any
+	switch cfg.preset {
+	case "robust":
 		all, err = runRobust(out, cfg)
-	} else {
+	case "models":
+		all, err = runModelsTable(out, cfg)
+	default:
 		all, err = runTables(out, cfg)
 	}
 	if err != nil {
@@ -259,7 +265,7 @@ func scenarios(cfg config) ([]Scenario, error) {
 		names = issue27Order
 	default:
 		if _, ok := presets[cfg.preset]; !ok {
-			return nil, fmt.Errorf("-preset %q: want one of %s, %s, or all, issue27, robust", cfg.preset,
+			return nil, fmt.Errorf("-preset %q: want one of %s, %s, or all, issue27, robust, models", cfg.preset,
 				strings.Join(presetOrder, ", "), strings.Join(issue27Order, ", "))
 		}
 		names = []string{cfg.preset}
@@ -267,7 +273,7 @@ func scenarios(cfg config) ([]Scenario, error) {
 	var out []Scenario
 	for _, n := range names {
 		p := presets[n]
-		p.Seed, p.Margin = sc.Seed, sc.Margin
+		p.Seed, p.Margin, p.File = sc.Seed, sc.Margin, n
 		if cfg.set["cpu-hog"] {
 			p.CPUHog = sc.CPUHog
 		}
@@ -293,9 +299,24 @@ func runTables(out io.Writer, cfg config) ([]Result, error) {
 			return nil, err
 		}
 		printTable(out, s, rows, cfg.runs)
+		if err := maybeFigure(out, cfg, s, rows); err != nil {
+			return nil, err
+		}
 		all = append(all, rows...)
 	}
 	return all, nil
+}
+
+// maybeFigure writes the scenario's SVG with -svg, and says where.
+func maybeFigure(out io.Writer, cfg config, s Scenario, rows []Result) error {
+	if cfg.svgDir == "" {
+		return nil
+	}
+	path, err := writeFigure(cfg.svgDir, s, rows)
+	if err == nil {
+		fmt.Fprintf(out, "picture: %s\n", path)
+	}
+	return err
 }
 
 // runScenario runs s with each client runs times: the medians, each with its worst.

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,7 +43,7 @@ func TestSideBySide(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	err := mainErr([]string{"-n", "80", "-keys", "2", "-rpm", "1200", "-burst", "10", "-latency", "5ms", "-concurrency", "16",
-		"-json", filepath.Join(dir, "r.json")}, &out)
+		"-json", filepath.Join(dir, "r.json"), "-svg", filepath.Join(dir, "svg")}, &out)
 	require.NoError(t, err)
 	t.Log("\n" + out.String())
 	for _, c := range clients {
@@ -68,6 +71,53 @@ func TestSideBySide(t *testing.T) {
 	assert.Less(t, g.Ratio, 2.0)
 	assert.Positive(t, byName["net/http"].Failed, "a loop without a limiter meets the limit")
 	assert.Equal(t, 0, byName["x/time/rate"].Failed)
+	checkFigure(t, filepath.Join(dir, "svg", "custom.svg"), byName)
+}
+
+// checkFigure parses -svg's picture of TestSideBySide's run: a line per client
+// with as many points as the server admitted of its requests, a mark per 429
+// and per failed call, and the server's curve.
+func checkFigure(t *testing.T, path string, byName map[string]Result) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	lines := map[string]string{}
+	marks := map[string]int{}
+	curves := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err, "well-formed XML")
+		el, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		attr := map[string]string{}
+		for _, a := range el.Attr {
+			attr[a.Name.Local] = a.Value
+		}
+		switch attr["class"] {
+		case "series":
+			lines[attr["data-series"]] = attr["data-count"]
+		case "mark refused", "mark failed":
+			n, err := strconv.Atoi(attr["data-count"])
+			require.NoError(t, err)
+			marks[attr["data-series"]+" "+strings.TrimPrefix(attr["class"], "mark ")] += n
+		case "limit":
+			curves++
+			assert.Contains(t, attr["data-curve"], "RPM 1200")
+		}
+	}
+	require.Len(t, lines, len(clients))
+	for name, r := range byName {
+		assert.Equal(t, strconv.Itoa(r.Attempts-r.Limited), lines[name], "%s: requests the server admitted", name)
+		assert.Equal(t, r.Limited, marks[name+" refused"], "%s: a mark per 429", name)
+		assert.Equal(t, r.Failed, marks[name+" failed"], "%s: a mark per failed call", name)
+	}
+	assert.Equal(t, 1, curves, "the server's curve")
 }
 
 func TestFlagsAreChecked(t *testing.T) {
@@ -201,7 +251,7 @@ func TestRobustCut(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	err := mainErr([]string{"-preset", "robust", "-robust-cut", "small", "-shapes", "burst10", "-clients", "groqkit,net/http", "-runs", "2",
-		"-json", filepath.Join(dir, "r.json")}, &out)
+		"-json", filepath.Join(dir, "r.json"), "-svg", filepath.Join(dir, "svg")}, &out)
 	require.NoError(t, err)
 	t.Log("\n" + out.String())
 	for _, want := range []string{"known × burst10, quiet CPU", "known × burst10, -cpu-hog 2", "worst ratio", "summary, worst run of each cell"} {

@@ -170,6 +170,7 @@ func robustCells(cfg config) []Scenario {
 					sc.Deadline = cfg.sc.Deadline
 				}
 				sc.Name = fmt.Sprintf("%s × %s, %s", base.Name, sh.name, cpuText(h))
+				sc.File = fmt.Sprintf("robust-%s-%s-cpu-hog-%d", base.Name, sh.name, h)
 				out = append(out, sc)
 			}
 		}
@@ -201,6 +202,9 @@ func runRobust(out io.Writer, cfg config) ([]Result, error) {
 			return nil, err
 		}
 		printCell(out, sc, rows, cfg.runs)
+		if err := maybeFigure(out, cfg, sc, rows); err != nil {
+			return nil, err
+		}
 		all = append(all, rows...)
 	}
 	printSummary(out, all, cfg.chosen)

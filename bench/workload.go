@@ -52,6 +52,9 @@ type Scenario struct {
 	// Deadline ends the run: calls not done by then fail (0: 20 times the
 	// theoretical minimum, at least a minute).
 	Deadline time.Duration
+	// File names the scenario's SVG (-svg): the preset's name, or the robust
+	// cell's; "custom" when empty.
+	File string
 }
 
 // model is the model's name.
@@ -110,6 +113,8 @@ type Result struct {
 	Worst  *Result `json:"worst,omitempty"`
 	Shape  string  `json:"shape,omitempty"`
 	CPUHog int     `json:"cpu_hog,omitempty"`
+
+	trace *runTrace // what -svg draws: this run's (a combination's: its first run's)
 }
 
 // waveGap separates two waves of 429s.
@@ -266,6 +271,7 @@ func run(sc Scenario, cl client) (Result, error) {
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	var fails failTimes
 	start := time.Now()
 	runCtx, stop := context.WithDeadline(context.Background(), start.Add(sc.deadline()))
 	defer stop()
@@ -280,6 +286,7 @@ func run(sc Scenario, cl client) (Result, error) {
 				if err := in.call(ctx, i); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
+					fails.add(time.Since(start))
 				}
 				cancel()
 			}
@@ -296,6 +303,7 @@ func run(sc Scenario, cl client) (Result, error) {
 		Runs: 1, Shape: sc.Shape, CPUHog: sc.CPUHog,
 	}
 	r.MaxPerKey, r.Waves = limitedPerKeyAndWaves(srv.Arrivals())
+	r.trace = newTrace(srv.Arrivals(), start, took, fails.list(), st)
 	if in.foreign != nil {
 		r.ForeignRPM = 100 * frpm / float64(sc.RPM)
 		if sc.TPM > 0 {

@@ -65,3 +65,26 @@ func ExampleWithTokenScale() {
 	// Output:
 	// prompt tokens: 182 (usually 107)
 }
+
+// A model whose day was nearly spent before the test began: its last request
+// of the day is answered, and the answer's headers (RPD, with Groq's meanings)
+// say that nothing is left today.
+func ExampleWithSpentToday() {
+	srv := groqtest.NewServer(groqtest.WithKeys("gsk_test"),
+		groqtest.WithModel("m", groqtest.Limits{RPM: 30, RPD: 1000}), groqtest.WithSpentToday("m", 999, 0))
+	defer srv.Close()
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_test"), groq.WithBaseURL(srv.URL()), groq.WithDefaultModel("m"))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	resp, err := c.Chat(context.Background(), []groq.Message{groq.User("hi")})
+	if err != nil {
+		panic(err)
+	}
+	rl := resp.Meta.RateLimit
+	fmt.Println("requests left today:", rl.RequestsLeftToday, "of", rl.RequestsPerDay)
+	// Output:
+	// requests left today: 0 of 1000
+}

@@ -700,6 +700,7 @@ func (s *Server) admit(org, model string, l Limits, now time.Time, cost int) dec
 		om.tpm, om.tpd = mk(l.TPM, l.TokenBurst, time.Minute), mk(l.TPD, 0, 24*time.Hour)
 		om.ash, om.asd = mk(l.ASH, 0, time.Hour), mk(l.ASD, 0, 24*time.Hour)
 		s.buckets[k] = om
+		s.spendToday(om, model, now)
 		s.attachOthers(om, org, model, now)
 	}
 	s.runOthers(om, now)

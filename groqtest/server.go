@@ -81,6 +81,7 @@ type Server struct {
 	// WithPromptCaching: the system prompts seen, by organization and model.
 	promptCache   bool
 	cachedPrompts map[string]bool
+	spent         map[string]spentDay // WithSpentToday, by model
 
 	buckets  map[string]*orgModel // by org + "\x00" + model
 	stats    Stats
@@ -321,6 +322,7 @@ func NewUnstartedServer(opts ...Option) *Server {
 	if s.models == nil {
 		s.models = DefaultModels()
 	}
+	s.checkSpent()
 	for _, p := range s.others {
 		if _, ok := s.models[p.Model]; !ok {
 			panic(fmt.Sprintf("groqtest: WithOtherProgram: model %q is not served", p.Model))

@@ -36,15 +36,17 @@ func TestTokenScale(t *testing.T) {
 	require.Equal(t, 3+4+100, usual, "four bytes a token, four a message, three for the reply")
 	for _, f := range []float64{0.6, 1.7} {
 		t.Run(strconv.FormatFloat(f, 'f', -1, 64), func(t *testing.T) {
-			s := NewUnstartedServer(WithModel("m", Limits{TPM: 100_000}), WithTokenScale(f))
-			r := post(t, s.Client(), s.URL(), "k", chatBody("m", prompt, ""))
-			require.Equal(t, 200, r.status)
-			want := int(math.Round(f * float64(usual)))
-			assert.Equal(t, want, usageOf(t, r, "prompt_tokens"), "the server's count")
-			assert.Equal(t, completion, usageOf(t, r, "completion_tokens"), "completions are counted as usual")
-			assert.Equal(t, want+completion, usageOf(t, r, "total_tokens"))
-			assert.Equal(t, strconv.Itoa(100_000-want-completion), r.header.Get("X-Ratelimit-Remaining-Tokens"), "the bucket spends the server's count")
-			assert.Equal(t, want+completion, s.Stats().Tokens)
+			synctest.Test(t, func(t *testing.T) { // no refill between the send and the header
+				s := NewUnstartedServer(WithModel("m", Limits{TPM: 100_000}), WithTokenScale(f))
+				r := post(t, s.Client(), s.URL(), "k", chatBody("m", prompt, ""))
+				require.Equal(t, 200, r.status)
+				want := int(math.Round(f * float64(usual)))
+				assert.Equal(t, want, usageOf(t, r, "prompt_tokens"), "the server's count")
+				assert.Equal(t, completion, usageOf(t, r, "completion_tokens"), "completions are counted as usual")
+				assert.Equal(t, want+completion, usageOf(t, r, "total_tokens"))
+				assert.Equal(t, strconv.Itoa(100_000-want-completion), r.header.Get("X-Ratelimit-Remaining-Tokens"), "the bucket spends the server's count")
+				assert.Equal(t, want+completion, s.Stats().Tokens)
+			})
 		})
 	}
 	// A prompt the usual count puts at 107 tokens is 182 at 1.7: too large for a

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -42,9 +43,10 @@ type batchLine struct {
 
 // readBatch reads and checks every line of the input before anything is sent: a
 // line that is not JSON, has an unknown field, lacks a custom_id or repeats one,
-// names another endpoint, has an invalid body or does not fit the model's context
-// window. It returns every problem, each naming its line.
-func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
+// names another endpoint, has an invalid body or a bad "models" list, or fits
+// the context window of none of its models. defaults are the models of a line
+// that names none (--model). It returns every problem, each naming its line.
+func readBatch(r io.Reader, name string, defaults []string) ([]batchLine, []string) {
 	var lines []batchLine
 	var problems []string
 	seen := map[string]int{}
@@ -106,12 +108,13 @@ func readBatch(r io.Reader, name, defaultModel string) ([]batchLine, []string) {
 			bad("body: stream is not batched")
 			continue
 		}
-		model, need := l.cost(defaultModel)
-		if cw := windows[model].ContextWindow; cw > 0 {
-			if need > cw {
-				bad("about %d tokens do not fit the context window of %s (%d)", need, model, cw)
-				continue
-			}
+		if msg := checkModelList(l.Body.Models); len(l.Body.Models) > 0 && msg != "" {
+			bad("body: models: %s", msg)
+			continue
+		}
+		if msg := l.fits(l.models(defaults), windows); msg != "" {
+			bad("%s", msg)
+			continue
 		}
 		lines = append(lines, l)
 	}
@@ -153,16 +156,72 @@ func planBatch(lines []batchLine, done map[string]bool, defaultModel string) bat
 	return p
 }
 
-// cost is the line's model and its estimated tokens (prompt and max tokens).
+// cost is the line's model (the first of its list) and its estimated tokens
+// (prompt and max tokens).
 func (l batchLine) cost(defaultModel string) (model string, tokens int) {
 	if l.audio != nil {
 		return l.audio.model(l.URL), 0
 	}
 	model = l.Body.Model
+	if model == "" && len(l.Body.Models) > 0 {
+		model = l.Body.Models[0]
+	}
 	if model == "" {
 		model = defaultModel
 	}
 	return model, groq.EstimateTokens(model, l.Body.Messages) + max(maxTokens(l.Body), 0)
+}
+
+// models are the models a chat line accepts, in order: its body's "models"
+// (after its "model" when that is set and not among them, as the client takes
+// them), else its "model", else defaults.
+func (l batchLine) models(defaults []string) []string {
+	b := l.Body
+	switch {
+	case len(b.Models) > 0 && b.Model != "" && !slices.Contains(b.Models, b.Model):
+		return append([]string{b.Model}, b.Models...)
+	case len(b.Models) > 0:
+		return b.Models
+	case b.Model != "":
+		return []string{b.Model}
+	}
+	return defaults
+}
+
+// fits says why the line fits the context window of none of models ("" when
+// one takes it, or its window is not known).
+func (l batchLine) fits(models []string, windows map[string]groq.Limits) string {
+	var sizes []string
+	need := 0
+	for _, m := range models {
+		need = groq.EstimateTokens(m, l.Body.Messages) + max(maxTokens(l.Body), 0)
+		cw := windows[m].ContextWindow
+		if cw == 0 || need <= cw {
+			return ""
+		}
+		sizes = append(sizes, fmt.Sprintf("%s (%d)", m, cw))
+	}
+	if len(sizes) == 1 {
+		return fmt.Sprintf("about %d tokens do not fit the context window of %s", need, sizes[0])
+	}
+	return fmt.Sprintf("about %d tokens fit the context window of none of its models: %s", need, strings.Join(sizes, ", "))
+}
+
+// checkModelList says what is wrong with a list of models a chat accepts: an
+// empty name, a name given twice, more than groq.MaxModels ("" when nothing is).
+func checkModelList(list []string) string {
+	for i, m := range list {
+		switch {
+		case strings.TrimSpace(m) == "":
+			return fmt.Sprintf("model #%d of the list is empty", i+1)
+		case slices.Index(list, m) < i:
+			return fmt.Sprintf("%s is given twice", m)
+		}
+	}
+	if len(list) > groq.MaxModels {
+		return fmt.Sprintf("%d models; a call accepts at most %d", len(list), groq.MaxModels)
+	}
+	return ""
 }
 
 // predict is how long the work left takes under the client's limits: per model,
@@ -233,6 +292,7 @@ func (b *batchRun) writeLine(ctx context.Context, customID string, body any, met
 		o.Response = &lineResponse{StatusCode: 200, RequestID: meta.RequestID, Body: body}
 	} else {
 		b.failed++
+		b.picture.fail(customID)
 		o.Error = &groq.BatchLineError{Code: "request_failed", Message: err.Error()}
 		var apiErr *groq.APIError
 		if errors.As(err, &apiErr) {
@@ -261,12 +321,25 @@ func runBatch(o *options, args []string, e env) int {
 	if len(args) == 2 && (args[0] == "status" || args[0] == "results") {
 		return batchCommand(o, e, args[0], args[1])
 	}
+	if msg := checkReport(o); msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s; nothing was done\n", msg)
+		return exitUsage
+	}
 	lines, code := readBatchInput(o, args, e)
 	if lines == nil {
 		return code
 	}
+	if msg := oneModelEach(o, lines); o.remote && msg != "" {
+		fmt.Fprintf(e.stderr, "groq: %s; nothing was sent\n", msg)
+		return exitUsage
+	}
 	wire := &wireTracker{}
 	o.observers = append(o.observers, wire.observer())
+	var picture *runReport
+	if o.report != "" {
+		picture = newRunReport(lines, o.chatModel())
+		o.observers = append(o.observers, picture.observer())
+	}
 	client, closeClient, code := newClient(o, e)
 	if client == nil {
 		return code
@@ -300,13 +373,25 @@ func runBatch(o *options, args []string, e env) int {
 	}
 	defer out.Close()
 	b := &batchRun{client: client, lines: lines, done: prev.done, out: out, progress: e.stderr, terminal: isTerminal(e.stderr),
-		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: o.chatModel(),
-		wire: wire, seq: prev.lines, simulated: o.simulated}
-	return runLocal(o, e, b)
+		concurrency: 2 * o.concurrency, grace: graceBatch, every: 2 * time.Second, defModel: o.chatModel(), defModels: o.models,
+		wire: wire, seq: prev.lines, simulated: o.simulated, picture: picture}
+	return finishReport(o, e, picture, client, runLocal(o, e, b))
 }
 
-// chatModel is --model, or the default model.
+// chatModels are the models of a chat that names none: --model's list, or
+// chatModel.
+func (o *options) chatModels() []string {
+	if o.models != nil {
+		return o.models
+	}
+	return []string{o.chatModel()}
+}
+
+// chatModel is --model (the first of its list), or the default model.
 func (o *options) chatModel() string {
+	if o.models != nil {
+		return o.models[0]
+	}
 	if o.model != "" {
 		return o.model
 	}
@@ -344,7 +429,7 @@ func readBatchInput(o *options, args []string, e env) ([]batchLine, int) {
 		fmt.Fprintf(e.stderr, "groq: %v\n", err)
 		return nil, exitUsage
 	}
-	lines, problems := readBatch(in, args[0], o.chatModel())
+	lines, problems := readBatch(in, args[0], o.chatModels())
 	in.Close()
 	if len(problems) == 0 {
 		return lines, exitOK

@@ -23,7 +23,9 @@ type batchRun struct {
 	grace       time.Duration // after an interrupt, how long calls on the wire may finish
 	every       time.Duration // plain progress line interval
 	defModel    string
+	defModels   []string     // --model's list: the models of a line that names none (nil for one)
 	wire        *wireTracker // fed by the client's observer (wire.observer()); nil: nothing is known to be on the wire
+	picture     *runReport   // --report's recorder, fed by its observer; nil without --report
 
 	mu                        sync.Mutex
 	finished, failed, limited int
@@ -284,6 +286,9 @@ func (b *batchRun) call(ctx context.Context, l batchLine) {
 	if l.audio != nil {
 		b.callAudio(ctx, l, opts[1:])
 		return
+	}
+	if b.defModels != nil && l.Body.Model == "" && len(l.Body.Models) == 0 {
+		opts = append(opts, groq.WithModels(b.defModels...))
 	}
 	resp, err := b.client.ChatCompletion(ctx, l.Body, opts...)
 	var meta *groq.ResponseMeta

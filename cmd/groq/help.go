@@ -38,6 +38,17 @@ whether the model is active; --json prints them as JSON.`,
 	{name: "serve", text: `usage: groq serve [--listen ADDR] [--token SPEC]... (groq serve -h lists its flags)
 
 An OpenAI-compatible gateway: one scheduler for every service on the quota.`},
+	{name: "status", text: `usage: groq status URL [--once] [--json] [--admin-token T]
+
+Shows what a gateway (groq serve at URL, as http://127.0.0.1:8080) is doing,
+from its GET /status, redrawn every second as top does (Ctrl-C ends): per model
+each quota's buckets (used, left, depth, and where each limit came from), the
+429s and retries of the last minutes, the queue by priority, what other programs
+spend, and each token's calls and tokens today against its budget. --once prints
+it once and exits; --json prints the gateway's JSON once. Off loopback the
+gateway needs its admin token (--admin-token or GROQ_GATEWAY_ADMIN_TOKEN), never
+a caller's.`,
+		flags: []string{"once", "json", "admin-token"}},
 	{name: "transcribe", text: `usage: groq transcribe FILE|URL [--language en] [--format text|json|verbose_json] [--timestamps word,segment] [--model M]
 
 Turns speech into text (POST /audio/transcriptions, default model ` + groq.DefaultTranscriptionModel + `), through the
@@ -64,8 +75,11 @@ owner-only, mode 0600). The format is --format, else -o's extension.`,
        groq batch results ID -o OUT.jsonl
 
 IN holds one request a line: {"custom_id", "body": {chat request}} (Groq's batch
-input, with "method" and "url", is read too), optionally "priority". Every line is
-checked before anything is sent. Here, the lines go through the client (its
+input, with "method" and "url", is read too), optionally "priority". A body may
+carry "models": [...], the models it accepts in order (a line that names no model
+takes --model's, which may be a list a,b,c): each call goes to the first that can
+serve it now, and its output line's body names the one that did ("model"); with
+--remote, each line names one model. Every line is checked before anything is sent. Here, the lines go through the client (its
 limits, priorities and retries), --concurrency times two at once; with --remote,
 through Groq's Batch API. OUT is appended to, never rewritten, and must be a
 regular file or absent, created owner-only (mode 0600); a file with a line that
@@ -74,8 +88,11 @@ command again to resume: it says how many lines are done and how many are left
 (the last line of a custom_id wins). --dry-run checks and predicts, and writes
 nothing. The first SIGINT or SIGTERM stops the sending; calls on the wire get 5 s
 to finish (exit 130 or 143), a second signal ends them; lines never answered are
-not written, and the next run sends them.`,
-		flags: append([]string{"o", "dry-run", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
+not written, and the next run sends them. --report run.svg draws the run when
+it ends: per model, the requests admitted over time against the limits in force
+(the client's RPM, and TPM in calls of the run's mean size), 429s and failed
+lines marked.`,
+		flags: append([]string{"o", "dry-run", "report", "remote", "wait", "completion-window", "poll", "cache", "budget", "json"}, clientFlags...)},
 }
 
 // audioModels are the audio subcommands' default models (--model's default is
@@ -188,13 +205,20 @@ func dispatch(o *options, fs *flag.FlagSet, positional []string, e env) (int, bo
 			return noArguments(e, positional), true
 		}
 		return listModels(o, e), true
-	case "transcribe", "translate":
+	case "transcribe", "translate", "speak":
+		if o.models != nil {
+			fmt.Fprintf(e.stderr, "groq: %s takes one --model, not a list (%s); a list is for chat\n", name, o.model)
+			return exitUsage, true
+		}
+		if name == "speak" {
+			return speak(o, rest, e), true
+		}
 		return transcribe(o, rest, e, name == "translate"), true
-	case "speak":
-		return speak(o, rest, e), true
 	case "serve": // after a flag: serve has flags of its own, and comes first
 		fmt.Fprintln(e.stderr, "groq: serve comes first, before its flags: groq serve [--listen ADDR] [-v] ... (see groq serve -h); to send it as a prompt, write groq -- serve")
 		return exitUsage, true
+	case "status":
+		return statusCommand(o, rest, e), true
 	case "batch":
 		o.noCache = o.noCache || !o.set["cache"] // a batch caches only when --cache is given
 		return runBatch(o, rest, e), true
@@ -255,11 +279,16 @@ func usage(w io.Writer, fs *flag.FlagSet) {
        groq batch [flags] IN.jsonl -o OUT.jsonl  a work list, here (paced) or with --remote through Groq's Batch API
        groq batch status ID [--json]             where a remote batch stands
        groq batch results ID -o OUT.jsonl        a remote batch's results, appended to OUT
+       groq status URL [--once]                  a gateway's quotas, queues and tokens, live (as top)
        groq version                              the command's version
        groq help COMMAND                         a command's help and its flags (also groq COMMAND -h)
 
 A first word that names a command runs it; one that looks like a mistyped
 command is refused; groq -- WORDS sends any words as the prompt.
+
+--model a,b,c makes a chat accept several models, in order of preference: it goes
+to the first whose limits can take it now (Groq's limits are per model), and
+standard error says which answered.
 
 Keys come from GROQ_API_KEYS (comma-separated) or GROQ_API_KEY; with none, the
 built-in simulator answers (and says so); a variable set to "" or to blanks is an

@@ -55,11 +55,7 @@ func runRemote(o *options, e env, client *groq.Client, lines []batchLine, done m
 				Body     *audioLine `json:"body"`
 			}{l.CustomID, "POST", "/v1" + audioEndpoint(l.URL), &a})
 		} else {
-			body := *l.Body
-			if body.Model == "" {
-				body.Model = defModel
-			}
-			b, err = json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
+			b, err = remoteChatLine(l, defModel)
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "groq: line %d: %v\n", l.line, err)
@@ -274,4 +270,32 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// oneModelEach says why lines cannot go through Groq's Batch API, which runs
+// each line on the one model it names: a list of models (--model a,b or a
+// line's "models") needs the client's choice, made as each call is sent.
+func oneModelEach(o *options, lines []batchLine) string {
+	if o.models != nil {
+		return fmt.Sprintf("--remote sends each line to one model; --model %s is a list (run without --remote, where each call goes to the first model that can serve it)", o.model)
+	}
+	for _, l := range lines {
+		if l.Body != nil && len(l.models(nil)) > 1 {
+			return fmt.Sprintf("line %d: --remote sends each line to one model; its \"models\" is a list (run without --remote, where each call goes to the first model that can serve it)", l.line)
+		}
+	}
+	return ""
+}
+
+// remoteChatLine is a chat line as Groq's Batch API takes it: one model (the
+// line's, "models": ["m"] read as "model": "m", else defModel).
+func remoteChatLine(l batchLine, defModel string) ([]byte, error) {
+	body := *l.Body
+	if list := l.models(nil); len(list) == 1 {
+		body.Model, body.Models = list[0], nil
+	}
+	if body.Model == "" {
+		body.Model = defModel
+	}
+	return json.Marshal(groq.BatchLine{CustomID: l.CustomID, Method: "POST", URL: batchapi.ChatEndpoint, Body: &body})
 }

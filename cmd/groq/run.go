@@ -42,6 +42,7 @@ type options struct {
 	set                                                         map[string]bool // flags given on the command line
 	output                                                      string          // batch: -o
 	dryRun                                                      bool            // batch: --dry-run
+	report                                                      string          // batch: --report, the run's picture (SVG)
 	metricsAddr                                                 string          // --metrics: serve Prometheus metrics here
 	remote, wait                                                bool            // batch: --remote, --wait
 	window                                                      string          // batch: --completion-window
@@ -50,6 +51,9 @@ type options struct {
 	version                                                     bool            // --version
 	observers                                                   []groq.Observer // given to the client (a batch's wire tracker)
 	language, format, timestamps, voice                         string          // transcribe, speak
+	once                                                        bool            // status: --once
+	adminToken                                                  string          // status: --admin-token
+	models                                                      []string        // --model a,b,c: the models a chat accepts (nil for one)
 }
 
 // env is what the command reads from its environment.
@@ -66,7 +70,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.stdin, "stdin", false, "read the prompt from standard input")
 	fs.StringVar(&o.defaultPrompt, "default-prompt", "", "prompt used when no other is given")
 	fs.StringVar(&o.system, "system", "", "system message")
-	fs.StringVar(&o.model, "model", "", "model (default "+groq.DefaultModel+")")
+	fs.StringVar(&o.model, "model", "", "model (default "+groq.DefaultModel+"); a chat accepts a list, a,b,c: each call goes to the first that can serve it now")
 	fs.IntVar(&o.rpm, "rpm", groq.DefaultRPM, "requests per minute for models without a known limit")
 	fs.IntVar(&o.concurrency, "concurrency", groq.DefaultMaxConcurrency, "requests in flight at most")
 	fs.Int64Var(&o.budget, "budget", 0, "daily token budget (0: none)")
@@ -85,6 +89,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.version, "version", false, "print the command's version and exit")
 	fs.StringVar(&o.output, "o", "", "batch: the output `file` (JSONL, appended; run again to resume); speak: the audio file; created owner-only (0600)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "batch: check the input and print the plan; send nothing")
+	fs.StringVar(&o.report, "report", "", "batch: also draw the run as an SVG `file` (FILE.svg): requests admitted over time per model against the limits in force, 429s and failed lines marked")
 	fs.BoolVar(&o.remote, "remote", false, "batch: send the work list through Groq's Batch API (asynchronous, discounted, outside the per-minute limits)")
 	fs.BoolVar(&o.wait, "wait", true, "batch --remote: wait for the results (--wait=false prints the batch id and returns)")
 	fs.StringVar(&o.window, "completion-window", "24h", "batch --remote: the batch's completion window, 24h to 7d")
@@ -93,6 +98,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.format, "format", "", "transcribe: text, json or verbose_json; speak: wav, mp3, flac, ogg or mulaw (default: -o's extension)")
 	fs.StringVar(&o.timestamps, "timestamps", "", "transcribe: word, segment or word,segment (implies verbose_json)")
 	fs.StringVar(&o.voice, "voice", "", "speak: the voice (default "+groq.DefaultSpeechVoice+")")
+	fs.BoolVar(&o.once, "once", false, "status: print the status once and exit")
+	fs.StringVar(&o.adminToken, "admin-token", "", "status: the gateway's admin token, needed off loopback (GROQ_GATEWAY_ADMIN_TOKEN too)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `addr` (host:port) at /metrics while the command runs")
 	return fs
 }
@@ -122,6 +129,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	if msg := o.check(); msg != "" {
 		fmt.Fprintf(stderr, "groq: %s\n", msg)
+		return exitUsage
+	}
+	if o.report != "" && (literal || len(positional) == 0 || positional[0] != "batch") {
+		fmt.Fprintln(stderr, "groq: --report draws a batch run: groq batch IN.jsonl -o OUT.jsonl --report run.svg")
 		return exitUsage
 	}
 	switch {
@@ -187,6 +198,9 @@ func ask(o *options, positional []string, e env) int {
 	if err != nil {
 		return callFailed(e.stderr, err)
 	}
+	if o.models != nil && !o.jsonOut { // --json names it in the answer
+		fmt.Fprintf(e.stderr, "groq: answered by %s (of %s)\n", resp.Model, o.model)
+	}
 	if o.jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -206,6 +220,9 @@ func ask(o *options, positional []string, e env) int {
 // callOptions are the per-call options the flags ask for.
 func (o *options) callOptions() []groq.CallOption {
 	call := []groq.CallOption{groq.WithPriority(o.priority)}
+	if o.models != nil {
+		call = append(call, groq.WithModels(o.models...))
+	}
 	if o.maxTokens > 0 {
 		call = append(call, groq.WithMaxTokens(o.maxTokens))
 	}
@@ -220,6 +237,9 @@ func (o *options) callOptions() []groq.CallOption {
 
 // check validates the flag values.
 func (o *options) check() string {
+	if msg := o.parseModels(); msg != "" {
+		return msg
+	}
 	switch {
 	case o.priority < 1 || o.priority > 10:
 		return fmt.Sprintf("--priority %d is outside 1..10", o.priority)
@@ -240,6 +260,23 @@ func (o *options) check() string {
 	case batchapi.CheckWindow(o.window) != nil:
 		return fmt.Sprintf("--completion-window %q: Groq takes 24h to 7d (hours or days, as 36h or 2d)", o.window)
 	}
+	return ""
+}
+
+// parseModels reads --model: one name, or a comma-separated list of the models
+// a chat accepts, in order of preference (o.models; nil for one name).
+func (o *options) parseModels() string {
+	if !strings.Contains(o.model, ",") {
+		return ""
+	}
+	list := strings.Split(o.model, ",")
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	if msg := checkModelList(list); msg != "" {
+		return fmt.Sprintf("--model %q: %s", o.model, msg)
+	}
+	o.models = list
 	return ""
 }
 
@@ -288,7 +325,7 @@ func newClient(o *options, e env) (client *groq.Client, done func(), code int) {
 		opts = append(opts, groq.WithBaseURL(u))
 	}
 	if o.model != "" {
-		opts = append(opts, groq.WithDefaultModel(o.model))
+		opts = append(opts, groq.WithDefaultModel(o.chatModel()))
 	}
 	if !o.noCache && o.cachePath != "" && !simulated { // a simulated answer never lands in the cache file
 		opts = append(opts, groq.WithCacheFile(o.cachePath, o.cacheTTL))

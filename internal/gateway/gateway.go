@@ -59,6 +59,12 @@ type Config struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port]) let in when
 	// the gateway has no tokens; any other Origin is refused with a 403.
 	AllowedOrigins []string
+	// AdminToken is the secret that opens GET /status and the live page at /
+	// (as "Authorization: Bearer" or, for the page, a cookie it sets from
+	// ?token=); never a caller's token. OpenStatus opens them without it (the
+	// command sets it on a loopback address); with neither, they are refused.
+	AdminToken string
+	OpenStatus bool
 	// SharedCache lets callers be answered from each other's cached calls (and
 	// share a request with an identical call in flight); by default each token
 	// has its own.
@@ -97,6 +103,7 @@ type Gateway struct {
 	// The bounds on a body's read, a wait for room among the bodies, and one
 	// write to a caller (constants; tests shorten them).
 	bodyTimeout, audioBodyTimeout, bodyWait, writeTimeout time.Duration
+	admin                                                 adminGate // who may read /status and the page (status.go)
 }
 
 // caller is a Token with its day's spending.
@@ -106,6 +113,8 @@ type caller struct {
 	mu                  sync.Mutex
 	day                 string
 	used                int64               // spent today
+	calls               int64               // calls today (GET /status)
+	serving             atomic.Int64        // its calls being served
 	reserved            int64               // held by the calls in flight
 	slots               *semaphore.Weighted // MaxInFlight; nil: no bound
 	lbl, lbl200         string
@@ -143,6 +152,7 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 	g := &Gateway{c: c, cfg: cfg, anon: &caller{Token: Token{Name: "anonymous"}}, bodies: semaphore.NewWeighted(cfg.MaxBodiesInFlight), origins: map[string]bool{}}
 	g.stop, g.stopCall = context.WithCancel(context.Background())
 	g.bodyTimeout, g.audioBodyTimeout, g.bodyWait, g.writeTimeout = bodyTimeout, audioBodyTimeout, bodyWait, writeTimeout
+	g.admin = newAdminGate(cfg.AdminToken, cfg.OpenStatus)
 	for _, o := range cfg.AllowedOrigins {
 		g.origins[strings.TrimRight(strings.ToLower(o), "/")] = true
 	}
@@ -161,6 +171,9 @@ func New(c *groq.Client, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: token %q: a negative daily budget", t.Name)
 		case t.MaxInFlight < 0:
 			return nil, fmt.Errorf("gateway: token %q: a negative max-in-flight", t.Name)
+		}
+		if cfg.AdminToken != "" && t.Secret == cfg.AdminToken {
+			return nil, fmt.Errorf("gateway: token %q has the admin token's secret: the admin token must be a secret of its own", t.Name)
 		}
 		names[t.Name], secrets[t.Secret] = true, true
 		c := &caller{Token: t, digest: sha256.Sum256([]byte(t.Secret))}
@@ -217,6 +230,9 @@ func (g *Gateway) routes() {
 	if g.cfg.Metrics != nil {
 		handle("GET", "/metrics", g.metrics)
 	}
+	handle("GET", "/status", g.status)
+	m.HandleFunc("GET /{$}", g.page)
+	handle("GET", "/favicon.ico", noIcon)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a := allowed[r.URL.Path]
 		if a == "" && (strings.HasPrefix(r.URL.Path, "/openai/v1/models/") || strings.HasPrefix(r.URL.Path, "/v1/models/")) {
@@ -284,6 +300,8 @@ func (g *Gateway) authed(h func(*request)) http.HandlerFunc {
 			g.done(q)
 			return
 		}
+		q.who.begun()
+		defer q.who.serving.Add(-1)
 		h(q)
 		if q.held > 0 {
 			g.bodies.Release(q.held)
@@ -446,26 +464,21 @@ func chatCost(req *groq.ChatRequest) int64 {
 }
 
 // settle gives back the call's reservation and charges what it spent.
+// Every token's spending is counted, with a budget or without (GET /status
+// shows it); a call that ends on a new day counts on that day.
 func (q *request) settle(spent int64) {
 	c := q.who
-	if c.DailyTokens <= 0 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reserved -= q.reserved
 	q.reserved = 0
-	if day := time.Now().UTC().Format(time.DateOnly); day == c.day {
-		c.used += spent
-	} else { // the day turned while the call ran: it counts on the new day
-		c.roll(time.Now())
-		c.used = spent
-	}
+	c.roll(time.Now())
+	c.used += spent
 }
 
 func (c *caller) roll(now time.Time) {
 	if day := now.UTC().Format(time.DateOnly); day != c.day {
-		c.day, c.used = day, 0
+		c.day, c.used, c.calls = day, 0, 0
 	}
 }
 

@@ -131,8 +131,8 @@ func (g *Gateway) chat(q *request) {
 	if !q.decode(g.cfg.MaxBody, &req) {
 		return
 	}
-	q.model = req.Model
-	if status, e := g.checkModel(q.r.Context(), req.Model); e != nil {
+	q.model = firstModel(&req)
+	if status, e := g.checkModels(q.r.Context(), &req); e != nil {
 		q.fail(status, e)
 		return
 	}
@@ -144,7 +144,7 @@ func (g *Gateway) chat(q *request) {
 	if !q.reserve(chatCost(&req)) {
 		return
 	}
-	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(g.c.Waiting(req.Model, q.prio)))
+	q.w.Header().Set("X-Groq-Queue-Position", strconv.Itoa(g.c.Waiting(q.model, q.prio)))
 	if req.Stream {
 		g.stream(ctx, q, &req, opts)
 		return
@@ -157,6 +157,7 @@ func (g *Gateway) chat(q *request) {
 	}
 	q.settle(int64(usedTokens(resp.Usage)))
 	q.meta(resp.Meta)
+	q.served(resp.Model)
 	if b := resp.Body(); b != nil { // Groq's bytes, unchanged: no encoding again
 		q.write(http.StatusOK, b)
 		return
@@ -179,6 +180,10 @@ func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest,
 	}
 	defer st.Close()
 	q.meta(st.Meta)
+	more := st.Next() // the first event is read already: it names the model that serves
+	if more {
+		q.served(st.Current().Model)
+	}
 	h := q.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -195,7 +200,7 @@ func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest,
 		}
 		q.settle(int64(groq.EstimateTokens(req.Model, req.Messages) + (sent+3)/4))
 	}()
-	for st.Next() {
+	for ; more; more = st.Next() {
 		ch := st.Current()
 		for _, c := range ch.Choices {
 			sent += len(c.Delta.Content) + len(c.Delta.Reasoning)
@@ -220,6 +225,16 @@ func (g *Gateway) stream(ctx context.Context, q *request, req *groq.ChatRequest,
 	}
 	q.deadline(ctx, rc)
 	q.w.Write([]byte("data: [DONE]\n\n"))
+}
+
+// served names the model that served the call, for a call of one model as
+// for one that accepted several: the header X-Groq-Model and the log's model.
+func (q *request) served(model string) {
+	if model == "" {
+		return
+	}
+	q.model = model
+	q.w.Header().Set("X-Groq-Model", model)
 }
 
 // deadline bounds the next write to the caller: writeTimeout from now, and no

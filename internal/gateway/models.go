@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/groqkit/groq"
 )
 
 // A model name is a caller's string that becomes the client's scheduler state and
@@ -58,6 +61,38 @@ func (g *Gateway) checkModel(ctx context.Context, model string) (int, *apiError)
 		return 0, nil
 	}
 	return http.StatusNotFound, &apiError{Message: "The model `" + model + "` does not exist or you do not have access to it.", Type: "invalid_request_error", Code: "model_not_found", Param: ptr("model")}
+}
+
+// checkModels checks the model of a chat request and each of its "models"
+// (OpenRouter's convention: the models the caller accepts, in order): a
+// caller's list is no way around the gate. The model may name a route of the
+// configuration (Configured), which the client expands.
+func (g *Gateway) checkModels(ctx context.Context, req *groq.ChatRequest) (int, *apiError) {
+	if len(req.Models) > groq.MaxModels {
+		return http.StatusBadRequest, &apiError{Message: fmt.Sprintf("models names %d models; the gateway takes at most %d", len(req.Models), groq.MaxModels), Type: "invalid_request_error", Param: ptr("models")}
+	}
+	if status, e := g.checkModel(ctx, req.Model); e != nil {
+		return status, e
+	}
+	for _, m := range req.Models {
+		if m == "" {
+			return http.StatusBadRequest, &apiError{Message: "models holds an empty model name", Type: "invalid_request_error", Param: ptr("models")}
+		}
+		if status, e := g.checkModel(ctx, m); e != nil {
+			e.Param = ptr("models")
+			return status, e
+		}
+	}
+	return 0, nil
+}
+
+// firstModel is the model a chat request is for first: its model, else the
+// first of its models ("" for the client's default).
+func firstModel(req *groq.ChatRequest) string {
+	if req.Model == "" && len(req.Models) > 0 {
+		return req.Models[0]
+	}
+	return req.Model
 }
 
 // read reads Groq's model list. m.mu is held: calls wait for one read rather

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -53,7 +55,7 @@ const (
 )
 
 type options struct {
-	listen, config             string
+	listen, config, adminToken string
 	tokens                     tokenFlags
 	rpm, concurrency, maxQueue int
 	rpmSet                     bool // --rpm was given: the user's, not a guess
@@ -61,7 +63,8 @@ type options struct {
 	maxBody, budget            int64
 	verbose, sharedCache       bool
 	origins                    originFlags
-	configured                 atomic.Pointer[map[string]bool] // the models the config file names
+	configured                 atomic.Pointer[map[string]bool] // the models the config file names, and its routes
+	routes                     map[string][]string             // the config file's routes at start: the client's, for its life
 }
 
 // originFlags are the --allow-origin values.
@@ -98,6 +101,7 @@ func Run(args []string, e Env, h Hooks) int {
 	fs.Int64Var(&o.budget, "budget", 0, "the whole gateway's daily token budget (0: none; a token's own is daily-tokens)")
 	fs.BoolVar(&o.verbose, "v", false, "log every call (JSON lines on standard error)")
 	fs.BoolVar(&o.sharedCache, "shared-cache", false, "with the config file's cache_path: let callers be answered from each other's cached calls (default: each token has its own)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "the secret that opens GET /status and the live page at / off loopback (never a caller's token; GROQ_GATEWAY_ADMIN_TOKEN too); on loopback they are open")
 	fs.Var(&o.origins, "allow-origin", "a browser `origin` (http://localhost:3000) that may call a gateway without tokens (repeatable; others get a 403)")
 	if h.Flags != nil {
 		h.Flags(fs)
@@ -114,6 +118,9 @@ func Run(args []string, e Env, h Hooks) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.Stderr, "%s: unexpected arguments %q\n", h.Name, fs.Args())
 		return exitUsage
+	}
+	if o.adminToken == "" {
+		o.adminToken = strings.TrimSpace(e.Getenv("GROQ_GATEWAY_ADMIN_TOKEN"))
 	}
 	tokens, err := o.allTokens(e.Getenv)
 	if err == nil {
@@ -145,13 +152,29 @@ func checkListen(addr string, guarded bool) error {
 	if err != nil {
 		return fmt.Errorf("--listen %q: %v", addr, err)
 	}
-	if guarded || host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if guarded || loopback(host) {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is not a loopback address: give callers a token (--token or GROQ_GATEWAY_TOKEN) before serving beyond this machine", addr)
+}
+
+// loopback reports whether host (of a listen address) is localhost or a loopback
+// address: the status and its page are open there.
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// statusNote says where the live status page is and who may open it (never
+// printing the admin token).
+func statusNote(addr string, open, admin bool) string {
+	switch {
+	case open:
+		return fmt.Sprintf("the live status page is at http://%s/ (GET /status for JSON), open to programs on this machine", addr)
+	case admin:
+		return fmt.Sprintf("the live status page is at http://%s/?token=ADMIN_TOKEN (once; then a cookie), GET /status with the admin token as a Bearer token", addr)
+	}
+	return "the status page and GET /status are refused off loopback: give --admin-token to serve them"
 }
 
 // run builds the client and the gateway, serves, and shuts down on a signal.
@@ -167,8 +190,10 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 		return code
 	}
 	defer closeAll()
+	host, _, _ := net.SplitHostPort(o.listen) // checked by checkListen
+	open := loopback(host)
 	gw, err := gateway.New(client, gateway.Config{Tokens: tokens, MaxBody: o.maxBody, Logger: log, Metrics: m, AllowedOrigins: o.origins, SharedCache: o.sharedCache,
-		Configured: func(model string) bool { c := o.configured.Load(); return c != nil && (*c)[model] }})
+		Configured: func(model string) bool { c := o.configured.Load(); return c != nil && (*c)[model] }, AdminToken: o.adminToken, OpenStatus: open})
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", h.Name, err)
 		return exitUsage
@@ -191,6 +216,7 @@ func run(o *options, tokens []gateway.Token, e Env, h Hooks) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.Stderr, "%s: serving the OpenAI-compatible API at http://%s/openai/v1 (and /v1) %s\n", h.Name, ln.Addr(), whoMayCall(len(tokens)))
+	fmt.Fprintf(e.Stderr, "%s: %s\n", h.Name, statusNote(ln.Addr().String(), open, o.adminToken != ""))
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
 	}
@@ -264,6 +290,7 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 			return nil, nil, exitUsage
 		}
 		opts = append(opts, groq.WithConfig(cfg))
+		o.routes = cfg.Routes
 		o.setConfigured(cfg)
 	}
 	switch {
@@ -335,13 +362,26 @@ func ReadConfig(path string, getenv func(string) string) (*groq.Config, error) {
 }
 
 // setConfigured notes the models cfg names, which the gateway lets through
-// whether or not Groq's model list has them.
+// whether or not Groq's model list has them, and the routes the client was
+// built with (a chat's model may name one), with their models.
 func (o *options) setConfigured(cfg *groq.Config) {
-	names := make(map[string]bool, len(cfg.Models))
+	names := make(map[string]bool, len(cfg.Models)+len(o.routes))
 	for m := range cfg.Models {
 		names[m] = true
 	}
+	for r, list := range o.routes {
+		names[r] = true
+		for _, m := range list {
+			names[m] = true
+		}
+	}
 	o.configured.Store(&names)
+}
+
+// routesChanged says whether cfg's routes differ from those the client was
+// built with: a reload keeps the running routes (the client reads them once).
+func (o *options) routesChanged(cfg *groq.Config) bool {
+	return !maps.EqualFunc(cfg.Routes, o.routes, slices.Equal)
 }
 
 // watchConfig reloads the config file when it changes (checked every
@@ -403,6 +443,9 @@ func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(strin
 				continue
 			}
 			log.Warn("gateway: config file reloaded", "file", o.config)
+			if o.routesChanged(cfg) {
+				log.Warn("gateway: the config file's routes changed; the routes read at start stay until a restart", "file", o.config)
+			}
 		}
 	}()
 	return func() { t.Stop(); signal.Stop(hup); close(done); <-stopped }
