@@ -44,9 +44,14 @@ const (
 // TranscriptionRequest is the body of POST /audio/transcriptions and
 // /audio/translations. Exactly one of File and URL is set.
 //
-// File is read once, whole, into memory (at most MaxAudioFileBytes) before any
-// network call, so that a retry sends it again from the start; the caller keeps
-// ownership of it (a Closer is not closed). FileName gives the format by its
+// A File that can be read again from where it stands (an io.ReaderAt and
+// io.Seeker whose size is known: an *os.File of a regular file, a
+// multipart.File kept on disk, a *bytes.Reader) is not copied: each attempt
+// reads its bytes from that offset with ReadAt, so it must not change until the
+// call returns. Any other File is read once, whole, into memory before any
+// network call, so that a retry sends it again from the start. Either way at
+// most MaxAudioFileBytes, and the caller keeps ownership of File (a Closer is
+// not closed). FileName gives the format by its
 // extension (flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm); when empty, a WAV,
 // FLAC or MP3 file is recognised by its header.
 //
@@ -180,7 +185,7 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 	}
 	out := new(Transcription)
 	text := req.ResponseFormat == "text"
-	body, ct, cost := tb.body, tb.contentType, tb.cost
+	ct, cost := tb.contentType, tb.cost
 	k.audio = &audioCall{path: path, contentType: ct, accept: "application/json", cost: cost, seconds: true,
 		answer: func(data []byte, _ http.Header, meta ResponseMeta) (int, error) {
 			if text {
@@ -200,7 +205,7 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 			}
 			return cost, nil
 		}}
-	k.body = body
+	k.bodyFrom, k.bodyLen = tb.open, tb.length()
 	if err := k.runAudio(); err != nil {
 		return nil, err
 	}
@@ -381,9 +386,12 @@ func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error
 // srt and vtt.
 var transcriptionFormats = map[string]bool{"": true, "json": true, "text": true, "verbose_json": true}
 
-// transcriptionBody is a transcription's multipart body and what it costs.
+// transcriptionBody is a transcription's multipart body and what it costs. The
+// body is head, then the file's bytes (when file is set: read from it again for
+// each attempt, never copied), then tail.
 type transcriptionBody struct {
-	body        []byte
+	head, tail  []byte
+	file        *io.SectionReader // nil: the file's bytes (if any) are in head
 	contentType string
 	cost        int    // seconds of audio to reserve
 	estimated   bool   // the file's header did not say its duration: cost is from its size
@@ -391,25 +399,51 @@ type transcriptionBody struct {
 	format      string // its extension
 }
 
-// buildTranscription checks r and writes its multipart body. The file is copied
-// once, into the body, which every attempt sends. A file whose header does not
-// say its duration costs its size times rate(format) seconds.
+// length is the body's length in bytes.
+func (b *transcriptionBody) length() int64 {
+	n := int64(len(b.head) + len(b.tail))
+	if b.file != nil {
+		n += b.file.Size()
+	}
+	return n
+}
+
+// open returns the body from its start, for one attempt.
+func (b *transcriptionBody) open() io.Reader {
+	if b.file == nil {
+		return bytes.NewReader(b.head)
+	}
+	return io.MultiReader(bytes.NewReader(b.head), io.NewSectionReader(b.file, 0, b.file.Size()), bytes.NewReader(b.tail))
+}
+
+// buildTranscription checks r and writes its multipart body. A file that can be
+// read again from where it stands (see TranscriptionRequest) is not copied; any
+// other is copied once, into the body, which every attempt sends. A file whose
+// header does not say its duration costs its size times rate(format) seconds.
 func buildTranscription(r *TranscriptionRequest, translate bool, rate func(format string) float64) (transcriptionBody, error) {
 	if err := validateTranscription(r, translate); err != nil {
 		return transcriptionBody{}, err
 	}
-	body, contentType, data, name, err := writeTranscription(r)
+	tb, data, err := writeTranscription(r)
 	if err != nil {
 		return transcriptionBody{}, err
 	}
-	tb := transcriptionBody{body: body, contentType: contentType, cost: MinAudioSeconds, size: len(data), format: audio.FormatOf(name)}
-	if r.File != nil {
-		if secs, _, known := audio.Duration(data); known {
-			tb.cost = max(MinAudioSeconds, int(math.Ceil(secs)))
-		} else {
-			tb.estimated = true
-			tb.cost = max(MinAudioSeconds, int(math.Ceil(float64(len(data))*rate(tb.format))))
-		}
+	tb.cost = MinAudioSeconds
+	if r.File == nil {
+		return tb, nil
+	}
+	var secs float64
+	var known bool
+	if tb.file != nil {
+		secs, _, known = audio.DurationAt(tb.file, tb.file.Size())
+	} else {
+		secs, _, known = audio.Duration(data)
+	}
+	if known {
+		tb.cost = max(MinAudioSeconds, int(math.Ceil(secs)))
+	} else {
+		tb.estimated = true
+		tb.cost = max(MinAudioSeconds, int(math.Ceil(float64(tb.size)*rate(tb.format))))
 	}
 	return tb, nil
 }
@@ -495,10 +529,13 @@ func validateTranscription(r *TranscriptionRequest, translate bool) error {
 
 // writeTranscription writes the multipart body Groq expects: model, then file (or
 // url), then the optional fields, timestamp_granularities[] once per value. It
-// returns the body, its content type and the file's bytes within the body.
-func writeTranscription(r *TranscriptionRequest) (body []byte, contentType string, file []byte, name string, err error) {
+// returns the body and, for a file copied into it, the file's bytes within it.
+func writeTranscription(r *TranscriptionRequest) (tb transcriptionBody, file []byte, err error) {
 	var b bytes.Buffer
-	b.Grow(int(min(sizeOf(r.File), MaxAudioFileBytes)) + 1024)
+	src, off, n, reread := rereadable(r.File)
+	if !reread {
+		b.Grow(int(min(sizeOf(r.File), MaxAudioFileBytes)) + 1024)
+	}
 	mw := multipart.NewWriter(&b)
 	field := func(k, v string) {
 		if v != "" {
@@ -506,32 +543,22 @@ func writeTranscription(r *TranscriptionRequest) (body []byte, contentType strin
 		}
 	}
 	field("model", r.Model)
+	split := -1 // where the file's bytes go, when they are not copied
 	if r.File != nil {
-		peek := make([]byte, 512) // the header, to name a file that has no name
-		n, rerr := io.ReadFull(r.File, peek)
-		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
-			return nil, "", nil, "", &RequestError{Field: "file", Reason: "reading it: " + rerr.Error()}
+		var name string
+		if reread {
+			tb.file, name, err = filePart(mw, r.FileName, io.NewSectionReader(src, off, n))
+			split = b.Len()
+		} else {
+			file, name, err = copyFilePart(mw, &b, r)
 		}
-		peek = peek[:n]
-		if name, err = fileName(r.FileName, peek); err != nil {
-			return nil, "", nil, "", err
+		if err != nil {
+			return tb, nil, err
 		}
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, name))
-		h.Set("Content-Type", "application/octet-stream")
-		fw, _ := mw.CreatePart(h)
-		start := b.Len()
-		fw.Write(peek)
-		copied, cerr := io.Copy(fw, io.LimitReader(r.File, MaxAudioFileBytes+1-int64(n)))
-		switch total := int64(n) + copied; {
-		case cerr != nil:
-			return nil, "", nil, "", &RequestError{Field: "file", Reason: "reading it: " + cerr.Error()}
-		case total == 0:
-			return nil, "", nil, "", &RequestError{Field: "file", Reason: "empty"}
-		case total > MaxAudioFileBytes:
-			return nil, "", nil, "", &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
-		default:
-			file = b.Bytes()[start : start+int(total)]
+		tb.format = audio.FormatOf(name)
+		tb.size = len(file)
+		if tb.file != nil {
+			tb.size = int(tb.file.Size())
 		}
 	}
 	field("url", r.URL)
@@ -545,10 +572,97 @@ func writeTranscription(r *TranscriptionRequest) (body []byte, contentType strin
 		field("timestamp_granularities[]", g)
 	}
 	if err := mw.Close(); err != nil {
-		return nil, "", nil, "", &RequestError{Field: "file", Reason: err.Error()}
+		return tb, nil, &RequestError{Field: "file", Reason: err.Error()}
+	}
+	tb.contentType, tb.head = mw.FormDataContentType(), b.Bytes()
+	if split >= 0 {
+		tb.head, tb.tail = b.Bytes()[:split], b.Bytes()[split:]
 	}
 	// file stays valid if the buffer grew after it: it keeps the array it was in.
-	return b.Bytes(), mw.FormDataContentType(), file, name, nil
+	return tb, file, nil
+}
+
+// rereadable is f as a reader at, with the offset it stands at and the bytes
+// left from there, when f can be read again from there without being copied:
+// an io.ReaderAt and io.Seeker whose size is known (an *os.File of a regular
+// file, a multipart.File kept on disk, a *bytes.Reader).
+func rereadable(f io.Reader) (io.ReaderAt, int64, int64, bool) {
+	ra, ok := f.(io.ReaderAt)
+	sk, ok2 := f.(io.Seeker)
+	if !ok || !ok2 {
+		return nil, 0, 0, false
+	}
+	size := int64(-1)
+	switch v := f.(type) {
+	case interface{ Size() int64 }:
+		size = v.Size()
+	case interface{ Stat() (os.FileInfo, error) }:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+	}
+	off, err := sk.Seek(0, io.SeekCurrent)
+	if size < 0 || err != nil || off > size {
+		return nil, 0, 0, false
+	}
+	return ra, off, size - off, true
+}
+
+// filePart writes the file part's header for a file read from sec, whose bytes
+// go after it: each attempt reads them from sec.
+func filePart(mw *multipart.Writer, name string, sec *io.SectionReader) (*io.SectionReader, string, error) {
+	switch {
+	case sec.Size() == 0:
+		return nil, "", &RequestError{Field: "file", Reason: "empty"}
+	case sec.Size() > MaxAudioFileBytes:
+		return nil, "", &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
+	}
+	peek := make([]byte, min(512, sec.Size())) // the header, to name a file that has no name
+	if _, err := sec.ReadAt(peek, 0); err != nil && err != io.EOF {
+		return nil, "", &RequestError{Field: "file", Reason: "reading it: " + err.Error()}
+	}
+	name, err := fileName(name, peek)
+	if err != nil {
+		return nil, "", err
+	}
+	mw.CreatePart(fileHeader(name))
+	return sec, name, nil
+}
+
+func fileHeader(name string) textproto.MIMEHeader {
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, name))
+	h.Set("Content-Type", "application/octet-stream")
+	return h
+}
+
+// copyFilePart writes the file part, r.File's bytes copied into b, and returns
+// those bytes within b.
+func copyFilePart(mw *multipart.Writer, b *bytes.Buffer, r *TranscriptionRequest) ([]byte, string, error) {
+	peek := make([]byte, 512) // the header, to name a file that has no name
+	n, rerr := io.ReadFull(r.File, peek)
+	if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
+		return nil, "", &RequestError{Field: "file", Reason: "reading it: " + rerr.Error()}
+	}
+	peek = peek[:n]
+	name, err := fileName(r.FileName, peek)
+	if err != nil {
+		return nil, "", err
+	}
+	fw, _ := mw.CreatePart(fileHeader(name))
+	start := b.Len()
+	fw.Write(peek)
+	copied, cerr := io.Copy(fw, io.LimitReader(r.File, MaxAudioFileBytes+1-int64(n)))
+	switch total := int64(n) + copied; {
+	case cerr != nil:
+		return nil, "", &RequestError{Field: "file", Reason: "reading it: " + cerr.Error()}
+	case total == 0:
+		return nil, "", &RequestError{Field: "file", Reason: "empty"}
+	case total > MaxAudioFileBytes:
+		return nil, "", &RequestError{Field: "file", Reason: fmt.Sprintf("more than %d MB; send larger audio by URL", MaxAudioFileBytes>>20)}
+	default:
+		return b.Bytes()[start : start+int(total)], name, nil
+	}
 }
 
 // fileName is the name to send: name, or for a file without one, audio.EXT when

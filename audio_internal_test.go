@@ -27,10 +27,17 @@ func FuzzTranscriptionMultipart(f *testing.F) {
 		if useURL {
 			r.URL = "https://example.com/a.wav"
 		} else {
-			r.File = bytes.NewReader(wav)
+			r.File = bytes.NewReader(wav) // read again for each attempt
+			if len(prompt)%2 == 1 {
+				r.File = io.MultiReader(bytes.NewReader(wav)) // copied into the body
+			}
 		}
 		tb, err := buildTranscription(r, false, func(string) float64 { return defaultAudioRate })
-		body, ct, cost := tb.body, tb.contentType, tb.cost
+		body, _ := io.ReadAll(tb.open())
+		ct, cost := tb.contentType, tb.cost
+		if int64(len(body)) != tb.length() {
+			t.Fatalf("the body is %d bytes, its length says %d", len(body), tb.length())
+		}
 		if err != nil {
 			var re *RequestError
 			if !errors.As(err, &re) {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -315,4 +316,47 @@ func TestAudioRateIsLearnt(t *testing.T) {
 		assert.InDelta(t, 1.0/8000, c.AudioRate("m4a"), 0.15/8000, "close to the server's 64 kbit/s after eight answers")
 		assert.Equal(t, 80, srv.Stats().AudioSecs)
 	})
+}
+
+// TestTranscribeRereadsAFileForEachAttempt: a File that can be read again (an
+// *os.File here, standing past a prefix the caller already read) is sent from
+// where it stood on every attempt, whole, and its ContentLength is exact; the
+// first attempt's 500 is retried with the same bytes.
+func TestTranscribeRereadsAFileForEachAttempt(t *testing.T) {
+	wav := audio.WAV(3, 16000)
+	f, err := os.CreateTemp(t.TempDir(), "talk")
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Write(append([]byte("a prefix the caller read"), wav...))
+	require.NoError(t, err)
+	_, err = f.Seek(int64(len("a prefix the caller read")), io.SeekStart)
+	require.NoError(t, err)
+
+	srv := groqtest.NewUnstartedServer()
+	var sent []form
+	var lengths []int64
+	fail := true
+	c, err := groq.NewClient(groq.WithAPIKeys("gsk_test_key_0"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(&http.Client{
+		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			lengths = append(lengths, r.ContentLength)
+			sent = append(sent, readForm(t, r))
+			if fail {
+				fail = false
+				return &http.Response{StatusCode: 500, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{"error":{"message":"boom"}}`)), Request: r}, nil
+			}
+			return srv.Transport().RoundTrip(r)
+		})}), groq.WithBackoff(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	defer c.Close()
+	tr, err := c.Transcribe(context.Background(), &groq.TranscriptionRequest{Model: "whisper-large-v3", File: f, ResponseFormat: "verbose_json"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, tr.Meta.Attempts)
+	assert.InDelta(t, 3, tr.Duration, 1e-9)
+	require.Len(t, sent, 2)
+	for i, s := range sent {
+		assert.Equal(t, wav, s.file, "attempt %d sends the file from where it stood", i+1)
+		assert.Equal(t, "audio.wav", s.fileName, "named from its header")
+	}
+	assert.Equal(t, lengths[0], lengths[1])
+	assert.Positive(t, lengths[0], "the body's length is known")
 }

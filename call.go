@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -41,6 +42,10 @@ type call struct {
 	key    string               // the cache and in-flight key ("" when neither applies)
 	store  bool                 // store a complete answer under key
 	told   bool                 // the observer was told of the start: it hears of the end
+	// bodyFrom, when set, gives the body from its start for each attempt instead
+	// (bodyLen bytes): a transcription whose file is read again, not copied.
+	bodyFrom func() io.Reader
+	bodyLen  int64
 
 	plan      *callPlan
 	w         *waiter
@@ -186,7 +191,7 @@ func (c *Client) planAudio(model string, cost int) (*callPlan, error) {
 func (k *call) wire(g grant) wireRequest {
 	if a := k.audio; a != nil {
 		return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: k.body, contentType: a.contentType, accept: a.accept,
-			seconds: a.seconds, stream: a.open != nil}
+			seconds: a.seconds, stream: a.open != nil, bodyFrom: k.bodyFrom, bodyLen: k.bodyLen}
 	}
 	accept := "application/json"
 	if k.stream {

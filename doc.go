@@ -29,7 +29,8 @@
 //     (scheduler.go) finds a quota (keymanager.go) whose buckets admit it
 //     (tokenbucket.go, with what others are seen to spend: foreign.go) and a slot
 //     of the concurrency semaphore is free; with a QuotaStore (quotastore.go), the
-//     shared buckets too;
+//     shared buckets too, or while the store does not answer, this process's share
+//     of the limits, charged to the store once it answers (outage.go);
 //   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), decode
 //     the answer (types.go) or open the stream (stream.go, sse.go), or read the
 //     refusal (errors.go, retryafter.go), and settle the admission with what the

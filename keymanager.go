@@ -1,7 +1,6 @@
 package groq
 
 import (
-	"context"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -20,9 +19,7 @@ func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.changed(g.model)
 	s.mu.Unlock()
 	if share && s.shared != nil {
-		if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(t)); err != nil {
-			s.shared.failed("CoolDown", err)
-		}
+		s.shareCoolDown(g, t)
 	}
 }
 

@@ -33,10 +33,20 @@ import (
 // The methods are called concurrently from many goroutines: Take with the
 // calling Chat's context, the others with a background context (what a call
 // learnt must reach the store even when its caller has gone), so a store bounds
-// each operation with its own timeout. An error means the store could not answer. The client then admits on its
-// in-memory buckets, logs the switch once at Warn, and logs again once the store
-// answers. With WithQuotaStoreFailClosed, the call fails instead with a
-// *QuotaStoreError.
+// each operation with its own timeout.
+//
+// An error means the store could not answer: a call does not fail for it. The
+// client logs the switch once at Warn and, until the store answers again, admits
+// on its in-memory buckets and also paces each quota and model at this process's
+// share of the limits: the limits over the store's last count of its processes
+// (QuotaDecision.Members; 1 when it never counted), from an empty bucket, so that
+// N processes together send no more than the limits while they cannot see one
+// another. A 429's Retry-After still holds this process back. When the store
+// answers again, the client first charges it what this process sent meanwhile
+// (Charge, when the store is a QuotaCharger; else the tokens through Settle) and
+// the cooldowns it could not share, and only then asks it to admit again; it logs
+// the return once at Info. With WithQuotaStoreFailClosed, a call fails instead
+// with a *QuotaStoreError.
 type QuotaStore interface {
 	// Take is admission, and must be atomic across processes. It checks every
 	// bucket of r's quota and model with a limit (requests and tokens per minute
@@ -96,6 +106,11 @@ type QuotaDecision struct {
 	// client cannot tell its members from other programs, and reads nothing as
 	// foreign on that quota.
 	Spent *QuotaSpent
+	// Members, when the store counts them, is how many processes took from or
+	// waited on the quota and model lately, this one included (0: not counted).
+	// While the store does not answer, the client paces at the limits over the
+	// last count it was told.
+	Members int
 }
 
 // QuotaSpent is what a QuotaStore's members have taken from one quota and
@@ -189,12 +204,13 @@ type shared struct {
 	store      QuotaStore
 	failClosed bool
 	margin     time.Duration
+	outage     outage // while the store does not answer (outage.go)
 }
 
 func newShared(store QuotaStore, failClosed bool, margin time.Duration, log *slog.Logger) *shared {
 	return &shared{store: store, failClosed: failClosed, margin: margin, storeHealth: storeHealth{log: log,
-		downMsg: "groq: the quota store does not answer; pacing on this process's own buckets until it does",
-		upMsg:   "groq: the quota store answers again; limits are shared again"}}
+		downMsg: "groq: the quota store does not answer; pacing at this process's share of the limits until it does",
+		upMsg:   "groq: the quota store answers again; what was sent meanwhile is charged to it; limits are shared again"}}
 }
 
 // sharedName is a quota's name in a QuotaStore. s.mu is held.
@@ -211,25 +227,37 @@ func (s *scheduler) sharedName(q *quota) string {
 }
 
 // sharedAdmit asks the store to admit g, just before it is sent. It returns nil to
-// send; a failure with requeue when the store refused (g is settled and its quota
-// held back in this process for the store's wait); a final failure when the store
-// could not answer and the client fails closed.
+// send; a failure with requeue when the store (or, while it does not answer, this
+// process's share) refused: g is settled and its quota held back in this process
+// for the wait; a final failure when the store could not answer and the client
+// fails closed. What this process sent while the store did not answer is charged
+// to it before it is asked again.
 func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 	sh := c.sched.shared
-	d, err := sh.store.Take(ctx, g.sharedReq)
+	var d QuotaDecision
+	var op string
+	var err error
+	if sh.outage.pending.Load() {
+		op, err = sh.outage.chargeBack(context.Background(), sh.store)
+	}
+	if err == nil {
+		op = "Take"
+		d, err = sh.store.Take(ctx, g.sharedReq)
+	}
 	if err != nil && ctx.Err() != nil { // the caller gave up: not the store's failure
 		c.sched.finish(*g, outcome{})
 		return &failure{err: c.ctxError(ctx, g.model, nil), final: true}
 	}
 	if err != nil {
-		sh.failed("Take", err)
+		sh.failed(op, err)
 		if sh.failClosed {
 			c.sched.finish(*g, outcome{})
-			return &failure{err: &QuotaStoreError{Op: "Take", Err: err}, final: true}
+			return &failure{err: &QuotaStoreError{Op: op, Err: err}, final: true}
 		}
-		return nil // admitted on the in-memory buckets alone
+		return c.outageAdmit(g)
 	}
 	sh.answered()
+	sh.outage.counted(g.sharedReq, d.Members)
 	if d.Spent != nil {
 		c.sched.members(*g, *d.Spent)
 	}
@@ -241,6 +269,30 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
 	c.sched.finish(*g, outcome{})
 	return &failure{requeue: true}
+}
+
+// outageAdmit admits g at this process's share of its quota while the store does
+// not answer (g's request and tokens are then owed to the store), or holds the
+// quota back in this process until the share could take it and requeues g.
+func (c *Client) outageAdmit(g *grant) *failure {
+	sh := c.sched.shared
+	wait, d := sh.outage.admit(time.Now(), g.sharedReq)
+	if d != nil {
+		g.owed = d
+		return nil
+	}
+	c.sched.coolNow(*g, time.Now().Add(wait+sh.margin), false)
+	c.sched.finish(*g, outcome{})
+	return &failure{requeue: true}
+}
+
+// shareCoolDown tells the store to hold g's quota and model back until t in
+// every process; when it cannot, the cooldown is told once it answers again.
+func (s *scheduler) shareCoolDown(g grant, t time.Time) {
+	if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(t)); err != nil {
+		s.shared.failed("CoolDown", err)
+		s.shared.outage.cooled(g.sharedReq, t)
+	}
 }
 
 // members records a QuotaStore's count of its members' spending on g's quota and
@@ -270,5 +322,17 @@ func (s *scheduler) sharedSettle(g grant, o outcome) {
 	}
 	if err := sh.store.Settle(ctx, g.sharedReq, QuotaSettlement{Reserved: g.reserved, Used: used, Counted: o.counted, Headers: o.info}); err != nil {
 		sh.failed("Settle", err)
+	}
+}
+
+// owedSettle corrects what was owed for g, a request sent while the store did not
+// answer; once that was charged to the store, the store is settled instead.
+func (s *scheduler) owedSettle(g grant, o outcome) {
+	used := 0
+	if o.counted {
+		used = o.used
+	}
+	if !s.shared.outage.settled(time.Now(), g.owed, g.reserved, used, o.counted) {
+		s.sharedSettle(g, o)
 	}
 }

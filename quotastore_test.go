@@ -34,6 +34,9 @@ type memQuotaStore struct {
 	requests []groq.QuotaRequest
 	count    bool                        // report its members' spending (QuotaDecision.Spent)
 	spent    map[string]*groq.QuotaSpent // by quota and model
+	members  int                         // reported in every decision (QuotaDecision.Members)
+	charged  []groq.QuotaSpent           // what Charge was told
+	ops      []string                    // the methods that answered, in order
 }
 
 func newMemQuotaStore() *memQuotaStore {
@@ -49,14 +52,15 @@ func (m *memQuotaStore) Take(_ context.Context, r groq.QuotaRequest) (groq.Quota
 		return groq.QuotaDecision{}, errStoreDown
 	}
 	m.takes++
+	m.ops = append(m.ops, "Take")
 	m.requests = append(m.requests, r)
 	now, k := time.Now(), r.Quota+"|"+r.Model
 	if c := m.cool[k]; c.After(now) {
 		m.refused++
-		return groq.QuotaDecision{Wait: c.Sub(now)}, nil
+		return groq.QuotaDecision{Wait: c.Sub(now), Members: m.members}, nil
 	}
 	if r.Limits.RPM <= 0 {
-		return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens))}, nil
+		return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens)), Members: m.members}, nil
 	}
 	e := time.Minute / time.Duration(r.Limits.RPM)
 	tat := m.tat[k]
@@ -66,10 +70,10 @@ func (m *memQuotaStore) Take(_ context.Context, r groq.QuotaRequest) (groq.Quota
 	next := tat.Add(e)
 	if allow := next.Add(-time.Duration(r.Limits.RPM) * e); allow.After(now) {
 		m.refused++
-		return groq.QuotaDecision{Wait: allow.Sub(now)}, nil
+		return groq.QuotaDecision{Wait: allow.Sub(now), Members: m.members}, nil
 	}
 	m.tat[k] = next
-	return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens))}, nil
+	return groq.QuotaDecision{OK: true, Spent: m.took(k, 1, int64(r.Tokens)), Members: m.members}, nil
 }
 
 // took counts what the members took from quota and model k, when the store
@@ -113,10 +117,32 @@ func (m *memQuotaStore) CoolDown(_ context.Context, quota, model string, wait ti
 	if m.fail {
 		return errStoreDown
 	}
+	m.ops = append(m.ops, "CoolDown")
 	m.cooled = append(m.cooled, wait)
 	if u := time.Now().Add(wait); u.After(m.cool[quota+"|"+model]) {
 		m.cool[quota+"|"+model] = u
 	}
+	return nil
+}
+
+// Charge takes spent from the request bucket per minute, into debt if need be.
+func (m *memQuotaStore) Charge(_ context.Context, r groq.QuotaRequest, spent groq.QuotaSpent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errStoreDown
+	}
+	m.ops = append(m.ops, "Charge")
+	m.charged = append(m.charged, spent)
+	k := r.Quota + "|" + r.Model
+	if r.Limits.RPM > 0 {
+		tat := m.tat[k]
+		if now := time.Now(); tat.Before(now) {
+			tat = now
+		}
+		m.tat[k] = tat.Add(time.Duration(spent.Requests) * time.Minute / time.Duration(r.Limits.RPM))
+	}
+	m.took(k, spent.Requests, spent.Tokens)
 	return nil
 }
 
@@ -196,7 +222,7 @@ func TestQuotaStoreSharesOneKey(t *testing.T) {
 }
 
 // TestQuotaStoreFallbackAndFailClosed: a store that does not answer makes the
-// client admit on its own buckets, logging the switch once (Warn) and the return
+// client admit on its own (at its share: see outage_test.go), logging the switch once (Warn) and the return
 // once (Info); with WithQuotaStoreFailClosed the call fails with a typed error
 // and nothing is sent.
 func TestQuotaStoreFallbackAndFailClosed(t *testing.T) {

@@ -86,6 +86,7 @@ type grant struct {
 	settled   *atomic.Bool // set by the first finish: a grant is settled once
 	sharedReq QuotaRequest // with a QuotaStore: the request to it
 	sharedOK  bool         // the QuotaStore admitted it: settle it there too
+	owed      *owed        // sent while the QuotaStore did not answer: what it owes the store
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -340,13 +341,13 @@ func (s *scheduler) finish(g grant, o outcome) {
 	s.mu.Unlock()
 	if g.sharedOK {
 		s.sharedSettle(g, o)
+	} else if g.owed != nil {
+		s.owedSettle(g, o)
 	}
 	if s.shared != nil && o.shareCool && !o.coolUntil.IsZero() {
 		// A 429 whose wait came from its message or from backoff (a header's wait
 		// was shared as soon as it was read): every process waits it too.
-		if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(o.coolUntil)); err != nil {
-			s.shared.failed("CoolDown", err)
-		}
+		s.shareCoolDown(g, o.coolUntil)
 	}
 	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
 		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {

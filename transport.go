@@ -22,9 +22,11 @@ import (
 // wireRequest is what one attempt sends: a POST of body to url.
 type wireRequest struct {
 	url, contentType, accept string
-	body                     []byte // sent again from the start on every attempt
-	stream                   bool   // the attempt timeout ends at the first event
-	seconds                  bool   // the model's cost is seconds of audio: token headers are not its own
+	body                     []byte           // sent again from the start on every attempt
+	bodyFrom                 func() io.Reader // when set, the body instead (bodyLen bytes), opened for each attempt
+	bodyLen                  int64
+	stream                   bool // the attempt timeout ends at the first event
+	seconds                  bool // the model's cost is seconds of audio: token headers are not its own
 }
 
 // attemptResult is one HTTP attempt's response. For a 2xx, body is unread and open
@@ -73,6 +75,10 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("groq: building the request: %w", err)
+	}
+	if w.bodyFrom != nil {
+		req.Body, req.ContentLength = io.NopCloser(w.bodyFrom()), w.bodyLen
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(w.bodyFrom()), nil }
 	}
 	req.Header.Set("Authorization", "Bearer "+g.key)
 	req.Header.Set("Content-Type", w.contentType)

@@ -13,6 +13,8 @@ import "github.com/redis/go-redis/v9"
 //	                 capacity (a marker for the others' headroom)
 //	n:req n:tok      what every member has taken, cumulative, net of what
 //	                 settlements gave back (groq.QuotaDecision.Spent)
+//	a:PROCESS        when that process last asked for admission (ms): the
+//	                 members counted in groq.QuotaDecision.Members
 //
 // Times come from Redis's TIME, so that the processes' clocks do not matter. The
 // hash expires once every bucket would be full again (plus a minute).
@@ -30,20 +32,35 @@ end
 
 // takeScript is admission over every bucket at once.
 // KEYS[1] the hash. ARGV: process, priority, next priority, tokens, marker grace
-// (ms), the four limits (rpm tpm rpd tpd; 0: none), the four depths (0: the limit).
-// It returns {1, 0, requests, tokens} (taken) or {0, wait in µs, requests,
-// tokens}, with what the members have taken so far (this request included).
+// (ms), the four limits (rpm tpm rpd tpd; 0: none), the four depths (0: the limit),
+// how long a process counts as a member after it last asked (ms), and when, on
+// Redis's clock (ms), the caller stops waiting for the answer (0: unknown).
+// It returns {1, 0, requests, tokens, members, now} (taken) or {0, wait in µs,
+// requests, tokens, members, now}, with what the members have taken so far (this
+// request included), how many processes asked lately (this one included) and
+// Redis's clock (ms); or {2} and does nothing when the caller has stopped waiting
+// (a script that ran late: Redis was paused, or the network held the request).
 var takeScript = redis.NewScript(prelude + `
+local stale = tonumber(ARGV[15])
+if stale > 0 and now > stale then return {2} end
 local proc, prio, nextp, tokens, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local raw = redis.call('HGETALL', h)
 local f = {}
 for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
 local mine = 'm:' .. proc
 
+local seen, members = 'a:' .. proc, 1
+redis.call('HSET', h, seen, string.format('%.3f', now))
+for k, v in pairs(f) do
+  if string.sub(k, 1, 2) == 'a:' and k ~= seen then
+    if tonumber(v) > now - tonumber(ARGV[14]) then members = members + 1 else redis.call('HDEL', h, k) end
+  end
+end
+
 local function refuse(wait)
   redis.call('HSET', h, mine, prio .. '|' .. tokens .. '|' .. string.format('%.3f', now + wait + grace))
   keepAlive(wait + grace + 60000)
-  return {0, math.ceil(wait * 1000), tonumber(f['n:req'] or '0'), tonumber(f['n:tok'] or '0')}
+  return {0, math.ceil(wait * 1000), tonumber(f['n:req'] or '0'), tonumber(f['n:tok'] or '0'), members, math.floor(now)}
 end
 
 local cool = tonumber(f['cool'] or '0')
@@ -106,7 +123,33 @@ end
 local nreq = redis.call('HINCRBY', h, 'n:req', 1)
 local ntok = redis.call('HINCRBY', h, 'n:tok', tokens)
 keepAlive(horizon + 60000)
-return {1, 0, nreq, ntok}
+return {1, 0, nreq, ntok, members, math.floor(now)}
+`)
+
+// chargeScript takes what a process sent while Redis did not answer from every
+// bucket, into debt if need be. KEYS[1] the hash. ARGV: requests, tokens, the
+// four limits (rpm tpm rpd tpd; 0: none), and when the caller stops waiting (as
+// for takeScript: a late run does nothing, and returns 2).
+var chargeScript = redis.NewScript(prelude + `
+local stale = tonumber(ARGV[7])
+if stale > 0 and now > stale then return 2 end
+local requests, tokens = tonumber(ARGV[1]), tonumber(ARGV[2])
+local names = {'rpm', 'tpm', 'rpd', 'tpd'}
+local periods = {60000, 60000, 86400000, 86400000}
+local costs = {requests, tokens, requests, tokens}
+local horizon = 0
+for i = 1, 4 do
+  local limit = tonumber(ARGV[2 + i])
+  if limit > 0 and costs[i] > 0 then
+    local tat = math.max(tonumber(redis.call('HGET', h, names[i]) or '0'), now) + costs[i] * periods[i] / limit
+    redis.call('HSET', h, names[i], string.format('%.3f', tat))
+    horizon = math.max(horizon, tat - now)
+  end
+end
+redis.call('HINCRBY', h, 'n:req', requests)
+redis.call('HINCRBY', h, 'n:tok', tokens)
+keepAlive(horizon + 60000)
+return 1
 `)
 
 // settleScript corrects an admitted request.

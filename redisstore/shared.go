@@ -73,7 +73,11 @@ func (b *Budget) Status(ctx context.Context, day string) (used, reserved int64, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.s.timeout)
 	defer cancel()
-	vals, err := b.s.rdb.HMGet(ctx, b.key(day), "used", "reserved").Result()
+	var vals []any
+	err = b.s.bound(ctx, func(ctx context.Context) (err error) {
+		vals, err = b.s.rdb.HMGet(ctx, b.key(day), "used", "reserved").Result()
+		return err
+	})
 	if err != nil {
 		return 0, 0, b.s.failed(err)
 	}
@@ -116,7 +120,11 @@ func (c *Cache) Get(ctx context.Context, key string) (*groq.ChatResponse, bool) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
 	defer cancel()
-	data, err := c.s.rdb.Get(ctx, c.key(key)).Bytes()
+	var data []byte
+	err := c.s.bound(ctx, func(ctx context.Context) (err error) {
+		data, err = c.s.rdb.Get(ctx, c.key(key)).Bytes()
+		return err
+	})
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
 			c.s.failed(err)
@@ -144,7 +152,7 @@ func (c *Cache) Set(ctx context.Context, key string, resp *groq.ChatResponse) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
 	defer cancel()
-	if err := c.s.rdb.Set(ctx, c.key(key), data, c.ttl).Err(); err != nil {
+	if err := c.s.bound(ctx, func(ctx context.Context) error { return c.s.rdb.Set(ctx, c.key(key), data, c.ttl).Err() }); err != nil {
 		return c.s.failed(err)
 	}
 	return nil
@@ -157,7 +165,7 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
 	defer cancel()
-	if err := c.s.rdb.Del(ctx, c.key(key)).Err(); err != nil {
+	if err := c.s.bound(ctx, func(ctx context.Context) error { return c.s.rdb.Del(ctx, c.key(key)).Err() }); err != nil {
 		return c.s.failed(err)
 	}
 	return nil

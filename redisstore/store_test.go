@@ -183,3 +183,46 @@ func TestTakeReportsWhatTheMembersSpent(t *testing.T) {
 	require.False(t, d.OK, "the RPM bucket is empty")
 	assert.Equal(t, groq.QuotaSpent{Requests: 10, Tokens: 940}, *d.Spent, "a refusal reports the count and adds nothing")
 }
+
+// TestMembersAndCharge: Take counts the processes that asked lately
+// (QuotaDecision.Members), and Charge takes what a process sent while Redis did
+// not answer from every bucket, into debt, and adds it to the members' count.
+func TestMembersAndCharge(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := redisstore.New(rs.Client()), redisstore.New(rs.Client()) // two processes
+	ctx := context.Background()
+	r := req("key:m", 60, 60_000, 100, 5)
+	assert.Equal(t, 1, take(t, a, r).Members)
+	assert.Equal(t, 2, take(t, b, r).Members)
+	assert.Equal(t, 2, take(t, a, r).Members, "a process counts once")
+
+	require.NoError(t, a.Charge(ctx, r, groq.QuotaSpent{Requests: 70, Tokens: 7_000}))
+	u, err := a.Usage(ctx, "key:m", "m", r.Limits)
+	require.NoError(t, err)
+	assert.Equal(t, 73, u.RequestsThisMinute, "three taken and 70 charged: 13 in debt past the limit of 60")
+	d := take(t, b, r)
+	require.False(t, d.OK)
+	assert.InDelta(t, 14.0, d.Wait.Seconds(), 0.2, "the debt and one request refill at one a second")
+	assert.Equal(t, groq.QuotaSpent{Requests: 73, Tokens: 7_300}, *d.Spent)
+}
+
+// TestLateScriptsDoNothing: a Take or a Charge that Redis runs after the store
+// stopped waiting for it (Redis was paused) takes nothing: the client paced that
+// call on its own, and would otherwise pay for it twice.
+func TestLateScriptsDoNothing(t *testing.T) {
+	rs := redistest.Start(t)
+	s := redisstore.New(rs.Client(), redisstore.WithRetryDown(0))
+	ctx := context.Background()
+	r := req("key:late", 60, 60_000, 100, 5)
+	require.True(t, take(t, s, r).OK, "Take measures the clocks' skew")
+	rs.Pause()
+	_, err := s.Take(ctx, r)
+	require.Error(t, err, "Redis is paused: the store stops waiting after its timeout")
+	require.Error(t, s.Charge(ctx, r, groq.QuotaSpent{Requests: 5, Tokens: 500}))
+	time.Sleep(time.Second)
+	rs.Resume()
+	time.Sleep(300 * time.Millisecond) // Redis runs what it was sent meanwhile
+	u, err := s.Usage(ctx, "key:late", "m", r.Limits)
+	require.NoError(t, err)
+	assert.Equal(t, 1, u.RequestsToday, "the late Take and Charge took nothing")
+}

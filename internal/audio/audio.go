@@ -12,6 +12,7 @@ package audio
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"path"
 	"strings"
 )
@@ -59,18 +60,54 @@ func Sniff(data []byte) string {
 // that header is (wav, flac, ogg or mp3); ok is false when data is none of them or
 // its header does not say.
 func Duration(data []byte) (seconds float64, format string, ok bool) {
-	switch Sniff(data) {
+	return duration(data, data, len(data))
+}
+
+// edgeBytes is how much of each end of a file DurationAt reads.
+const edgeBytes = 64 << 10
+
+// DurationAt is Duration for a file of size bytes read through r, without reading
+// it whole: its first and last 64 KiB are enough for every header Duration reads.
+// An error reading them is ok false.
+func DurationAt(r io.ReaderAt, size int64) (seconds float64, format string, ok bool) {
+	if size <= 2*edgeBytes {
+		data := make([]byte, size)
+		if _, err := r.ReadAt(data, 0); err != nil && err != io.EOF {
+			return 0, "", false
+		}
+		return Duration(data)
+	}
+	ends := make([]byte, 2*edgeBytes)
+	if _, err := r.ReadAt(ends[:edgeBytes], 0); err != nil {
+		return 0, "", false
+	}
+	if _, err := r.ReadAt(ends[edgeBytes:], size-edgeBytes); err != nil && err != io.EOF {
+		return 0, "", false
+	}
+	if head := ends[:edgeBytes]; string(head[:3]) == "ID3" {
+		tag := 10 + (int(head[6]&0x7f)<<21 | int(head[7]&0x7f)<<14 | int(head[8]&0x7f)<<7 | int(head[9]&0x7f))
+		if tag+4096+512 > edgeBytes { // the first frame may lie past the start read (cover art)
+			return 0, "", false
+		}
+	}
+	return duration(ends[:edgeBytes], ends, int(size))
+}
+
+// duration reads a file of size bytes from head (its start) and ends (its start,
+// then its end: the file itself when it is whole).
+func duration(head, ends []byte, size int) (seconds float64, format string, ok bool) {
+	switch Sniff(head) {
 	case "wav":
-		s, ok := wavDuration(data)
+		s, ok := wavDuration(head, size)
 		return s, "wav", ok
 	case "flac":
-		s, ok := flacDuration(data)
+		s, ok := flacDuration(head)
 		return s, "flac", ok
 	case "ogg":
-		s, ok := oggDuration(data)
+		s, ok := oggDuration(ends, size)
 		return s, "ogg", ok
 	}
-	if s, ok := mp3Duration(data); ok {
+	if s, ok := mp3Duration(ends, size); ok {
 		return s, "mp3", true
 	}
 	return 0, "", false
@@ -80,7 +117,8 @@ func Duration(data []byte) (seconds float64, format string, ok bool) {
 // page (its samples so far) over the sample rate of the identification header,
 // the first packet. Opus counts at 48 kHz whatever the input's rate, and its
 // first pre-skip samples are not played.
-func oggDuration(data []byte) (float64, bool) {
+// data is the file, or its start and its end; size is the file's length.
+func oggDuration(data []byte, size int) (float64, bool) {
 	const pageHead = 27
 	if len(data) < pageHead || data[26] == 0 {
 		return 0, false
@@ -110,7 +148,7 @@ func oggDuration(data []byte) (float64, bool) {
 		return 0, false
 	}
 	secs := float64(granule-skip) / float64(rate)
-	if secs > float64(len(data)) { // less than a byte a second: no codec is that thin, the header lies
+	if secs > float64(size) { // less than a byte a second: no codec is that thin, the header lies
 		return 0, false
 	}
 	return secs, true
@@ -118,7 +156,8 @@ func oggDuration(data []byte) (float64, bool) {
 
 // wavDuration reads the fmt chunk's byte rate and the data chunk's size. A data
 // size past the end of the file (a WAV written as a stream) counts what is there.
-func wavDuration(data []byte) (float64, bool) {
+// data is the file or its start; fileSize is the file's length.
+func wavDuration(data []byte, fileSize int) (float64, bool) {
 	var byteRate uint32
 	for off := 12; off+8 <= len(data); {
 		id, size := string(data[off:off+4]), binary.LittleEndian.Uint32(data[off+4:off+8])
@@ -134,13 +173,13 @@ func wavDuration(data []byte) (float64, bool) {
 				return 0, false
 			}
 			n := uint64(size)
-			if rest := uint64(len(data) - body); n > rest {
+			if rest := uint64(fileSize - body); n > rest {
 				n = rest
 			}
 			return float64(n) / float64(byteRate), true
 		}
 		next := uint64(body) + uint64(size) + uint64(size&1) // chunks are padded to an even size
-		if next > uint64(len(data)) {
+		if next > uint64(fileSize) {
 			return 0, false
 		}
 		off = int(next)
@@ -217,8 +256,9 @@ func parseMP3Frame(b []byte) (f mp3Frame, ok bool) {
 
 // mp3Duration skips an ID3v2 tag, finds the first frame, and reads its Xing/Info
 // or VBRI frame count; without one it divides the audio's size by the first
-// frame's bit rate (exact for a constant bit rate).
-func mp3Duration(data []byte) (float64, bool) {
+// frame's bit rate (exact for a constant bit rate). data is the file, or its start
+// and its end; size is the file's length.
+func mp3Duration(data []byte, size int) (float64, bool) {
 	start := 0
 	if len(data) >= 10 && string(data[:3]) == "ID3" {
 		size := int(data[6]&0x7f)<<21 | int(data[7]&0x7f)<<14 | int(data[8]&0x7f)<<7 | int(data[9]&0x7f)
@@ -242,8 +282,8 @@ func mp3Duration(data []byte) (float64, bool) {
 	if frames, ok := mp3FrameCount(data[start:], f); ok && frames > 0 {
 		return float64(frames) * float64(f.perFrame) / float64(f.freq), true
 	}
-	end := len(data)
-	if end-128 >= start && bytes.Equal(data[end-128:end-125], []byte("TAG")) {
+	end, tagged := size, len(data)-128 >= start && bytes.Equal(data[len(data)-128:len(data)-125], []byte("TAG"))
+	if tagged {
 		end -= 128 // an ID3v1 tag
 	}
 	return float64(end-start) * 8 / float64(f.kbps*1000), true

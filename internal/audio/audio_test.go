@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -169,4 +170,34 @@ func TestSniff(t *testing.T) {
 	} {
 		assert.Equal(t, want, Sniff(data), "%q", data[:min(8, len(data))])
 	}
+}
+
+// TestDurationAtReadsTheEnds: DurationAt, which reads a file's first and last 64
+// KiB only, says what Duration says of the whole file, for every format, small
+// and large (past the two ends), with an ID3v1 tag and a WAV streamed without a
+// size; and declines an MP3 whose ID3v2 tag runs past the start it reads.
+func TestDurationAtReadsTheEnds(t *testing.T) {
+	big := func(b []byte) []byte { // padding after the audio: a larger file, same header
+		return append(b, make([]byte, 300<<10)...)
+	}
+	tagged := append(mp3(3000, false), append([]byte("TAG"), make([]byte, 125)...)...)
+	streamed := WAV(5, 48_000)
+	binary.LittleEndian.PutUint32(streamed[40:], 0xffffffff) // a data size past the end
+	files := map[string][]byte{
+		"wav": WAV(10, 48_000), "wav streamed": streamed, "flac": FLAC(20, 16_000), "mp3 info": mp3(3000, true),
+		"mp3 cbr": mp3(3000, false), "mp3 id3v1": tagged, "ogg vorbis": oggVorbis(22050, 64827), "ogg opus": OggOpus(2.94),
+		"mp3 small": MP3(1), "ogg opus padded": big(OggOpus(2.94)), "flac padded": big(FLAC(2, 16_000)),
+	}
+	for name, data := range files {
+		want, wf, wok := Duration(data)
+		got, gf, gok := DurationAt(bytes.NewReader(data), int64(len(data)))
+		assert.Equal(t, wok, gok, name)
+		assert.Equal(t, wf, gf, name)
+		assert.InDelta(t, want, got, 1e-9, "%s (%d bytes)", name, len(data))
+	}
+	assert.Greater(t, len(files["mp3 cbr"]), 2*edgeBytes, "a file past the two ends")
+	cover := append([]byte{'I', 'D', '3', 3, 0, 0, 0, 0x08, 0, 0}, make([]byte, 128<<10)...) // a 128 KiB tag
+	cover = append(cover, mp3(3000, false)...)
+	_, _, ok := DurationAt(bytes.NewReader(cover), int64(len(cover)))
+	assert.False(t, ok, "the first frame lies past the start read")
 }

@@ -274,8 +274,10 @@ func (g *Gateway) models(q *request) {
 }
 
 // multipartMemory is how much of an upload's files is kept in memory; the
-// rest waits in a temporary file.
-const multipartMemory = 4 << 20
+// rest waits in a temporary file, which the client reads from as it sends (it
+// is not copied into memory). Parsing a larger file part still buffers about
+// twice this much before it goes to disk, per upload.
+const multipartMemory = 1 << 20
 
 // transcribe serves POST audio/transcriptions and audio/translations: the caller's
 // multipart form, read within the bound, becomes a TranscriptionRequest.

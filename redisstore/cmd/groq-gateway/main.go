@@ -28,7 +28,7 @@ func main() {
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&url, "redis", "", "the Redis `URL` (redis://host:port/db) whose quota store every replica shares; empty: this replica alone")
 			fs.StringVar(&prefix, "redis-prefix", "groq:", "the prefix of the store's keys (one per Groq organization set)")
-			fs.DurationVar(&timeout, "redis-timeout", redisstore.DefaultTimeout, "the longest a Redis operation may take; a slower one counts as a failure and the replica admits on its own buckets")
+			fs.DurationVar(&timeout, "redis-timeout", redisstore.DefaultTimeout, "the longest a Redis operation may take; a slower one counts as a failure and the replica paces at its share of the limits")
 		},
 		Options: func() ([]groq.Option, func(), error) { return redisOptions(url, prefix, timeout) },
 	}))
