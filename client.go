@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,9 +33,11 @@ type Client struct {
 	// audioRates are the seconds per byte learnt by audio format (audio.go).
 	audioRates sync.Map
 	closed     atomic.Bool
-	done       chan struct{} // closed by Close: ends every retry's sleep
-	ownHTTP    bool          // the client made hc's transport, and closes its idle connections
-	pinned     int           // the scheduler's first quotas, given by options: Reload keeps them serving every model
+	done       chan struct{}                       // closed by Close: ends every retry's sleep
+	ownHTTP    bool                                // the client made hc's transport, and closes its idle connections
+	pinned     int                                 // the scheduler's first quotas, given by options: Reload keeps them serving every model
+	routes     atomic.Pointer[map[string][]string] // route name -> models (WithRoute, the config's; Reload replaces the config's)
+	fileRoutes []string                            // the names of the routes the config file gave (guarded by sched.mu)
 }
 
 // simulatorHost is the host of an unstarted groqtest.Server's URL: no network
@@ -80,6 +83,12 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, &OptionError{Option: "WithBudgetStore", Reason: "needs WithDailyTokenBudget (the store shares a budget; the option sets its size)"}
 	}
 	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess), done: make(chan struct{})}
+	if cfg.routes != nil {
+		c.routes.Store(&cfg.routes)
+	}
+	if cfg.fileConfig != nil {
+		c.fileRoutes = slices.Collect(maps.Keys(cfg.fileConfig.Routes))
+	}
 	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newBuckets)
 	if err != nil {
 		return nil, err
@@ -400,7 +409,7 @@ func (c *Client) models(req *ChatRequest, cc *callConfig) (string, []string, err
 	}
 	if model == "" && list == nil {
 		model = c.cfg.defaultModel
-		list = c.cfg.routes[model]
+		list = c.route(model)
 	}
 	switch len(list) {
 	case 0:

@@ -115,7 +115,7 @@ func (c *Client) modelList(model string, models []string, cc *callConfig) ([]str
 		return cc.models, nil
 	case len(models) > 0:
 		list := models
-		if _, route := c.cfg.routes[model]; model != "" && !route && !slices.Contains(list, model) {
+		if model != "" && c.route(model) == nil && !slices.Contains(list, model) {
 			list = append([]string{model}, list...)
 		}
 		if err := checkModels("models", list); err != nil {
@@ -123,7 +123,16 @@ func (c *Client) modelList(model string, models []string, cc *callConfig) ([]str
 		}
 		return list, nil
 	}
-	return c.cfg.routes[model], nil
+	return c.route(model), nil
+}
+
+// route is the list the route name stands for; nil when name is no route.
+// Safe for concurrent use with Reload.
+func (c *Client) route(name string) []string {
+	if m := c.routes.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
 }
 
 // FallbackError is the error of a call that accepted several models when every

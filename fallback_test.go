@@ -385,3 +385,36 @@ func TestDaysEndWithAnswersCrossing(t *testing.T) {
 		assert.Equal(t, 150, st.PerModel[modelB])
 	})
 }
+
+// TestReloadReplacesTheFilesRoutes: Reload puts the new file's routes in place of
+// the old file's, keeps those WithRoute gave, and races no call that reads them.
+func TestReloadReplacesTheFilesRoutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conf := func(routes map[string][]string) *groq.Config {
+			return &groq.Config{Models: map[string]groq.ModelConfig{modelA: {APIKey: "gsk_test_key_0"}, modelB: {APIKey: "gsk_test_key_0"}},
+				Routes: routes}
+		}
+		srv := groqtest.NewUnstartedServer(groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(modelA, groqtest.Limits{RPM: 6000}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 6000}))
+		c, err := groq.NewClient(groq.WithConfig(conf(map[string][]string{"fast": {modelA}, "old": {modelA}})), groq.WithRoute("mine", modelB),
+			groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		require.NoError(t, err)
+		defer c.Close()
+		served := func(model string) string {
+			t.Helper()
+			resp, err := c.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel(model), groq.WithoutCache())
+			require.NoError(t, err, model)
+			return resp.Model
+		}
+		assert.Equal(t, modelA, served("fast"))
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = pool(c, 50, 4, groq.WithModel("fast"), groq.WithoutCache()) })
+		require.NoError(t, c.Reload(conf(map[string][]string{"fast": {modelB}, "slow": {modelA}})))
+		wg.Wait()
+		assert.Equal(t, modelB, served("fast"), "the new file's route")
+		assert.Equal(t, modelA, served("slow"))
+		assert.Equal(t, modelB, served("mine"), "WithRoute's route stays")
+		_, err = c.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("old"), groq.WithoutCache())
+		assert.Error(t, err, "the old file's route is gone: \"old\" is no model a key serves")
+	})
+}

@@ -21,7 +21,8 @@ import (
 // TestRunServesConfigRoutes: the config file's routes work through --config: a
 // chat for the model "fast" (a name Groq does not list) goes through the gate
 // and is served by the route's first model, which the answer and X-Groq-Model
-// name; a reload that changes the routes keeps the running ones, and says so.
+// name; a reload that changes the routes applies them: "fast" is then served by
+// b, and the new route "slow" passes the gate.
 func TestRunServesConfigRoutes(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "groq.json")
 	write := func(routes string) {
@@ -46,10 +47,10 @@ func TestRunServesConfigRoutes(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("exited %d: %s", code, logs.String())
 	}
-	call := func() string {
+	callModel := func(model string) string {
 		t.Helper()
 		resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json",
-			strings.NewReader(`{"model":"fast","messages":[{"role":"user","content":"hi"}]}`))
+			strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(resp.Body)
@@ -59,13 +60,16 @@ func TestRunServesConfigRoutes(t *testing.T) {
 		assert.Equal(t, body.Model, resp.Header.Get("X-Groq-Model"))
 		return body.Model
 	}
+	call := func() string { t.Helper(); return callModel("fast") }
 	assert.Equal(t, "a", call())
 
 	time.Sleep(30 * time.Millisecond) // a new modification time
 	write(`{"fast":["b"],"slow":["a"]}`)
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "routes changed") }, 5*time.Second, 10*time.Millisecond, "the changed routes are noted")
-	assert.Equal(t, "a", call(), "the route read at start stays")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "config file reloaded") }, 5*time.Second, 10*time.Millisecond, "the file is reloaded")
+	assert.Equal(t, "b", call(), "the reloaded route")
+	assert.Equal(t, "a", callModel("slow"), "a new route passes the gate")
 	assert.Equal(t, 2, up.Stats().PerModel["a"])
+	assert.Equal(t, 1, up.Stats().PerModel["b"])
 
 	sigs <- syscall.SIGTERM
 	select {

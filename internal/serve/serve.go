@@ -10,13 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,7 +62,6 @@ type options struct {
 	verbose, sharedCache       bool
 	origins                    originFlags
 	configured                 atomic.Pointer[map[string]bool] // the models the config file names, and its routes
-	routes                     map[string][]string             // the config file's routes at start: the client's, for its life
 }
 
 // originFlags are the --allow-origin values.
@@ -290,7 +287,6 @@ func newClient(o *options, e Env, h Hooks, log *slog.Logger, m *metrics.Metrics)
 			return nil, nil, exitUsage
 		}
 		opts = append(opts, groq.WithConfig(cfg))
-		o.routes = cfg.Routes
 		o.setConfigured(cfg)
 	}
 	switch {
@@ -362,26 +358,20 @@ func ReadConfig(path string, getenv func(string) string) (*groq.Config, error) {
 }
 
 // setConfigured notes the models cfg names, which the gateway lets through
-// whether or not Groq's model list has them, and the routes the client was
-// built with (a chat's model may name one), with their models.
+// whether or not Groq's model list has them, and its routes (a chat's model may
+// name one), with their models. The client reloads the routes with cfg.
 func (o *options) setConfigured(cfg *groq.Config) {
-	names := make(map[string]bool, len(cfg.Models)+len(o.routes))
+	names := make(map[string]bool, len(cfg.Models)+len(cfg.Routes))
 	for m := range cfg.Models {
 		names[m] = true
 	}
-	for r, list := range o.routes {
+	for r, list := range cfg.Routes {
 		names[r] = true
 		for _, m := range list {
 			names[m] = true
 		}
 	}
 	o.configured.Store(&names)
-}
-
-// routesChanged says whether cfg's routes differ from those the client was
-// built with: a reload keeps the running routes (the client reads them once).
-func (o *options) routesChanged(cfg *groq.Config) bool {
-	return !maps.EqualFunc(cfg.Routes, o.routes, slices.Equal)
 }
 
 // watchConfig reloads the config file when it changes (checked every
@@ -443,9 +433,6 @@ func watchConfig(o *options, c *groq.Client, log *slog.Logger, getenv func(strin
 				continue
 			}
 			log.Warn("gateway: config file reloaded", "file", o.config)
-			if o.routesChanged(cfg) {
-				log.Warn("gateway: the config file's routes changed; the routes read at start stay until a restart", "file", o.config)
-			}
 		}
 	}()
 	return func() { t.Stop(); signal.Stop(hup); close(done); <-stopped }
