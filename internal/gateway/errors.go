@@ -99,6 +99,14 @@ func (q *request) errorOf(err error) (int, *apiError) {
 // passes through with its status.
 func errorOf(err error) (int, *apiError) {
 	msg := err.Error()
+	var fe *groq.FallbackError
+	if errors.As(err, &fe) && len(fe.Errs) > 0 {
+		// Every model of the call's list failed: the status is the last model's,
+		// the message names each.
+		status, e := errorOf(fe.Errs[len(fe.Errs)-1])
+		e.Message = msg
+		return status, e
+	}
 	var (
 		re  *groq.RequestError
 		rl  *groq.RateLimitError
@@ -118,7 +126,11 @@ func errorOf(err error) (int, *apiError) {
 	case errors.As(err, &mnf):
 		return http.StatusNotFound, &apiError{Message: msg, Type: "invalid_request_error", Code: "model_not_found"}
 	case errors.As(err, &rl):
-		return http.StatusTooManyRequests, &apiError{Message: msg, Type: "tokens", Code: "rate_limit_exceeded"}
+		typ := rl.Type // Groq's: "requests" or "tokens", as its 429 said
+		if typ == "" {
+			typ = "tokens" // a local refusal
+		}
+		return http.StatusTooManyRequests, &apiError{Message: msg, Type: typ, Code: "rate_limit_exceeded"}
 	case errors.As(err, &be):
 		return http.StatusTooManyRequests, &apiError{Message: msg, Type: "tokens", Code: "budget_exceeded"}
 	case errors.Is(err, groq.ErrQueueFull):
