@@ -260,7 +260,8 @@ func (k *call) run() (*ChatResponse, error) {
 			continue // the next attempt goes to another model of the list
 		}
 		if err := k.retry(f, g.keyIndex); err != nil {
-			if k.w.choices() > 1 && errors.As(err, new(*RetryError)) {
+			var wait *RateLimitError // a server's wait refused (too long, past the deadline)
+			if k.w.choices() > 1 && k.ctx.Err() == nil && (errors.As(err, new(*RetryError)) || errors.As(err, &wait) && !wait.Local) {
 				k.leave(err) // retries ran out on this model: the next of the list
 				continue
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,7 +36,6 @@ type Client struct {
 	ownHTTP    bool                                // the client made hc's transport, and closes its idle connections
 	pinned     int                                 // the scheduler's first quotas, given by options: Reload keeps them serving every model
 	routes     atomic.Pointer[map[string][]string] // route name -> models (WithRoute, the config's; Reload replaces the config's)
-	fileRoutes []string                            // the names of the routes the config file gave (guarded by sched.mu)
 }
 
 // simulatorHost is the host of an unstarted groqtest.Server's URL: no network
@@ -85,9 +83,6 @@ func NewClient(opts ...Option) (*Client, error) {
 	c := &Client{cfg: cfg, log: cfg.logger, cache: cfg.cache, costs: newCostModel(cfg.completionGuess), done: make(chan struct{})}
 	if cfg.routes != nil {
 		c.routes.Store(&cfg.routes)
-	}
-	if cfg.fileConfig != nil {
-		c.fileRoutes = slices.Collect(maps.Keys(cfg.fileConfig.Routes))
 	}
 	all, quotas, err := buildQuotas(keys, cfg.orgs, c.newBuckets)
 	if err != nil {

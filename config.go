@@ -393,22 +393,14 @@ func (c *Config) routing() routing {
 	return r
 }
 
-// reloadRoutes replaces the routes the last configuration gave with those of
-// routes; routes WithRoute gave stay unless routes names them. Calls already
-// planned keep their lists. c.sched.mu is held.
+// reloadRoutes makes the routes those of the reloaded file, and WithRoute's
+// over them. Calls already planned keep their lists. c.sched.mu is held.
 func (c *Client) reloadRoutes(routes map[string][]string) {
 	m := map[string][]string{}
-	if old := c.routes.Load(); old != nil {
-		maps.Copy(m, *old)
-	}
-	for _, name := range c.fileRoutes {
-		delete(m, name)
-	}
-	c.fileRoutes = c.fileRoutes[:0]
 	for name, list := range routes {
 		m[name] = slices.Clone(list)
-		c.fileRoutes = append(c.fileRoutes, name)
 	}
+	maps.Copy(m, c.cfg.optRoutes)
 	c.routes.Store(&m)
 }
 
@@ -524,8 +516,8 @@ func (s *scheduler) applyRouting(now time.Time, rt routing, pinned int, newBucke
 // to the limiters in place (SetLimit, SetBurst), keys no longer listed stop being
 // chosen, new keys start serving. Keys given by options (WithAPIKeys, the
 // environment, WithOrganization) are not the file's: they keep serving every
-// model. The file's routes replace those the last configuration gave (routes
-// given by WithRoute stay; calls already queued keep their lists). An invalid cfg
+// model. The file's routes replace those the last configuration gave (WithRoute's
+// stay, and win over the file's; calls already queued keep their lists). An invalid cfg
 // is rejected whole and the old configuration stays. Other settings (concurrency, retries, cache, budget) need a
 // new client; Reload ignores them.
 func (c *Client) Reload(cfg *Config) error {

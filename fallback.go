@@ -1,6 +1,7 @@
 package groq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,8 +67,10 @@ func WithFallbackAfter(d time.Duration) CallOption {
 }
 
 // WithRoute names a list of models: a call for the model name goes through
-// models as with WithModels. The config file's "routes" does the same. A name
-// given twice takes the later list; a route's name stands for its list even when
+// models as with WithModels (a route's models are models, not routes). The
+// config file's "routes" does the same; a name given both ways takes the later
+// option's list at NewClient, and WithRoute's after a Reload. A name given twice
+// takes the later list; a route's name stands for its list even when
 // a model has the same name. An empty name or list, or an empty or repeated
 // model, is an *OptionError.
 func WithRoute(name string, models ...string) Option {
@@ -81,7 +84,11 @@ func WithRoute(name string, models ...string) Option {
 		if c.routes == nil {
 			c.routes = map[string][]string{}
 		}
+		if c.optRoutes == nil {
+			c.optRoutes = map[string][]string{}
+		}
 		c.routes[name] = slices.Clone(models)
+		c.optRoutes[name] = c.routes[name]
 		return nil
 	}
 }
@@ -247,6 +254,7 @@ func (k *call) movesOn(f *failure) bool {
 func (k *call) leave(err error) {
 	c := k.c
 	c.log.LogAttrs(k.ctx, slog.LevelInfo, "groq: moving on to the next model", slog.String("model", k.model), slog.String("error", err.Error()))
+	c.recent.add(k.model, time.Now(), eventRetry)
 	if c.obs.on {
 		e := RetryEvent{Model: k.model, Attempt: k.attempt, Reason: "next_model"}
 		var apiErr *APIError
@@ -262,17 +270,23 @@ func (k *call) leave(err error) {
 }
 
 // failed is the error a call ends with: err itself for a call that left no
-// model, else a *FallbackError with each model's error (err, when not nil, the
+// model or that ended for a reason of its own (its context, Close, a full
+// queue), else a *FallbackError with each model's error (err, when not nil, the
 // last model's).
 func (k *call) failed(err error) error {
-	if len(k.tried) == 0 {
-		return err
+	var left []modelFailure // dropped while queued: their limits changed
+	if k.w != nil && k.w.list != nil {
+		left = k.w.list.left
+	}
+	if len(k.tried)+len(left) == 0 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrClientClosed) || errors.Is(err, ErrQueueFull) {
+		return err // not a model's failure: the call itself ended
 	}
 	fe := &FallbackError{}
-	for _, t := range k.tried {
+	for _, t := range append(slices.Clone(k.tried), left...) {
 		fe.Models, fe.Errs = append(fe.Models, t.model), append(fe.Errs, t.err)
 	}
-	if err != nil {
+	if err != nil && (len(left) == 0 || err != left[len(left)-1].err) {
 		fe.Models, fe.Errs = append(fe.Models, k.model), append(fe.Errs, err)
 	}
 	return fe

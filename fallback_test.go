@@ -418,3 +418,98 @@ func TestReloadReplacesTheFilesRoutes(t *testing.T) {
 		assert.Error(t, err, "the old file's route is gone: \"old\" is no model a key serves")
 	})
 }
+
+// TestOverloadedModelMovesOn: the first model answers 503 with a
+// Retry-After of 10 minutes (past WithMaxRetryDelay's 2 minutes). The call of
+// two models should be served by the second; it fails with the first's 503.
+func TestOverloadedModelMovesOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+			if !strings.Contains(string(body), `"model":"`+modelA+`"`) {
+				return false
+			}
+			w.Header().Set("Retry-After", "600")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":{"message":"over capacity","type":"internal_server_error"}}`)
+			return true
+		}
+		c, _ := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(modelA, groqtest.Limits{RPM: 600}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 600}),
+			groqtest.WithHandlerHook(hook)})
+		resp, err := c.Chat(context.Background(), []groq.Message{groq.User("hello")}, groq.WithModels(modelA, modelB))
+		require.NoError(t, err)
+		assert.Equal(t, modelB, resp.Model)
+	})
+}
+
+// TestSpentDayBehindAQueue: the preferred model's day is spent (learnt
+// from a 429: a cooldown of 2 h, past the 2 min maximum delay); the second
+// model has a call of its own queued ahead (a bucket of 2 a minute, spent). A
+// call of both should wait its turn on the second model (30 s); it is refused
+// at once with a local 429 for the first model's wait.
+func TestSpentDayBehindAQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hook, _ := spentDay(modelA)
+		c, _ := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(modelA, groqtest.Limits{RPM: 600}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 2}),
+			groqtest.WithHandlerHook(hook)},
+			groq.WithModelLimits(modelB, groq.Limits{RPM: 2}))
+		msgs := []groq.Message{groq.User("hello")}
+		// Learn that a's day is spent; b serves this one.
+		resp, err := c.Chat(context.Background(), msgs, groq.WithModels(modelA, modelB), groq.WithoutCache())
+		require.NoError(t, err)
+		require.Equal(t, modelB, resp.Model)
+		// b's second request of the minute, then a call of b alone that waits.
+		_, err = c.Chat(context.Background(), msgs, groq.WithModel(modelB), groq.WithoutCache())
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Chat(context.Background(), msgs, groq.WithModel(modelB), groq.WithoutCache())
+			done <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, 1, c.Waiting(modelB, 10), "a call of b alone waits")
+
+		start := time.Now()
+		resp, err = c.Chat(context.Background(), msgs, groq.WithModels(modelA, modelB), groq.WithoutCache())
+		if assert.NoError(t, err, "after %s", time.Since(start)) {
+			assert.Equal(t, modelB, resp.Model)
+		}
+		require.NoError(t, <-done)
+	})
+}
+
+// TestReloadKeepsWithRoute: WithRoute("fast") after a config file that
+// also names "fast" wins at NewClient; a Reload whose file no longer names
+// "fast" should leave WithRoute's route in place ("routes given by WithRoute
+// stay"). It deletes it: "fast" is then no model at all.
+func TestReloadKeepsWithRoute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conf := func(routes map[string][]string) *groq.Config {
+			return &groq.Config{Models: map[string]groq.ModelConfig{modelA: {APIKey: "gsk_test_key_0"}, modelB: {APIKey: "gsk_test_key_0"}},
+				Routes: routes}
+		}
+		srv := groqtest.NewUnstartedServer(groqtest.WithKeys("gsk_test_key_0"),
+			groqtest.WithModel(modelA, groqtest.Limits{RPM: 6000}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 6000}))
+		c, err := groq.NewClient(groq.WithConfig(conf(map[string][]string{"fast": {modelA}})), groq.WithRoute("fast", modelB),
+			groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()))
+		require.NoError(t, err)
+		defer c.Close()
+		served := func() (string, error) {
+			resp, err := c.Chat(context.Background(), []groq.Message{groq.User("hi")}, groq.WithModel("fast"), groq.WithoutCache())
+			if err != nil {
+				return "", err
+			}
+			return resp.Model, nil
+		}
+		m, err := served()
+		require.NoError(t, err)
+		require.Equal(t, modelB, m, "WithRoute, given last, wins")
+		require.NoError(t, c.Reload(conf(nil)))
+		m, err = served()
+		if assert.NoError(t, err, "WithRoute's route should stay") {
+			assert.Equal(t, modelB, m)
+		}
+	})
+}

@@ -72,6 +72,7 @@ type settings struct {
 	budgetFile           string
 	fileConfig           *Config
 	routes               map[string][]string // WithRoute and the config's routes: a model name that stands for a list
+	optRoutes            map[string][]string // WithRoute's alone: they win over a reloaded file's
 }
 
 type orgDecl struct {

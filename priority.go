@@ -69,6 +69,7 @@ type waiter struct {
 type modelList struct {
 	alts  []*waiter
 	after time.Duration
+	left  []modelFailure // entries dispatch dropped: no quota can ever take them
 }
 
 // choices is how many models w may still be served by.
@@ -308,7 +309,7 @@ func (s *scheduler) dispatch(now time.Time) {
 		dropped := false
 		for _, g := range s.groups {
 			h := g.q[0]
-			if h.ready.After(now) && h.epoch == g.epoch {
+			if h.ready.After(now) && h.epoch == g.epoch && h.rank == 0 {
 				continue // nothing changed: still not ready, its timer is set
 			}
 			qi, at, ok := s.pick(now, h)
@@ -363,6 +364,7 @@ func (s *scheduler) drop(w *waiter) {
 	err := fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
 	if o := w.owner; o != nil {
 		s.pop(w)
+		o.list.left = append(o.list.left, modelFailure{w.model, err})
 		o.list.alts = slices.DeleteFunc(o.list.alts, func(e *waiter) bool { return e == w })
 		for i, e := range o.list.alts {
 			e.rank = int32(i)

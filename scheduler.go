@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,10 +249,12 @@ func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g g
 	return grant{}, false, nil
 }
 
-// arm sets the timer of w when it heads its group and waits for its ready time,
-// and returns the channel to wait on (nil: wait to be woken). A wait past the
-// maximum delay or the context's deadline is refused with a local
-// *RateLimitError. s.mu is held.
+// arm sets the timer of w for the ready time of the head next names (w heading
+// its group, or an owner's earliest head entry), and returns the channel to wait
+// on (nil: wait to be woken). A wait past the maximum delay or the context's
+// deadline is refused with a local *RateLimitError, unless w is an owner with an
+// entry still behind others in its queue, which may be admitted sooner: it waits
+// to be woken (its context still ends the wait). s.mu is held.
 func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **time.Timer) (<-chan time.Time, error) {
 	h := w.next(now)
 	if h == nil {
@@ -263,6 +266,9 @@ func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **t
 		reason = fmt.Sprintf("longer than the maximum delay %s", s.maxWait)
 	} else if dl, has := ctx.Deadline(); has && h.ready.After(dl) {
 		reason = fmt.Sprintf("past the context deadline (in %s)", dl.Sub(now).Round(time.Millisecond))
+	}
+	if reason != "" && w.list != nil && slices.ContainsFunc(w.list.alts, func(e *waiter) bool { return e.index != 0 }) {
+		return nil, nil // another entry may come to head its queue sooner: wait to be woken
 	}
 	if reason != "" {
 		return nil, &RateLimitError{Local: true, RetryAfter: wait, Model: h.model, KeyIndex: -1, Reason: reason}
@@ -284,7 +290,8 @@ func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **t
 // next is the head (w, or one of an owner's entries) whose ready time w's timer
 // is set for: the earliest, when every head w has waits for a time; nil when w
 // heads no queue (it is woken when it comes to head one) or a head of w is ready
-// now and waits only for a slot (it is woken when one frees). s.mu is held.
+// now (it waits for a slot, or defers to an earlier model ready now: either way
+// a dispatch that admits or frees something wakes it). s.mu is held.
 func (w *waiter) next(now time.Time) *waiter {
 	if w.list == nil {
 		if w.index != 0 || !w.ready.After(now) {

@@ -248,7 +248,8 @@ type ChatRequest struct {
 	// Models is an ordered list of the models the caller accepts, the first
 	// preferred (OpenRouter's "models"): the call goes to the first that can take
 	// it now (see WithModels). It is never sent to Groq, which is sent one model,
-	// the one chosen. Model, when set, is the first of the list.
+	// the one chosen. A Model that is set, is no route and is not in the list is
+	// tried first (and counts toward MaxModels); one in the list keeps its place.
 	Models              []string        `json:"models,omitempty"`
 	Messages            []Message       `json:"messages"`
 	Temperature         *float64        `json:"temperature,omitempty"`
