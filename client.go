@@ -398,7 +398,7 @@ func (c *Client) models(req *ChatRequest, cc *callConfig) (string, []string, err
 	if cc.model != "" {
 		model = cc.model
 	}
-	list, err := c.modelList(model, req.Models, cc)
+	list, err := c.listFor(model, req.Models, cc)
 	if err != nil {
 		return "", nil, err
 	}

@@ -113,10 +113,10 @@ func checkModels(field string, models []string) error {
 	return nil
 }
 
-// modelList is the list a call for model may be served from: WithModels', else
+// listFor is the list a call for model may be served from: WithModels', else
 // the request's models (with model first when it is set, is not among them and
 // is not a route), else the route model names; nil for a call of one model.
-func (c *Client) modelList(model string, models []string, cc *callConfig) ([]string, error) {
+func (c *Client) listFor(model string, models []string, cc *callConfig) ([]string, error) {
 	switch {
 	case cc.models != nil:
 		return cc.models, nil
@@ -183,8 +183,10 @@ func (k *call) planList() (*callPlan, error) {
 	cost := 0
 	for _, m := range k.r.Models {
 		p, err := c.planModel(k.r, m)
-		var body []byte
-		if err == nil {
+		body := k.body // encode's, for the list's first model
+		if err == nil && (m != k.r.Model || body == nil) {
+			// Encoded now, not when the call moves on: a move to the next model
+			// never fails to encode.
 			body, err = k.encodeFor(m)
 		}
 		if err != nil {

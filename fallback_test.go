@@ -134,39 +134,35 @@ func TestSpentDayLearntFromA429(t *testing.T) {
 	})
 }
 
-// spentDay answers every request for model with Groq's 429 for a spent day,
-// and counts them.
-func spentDay(model string) (func(w http.ResponseWriter, r *http.Request, body []byte) bool, *atomic.Int64) {
+// refuseModel answers every request for model with status, headers and an
+// error body, and counts them.
+func refuseModel(model string, status int, headers map[string]string, body string) (func(w http.ResponseWriter, r *http.Request, body []byte) bool, *atomic.Int64) {
 	var n atomic.Int64
-	return func(w http.ResponseWriter, r *http.Request, body []byte) bool {
-		if !strings.Contains(string(body), `"model":"`+model+`"`) {
+	return func(w http.ResponseWriter, r *http.Request, req []byte) bool {
+		if !strings.Contains(string(req), `"model":"`+model+`"`) {
 			return false
 		}
 		n.Add(1)
-		w.Header().Set("Retry-After", "7200")
-		w.Header().Set("X-Ratelimit-Limit-Requests", "1000")
-		w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
-		w.Header().Set("X-Ratelimit-Reset-Requests", "2h0m0s")
+		for k, v := range headers {
+			w.Header().Set(k, v)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprintf(w, `{"error":{"message":"Rate limit reached for model `+"`%s`"+` in organization `+"`org_x`"+` service tier `+"`on_demand`"+` on requests per day (RPD): Limit 1000, Used 1000, Requested 1. Please try again in 2h0m0s.","type":"requests","code":"rate_limit_exceeded"}}`, model)
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
 		return true
 	}, &n
 }
 
-// failModel answers every request for model with a 500, and counts them.
+// spentDay answers every request for model with Groq's 429 for a spent day.
+func spentDay(model string) (func(w http.ResponseWriter, r *http.Request, body []byte) bool, *atomic.Int64) {
+	return refuseModel(model, http.StatusTooManyRequests, map[string]string{"Retry-After": "7200",
+		"X-Ratelimit-Limit-Requests": "1000", "X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "2h0m0s"},
+		`{"error":{"message":"Rate limit reached for model `+"`"+model+"`"+` in organization `+"`org_x`"+` service tier `+"`on_demand`"+` on requests per day (RPD): Limit 1000, Used 1000, Requested 1. Please try again in 2h0m0s.","type":"requests","code":"rate_limit_exceeded"}}`)
+}
+
+// failModel answers every request for model with a 500.
 func failModel(model string) (func(w http.ResponseWriter, r *http.Request, body []byte) bool, *atomic.Int64) {
-	var n atomic.Int64
-	return func(w http.ResponseWriter, r *http.Request, body []byte) bool {
-		if !strings.Contains(string(body), `"model":"`+model+`"`) {
-			return false
-		}
-		n.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, `{"error":{"message":"internal error","type":"internal_server_error"}}`)
-		return true
-	}, &n
+	return refuseModel(model, http.StatusInternalServerError, nil, `{"error":{"message":"internal error","type":"internal_server_error"}}`)
 }
 
 // TestFallbackAfterWaitsForThePreferredModel: the first model's minute holds 6
@@ -424,16 +420,8 @@ func TestReloadReplacesTheFilesRoutes(t *testing.T) {
 // two models should be served by the second; it fails with the first's 503.
 func TestOverloadedModelMovesOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		hook := func(w http.ResponseWriter, r *http.Request, body []byte) bool {
-			if !strings.Contains(string(body), `"model":"`+modelA+`"`) {
-				return false
-			}
-			w.Header().Set("Retry-After", "600")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"error":{"message":"over capacity","type":"internal_server_error"}}`)
-			return true
-		}
+		hook, _ := refuseModel(modelA, http.StatusServiceUnavailable, map[string]string{"Retry-After": "600"},
+			`{"error":{"message":"over capacity","type":"internal_server_error"}}`)
 		c, _ := sim(t, []groqtest.Option{groqtest.WithKeys("gsk_test_key_0"),
 			groqtest.WithModel(modelA, groqtest.Limits{RPM: 600}), groqtest.WithModel(modelB, groqtest.Limits{RPM: 600}),
 			groqtest.WithHandlerHook(hook)})

@@ -101,17 +101,20 @@ func (w *waiter) addModel(model string, tokens int) {
 	w.list.alts = append(w.list.alts, &waiter{priority: w.priority, index: -1, wake: w.wake, model: model, tokens: tokens, owner: w, rank: int32(len(w.list.alts))})
 }
 
+// remove takes the entries del names out of the list, and numbers the rest's
+// ranks again.
+func (l *modelList) remove(del func(*waiter) bool) {
+	l.alts = slices.DeleteFunc(l.alts, del)
+	for i, e := range l.alts {
+		e.rank = int32(i)
+	}
+}
+
 // dropModel takes model out of w's list; a list of one left is a call of one
 // model again. It is called while w waits in no queue.
 func (w *waiter) dropModel(model string) {
-	alts := w.list.alts[:0]
-	for _, e := range w.list.alts {
-		if e.model != model {
-			e.rank = int32(len(alts))
-			alts = append(alts, e)
-		}
-	}
-	w.list.alts = alts
+	w.list.remove(func(e *waiter) bool { return e.model == model })
+	alts := w.list.alts
 	if len(alts) == 1 {
 		w.model, w.tokens, w.list = alts[0].model, alts[0].tokens, nil
 	} else if len(alts) > 1 {
@@ -365,10 +368,7 @@ func (s *scheduler) drop(w *waiter) {
 	if o := w.owner; o != nil {
 		s.pop(w)
 		o.list.left = append(o.list.left, modelFailure{w.model, err})
-		o.list.alts = slices.DeleteFunc(o.list.alts, func(e *waiter) bool { return e == w })
-		for i, e := range o.list.alts {
-			e.rank = int32(i)
-		}
+		o.list.remove(func(e *waiter) bool { return e == w })
 		if len(o.list.alts) > 0 {
 			o.signal() // its wait may have changed
 			return
