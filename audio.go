@@ -127,18 +127,61 @@ type Speech struct {
 	Meta        ResponseMeta
 }
 
-// audioCall is what makes a call an audio call: where it goes, how its body is
-// sent, its cost, and what to do with the answer.
-type audioCall struct {
+// audioEndpoint is an audio endpoint (speech to text, text to speech) as a call sees it:
+// where it goes, how its body is sent, its cost, and what to do with the answer.
+type audioEndpoint struct {
 	path        string // under the base URL
 	contentType string
 	accept      string
 	cost        int  // reserved, in the model's unit
 	seconds     bool // the unit is seconds of audio
+	// body is sent on every attempt; bodyFrom, when set, gives it from its start
+	// for each attempt instead (bodyLen bytes): a transcription whose file is
+	// read again, not copied.
+	body     []byte
+	bodyFrom func() io.Reader
+	bodyLen  int64
 	// answer reads a 2xx body; it returns the cost the server counted.
 	answer func(data []byte, h http.Header, meta ResponseMeta) (used int, err error)
 	// open, set for a streamed answer, takes the 2xx body unread instead.
-	open func(res *attemptResult, g grant, meta ResponseMeta)
+	open func(res *attemptResult, meta ResponseMeta)
+}
+
+// plan is step 1 of an audio call: its cost, in its model's unit (seconds of
+// audio for speech to text, tokens for text to speech), must fit a quota. Audio
+// holds no token budget and has no context window.
+func (a *audioEndpoint) plan(k *call) (*callPlan, error) {
+	reserve, err := k.c.sched.check(k.model, a.cost, a.cost)
+	if err != nil {
+		return nil, err
+	}
+	return &callPlan{model: k.model, reserve: reserve}, nil
+}
+
+func (a *audioEndpoint) wire(k *call, _ *grant) wireRequest {
+	return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: a.body, contentType: a.contentType, accept: a.accept,
+		seconds: a.seconds, stream: a.open != nil, bodyFrom: a.bodyFrom, bodyLen: a.bodyLen}
+}
+
+// read reads a 2xx answer of an audio call, or hands it over open.
+func (a *audioEndpoint) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+	if a.open != nil {
+		res.firstByte()
+		meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
+		a.open(res, meta)
+		return nil, outcome{}, true, nil
+	}
+	data, err := res.readAll()
+	if err != nil {
+		return nil, outcome{}, false, err // a body cut mid-way: retried
+	}
+	meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
+	used, err := a.answer(data, res.header, meta)
+	o := outcome{counted: true, used: used, info: res.info}
+	if err != nil {
+		return nil, o, false, &decodeError{requestID: meta.RequestID, err: err}
+	}
+	return nil, o, false, nil
 }
 
 // Transcribe turns speech into text (POST /audio/transcriptions), through the same
@@ -186,7 +229,8 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 	out := new(Transcription)
 	text := req.ResponseFormat == "text"
 	ct, cost := tb.contentType, tb.cost
-	k.audio = &audioCall{path: path, contentType: ct, accept: "application/json", cost: cost, seconds: true,
+	a := &audioEndpoint{path: path, contentType: ct, accept: "application/json", cost: cost, seconds: true,
+		bodyFrom: tb.open, bodyLen: tb.length(),
 		answer: func(data []byte, _ http.Header, meta ResponseMeta) (int, error) {
 			if text {
 				out.Text = strings.TrimSuffix(string(data), "\n")
@@ -205,8 +249,8 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 			}
 			return cost, nil
 		}}
-	k.bodyFrom, k.bodyLen = tb.open, tb.length()
-	if err := k.runAudio(); err != nil {
+	k.ep = a
+	if err := a.run(k); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -216,27 +260,27 @@ func (c *Client) transcribe(ctx context.Context, req *TranscriptionRequest, path
 // Transcribe. The answer's bytes are read whole (at most 64 MiB); SpeechStream
 // hands them over as they arrive.
 func (c *Client) Speech(ctx context.Context, req *SpeechRequest, opts ...CallOption) (*Speech, error) {
-	k, err := c.speechCall(ctx, req, opts)
+	k, a, err := c.speechCall(ctx, req, opts)
 	if err != nil {
 		return nil, err
 	}
 	out := new(Speech)
-	cost := k.audio.cost
-	k.audio.answer = func(data []byte, h http.Header, meta ResponseMeta) (int, error) {
+	cost := a.cost
+	a.answer = func(data []byte, h http.Header, meta ResponseMeta) (int, error) {
 		if len(data) == 0 {
 			return cost, errNoAudio
 		}
 		out.Audio, out.ContentType, out.Meta = data, h.Get("Content-Type"), meta
 		return cost, nil
 	}
-	if err := k.runAudio(); err != nil {
+	if err := a.run(k); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // speechCall checks req and makes its call, with its body and cost.
-func (c *Client) speechCall(ctx context.Context, req *SpeechRequest, opts []CallOption) (*call, error) {
+func (c *Client) speechCall(ctx context.Context, req *SpeechRequest, opts []CallOption) (*call, *audioEndpoint, error) {
 	var body []byte
 	var cost int
 	k, err := c.newAudioCall(ctx, opts, func(cc *callConfig) (string, error) {
@@ -261,11 +305,11 @@ func (c *Client) speechCall(ctx context.Context, req *SpeechRequest, opts []Call
 		return r.Model, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	k.audio = &audioCall{path: "/audio/speech", contentType: "application/json", accept: "audio/*", cost: cost}
-	k.body = body
-	return k, nil
+	a := &audioEndpoint{path: "/audio/speech", contentType: "application/json", accept: "audio/*", cost: cost, body: body}
+	k.ep = a
+	return k, a, nil
 }
 
 // SpeechStream is synthesized audio read as it arrives (see Client.SpeechStream).
@@ -275,8 +319,8 @@ type SpeechStream struct {
 	Meta        ResponseMeta
 
 	k     *call
+	cost  int
 	res   *attemptResult
-	g     grant
 	err   error
 	ended bool
 }
@@ -287,15 +331,15 @@ type SpeechStream struct {
 // closed: always Close it. A failure while reading is the stream's and is not
 // retried.
 func (c *Client) SpeechStream(ctx context.Context, req *SpeechRequest, opts ...CallOption) (*SpeechStream, error) {
-	k, err := c.speechCall(ctx, req, opts)
+	k, a, err := c.speechCall(ctx, req, opts)
 	if err != nil {
 		return nil, err
 	}
-	st := &SpeechStream{k: k}
-	k.audio.open = func(res *attemptResult, g grant, meta ResponseMeta) {
-		st.res, st.g, st.Meta, st.ContentType = res, g, meta, res.header.Get("Content-Type")
+	st := &SpeechStream{k: k, cost: a.cost}
+	a.open = func(res *attemptResult, meta ResponseMeta) {
+		st.res, st.Meta, st.ContentType = res, meta, res.header.Get("Content-Type")
 	}
-	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, Stream: true, URL: c.cfg.baseURL.String() + k.audio.path})
+	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, Stream: true, URL: c.cfg.baseURL.String() + a.path})
 	if _, err := k.run(); err != nil {
 		k.end(nil, err)
 		return nil, err
@@ -326,7 +370,7 @@ func (s *SpeechStream) Close() error {
 	s.ended = true
 	s.res.resp.Body.Close()
 	s.res.release()
-	s.k.c.sched.finish(s.g, outcome{counted: true, used: s.k.audio.cost, info: s.res.info})
+	s.k.settle(outcome{counted: true, used: s.cost, info: s.res.info})
 	s.k.end(nil, s.err)
 	return nil
 }
@@ -337,12 +381,11 @@ var errNoAudio = fmt.Errorf("an empty body")
 // newAudioCall checks ctx, the client and the options, then build (which applies
 // the options to the request and checks it). A call that fails here has ended.
 func (c *Client) newAudioCall(ctx context.Context, opts []CallOption, build func(*callConfig) (string, error)) (*call, error) {
-	// begin checks the options, ctx and the client as for a chat call; the chat
-	// request it is given only carries the options and always validates.
-	_, cc, err := c.begin(ctx, &ChatRequest{Model: "-", Messages: []Message{User("-")}}, opts)
-	if cc == nil {
+	cc, err := c.callOptions(opts)
+	if err != nil {
 		return nil, err
 	}
+	err = c.usable(ctx)
 	k := &call{c: c, ctx: ctx, cc: cc, start: time.Now()}
 	if err == nil {
 		k.model, err = build(cc)
@@ -354,32 +397,11 @@ func (c *Client) newAudioCall(ctx context.Context, opts []CallOption, build func
 	return k, nil
 }
 
-// runAudio runs and ends an audio call.
-func (k *call) runAudio() error {
-	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, URL: k.c.cfg.baseURL.String() + k.audio.path})
+// run runs and ends k, an audio call to a.
+func (a *audioEndpoint) run(k *call) error {
+	k.tell(CallStartEvent{Model: k.model, Priority: k.cc.priority, URL: k.c.cfg.baseURL.String() + a.path})
 	_, err := k.do()
 	return err
-}
-
-// decodeAudio reads a 2xx answer of an audio call and settles its grant.
-func (k *call) decodeAudio(res *attemptResult, g grant, meta ResponseMeta) error {
-	if k.audio.open != nil {
-		res.firstByte()
-		meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
-		k.audio.open(res, g, meta)
-		return nil
-	}
-	data, err := res.readAll()
-	if err != nil {
-		return err // a body cut mid-way: retried
-	}
-	meta.Latency, k.requestID = time.Since(k.start), meta.RequestID
-	used, err := k.audio.answer(data, res.header, meta)
-	k.c.sched.finish(g, outcome{counted: true, used: used, info: res.info})
-	if err != nil {
-		return &decodeError{requestID: meta.RequestID, err: err}
-	}
-	return nil
 }
 
 // transcriptionFormats are the response formats the client sends; Groq refuses

@@ -46,7 +46,7 @@ func BenchmarkAdmission(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.finish(g, outcome{counted: true, used: 0}) // the tokens come back: the backlog stays blocked
+				s.finish(*g, outcome{counted: true, used: 0}) // the tokens come back: the backlog stays blocked
 			}
 			b.StopTimer()
 			if s.waiting != n {

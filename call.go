@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,11 +28,11 @@ import (
 type call struct {
 	c      *Client
 	ctx    context.Context // with the observer's span, once told of the start
+	ep     endpoint        // what the call's requests and answers are
 	model  string
-	r      *ChatRequest // validated, with the call options applied (nil for audio)
-	audio  *audioCall   // the endpoint, cost and answer of an audio call (nil for chat)
+	r      *ChatRequest // a chat call's request, validated, with the call options applied
 	cc     *callConfig
-	stream bool
+	stream bool // the answer is read as it arrives
 	start  time.Time
 	body   []byte               // the request's JSON, sent on every attempt
 	bodies map[string][]byte    // with a list of models: each model's body, once encoded
@@ -42,14 +41,10 @@ type call struct {
 	key    string               // the cache and in-flight key ("" when neither applies)
 	store  bool                 // store a complete answer under key
 	told   bool                 // the observer was told of the start: it hears of the end
-	// bodyFrom, when set, gives the body from its start for each attempt instead
-	// (bodyLen bytes): a transcription whose file is read again, not copied.
-	bodyFrom func() io.Reader
-	bodyLen  int64
 
 	plan      *callPlan
 	w         *waiter
-	held      grant         // the latest admission, settled by a panic's cleanup
+	held      *grant        // the admission not yet settled: settle takes it
 	attempt   int           // 1 for the first
 	backoff   time.Duration // the last jittered delay (decorrelated jitter's state)
 	waited    time.Duration // queued for admission, over the attempts
@@ -58,7 +53,7 @@ type call struct {
 	st        *Stream                    // the open stream, for a streamed call
 	landing   func(*ChatResponse, error) // set while the call leads identical calls in flight (dedup.go)
 	usage     *Usage                     // what the answer said it used
-	requestID string                     // an audio answer's
+	requestID string                     // the last answer's (for the attempt's event)
 	used      int                        // the tokens to settle the budget with
 	ended     bool
 }
@@ -71,7 +66,10 @@ func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOptio
 	if cc == nil {
 		return nil, err
 	}
-	k := &call{c: c, ctx: ctx, r: r, cc: cc, stream: stream, start: time.Now()}
+	k := &call{c: c, ctx: ctx, ep: completion{}, r: r, cc: cc, stream: stream, start: time.Now()}
+	if stream {
+		k.ep = chatStream{}
+	}
 	if r != nil {
 		k.model = r.Model
 	}
@@ -128,6 +126,14 @@ func (k *call) encodeFor(model string) ([]byte, error) {
 	return encodeKeeping(a, k.r.Extra) // not through MarshalJSON: no second pass over the bytes
 }
 
+// settleBudget settles the plan's budget hold with used tokens. A plan that holds
+// none (audio holds no token budget) settles nothing.
+func (p *callPlan) settleBudget(c *Client, used int) {
+	if p != nil && p.budgetHold != (budgetHold{}) {
+		c.budget.settle(time.Now(), p.budgetHold, int64(used))
+	}
+}
+
 // callPlan is what a call knows of its cost before it is queued.
 type callPlan struct {
 	model      string
@@ -136,6 +142,14 @@ type callPlan struct {
 	reserve    int  // tokens to reserve in the buckets
 	cost       int  // tokens the daily budget holds
 	budgetHold budgetHold
+}
+
+// planChat is step 1 of a chat call, for its model or its list of models.
+func (k *call) planChat() (*callPlan, error) {
+	if k.r.Models != nil {
+		return k.planList()
+	}
+	return k.c.plan(k.r)
 }
 
 // plan is step 1. The budget hold it takes is the caller's to settle.
@@ -176,30 +190,6 @@ func (c *Client) planModel(r *ChatRequest, model string) (*callPlan, error) {
 	return p, nil
 }
 
-// planAudio is step 1 of an audio call: its cost, in its model's unit (seconds of
-// audio for speech to text, tokens for text to speech), must fit a quota. Audio
-// holds no token budget and has no context window.
-func (c *Client) planAudio(model string, cost int) (*callPlan, error) {
-	reserve, err := c.sched.check(model, cost, cost)
-	if err != nil {
-		return nil, err
-	}
-	return &callPlan{model: model, reserve: reserve}, nil
-}
-
-// wire is what an attempt with g sends.
-func (k *call) wire(g grant) wireRequest {
-	if a := k.audio; a != nil {
-		return wireRequest{url: k.c.cfg.baseURL.String() + a.path, body: k.body, contentType: a.contentType, accept: a.accept,
-			seconds: a.seconds, stream: a.open != nil, bodyFrom: k.bodyFrom, bodyLen: k.bodyLen}
-	}
-	accept := "application/json"
-	if k.stream {
-		accept = "text/event-stream"
-	}
-	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: accept, stream: k.stream}
-}
-
 // failure is what became of an attempt that did not succeed.
 type failure struct {
 	err        error           // what the caller gets if this is the last attempt
@@ -208,6 +198,7 @@ type failure struct {
 	cooled     bool            // a 429: its wait is enforced by admission (a cooldown)
 	limit      *RateLimitError // with serverWait: the error if the wait is refused
 	requeue    bool            // not sent: a 429 cooled the quota after admission
+	keyIndex   int             // the index of the key the attempt used
 }
 
 // run takes the call through steps 1 to 4 and the retry loop. A streamed call
@@ -215,16 +206,7 @@ type failure struct {
 // is retried like any other, a failure after it is the stream's.
 func (k *call) run() (*ChatResponse, error) {
 	c := k.c
-	var p *callPlan
-	var err error
-	switch {
-	case k.audio != nil:
-		p, err = c.planAudio(k.model, k.audio.cost)
-	case k.r.Models != nil:
-		p, err = k.planList()
-	default:
-		p, err = c.plan(k.r)
-	}
+	p, err := k.ep.plan(k)
 	if err != nil {
 		var be *BudgetError
 		if c.obs.on && errors.As(err, &be) {
@@ -239,19 +221,12 @@ func (k *call) run() (*ChatResponse, error) {
 	k.w.caller = k.cc.caller
 	defer k.onPanic()
 	for k.attempt = 1; ; k.attempt++ {
-		g, err := k.admit()
-		if err != nil {
+		if err := k.admit(); err != nil {
 			return nil, k.failed(err)
 		}
-		resp, f := k.try(g)
+		resp, f := k.try()
 		switch {
 		case f == nil:
-			switch {
-			case resp != nil:
-				resp.Meta.Queued = k.waited
-			case k.st != nil:
-				k.st.Meta.Queued = k.waited
-			}
 			return resp, nil
 		case f.requeue:
 			k.attempt-- // nothing was sent: back to the queue, which waits out the cooldown
@@ -259,7 +234,7 @@ func (k *call) run() (*ChatResponse, error) {
 		case k.movesOn(f):
 			continue // the next attempt goes to another model of the list
 		}
-		if err := k.retry(f, g.keyIndex); err != nil {
+		if err := k.retry(f); err != nil {
 			var wait *RateLimitError // a server's wait refused (too long, past the deadline)
 			if k.w.choices() > 1 && k.ctx.Err() == nil && (errors.As(err, new(*RetryError)) || errors.As(err, &wait) && !wait.Local) {
 				k.leave(err) // retries ran out on this model: the next of the list
@@ -281,20 +256,17 @@ func (k *call) do() (*ChatResponse, error) {
 // a budget hold left behind would hang or starve every later call.
 func (k *call) onPanic() {
 	if v := recover(); v != nil {
-		if k.held.settled != nil {
-			k.c.sched.finish(k.held, outcome{})
-		}
-		if k.audio == nil {
-			k.c.budget.settle(time.Now(), k.plan.budgetHold, 0)
-		}
+		k.settle(outcome{})
+		k.plan.settleBudget(k.c, 0)
 		k.plan = nil
 		panic(v)
 	}
 }
 
-// admit is step 2: one wait for admission, told to the observer. A local refusal
-// after a 429 is that 429, with the reason the retry was not attempted.
-func (k *call) admit() (grant, error) {
+// admit is step 2: one wait for admission, told to the observer; the call then
+// holds the grant until it settles it. A local refusal after a 429 is that 429,
+// with the reason the retry was not attempted.
+func (k *call) admit() error {
 	c, model := k.c, k.model
 	queued := time.Now()
 	if c.obs.on {
@@ -302,7 +274,6 @@ func (k *call) admit() (grant, error) {
 	}
 	g, err := c.sched.acquire(k.ctx, k.w)
 	k.waited += time.Since(queued)
-	k.held = g
 	if err == nil && g.model != k.model {
 		k.serve(g.model)
 		model = k.model
@@ -312,7 +283,8 @@ func (k *call) admit() (grant, error) {
 			c.obs.admitted(k.ctx, AdmittedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt, QueueWait: time.Since(queued),
 				Quota: g.quotaName, KeyIndex: g.keyIndex})
 		}
-		return g, nil
+		k.held = g
+		return nil
 	}
 	var local *RateLimitError
 	if errors.As(err, &local) && local.Local {
@@ -321,18 +293,29 @@ func (k *call) admit() (grant, error) {
 		}
 		if k.last429 != nil {
 			k.last429.Reason = "retry not attempted: " + local.Reason
-			return grant{}, k.last429
+			return k.last429
 		}
 	}
 	if k.ctx.Err() != nil {
-		return grant{}, c.ctxError(k.ctx, model, k.lastErr)
+		return c.ctxError(k.ctx, model, k.lastErr)
 	}
-	return grant{}, err
+	return err
 }
 
-// retry decides, after failure f of an attempt on the key at key, whether there is
-// another attempt, and pauses before it (step 4). A nil error means: try again.
-func (k *call) retry(f *failure, key int) error {
+// settle is where an attempt's grant is settled with what became of it (never
+// sent, answered, failed), whatever the endpoint: after the attempt, or when a
+// stream handed over open ends, or by a panic's cleanup. It takes the grant the
+// call holds, so a grant is settled once; with none held it does nothing.
+func (k *call) settle(o outcome) {
+	if g := k.held; g != nil {
+		k.held = nil
+		k.c.sched.finish(*g, o)
+	}
+}
+
+// retry decides, after failure f of an attempt, whether there is another
+// attempt, and pauses before it (step 4). A nil error means: try again.
+func (k *call) retry(f *failure) error {
 	c := k.c
 	if k.ctx.Err() != nil && !f.final {
 		return c.ctxError(k.ctx, k.model, k.lastErr)
@@ -347,7 +330,7 @@ func (k *call) retry(f *failure, key int) error {
 	if k.attempt > c.cfg.maxRetries {
 		return &RetryError{Attempts: k.attempt, Last: k.lastErr}
 	}
-	if err := k.pause(f, key); err != nil {
+	if err := k.pause(f); err != nil {
 		if errors.Is(err, errWouldPassDeadline) {
 			return &RetryError{Attempts: k.attempt, Last: k.lastErr}
 		}
@@ -356,19 +339,26 @@ func (k *call) retry(f *failure, key int) error {
 	return nil
 }
 
-// try is step 3, told to the observer: one HTTP attempt with grant g, settled.
-func (k *call) try(g grant) (*ChatResponse, *failure) {
+// try is step 3, told to the observer: one HTTP attempt with the grant the call
+// holds, settled (unless its answer was handed over open).
+func (k *call) try() (*ChatResponse, *failure) {
+	g := k.held
 	sent := time.Now()
-	resp, f := k.send(g)
+	resp, o, f, open := k.send(g)
+	if !open {
+		k.settle(o)
+	}
+	if f != nil {
+		f.keyIndex = g.keyIndex
+		if f.cooled {
+			k.toldLimited(g, o, f)
+		}
+	}
 	if !k.c.obs.on || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
 		return resp, f
 	}
 	e := AttemptEvent{Model: k.model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
 	switch {
-	case resp != nil:
-		e.Status, e.RequestID = http.StatusOK, resp.Meta.RequestID
-	case f == nil && k.st != nil:
-		e.Status, e.RequestID = http.StatusOK, k.st.Meta.RequestID
 	case f == nil:
 		e.Status, e.RequestID = http.StatusOK, k.requestID
 	default:
@@ -382,98 +372,64 @@ func (k *call) try(g grant) (*ChatResponse, *failure) {
 	return resp, f
 }
 
-// send makes the attempt: it returns the response (or, for a stream, nil with
-// k.st open), or what failed.
-func (k *call) send(g grant) (*ChatResponse, *failure) {
+// send makes the attempt with g. It returns the answer (or, for a stream, nil
+// with open set: the answer was handed over), or what failed, and the outcome to
+// settle g with.
+func (k *call) send(g *grant) (*ChatResponse, outcome, *failure, bool) {
 	c := k.c
-	if !c.sched.handOver(g) { // another call's 429 arrived since this one was admitted
-		c.sched.finish(g, outcome{})
-		return nil, &failure{requeue: true}
+	if !c.sched.handOver(*g) { // another call's 429 arrived since this one was admitted
+		return nil, outcome{}, &failure{requeue: true}, false
 	}
 	if c.sched.shared != nil { // the processes' shared buckets must admit it too
-		if f := c.sharedAdmit(k.ctx, &g); f != nil {
-			return nil, f
+		if f := c.sharedAdmit(k.ctx, g); f != nil {
+			return nil, outcome{}, f, false
 		}
 	}
-	res, err := c.post(k.ctx, g, k.wire(g))
+	res, err := c.post(k.ctx, *g, k.ep.wire(k, g))
 	if err == nil && res.status/100 == 2 {
 		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: k.attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
-		var resp *ChatResponse
-		switch {
-		case k.audio != nil:
-			err = k.decodeAudio(res, g, meta)
-		case k.stream:
-			err = k.openStream(res, g, meta)
-		default:
-			resp, err = k.decode(res, g, meta)
-		}
+		resp, o, open, rerr := k.ep.read(k, res, meta)
 		var de *decodeError
 		switch {
-		case err == nil:
-			return resp, nil
-		case errors.As(err, &de):
-			return nil, &failure{err: err, final: true}
+		case rerr == nil:
+			return resp, o, nil, open
+		case errors.As(rerr, &de):
+			return nil, o, &failure{err: rerr, final: true}, false
 		}
-		// nothing reached the caller yet: retried
+		err = rerr // nothing reached the caller yet: retried
 	}
 	if err != nil { // the connection failed: the server may have counted it, unless it never got it
-		c.sched.finish(g, outcome{counted: !neverSent(err), used: g.reserved})
 		c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-		return nil, &failure{err: err}
+		return nil, outcome{counted: !neverSent(err), used: g.reserved}, &failure{err: err}, false
 	}
-	return nil, k.refused(g, res)
+	o, f := k.refused(*g, res)
+	return nil, o, f, false
 }
 
-// refused settles an attempt the server answered with an error status and says
-// whether and when to retry.
-func (k *call) refused(g grant, res *attemptResult) *failure {
+// refused classifies an attempt the server answered with an error status: the
+// outcome to settle it with, and whether and when to retry.
+func (k *call) refused(g grant, res *attemptResult) (outcome, *failure) {
 	c, model := k.c, k.model
 	apiErr := parseAPIError(res.status, res.header, res.body)
 	apiErr.redact(c.redact)
 	wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
 	f := &failure{err: apiErr, final: !retryableStatus(res.status, res.header)}
+	// Server errors are not billed; other client errors count as a request.
+	o := outcome{counted: res.status < 500 && res.status != 498, info: res.info}
 	switch res.status {
 	case http.StatusTooManyRequests:
-		if !hasWait || wait <= 0 {
-			k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
-			wait = k.backoff
-		}
-		o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
-		if hw, ok := serverWait(res.header, 0, "", res.at); !ok || hw <= 0 {
-			o.shareCool = true // send shared a header's wait already
-		}
-		if sig, ok := parseLimitSignal(apiErr.Message); ok {
-			o.limited = &sig
-			// The message's "try again in 100ms" is the bucket's own state; an
-			// integer Retry-After rounds it up (to 1 s): the cooldown keeps to the
-			// header, the bucket to the message.
-			if mw, ok := messageWait(apiErr.Message); ok && mw > 0 && mw < wait {
-				o.fitsIn = mw
-			}
-			if n := sig.serverCost(); n > 0 {
-				k.w.reserveOn(model, n) // the retry reserves what the server counts
-			}
-		}
-		c.sched.finish(g, o)
+		o = k.limited(apiErr, res, wait, hasWait)
+		wait = o.coolUntil.Sub(res.at)
 		f.err, f.cooled = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
-		if c.obs.on {
-			e := RateLimitedEvent{Model: model, Quota: g.quotaName, ServerWait: wait, CooldownUntil: o.coolUntil}
-			if o.limited != nil {
-				e.Limit = o.limited.kind.String()
-			}
-			c.obs.rateLimited(k.ctx, e)
-		}
 	case http.StatusRequestEntityTooLarge:
-		c.sched.finish(g, outcome{info: res.info})
+		o = outcome{info: res.info}
 		f.err, f.final = &RateLimitError{APIError: *apiErr, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}, true
 	case http.StatusNotFound:
-		c.sched.finish(g, outcome{counted: true, info: res.info})
+		o = outcome{counted: true, info: res.info}
 		if apiErr.Code == "model_not_found" {
 			f.err = &ModelNotFoundError{Model: model, Err: apiErr, Suggestions: closest(model, c.knownModels(), 3)}
 		}
 	default:
-		// Server errors are not billed; other client errors count as a request.
-		c.sched.finish(g, outcome{counted: res.status < 500 && res.status != 498, info: res.info})
 		if hasWait && wait > 0 {
 			f.serverWait = wait
 			f.limit = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}
@@ -481,14 +437,53 @@ func (k *call) refused(g grant, res *attemptResult) *failure {
 	}
 	c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
 		slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
-	return f
+	return o, f
+}
+
+// limited is the outcome of a 429: its quota cools down for the server's wait (or
+// a backoff when it gave none), and what its message says of the limit is learnt.
+func (k *call) limited(apiErr *APIError, res *attemptResult, wait time.Duration, hasWait bool) outcome {
+	c := k.c
+	if !hasWait || wait <= 0 {
+		k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
+		wait = k.backoff
+	}
+	o := outcome{info: res.info, coolUntil: res.at.Add(wait)}
+	if hw, ok := serverWait(res.header, 0, "", res.at); !ok || hw <= 0 {
+		o.shareCool = true // send shared a header's wait already
+	}
+	if sig, ok := parseLimitSignal(apiErr.Message); ok {
+		o.limited = &sig
+		// The message's "try again in 100ms" is the bucket's own state; an
+		// integer Retry-After rounds it up (to 1 s): the cooldown keeps to the
+		// header, the bucket to the message.
+		if mw, ok := messageWait(apiErr.Message); ok && mw > 0 && mw < wait {
+			o.fitsIn = mw
+		}
+		if n := sig.serverCost(); n > 0 {
+			k.w.reserveOn(k.model, n) // the retry reserves what the server counts
+		}
+	}
+	return o
+}
+
+// toldLimited tells the observer of a 429 on g, settled with o.
+func (k *call) toldLimited(g *grant, o outcome, f *failure) {
+	if !k.c.obs.on {
+		return
+	}
+	e := RateLimitedEvent{Model: k.model, Quota: g.quotaName, ServerWait: f.err.(*RateLimitError).RetryAfter, CooldownUntil: o.coolUntil}
+	if o.limited != nil {
+		e.Limit = o.limited.kind.String()
+	}
+	k.c.obs.rateLimited(k.ctx, e)
 }
 
 // pause is step 4: the wait before the next attempt. A 429's wait is the quota's
 // cooldown, which admission enforces (and another quota may serve sooner); a
 // server's wait is slept as asked, or refused at once when it is too long; else a
 // jittered backoff.
-func (k *call) pause(f *failure, key int) error {
+func (k *call) pause(f *failure) error {
 	c, model := k.c, k.model
 	status := 0 // of the failed attempt; 0 when no response came
 	var apiErr *APIError
@@ -507,7 +502,7 @@ func (k *call) pause(f *failure, key int) error {
 		return nil
 	case f.serverWait > 0:
 		announce("server_wait", f.serverWait)
-		f.limit.KeyIndex = key
+		f.limit.KeyIndex = f.keyIndex
 		return c.sleep(k.ctx, f.serverWait, "chat "+model, f.limit)
 	}
 	k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
@@ -543,36 +538,6 @@ func (e *decodeError) Is(target error) bool { return target == ErrBadResponse }
 // errNotACompletion is a 2xx body that decodes but holds no completion.
 var errNotACompletion = errors.New(`the body has no "id", "object" or "choices"`)
 
-// decode reads a complete 2xx answer and settles its grant.
-func (k *call) decode(res *attemptResult, g grant, meta ResponseMeta) (*ChatResponse, error) {
-	c := k.c
-	data, err := res.readAll()
-	if err != nil {
-		return nil, err // a body cut mid-way: a transport failure, retried
-	}
-	resp := new(ChatResponse)
-	// Decoded as the alias, not through UnmarshalJSON: one pass over the bytes.
-	resp.Extra, err = decodeKeeping(data, (*chatResponseAlias)(resp))
-	if err == nil && resp.ID == "" && resp.Object == "" && resp.Choices == nil { // {} or null
-		err = errNotACompletion
-	}
-	if err != nil {
-		c.sched.finish(g, outcome{counted: true, used: g.reserved, info: res.info})
-		return nil, &decodeError{requestID: meta.RequestID, err: err}
-	}
-	k.usage, k.used = resp.Usage, usedTokens(resp.Usage, g.reserved)
-	c.sched.finish(g, outcome{counted: true, used: countedTokens(resp.Usage, g.reserved), info: res.info})
-	meta.Latency = time.Since(k.start)
-	if meta.RequestID == "" && resp.XGroq != nil {
-		meta.RequestID = resp.XGroq.ID
-	}
-	resp.Meta = meta
-	resp.body = data
-	c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", g.keyIndex),
-		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
-	return resp, nil
-}
-
 // end is step 5, for every call, once: it settles the budget with what the server
 // counted, teaches the client the call's real cost, stores a complete answer in
 // the cache, lands the flight of the identical calls waiting on it, and tells the
@@ -584,11 +549,11 @@ func (k *call) end(resp *ChatResponse, err error) {
 	}
 	k.ended = true
 	c := k.c
-	if k.plan != nil && k.audio == nil { // audio holds no token budget
+	if k.plan != nil {
 		if err == nil && k.usage != nil {
 			c.costs.observe(k.plan.model, k.plan.estimate, k.usage, k.plan.openEnded)
 		}
-		c.budget.settle(time.Now(), k.plan.budgetHold, int64(k.used))
+		k.plan.settleBudget(c, k.used)
 	}
 	if err == nil && k.store && resp != nil && len(resp.Choices) > 0 && (!k.stream || resp.Choices[0].FinishReason != "") {
 		stored := resp

@@ -323,22 +323,33 @@ func (c *Client) probe(ctx context.Context, r *ChatRequest, cc *callConfig, want
 // options. The callConfig comes back whenever the options were valid, so that a
 // call that fails here still reports to its WithCallback.
 func (c *Client) begin(ctx context.Context, req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
-	probe := req
-	if probe == nil {
-		probe = &ChatRequest{}
-	}
-	r, cc, err := c.prepare(probe, opts)
+	cc, err := c.callOptions(opts)
 	switch {
-	case cc == nil:
+	case err != nil:
 		return nil, nil, err // a bad option
-	case ctx == nil:
-		return nil, cc, &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
-	case c.closed.Load():
-		return nil, cc, ErrClientClosed
 	case req == nil:
-		return nil, cc, &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+		if err = c.usable(ctx); err == nil {
+			err = &RequestError{Field: "request", Reason: "nil *ChatRequest"}
+		}
+		return nil, cc, err
+	}
+	r, err := c.prepare(req, cc)
+	if uerr := c.usable(ctx); uerr != nil {
+		return nil, cc, uerr
 	}
 	return r, cc, err
+}
+
+// usable checks what every call needs before its request: a context, and a
+// client that is not closed.
+func (c *Client) usable(ctx context.Context) error {
+	switch {
+	case ctx == nil:
+		return &RequestError{Field: "ctx", Reason: "nil context.Context; use context.Background()"}
+	case c.closed.Load():
+		return ErrClientClosed
+	}
+	return nil
 }
 
 // fromCache marks a cached response.
@@ -350,26 +361,33 @@ func (c *Client) fromCache(resp *ChatResponse) *ChatResponse {
 	return resp
 }
 
-// prepare copies req, applies call options and defaults, and validates it.
-func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *callConfig, error) {
-	cc := &defaultCall
-	if len(opts) > 0 {
-		cc = &callConfig{priority: DefaultPriority}
-		for _, o := range opts {
-			if o == nil {
-				continue
-			}
-			if err := o(cc); err != nil {
-				return nil, nil, err
-			}
+// callOptions applies opts to a call's configuration; an invalid option is
+// refused with its error.
+func (c *Client) callOptions(opts []CallOption) (*callConfig, error) {
+	if len(opts) == 0 {
+		return &defaultCall, nil
+	}
+	cc := &callConfig{priority: DefaultPriority}
+	for _, o := range opts {
+		if o == nil {
+			continue
 		}
-		if cc.progress != nil && !cc.inBatch {
-			return nil, nil, &RequestError{Field: "WithProgress", Reason: "applies to ChatBatch only; a single call reports through WithCallback"}
+		if err := o(cc); err != nil {
+			return nil, err
 		}
 	}
+	if cc.progress != nil && !cc.inBatch {
+		return nil, &RequestError{Field: "WithProgress", Reason: "applies to ChatBatch only; a single call reports through WithCallback"}
+	}
+	return cc, nil
+}
+
+// prepare copies req, applies the call's configuration and defaults, and
+// validates it.
+func (c *Client) prepare(req *ChatRequest, cc *callConfig) (*ChatRequest, error) {
 	model, list, err := c.models(req, cc)
 	if err != nil {
-		return nil, cc, err
+		return nil, err
 	}
 	r := req
 	if model != r.Model || !slices.Equal(list, r.Models) || cc.maxTokens != nil || cc.temperature != nil {
@@ -386,9 +404,9 @@ func (c *Client) prepare(req *ChatRequest, opts []CallOption) (*ChatRequest, *ca
 		}
 	}
 	if err := validateRequest(r); err != nil {
-		return nil, cc, err // cc still carries the callback
+		return nil, err
 	}
-	return r, cc, nil
+	return r, nil
 }
 
 // models is the model a call is for and, when it accepts several, their list

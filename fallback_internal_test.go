@@ -51,7 +51,7 @@ func TestListWaitsInEveryQueue(t *testing.T) {
 			go func() {
 				g, err := s.acquire(ctx, w)
 				assert.NoError(t, err)
-				got <- admission{g, time.Since(start)}
+				got <- admission{deref(g), time.Since(start)}
 			}()
 			synctest.Wait()
 		}
@@ -106,7 +106,7 @@ func TestListNotRefusedForAQueueItDoesNotHead(t *testing.T) {
 			defer close(done)
 			g, err := s.acquire(ctx, ahead)
 			if err == nil {
-				s.finish(g, outcome{counted: true})
+				s.finish(*g, outcome{counted: true})
 			}
 		}()
 		defer func() { <-done }()
@@ -120,7 +120,7 @@ func TestListNotRefusedForAQueueItDoesNotHead(t *testing.T) {
 			return
 		}
 		assert.Equal(t, "b", g.model)
-		s.finish(g, outcome{counted: true})
+		s.finish(*g, outcome{counted: true})
 	})
 }
 
@@ -140,7 +140,7 @@ func TestDeferralFollowsTheEarlierModel(t *testing.T) {
 		one := func(model string) grant {
 			g, err := s.acquire(ctx, newWaiter(5, model, 0))
 			require.NoError(t, err)
-			return g
+			return deref(g)
 		}
 		onA, onC := one("a"), one("c") // in flight
 		s.mu.Lock()
@@ -163,7 +163,7 @@ func TestDeferralFollowsTheEarlierModel(t *testing.T) {
 		start := time.Now()
 		go func() {
 			g, err := s.acquire(ctx, list)
-			got <- result{g, err, time.Since(start)}
+			got <- result{deref(g), err, time.Since(start)}
 		}()
 		synctest.Wait()
 
@@ -191,4 +191,12 @@ func TestDeferralFollowsTheEarlierModel(t *testing.T) {
 		}
 		s.finish(onA, outcome{})
 	})
+}
+
+// deref is the grant g points to, or the zero grant for none.
+func deref(g *grant) grant {
+	if g == nil {
+		return grant{}
+	}
+	return *g
 }

@@ -2,7 +2,6 @@ package groq
 
 import (
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -145,7 +144,7 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	s.rr = (qi + 1) % len(s.quotas)
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
-	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
+	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent}
 	if s.shared != nil {
 		g.sharedReq = QuotaRequest{Quota: s.sharedName(q), Model: w.model, Limits: b.limits(), Burst: b.bursts(),
 			Tokens: w.tokens, Priority: w.priority}

@@ -228,8 +228,8 @@ func (s *scheduler) sharedName(q *quota) string {
 
 // sharedAdmit asks the store to admit g, just before it is sent. It returns nil to
 // send; a failure with requeue when the store (or, while it does not answer, this
-// process's share) refused: g is settled and its quota held back in this process
-// for the wait; a final failure when the store could not answer and the client
+// process's share) refused: g's quota is held back in this process for the wait
+// (the call then settles g as never sent); a final failure when the store could not answer and the client
 // fails closed. What this process sent while the store did not answer is charged
 // to it before it is asked again.
 func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
@@ -245,13 +245,11 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 		d, err = sh.store.Take(ctx, g.sharedReq)
 	}
 	if err != nil && ctx.Err() != nil { // the caller gave up: not the store's failure
-		c.sched.finish(*g, outcome{})
 		return &failure{err: c.ctxError(ctx, g.model, nil), final: true}
 	}
 	if err != nil {
 		sh.failed(op, err)
 		if sh.failClosed {
-			c.sched.finish(*g, outcome{})
 			return &failure{err: &QuotaStoreError{Op: op, Err: err}, final: true}
 		}
 		return c.outageAdmit(g)
@@ -265,9 +263,9 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 		g.sharedOK = true
 		return nil
 	}
-	// Hold the quota first, so that giving the slot back admits no other call on it.
+	// Hold the quota before the call settles g, so that giving the slot back admits
+	// no other call on it.
 	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
-	c.sched.finish(*g, outcome{})
 	return &failure{requeue: true}
 }
 
@@ -282,7 +280,6 @@ func (c *Client) outageAdmit(g *grant) *failure {
 		return nil
 	}
 	c.sched.coolNow(*g, time.Now().Add(wait+sh.margin), false)
-	c.sched.finish(*g, outcome{})
 	return &failure{requeue: true}
 }
 

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -74,7 +73,8 @@ func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
 }
 
 // grant is an admission: a quota, a key and a concurrency slot, with the tokens
-// reserved. finish must be called exactly once.
+// reserved. It is settled once: by finish, called from one place (call.settle),
+// or by the scheduler itself for a waiter that gave up as it was admitted.
 type grant struct {
 	quota     int
 	keyIndex  int
@@ -84,7 +84,6 @@ type grant struct {
 	reserved  int
 	quotaName string       // for events and logs
 	sent      sendLevels   // the buckets before the reservation, for learning from a 429
-	settled   *atomic.Bool // set by the first finish: a grant is settled once
 	sharedReq QuotaRequest // with a QuotaStore: the request to it
 	sharedOK  bool         // the QuotaStore admitted it: settle it there too
 	owed      *owed        // sent while the QuotaStore did not answer: what it owes the store
@@ -147,11 +146,11 @@ func (s *scheduler) contextWindow(model string) int {
 // until it is admitted, its context ends, or the wait for capacity would pass the
 // context's deadline or the maximum delay, in which case it returns a local
 // *RateLimitError at once.
-func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
+func (s *scheduler) acquire(ctx context.Context, w *waiter) (*grant, error) {
 	s.mu.Lock()
 	if err := s.join(w); err != nil {
 		s.mu.Unlock()
-		return grant{}, err
+		return nil, err
 	}
 	var timer *time.Timer
 	locked := true
@@ -165,7 +164,7 @@ func (s *scheduler) acquire(ctx context.Context, w *waiter) (grant, error) {
 			if !locked {
 				s.mu.Lock()
 			}
-			if g := w.grant; g != nil && g.settled.CompareAndSwap(false, true) {
+			if g := w.grant; g != nil {
 				s.settle(s.now(), *g, outcome{})
 				w.grant = nil
 			}
@@ -223,20 +222,19 @@ func (s *scheduler) join(w *waiter) error {
 // admitted says whether w's wait is over: admitted (its grant), refused by
 // dispatch, or given up (client closed, context ended). A waiter that gave up has
 // left the queue. s.mu is held.
-func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g grant, done bool, err error) {
+func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g *grant, done bool, err error) {
 	if gp := w.grant; gp != nil {
 		err := ctx.Err() // before the grant leaves w: a panic here must find it
 		w.grant = nil
 		if err != nil { // admitted just as it gave up
-			gp.settled.Store(true)
 			s.settle(now, *gp, outcome{})
-			return grant{}, true, err
+			return nil, true, err
 		}
-		return *gp, true, nil
+		return gp, true, nil
 	}
 	if err := w.err; err != nil {
 		w.err = nil
-		return grant{}, true, err
+		return nil, true, err
 	}
 	err = ctx.Err()
 	if s.closed {
@@ -244,9 +242,9 @@ func (s *scheduler) admitted(ctx context.Context, w *waiter, now time.Time) (g g
 	}
 	if err != nil {
 		s.leave(w)
-		return grant{}, true, err
+		return nil, true, err
 	}
-	return grant{}, false, nil
+	return nil, false, nil
 }
 
 // arm sets the timer of w for the ready time of the head next names (w heading
@@ -335,12 +333,8 @@ func (s *scheduler) wrote(g grant) {
 	s.mu.Unlock()
 }
 
-// finish settles an admitted request and frees its slot. A grant is settled once:
-// later calls do nothing (a panic's cleanup may come after a regular finish).
+// finish settles an admitted request and frees its slot.
 func (s *scheduler) finish(g grant, o outcome) {
-	if g.settled != nil && !g.settled.CompareAndSwap(false, true) {
-		return
-	}
 	s.mu.Lock()
 	now := s.now()
 	l := s.settle(now, g, o)

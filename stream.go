@@ -56,12 +56,12 @@ func replayStream(resp *ChatResponse) *Stream {
 // Stream is not safe for concurrent use. Close releases the connection, the
 // concurrency slot and the token reservation; it is safe to call more than once.
 type Stream struct {
-	c     *Client
-	ctx   context.Context
-	res   *attemptResult
-	sse   *sseReader
-	g     grant
-	start time.Time
+	c        *Client
+	ctx      context.Context
+	res      *attemptResult
+	sse      *sseReader
+	reserved int // the tokens its admission reserved
+	start    time.Time
 
 	first  *ChatChunk // read before the stream was handed out
 	cur    *ChatChunk
@@ -110,9 +110,9 @@ func (e *StreamError) Unwrap() error { return e.Err }
 //
 // The stream ends the call when it ends, which can be here already (an answer of
 // one event).
-func (k *call) openStream(res *attemptResult, g grant, meta ResponseMeta) error {
+func (k *call) openStream(res *attemptResult, meta ResponseMeta) error {
 	c, model := k.c, k.model
-	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), g: g, start: k.start, Meta: meta, model: model, call: k}
+	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), reserved: k.held.reserved, start: k.start, Meta: meta, model: model, call: k}
 	chunk, done, err := st.read()
 	res.firstByte()
 	if err == nil && c.obs.on {
@@ -124,7 +124,7 @@ func (k *call) openStream(res *attemptResult, g grant, meta ResponseMeta) error 
 		res.release()
 		return err
 	}
-	k.st = st
+	k.st, k.requestID = st, meta.RequestID
 	switch {
 	case err != nil:
 		st.fail(err)
@@ -361,11 +361,8 @@ func (s *Stream) end() {
 	if s.res != nil { // a replay holds nothing
 		s.res.resp.Body.Close()
 		s.res.release()
-		used := usedTokens(s.usage, s.g.reserved)
-		s.c.sched.finish(s.g, outcome{counted: true, used: countedTokens(s.usage, s.g.reserved), info: s.res.info})
-		if k != nil {
-			k.usage, k.used = s.usage, used
-		}
+		k.usage, k.used = s.usage, usedTokens(s.usage, s.reserved)
+		k.settle(outcome{counted: true, used: countedTokens(s.usage, s.reserved), info: s.res.info})
 	}
 	if k == nil {
 		return

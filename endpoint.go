@@ -1,0 +1,80 @@
+package groq
+
+import (
+	"log/slog"
+	"time"
+)
+
+// endpoint is one of the API's services as a call sees it: what its request
+// costs, what an attempt sends and how a 2xx answer is read. Everything else
+// (the queue, admission, the retry loop, settling, the end) is the call's, the
+// same for every endpoint (call.go). The endpoints are a chat completion, a chat
+// stream (stream.go) and the audio services (audio.go).
+type endpoint interface {
+	// plan is step 1: what the request costs, refused when no quota could ever
+	// admit it. The budget hold it takes is the call's to settle.
+	plan(k *call) (*callPlan, error)
+	// wire is what an attempt with g sends.
+	wire(k *call, g *grant) wireRequest
+	// read reads a 2xx answer res. It returns the answer (nil for an endpoint
+	// whose answer is not a chat completion) and the outcome that settles the
+	// attempt's grant. open says that the answer was handed over unread (a
+	// stream): whoever holds it settles the grant when it ends (call.settle). An
+	// error that is not a *decodeError is a transport failure, retried.
+	read(k *call, res *attemptResult, meta ResponseMeta) (resp *ChatResponse, o outcome, open bool, err error)
+}
+
+// completion is the chat completions endpoint, answered whole.
+type completion struct{}
+
+func (completion) plan(k *call) (*callPlan, error) { return k.planChat() }
+
+func (completion) wire(k *call, g *grant) wireRequest {
+	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: "application/json"}
+}
+
+// read decodes a complete answer.
+func (completion) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+	data, err := res.readAll()
+	if err != nil {
+		return nil, outcome{}, false, err // a body cut mid-way: a transport failure, retried
+	}
+	reserved := k.held.reserved
+	resp := new(ChatResponse)
+	// Decoded as the alias, not through UnmarshalJSON: one pass over the bytes.
+	resp.Extra, err = decodeKeeping(data, (*chatResponseAlias)(resp))
+	if err == nil && resp.ID == "" && resp.Object == "" && resp.Choices == nil { // {} or null
+		err = errNotACompletion
+	}
+	if err != nil {
+		return nil, outcome{counted: true, used: reserved, info: res.info}, false, &decodeError{requestID: meta.RequestID, err: err}
+	}
+	k.usage, k.used = resp.Usage, usedTokens(resp.Usage, reserved)
+	meta.Latency, meta.Queued = time.Since(k.start), k.waited
+	if meta.RequestID == "" && resp.XGroq != nil {
+		meta.RequestID = resp.XGroq.ID
+	}
+	resp.Meta, k.requestID = meta, meta.RequestID
+	resp.body = data
+	k.c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", k.held.keyIndex),
+		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
+	return resp, outcome{counted: true, used: countedTokens(resp.Usage, reserved), info: res.info}, false, nil
+}
+
+// chatStream is the chat completions endpoint, streamed: an attempt succeeds once
+// the first event has arrived, and the stream settles the grant when it ends.
+type chatStream struct{}
+
+func (chatStream) plan(k *call) (*callPlan, error) { return k.planChat() }
+
+func (chatStream) wire(k *call, g *grant) wireRequest {
+	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: "text/event-stream", stream: true}
+}
+
+func (chatStream) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+	meta.Queued = k.waited
+	if err := k.openStream(res, meta); err != nil {
+		return nil, outcome{}, false, err
+	}
+	return nil, outcome{}, true, nil
+}
