@@ -130,6 +130,7 @@ type Speech struct {
 // audioEndpoint is an audio endpoint (speech to text, text to speech) as a call sees it:
 // where it goes, how its body is sent, its cost, and what to do with the answer.
 type audioEndpoint struct {
+	chat               // named and retried as a chat call is
 	path        string // under the base URL
 	contentType string
 	accept      string
@@ -179,7 +180,7 @@ func (a *audioEndpoint) read(k *call, res *attemptResult, meta ResponseMeta) (*C
 	used, err := a.answer(data, res.header, meta)
 	o := outcome{counted: true, used: used, info: res.info}
 	if err != nil {
-		return nil, o, false, &decodeError{requestID: meta.RequestID, err: err}
+		return nil, o, false, finalError{&decodeError{requestID: meta.RequestID, err: err}}
 	}
 	return nil, o, false, nil
 }

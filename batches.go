@@ -184,7 +184,7 @@ func (c *Client) WaitBatch(ctx context.Context, id string, every time.Duration, 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return b, restCtxError(ctx, "waiting for batch "+id, nil)
+			return b, endedError(ctx, "waiting for batch "+id, nil)
 		case <-c.done:
 			t.Stop()
 			return b, ErrClientClosed

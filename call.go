@@ -33,6 +33,7 @@ type call struct {
 	r      *ChatRequest // a chat call's request, validated, with the call options applied
 	cc     *callConfig
 	stream bool // the answer is read as it arrives
+	quiet  bool // no quota counts it: the observer, the logs and Status do not follow it
 	start  time.Time
 	body   []byte               // the request's JSON, sent on every attempt
 	bodies map[string][]byte    // with a list of models: each model's body, once encoded
@@ -142,6 +143,7 @@ type callPlan struct {
 	reserve    int  // tokens to reserve in the buckets
 	cost       int  // tokens the daily budget holds
 	budgetHold budgetHold
+	free       bool // no quota counts the request: admitted at once, with the organization's key
 }
 
 // planChat is step 1 of a chat call, for its model or its list of models.
@@ -268,6 +270,10 @@ func (k *call) onPanic() {
 // with the reason the retry was not attempted.
 func (k *call) admit() error {
 	c, model := k.c, k.model
+	if k.plan.free {
+		k.held = &grant{free: true, keyIndex: -1, key: c.sched.orgKey()}
+		return nil
+	}
 	queued := time.Now()
 	if c.obs.on {
 		c.obs.queued(k.ctx, QueuedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt})
@@ -297,7 +303,7 @@ func (k *call) admit() error {
 		}
 	}
 	if k.ctx.Err() != nil {
-		return c.ctxError(k.ctx, model, k.lastErr)
+		return k.ctxError(k.lastErr)
 	}
 	return err
 }
@@ -309,7 +315,9 @@ func (k *call) admit() error {
 func (k *call) settle(o outcome) {
 	if g := k.held; g != nil {
 		k.held = nil
-		k.c.sched.finish(*g, o)
+		if !g.free {
+			k.c.sched.finish(*g, o)
+		}
 	}
 }
 
@@ -318,7 +326,7 @@ func (k *call) settle(o outcome) {
 func (k *call) retry(f *failure) error {
 	c := k.c
 	if k.ctx.Err() != nil && !f.final {
-		return c.ctxError(k.ctx, k.model, k.lastErr)
+		return k.ctxError(k.lastErr)
 	}
 	k.lastErr = f.err
 	if rl, ok := f.err.(*RateLimitError); ok && f.cooled {
@@ -354,7 +362,7 @@ func (k *call) try() (*ChatResponse, *failure) {
 			k.toldLimited(g, o, f)
 		}
 	}
-	if !k.c.obs.on || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
+	if !k.c.obs.on || k.quiet || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
 		return resp, f
 	}
 	e := AttemptEvent{Model: k.model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
@@ -372,35 +380,50 @@ func (k *call) try() (*ChatResponse, *failure) {
 	return resp, f
 }
 
+// clear says whether g's request may be sent now: nil when it may, else why not
+// (a quota that cooled down since, or the QuotaStore's refusal). A request no
+// quota counts may always be sent.
+func (k *call) clear(g *grant) *failure {
+	c := k.c
+	switch {
+	case g.free:
+		return nil
+	case !c.sched.handOver(*g): // another call's 429 arrived since this one was admitted
+		return &failure{requeue: true}
+	case c.sched.shared != nil: // the processes' shared buckets must admit it too
+		return c.sharedAdmit(k.ctx, g)
+	}
+	return nil
+}
+
 // send makes the attempt with g. It returns the answer (or, for a stream, nil
 // with open set: the answer was handed over), or what failed, and the outcome to
 // settle g with.
 func (k *call) send(g *grant) (*ChatResponse, outcome, *failure, bool) {
 	c := k.c
-	if !c.sched.handOver(*g) { // another call's 429 arrived since this one was admitted
-		return nil, outcome{}, &failure{requeue: true}, false
-	}
-	if c.sched.shared != nil { // the processes' shared buckets must admit it too
-		if f := c.sharedAdmit(k.ctx, g); f != nil {
-			return nil, outcome{}, f, false
-		}
+	if f := k.clear(g); f != nil {
+		return nil, outcome{}, f, false
 	}
 	res, err := c.post(k.ctx, *g, k.ep.wire(k, g))
 	if err == nil && res.status/100 == 2 {
 		meta := ResponseMeta{RequestID: res.header.Get("X-Request-Id"), Attempts: k.attempt, KeyIndex: g.keyIndex, RateLimit: res.info}
 		resp, o, open, rerr := k.ep.read(k, res, meta)
-		var de *decodeError
+		var fe finalError
 		switch {
 		case rerr == nil:
 			return resp, o, nil, open
-		case errors.As(rerr, &de):
-			return nil, o, &failure{err: rerr, final: true}, false
+		case errors.As(rerr, &fe):
+			return nil, o, &failure{err: fe.error, final: true}, false
 		}
 		err = rerr // nothing reached the caller yet: retried
 	}
 	if err != nil { // the connection failed: the server may have counted it, unless it never got it
-		c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-		return nil, outcome{counted: !neverSent(err), used: g.reserved}, &failure{err: err}, false
+		if !k.quiet {
+			c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
+		}
+		// A call that creates something is not sent again once it may have arrived.
+		final := k.ep.creating() && !neverConnected(err) && k.ctx.Err() == nil
+		return nil, outcome{counted: !neverSent(err), used: g.reserved}, &failure{err: err, final: final}, false
 	}
 	o, f := k.refused(*g, res)
 	return nil, o, f, false
@@ -413,10 +436,14 @@ func (k *call) refused(g grant, res *attemptResult) (outcome, *failure) {
 	apiErr := parseAPIError(res.status, res.header, res.body)
 	apiErr.redact(c.redact)
 	wait, hasWait := serverWait(res.header, res.status, apiErr.Message, res.at)
-	f := &failure{err: apiErr, final: !retryableStatus(res.status, res.header)}
+	f := &failure{err: apiErr, final: !retryableStatus(res.status, res.header) || (k.ep.creating() && !notActedOn(res.status))}
 	// Server errors are not billed; other client errors count as a request.
 	o := outcome{counted: res.status < 500 && res.status != 498, info: res.info}
-	switch res.status {
+	status := res.status
+	if g.free {
+		status = 0 // no quota: a 429's wait is slept, like a 5xx's
+	}
+	switch status {
 	case http.StatusTooManyRequests:
 		o = k.limited(apiErr, res, wait, hasWait)
 		wait = o.coolUntil.Sub(res.at)
@@ -435,8 +462,10 @@ func (k *call) refused(g grant, res *attemptResult) (outcome, *failure) {
 			f.limit = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}
 		}
 	}
-	c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
-		slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
+	if !k.quiet {
+		c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
+			slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
+	}
 	return o, f
 }
 
@@ -491,6 +520,9 @@ func (k *call) pause(f *failure) error {
 		status = apiErr.StatusCode
 	}
 	announce := func(reason string, d time.Duration) {
+		if k.quiet {
+			return
+		}
 		c.recent.add(model, time.Now(), eventRetry)
 		if c.obs.on {
 			c.obs.retry(k.ctx, RetryEvent{Model: model, Attempt: k.attempt, Reason: reason, Status: status, Delay: d})
@@ -503,7 +535,7 @@ func (k *call) pause(f *failure) error {
 	case f.serverWait > 0:
 		announce("server_wait", f.serverWait)
 		f.limit.KeyIndex = f.keyIndex
-		return c.sleep(k.ctx, f.serverWait, "chat "+model, f.limit)
+		return c.sleep(k.ctx, f.serverWait, k.ep.what(k), f.limit)
 	}
 	k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 	reason := "transport"
@@ -511,9 +543,9 @@ func (k *call) pause(f *failure) error {
 		reason = "status"
 	}
 	announce(reason, k.backoff)
-	err := c.sleep(k.ctx, k.backoff, "chat "+model, nil)
+	err := c.sleep(k.ctx, k.backoff, k.ep.what(k), nil)
 	if err != nil && !errors.Is(err, ErrClientClosed) && k.ctx.Err() != nil {
-		return c.ctxError(k.ctx, model, f.err)
+		return k.ctxError(f.err)
 	}
 	return err
 }
@@ -636,9 +668,18 @@ func (c *Client) sleep(ctx context.Context, d time.Duration, what string, limit 
 	}
 }
 
+// ctxError is the error of a chat call to model whose context ended, with its
+// last failure.
 func (c *Client) ctxError(ctx context.Context, model string, last error) error {
+	return endedError(ctx, "chat "+model, last)
+}
+
+// ctxError is the error of k when its context ended, with its last failure.
+func (k *call) ctxError(last error) error { return endedError(k.ctx, k.ep.what(k), last) }
+
+func endedError(ctx context.Context, what string, last error) error {
 	if last != nil {
-		return fmt.Errorf("groq: chat %s: %w (last failure: %v)", model, ctx.Err(), last)
+		return fmt.Errorf("groq: %s: %w (last failure: %v)", what, ctx.Err(), last)
 	}
-	return fmt.Errorf("groq: chat %s: %w", model, ctx.Err())
+	return fmt.Errorf("groq: %s: %w", what, ctx.Err())
 }

@@ -20,12 +20,28 @@ type endpoint interface {
 	// whose answer is not a chat completion) and the outcome that settles the
 	// attempt's grant. open says that the answer was handed over unread (a
 	// stream): whoever holds it settles the grant when it ends (call.settle). An
-	// error that is not a *decodeError is a transport failure, retried.
+	// error that is not a finalError is a transport failure, retried.
 	read(k *call, res *attemptResult, meta ResponseMeta) (resp *ChatResponse, o outcome, open bool, err error)
+	// what names the call in errors ("chat llama-3.1-8b-instant", "GET /files").
+	what(k *call) string
+	// creating says that a request creates something (a file, a batch): once it
+	// may have reached the server, it is not sent again.
+	creating() bool
 }
 
+// finalError marks an error from reading an answer that is not retried: the
+// server did answer. The call's error is the one it wraps.
+type finalError struct{ error }
+
+// chat names a chat call (and an audio call: its errors read as a chat's).
+type chat struct{}
+
+func (chat) what(k *call) string { return "chat " + k.model }
+
+func (chat) creating() bool { return false }
+
 // completion is the chat completions endpoint, answered whole.
-type completion struct{}
+type completion struct{ chat }
 
 func (completion) plan(k *call) (*callPlan, error) { return k.planChat() }
 
@@ -47,7 +63,7 @@ func (completion) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatRes
 		err = errNotACompletion
 	}
 	if err != nil {
-		return nil, outcome{counted: true, used: reserved, info: res.info}, false, &decodeError{requestID: meta.RequestID, err: err}
+		return nil, outcome{counted: true, used: reserved, info: res.info}, false, finalError{&decodeError{requestID: meta.RequestID, err: err}}
 	}
 	k.usage, k.used = resp.Usage, usedTokens(resp.Usage, reserved)
 	meta.Latency, meta.Queued = time.Since(k.start), k.waited
@@ -63,7 +79,7 @@ func (completion) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatRes
 
 // chatStream is the chat completions endpoint, streamed: an attempt succeeds once
 // the first event has arrived, and the stream settles the grant when it ends.
-type chatStream struct{}
+type chatStream struct{ chat }
 
 func (chatStream) plan(k *call) (*callPlan, error) { return k.planChat() }
 

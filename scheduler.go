@@ -87,6 +87,7 @@ type grant struct {
 	sharedReq QuotaRequest // with a QuotaStore: the request to it
 	sharedOK  bool         // the QuotaStore admitted it: settle it there too
 	owed      *owed        // sent while the QuotaStore did not answer: what it owes the store
+	free      bool         // no quota counts it (files, batches, models): nothing to settle or cool
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,

@@ -19,14 +19,16 @@ import (
 // This file is one HTTP attempt on the wire: the request with its key, the answer
 // read within bounds, and errors that can never carry a key.
 
-// wireRequest is what one attempt sends: a POST of body to url.
+// wireRequest is what one attempt sends: body to url, with method (POST when
+// empty).
 type wireRequest struct {
-	url, contentType, accept string
-	body                     []byte           // sent again from the start on every attempt
-	bodyFrom                 func() io.Reader // when set, the body instead (bodyLen bytes), opened for each attempt
-	bodyLen                  int64
-	stream                   bool // the attempt timeout ends at the first event
-	seconds                  bool // the model's cost is seconds of audio: token headers are not its own
+	method, url, contentType, accept string
+	body                             []byte           // sent again from the start on every attempt
+	bodyFrom                         func() io.Reader // when set, the body instead (bodyLen bytes), opened for each attempt
+	bodyLen                          int64
+	stream                           bool // the attempt timeout ends at the first event
+	seconds                          bool // the model's cost is seconds of audio: token headers are not its own
+	untimed                          bool // the attempt timeout does not apply (files, batches, models)
 }
 
 // attemptResult is one HTTP attempt's response. For a 2xx, body is unread and open
@@ -60,7 +62,7 @@ func (r *attemptResult) readAll() ([]byte, error) {
 func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResult, error) {
 	actx, cancel := context.WithCancel(ctx)
 	release, firstByte := cancel, func() {}
-	if d := c.cfg.attemptTimeout; d > 0 {
+	if d := c.cfg.attemptTimeout; d > 0 && !w.untimed {
 		t := time.AfterFunc(d, cancel)
 		release = func() { t.Stop(); cancel() }
 		if w.stream {
@@ -71,7 +73,11 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 	if g.sent.nearFull { // when it reaches the server may matter: see modelBuckets.wrote
 		tctx = httptrace.WithClientTrace(actx, c.sched.writeTrace(g))
 	}
-	req, err := http.NewRequestWithContext(tctx, http.MethodPost, w.url, bytes.NewReader(w.body))
+	method := w.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(tctx, method, w.url, bytes.NewReader(w.body))
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("groq: building the request: %w", err)
@@ -81,7 +87,9 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(w.bodyFrom()), nil }
 	}
 	req.Header.Set("Authorization", "Bearer "+g.key)
-	req.Header.Set("Content-Type", w.contentType)
+	if w.contentType != "" {
+		req.Header.Set("Content-Type", w.contentType)
+	}
 	req.Header.Set("Accept", w.accept)
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.hc.Do(req)
@@ -90,7 +98,7 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 		return nil, c.transportError(err)
 	}
 	now := time.Now()
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if resp.StatusCode == http.StatusTooManyRequests && !g.free {
 		c.recent.add(g.model, now, eventRateLimited)
 		// Cool the quota down from the header at once, before the body is read:
 		// other calls must not be sent on it while this one is being settled.
