@@ -9,21 +9,26 @@ import (
 	"time"
 )
 
-// A call goes through these steps, each below in this order:
+// A call goes through these steps, each below in this order, whatever its
+// endpoint (endpoint.go: a chat completion or stream, audio, files, batches,
+// models), which says what it costs, what an attempt sends and how a 2xx answer
+// is read:
 //
-//  1. plan: estimate the request's cost (corrected by what the server has counted),
-//     check the context window, hold the daily budget, and check that a quota can
-//     ever admit it;
+//  1. plan (the endpoint's): estimate the request's cost (corrected by what the
+//     server has counted), check the context window, hold the daily budget, and
+//     check that a quota can ever admit it; files, batches and models cost
+//     nothing that is counted;
 //  2. admit (acquire in scheduler.go): wait in the model's queue until a quota has
-//     capacity and a concurrency slot is free;
-//  3. try: send, then read the answer (decode, or open the stream) or classify the
-//     failure (refused), settling the admission with what the server said;
+//     capacity and a concurrency slot is free; the call then holds the grant;
+//  3. try: send, then read the answer (the endpoint's read) or classify the
+//     failure (refused); settle, the one place that settles a grant, settles it
+//     with what the server said (a stream handed over settles it when it ends);
 //  4. pause: before the next attempt, wait as the server asked (or back off); a 429's
 //     wait is enforced by admission instead, as a cooldown of its quota;
 //  5. end: settle the budget, learn the cost, store the answer in the cache, tell
 //     the observer and the callback. It runs once per call, whatever happened.
 
-// call is one chat call through its life, from the checked request to end. It is
+// call is one call through its life, from the checked request to end. It is
 // used by one goroutine at a time: the caller's, then the stream's reader.
 type call struct {
 	c      *Client

@@ -273,3 +273,53 @@ func limitText(n int) string {
 	}
 	return strconv.Itoa(n)
 }
+
+// ErrModelNotFound matches a *ModelNotFoundError.
+var ErrModelNotFound = errors.New("groq: model not found")
+
+// ModelNotFoundError is a model the server does not know, with the names it
+// serves that are closest to it.
+type ModelNotFoundError struct {
+	Model string
+	// Suggestions are the closest names the server serves (Model), or for a chat
+	// call the closest the client knows (its built-in table and configured
+	// limits), closest first; may be empty.
+	Suggestions []string
+	Err         *APIError
+}
+
+func (e *ModelNotFoundError) Error() string {
+	msg := fmt.Sprintf("groq: model %q not found", e.Model)
+	if len(e.Suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(quoteAll(e.Suggestions), " or ") + "?"
+	}
+	return msg
+}
+
+// Is matches ErrModelNotFound.
+func (e *ModelNotFoundError) Is(target error) bool { return target == ErrModelNotFound }
+
+// Unwrap returns the server's 404.
+func (e *ModelNotFoundError) Unwrap() error { return e.Err }
+
+// StreamError is a stream that broke after it had started. It keeps what was
+// received; the stream is never silently replayed.
+type StreamError struct {
+	Err       error  // the cause: an *APIError for an error event, else the read failure
+	Text      string // the content received before the failure
+	RequestID string
+}
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("groq: stream %s broke after %d bytes of text: %v", e.RequestID, len(e.Text), e.Err)
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+func quoteAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}

@@ -3,59 +3,12 @@ package groq
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
 )
-
-// Model is one of the API's models, as GET /models describes it.
-type Model struct {
-	ID            string `json:"id"`
-	Object        string `json:"object,omitempty"`
-	Created       int64  `json:"created,omitempty"`
-	OwnedBy       string `json:"owned_by,omitempty"`
-	Active        bool   `json:"active"`
-	ContextWindow int    `json:"context_window,omitempty"` // tokens, prompt and completion together
-}
-
-// ErrModelNotFound matches a *ModelNotFoundError.
-var ErrModelNotFound = errors.New("groq: model not found")
-
-// ModelNotFoundError is a model the server does not know, with the names it
-// serves that are closest to it.
-type ModelNotFoundError struct {
-	Model string
-	// Suggestions are the closest names the server serves (Model), or for a chat
-	// call the closest the client knows (its built-in table and configured
-	// limits), closest first; may be empty.
-	Suggestions []string
-	Err         *APIError
-}
-
-func (e *ModelNotFoundError) Error() string {
-	msg := fmt.Sprintf("groq: model %q not found", e.Model)
-	if len(e.Suggestions) > 0 {
-		msg += "; did you mean " + strings.Join(quoteAll(e.Suggestions), " or ") + "?"
-	}
-	return msg
-}
-
-// Is matches ErrModelNotFound.
-func (e *ModelNotFoundError) Is(target error) bool { return target == ErrModelNotFound }
-
-// Unwrap returns the server's 404.
-func (e *ModelNotFoundError) Unwrap() error { return e.Err }
-
-func quoteAll(xs []string) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = fmt.Sprintf("%q", x)
-	}
-	return out
-}
 
 // Models lists the models the API serves (GET /models), sorted by id. It is
 // retried like a chat call on 429, 498 and 5xx (obeying the server's wait) and

@@ -89,20 +89,6 @@ type Stream struct {
 // errNoDone is a stream that ended without data: [DONE].
 var errNoDone = errors.New("groq: stream ended before [DONE]")
 
-// StreamError is a stream that broke after it had started. It keeps what was
-// received; the stream is never silently replayed.
-type StreamError struct {
-	Err       error  // the cause: an *APIError for an error event, else the read failure
-	Text      string // the content received before the failure
-	RequestID string
-}
-
-func (e *StreamError) Error() string {
-	return fmt.Sprintf("groq: stream %s broke after %d bytes of text: %v", e.RequestID, len(e.Text), e.Err)
-}
-
-func (e *StreamError) Unwrap() error { return e.Err }
-
 // openStream reads the first event of a 2xx streamed answer into k.st. An error
 // here (the connection broke, the body ended) is returned for the retry loop,
 // which then settles the grant; an error event is the stream's own error, not

@@ -602,3 +602,13 @@ type ToolCallDelta struct {
 	Type     string       `json:"type,omitempty"`
 	Function FunctionCall `json:"function"`
 }
+
+// Model is one of the API's models, as GET /models describes it.
+type Model struct {
+	ID            string `json:"id"`
+	Object        string `json:"object,omitempty"`
+	Created       int64  `json:"created,omitempty"`
+	OwnedBy       string `json:"owned_by,omitempty"`
+	Active        bool   `json:"active"`
+	ContextWindow int    `json:"context_window,omitempty"` // tokens, prompt and completion together
+}
