@@ -390,10 +390,8 @@ func (k *call) send(g grant) (*ChatResponse, *failure) {
 		c.sched.finish(g, outcome{})
 		return nil, &failure{requeue: true}
 	}
-	if c.sched.shared != nil { // the processes' shared buckets must admit it too
-		if f := c.sharedAdmit(k.ctx, &g); f != nil {
-			return nil, f
-		}
+	if f := c.sharedAdmit(k.ctx, &g); f != nil { // the QuotaStore's buckets must admit it too
+		return nil, f
 	}
 	res, err := c.post(k.ctx, g, k.wire(g))
 	if err == nil && res.status/100 == 2 {

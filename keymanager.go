@@ -18,8 +18,8 @@ func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.quotas[g.quota].buckets.of(s.now(), g.model).coolDown(t)
 	s.changed(g.model)
 	s.mu.Unlock()
-	if share && s.shared != nil {
-		s.shareCoolDown(g, t)
+	if share {
+		s.store.coolDown(g, t)
 	}
 }
 
@@ -41,13 +41,13 @@ func (s *scheduler) handOver(g grant) bool {
 
 // quota is a set of keys that share limits: one organization, or one key alone.
 type quota struct {
-	name    string
-	keys    []int // indexes into the client's keys
-	nextKey int   // round-robin among the quota's keys
-	buckets *bucketSet
-	models  map[string]bool // the models it serves; nil: all
-	retired bool            // removed by Reload: serves nothing, settles what it sent
-	shared  string          // its name in a QuotaStore (see sharedName)
+	name      string
+	keys      []int // indexes into the client's keys
+	nextKey   int   // round-robin among the quota's keys
+	buckets   *bucketSet
+	models    map[string]bool // the models it serves; nil: all
+	retired   bool            // removed by Reload: serves nothing, settles what it sent
+	storeName string          // its name in a QuotaStore (see scheduler.storeName)
 }
 
 func (q *quota) serves(model string) bool {
@@ -146,13 +146,7 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
 	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent, settled: new(atomic.Bool)}
-	if s.shared != nil {
-		g.sharedReq = QuotaRequest{Quota: s.sharedName(q), Model: w.model, Limits: b.limits(), Burst: b.bursts(),
-			Tokens: w.tokens, Priority: w.priority}
-		if next := s.groups[w.model]; next != nil && len(next.q) > 0 {
-			g.sharedReq.NextPriority = next.q[0].priority
-		}
-	}
+	g.storeReq = s.store.request(s, q, b, w)
 	return g
 }
 

@@ -42,7 +42,7 @@ type scheduler struct {
 	clock    time.Time // the latest time the buckets were given (see now)
 	log      *slog.Logger
 	obs      *observing // nil in tests that build a scheduler alone
-	shared   *shared    // nil without a QuotaStore
+	store    quotaSync  // the QuotaStore's side, or noStore without one
 }
 
 // now is the scheduler's time for its buckets: the clock read under s.mu, and never
@@ -69,25 +69,25 @@ func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
 	}
 	return &scheduler{
 		keys: keys, quotas: quotas, slots: slots, adaptive: adaptive, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*group{},
-		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger,
+		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger, store: noStore{},
 	}
 }
 
 // grant is an admission: a quota, a key and a concurrency slot, with the tokens
 // reserved. finish must be called exactly once.
 type grant struct {
-	quota     int
-	keyIndex  int
-	key       string // the secret itself, for the Authorization header only
-	url       string // where to send the request
-	model     string
-	reserved  int
-	quotaName string       // for events and logs
-	sent      sendLevels   // the buckets before the reservation, for learning from a 429
-	settled   *atomic.Bool // set by the first finish: a grant is settled once
-	sharedReq QuotaRequest // with a QuotaStore: the request to it
-	sharedOK  bool         // the QuotaStore admitted it: settle it there too
-	owed      *owed        // sent while the QuotaStore did not answer: what it owes the store
+	quota         int
+	keyIndex      int
+	key           string // the secret itself, for the Authorization header only
+	url           string // where to send the request
+	model         string
+	reserved      int
+	quotaName     string       // for events and logs
+	sent          sendLevels   // the buckets before the reservation, for learning from a 429
+	settled       *atomic.Bool // set by the first finish: a grant is settled once
+	storeReq      QuotaRequest // with a QuotaStore: the request to it
+	storeAdmitted bool         // the QuotaStore admitted it: settle it there too
+	owed          *owed        // sent while the QuotaStore did not answer: what it owes the store
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -322,7 +322,7 @@ type outcome struct {
 	limited   *limitSignal  // a 429 that named its limit
 	coolUntil time.Time     // a cooldown to set (zero: none)
 	fitsIn    time.Duration // a 429's message: when the request fits the bucket, when sooner than coolUntil (0: coolUntil)
-	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
+	shareCool bool          // with a QuotaStore: tell it coolUntil (not told yet: it was not read from a header)
 }
 
 // wrote tells g's buckets that its request was written to the server now (see
@@ -346,21 +346,7 @@ func (s *scheduler) finish(g grant, o outcome) {
 	l := s.settle(now, g, o)
 	name := s.quotas[g.quota].name
 	s.mu.Unlock()
-	if g.sharedOK {
-		s.sharedSettle(g, o)
-	} else if g.owed != nil {
-		s.owedSettle(g, o)
-	}
-	if s.shared != nil && o.shareCool && !o.coolUntil.IsZero() {
-		// A 429 whose wait came from its message or from backoff (a header's wait
-		// was shared as soon as it was read): every process waits it too.
-		s.shareCoolDown(g, o.coolUntil)
-	}
-	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
-		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {
-			s.shared.failed("Learn", err)
-		}
-	}
+	s.store.settle(g, o, l)
 	if s.obs != nil && (l.burst > 0 || l.margin > 0 || l.foreign) {
 		e := LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
 		if l.others != nil {
@@ -554,9 +540,7 @@ func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 		qs := q.buckets.of(now, model).snapshot(now)
 		qs.Name, qs.Keys = q.name, append([]int(nil), q.keys...)
 		snap.Quotas = append(snap.Quotas, qs)
-		if s.shared != nil {
-			names = append(names, s.sharedName(q))
-		}
+		names = s.store.appendName(names, s, q)
 	}
 	for p, n := range s.byPrio {
 		if n > 0 {
@@ -564,11 +548,7 @@ func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 		}
 	}
 	s.mu.Unlock()
-	for i, name := range names { // the store is asked outside the lock
-		if u, err := s.shared.store.Usage(context.Background(), name, model, snap.Quotas[i].Limits); err == nil {
-			snap.Quotas[i].Shared = &u
-		}
-	}
+	s.store.usage(model, names, snap.Quotas) // outside the lock
 	return snap
 }
 
