@@ -341,36 +341,61 @@ func (s *scheduler) finish(g grant, o outcome) {
 	if g.settled != nil && !g.settled.CompareAndSwap(false, true) {
 		return
 	}
-	s.mu.Lock()
-	now := s.now()
-	l := s.settle(now, g, o)
-	name := s.quotas[g.quota].name
-	s.mu.Unlock()
+	name, l := s.settleBuckets(g, o)
 	s.store.settle(g, o, l)
+	s.tellLearned(name, g.model, l)
+	s.tellOthers(name, g.model, l.seen, l.others)
+	s.logAboveTable(name, g.model, o, l)
+	s.logLearned(name, g.model, o, l)
+}
+
+// settleBuckets settles g in its quota's buckets with o and frees its slot (see
+// settle); it returns the quota's name and what the buckets learnt. s.mu is not
+// held.
+func (s *scheduler) settleBuckets(g grant, o outcome) (string, lesson) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.settle(s.now(), g, o)
+	return s.quotas[g.quota].name, l
+}
+
+// tellLearned tells the observer what the buckets of quota and model learnt: a
+// depth, a pacing margin, or a refusal that was another program's spending.
+func (s *scheduler) tellLearned(quota, model string, l lesson) {
 	if s.obs != nil && (l.burst > 0 || l.margin > 0 || l.foreign) {
-		e := LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
+		e := LearnedEvent{Quota: quota, Model: model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
 		if l.others != nil {
 			e.Foreign = *l.others
 		}
 		s.obs.learned(e)
 	}
-	s.tellOthers(name, g.model, l.seen, l.others)
-	ctx := context.Background()
-	if l.aboveTable { // the headers of this answer showed it
-		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
-			slog.String("quota", name), slog.String("model", g.model),
-			slog.Int("rpd", o.info.RequestsPerDay), slog.Int("tpm", o.info.TokensPerMinute))
+}
+
+// logAboveTable logs that the headers of an answer (o) showed the organization's
+// limits above the built-in table.
+func (s *scheduler) logAboveTable(quota, model string, o outcome, l lesson) {
+	if !l.aboveTable {
+		return
 	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
+		slog.String("quota", quota), slog.String("model", model),
+		slog.Int("rpd", o.info.RequestsPerDay), slog.Int("tpm", o.info.TokensPerMinute))
+}
+
+// logLearned logs what a 429 (o) taught the buckets of quota and model: a depth,
+// a pacing margin, or that the refusal was another program's spending.
+func (s *scheduler) logLearned(quota, model string, o outcome, l lesson) {
+	ctx := context.Background()
 	switch {
 	case l.burst > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
 	case l.margin > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
 	case l.foreign:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spent this quota; waiting the server's time (nothing learnt of the bucket)",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()),
 			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
 }
