@@ -525,13 +525,13 @@ func (b *modelBuckets) level(now time.Time, k limitKind) float64 {
 type bucketSet struct {
 	limitsFor func(model string) limitSpec
 	margin    time.Duration
-	shared    bool    // a QuotaStore is in use: its members' spending is not foreign
+	withStore bool    // a QuotaStore is in use: its members' spending is not foreign
 	plan      orgPlan // the organization's plan, as its answers showed it
 	models    map[string]*modelBuckets
 }
 
-func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, shared bool) *bucketSet {
-	return &bucketSet{limitsFor: limitsFor, margin: margin, shared: shared, models: map[string]*modelBuckets{}}
+func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, withStore bool) *bucketSet {
+	return &bucketSet{limitsFor: limitsFor, margin: margin, withStore: withStore, models: map[string]*modelBuckets{}}
 }
 
 // of is model's buckets.
@@ -539,7 +539,7 @@ func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
 		b = newModelBuckets(now, m.limitsFor(model), &m.plan, m.margin)
-		b.members.store = m.shared
+		b.members.store = m.withStore
 		m.models[model] = b
 	}
 	return b
