@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// This file builds the quotas (a key, or an organization's keys), chooses the one
-// that serves a request and takes the grant from its buckets, and keeps each
-// quota's cooldowns (shared through the QuotaStore when there is one).
+// This file holds the quotas (a key, or an organization's keys): it builds them,
+// picks the one that can admit a request soonest, takes the grant from its buckets
+// with the key whose turn it is, says where a model's requests go and which key
+// serves the organization's other calls, and holds a quota and model back as soon
+// as a 429 is read (the cooldown itself is kept by its buckets, tokenbucket.go;
+// the QuotaStore is told through the scheduler's quotaSync, quotastore.go).
 
 // coolNow holds g's quota and model back until t: as soon as a 429's header is
-// read (the grant is settled later; share sends the cooldown to the QuotaStore),
-// or for the wait a QuotaStore asked for.
+// read (the grant is settled later; share tells the QuotaStore too, when there is
+// one), or for the wait a QuotaStore asked for.
 func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.mu.Lock()
 	s.quotas[g.quota].buckets.of(s.now(), g.model).coolDown(t)

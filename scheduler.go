@@ -13,11 +13,13 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// This file is the scheduler: its state, admission (acquire), and the settling of
-// an admitted request (finish), which is where a response teaches the buckets.
+// This file is the scheduler: its state, admission (acquire), the settling of an
+// admitted request (finish), which is where a response teaches the buckets, the
+// bound on requests in flight, and the snapshot of a model's capacity.
 
 // scheduler admits calls: it decides who goes next (priority.go), to which quota
-// (keymanager.go) and when (tokenbucket.go). It is safe for concurrent use.
+// (keymanager.go) and when (tokenbucket.go), and keeps its quotas in step with
+// other processes through store (quotastore.go). It is safe for concurrent use.
 type scheduler struct {
 	mu       sync.Mutex
 	groups   map[string]*group // waiters by model; a group is deleted when empty

@@ -8,7 +8,8 @@ import (
 )
 
 // This file holds one quota's buckets for one model: their limiters, what a request
-// reserves and gives back, and when the next request can go. What the buckets
+// reserves and gives back, when the next request can go, its cooldown and its
+// snapshot; and a quota's buckets by model (bucketSet). What the buckets
 // learn from the server (their depth, the pacing margin, others' spending, limits
 // above the built-in table) is in learn.go.
 
@@ -16,7 +17,8 @@ import (
 // whole request.
 const tokenEpsilon = 1e-6
 
-// limitKind names one of a model's four limits.
+// limitKind names one of a model's limits: requests and tokens per minute and per
+// day, and audio seconds per hour and per day.
 type limitKind int
 
 const (
