@@ -222,8 +222,9 @@ type quotaSync interface {
 	usage(model string, names []string, quotas []QuotaSnapshot)
 }
 
-// noStore is quotaSync without a QuotaStore: this process paces alone, and there
-// is nothing to tell anyone.
+// noStore is quotaSync without a QuotaStore: this process paces alone and has
+// nothing to tell anyone. Each method returns at once, with no allocation and no
+// lock: a call without a store pays one interface call per step.
 type noStore struct{}
 
 func (noStore) request(*scheduler, *quota, *modelBuckets, *waiter) QuotaRequest {
@@ -235,7 +236,8 @@ func (noStore) coolDown(grant, time.Time)                                     {}
 func (noStore) appendName(names []string, _ *scheduler, _ *quota) []string    { return names }
 func (noStore) usage(string, []string, []QuotaSnapshot)                       {}
 
-// storeSync is quotaSync through a QuotaStore: the only caller of its methods.
+// storeSync is quotaSync through a QuotaStore, and the only code that calls one
+// (through its outage too, when the store answers again).
 type storeSync struct {
 	storeHealth
 	store      QuotaStore
@@ -282,11 +284,11 @@ func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
 	return f
 }
 
-// admit returns no failure to send g; a failure with requeue when the store (or, while it
-// does not answer, this process's share) refused: g is settled and its quota held
-// back in this process for the wait; a final failure when the store could not
-// answer and the client fails closed. What this process sent while the store did
-// not answer is charged to it before it is asked again.
+// admit returns no failure to send g; a failure with requeue when the store (or,
+// while it does not answer, this process's share) refused: g is settled and its
+// quota held back in this process for the wait; a final failure when the store
+// could not answer and the client fails closed. What this process sent while the
+// store did not answer is charged to it before it is asked again.
 func (ss *storeSync) admit(ctx context.Context, c *Client, g grant) (bool, *owed, *failure) {
 	var d QuotaDecision
 	var op string
