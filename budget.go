@@ -142,12 +142,12 @@ func (b *budget) rollover(now time.Time) {
 	}
 }
 
-// budgetHold is a call's reservation: n tokens, held in the BudgetStore (shared)
+// budgetHold is a call's reservation: n tokens, held in the BudgetStore (inStore)
 // or in this process.
 type budgetHold struct {
-	n      int64
-	shared bool
-	day    string // the store's day the hold was taken in
+	n       int64
+	inStore bool
+	day     string // the store's day the hold was taken in
 }
 
 // reserve holds n tokens for a call, or refuses it. With a BudgetStore the hold is
@@ -165,7 +165,7 @@ func (b *budget) reserve(now time.Time, n int64) (budgetHold, error) {
 			if !ok {
 				return h, &BudgetError{Used: used, Reserved: reserved, Requested: n, Limit: b.limit, ResetAt: b.resetAt(now)}
 			}
-			h.shared, h.day = true, day
+			h.inStore, h.day = true, day
 			return h, nil
 		}
 		b.health.failed("Reserve", err)
@@ -185,7 +185,7 @@ func (b *budget) settle(now time.Time, h budgetHold, used int64) {
 	if b == nil {
 		return
 	}
-	if h.shared {
+	if h.inStore {
 		if err := b.store.Settle(context.Background(), h.day, h.n, used); err != nil {
 			b.health.failed("Settle", err)
 		}

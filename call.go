@@ -395,10 +395,8 @@ func (k *call) clear(g *grant) *failure {
 		return nil
 	case !c.sched.handOver(*g): // another call's 429 arrived since this one was admitted
 		return &failure{requeue: true}
-	case c.sched.shared != nil: // the processes' shared buckets must admit it too
-		return c.sharedAdmit(k.ctx, g)
 	}
-	return nil
+	return c.sharedAdmit(k.ctx, g) // the QuotaStore's buckets must admit it too
 }
 
 // send makes the attempt with g. It returns the answer (or, for a stream, nil

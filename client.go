@@ -101,7 +101,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.obs.set(cfg.observer, cfg.logger)
 	c.sched.obs = &c.obs
 	if cfg.quotaStore != nil {
-		c.sched.shared = newShared(cfg.quotaStore, cfg.quotaStoreFailClosed, cfg.pacingMargin, cfg.logger)
+		c.sched.store = newStoreSync(cfg.quotaStore, cfg.quotaStoreFailClosed, cfg.pacingMargin, cfg.logger)
 	}
 	c.sched.defURL = cfg.baseURL.String() + "/chat/completions"
 	if cfg.fileConfig != nil {

@@ -5,20 +5,23 @@ import (
 	"time"
 )
 
-// This file builds the quotas (a key, or an organization's keys), chooses the one
-// that serves a request and takes the grant from its buckets, and keeps each
-// quota's cooldowns (shared through the QuotaStore when there is one).
+// This file holds the quotas (a key, or an organization's keys): it builds them,
+// picks the one that can admit a request soonest, takes the grant from its buckets
+// with the key whose turn it is, says where a model's requests go and which key
+// serves the organization's other calls, and holds a quota and model back as soon
+// as a 429 is read (the cooldown itself is kept by its buckets, tokenbucket.go;
+// the QuotaStore is told through the scheduler's quotaSync, quotastore.go).
 
 // coolNow holds g's quota and model back until t: as soon as a 429's header is
-// read (the grant is settled later; share sends the cooldown to the QuotaStore),
-// or for the wait a QuotaStore asked for.
+// read (the grant is settled later; share tells the QuotaStore too, when there is
+// one), or for the wait a QuotaStore asked for.
 func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
 	s.mu.Lock()
 	s.quotas[g.quota].buckets.of(s.now(), g.model).coolDown(t)
 	s.changed(g.model)
 	s.mu.Unlock()
-	if share && s.shared != nil {
-		s.shareCoolDown(g, t)
+	if share {
+		s.store.coolDown(g, t)
 	}
 }
 
@@ -40,13 +43,13 @@ func (s *scheduler) handOver(g grant) bool {
 
 // quota is a set of keys that share limits: one organization, or one key alone.
 type quota struct {
-	name    string
-	keys    []int // indexes into the client's keys
-	nextKey int   // round-robin among the quota's keys
-	buckets *bucketSet
-	models  map[string]bool // the models it serves; nil: all
-	retired bool            // removed by Reload: serves nothing, settles what it sent
-	shared  string          // its name in a QuotaStore (see sharedName)
+	name      string
+	keys      []int // indexes into the client's keys
+	nextKey   int   // round-robin among the quota's keys
+	buckets   *bucketSet
+	models    map[string]bool // the models it serves; nil: all
+	retired   bool            // removed by Reload: serves nothing, settles what it sent
+	storeName string          // its name in a QuotaStore (see scheduler.storeName)
 }
 
 func (q *quota) serves(model string) bool {
@@ -145,13 +148,7 @@ func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
 	key := q.keys[q.nextKey%len(q.keys)]
 	q.nextKey++
 	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent}
-	if s.shared != nil {
-		g.sharedReq = QuotaRequest{Quota: s.sharedName(q), Model: w.model, Limits: b.limits(), Burst: b.bursts(),
-			Tokens: w.tokens, Priority: w.priority}
-		if next := s.groups[w.model]; next != nil && len(next.q) > 0 {
-			g.sharedReq.NextPriority = next.q[0].priority
-		}
-	}
+	g.storeReq = s.store.request(s, q, b, w)
 	return g
 }
 

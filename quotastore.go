@@ -198,8 +198,47 @@ func (h *storeHealth) answered() {
 	}
 }
 
-// shared is the scheduler's side of a QuotaStore.
-type shared struct {
+// quotaSync keeps the scheduler's quotas in step with the other processes that
+// share its limits: storeSync does it through a QuotaStore; noStore, the
+// scheduler's value without one, does nothing. Only storeSync (and the outage it
+// keeps) calls a QuotaStore; the store bounds each call with its own timeout.
+type quotaSync interface {
+	// request is the request to put to the store for w, which take reserves on
+	// quota q (b: its buckets for w's model). s.mu is held.
+	request(s *scheduler, q *quota, b *modelBuckets, w *waiter) QuotaRequest
+	// admit asks the store to admit g just before it is sent (see
+	// Client.sharedAdmit). admitted: the store admitted g; owed: g is sent under
+	// what is owed to the store while it does not answer.
+	admit(ctx context.Context, c *Client, g grant) (admitted bool, owed *owed, f *failure)
+	// settle tells the store what became of g, after the buckets of this process
+	// were settled with o and learnt l.
+	settle(g grant, o outcome, l lesson)
+	// coolDown holds g's quota and model back until t in every process.
+	coolDown(g grant, t time.Time)
+	// appendName appends q's name in the store to names, for usage. s.mu is held.
+	appendName(names []string, s *scheduler, q *quota) []string
+	// usage sets each quota's Shared to what the store's buckets of model hold,
+	// quotas[i] being the one named names[i]. s.mu is not held.
+	usage(model string, names []string, quotas []QuotaSnapshot)
+}
+
+// noStore is quotaSync without a QuotaStore: this process paces alone and has
+// nothing to tell anyone. Each method returns at once, with no allocation and no
+// lock: a call without a store pays one interface call per step.
+type noStore struct{}
+
+func (noStore) request(*scheduler, *quota, *modelBuckets, *waiter) QuotaRequest {
+	return QuotaRequest{}
+}
+func (noStore) admit(context.Context, *Client, grant) (bool, *owed, *failure) { return false, nil, nil }
+func (noStore) settle(grant, outcome, lesson)                                 {}
+func (noStore) coolDown(grant, time.Time)                                     {}
+func (noStore) appendName(names []string, _ *scheduler, _ *quota) []string    { return names }
+func (noStore) usage(string, []string, []QuotaSnapshot)                       {}
+
+// storeSync is quotaSync through a QuotaStore, and the only code that calls one
+// (through its outage too, when the store answers again).
+type storeSync struct {
 	storeHealth
 	store      QuotaStore
 	failClosed bool
@@ -207,88 +246,104 @@ type shared struct {
 	outage     outage // while the store does not answer (outage.go)
 }
 
-func newShared(store QuotaStore, failClosed bool, margin time.Duration, log *slog.Logger) *shared {
-	return &shared{store: store, failClosed: failClosed, margin: margin, storeHealth: storeHealth{log: log,
+func newStoreSync(store QuotaStore, failClosed bool, margin time.Duration, log *slog.Logger) *storeSync {
+	return &storeSync{store: store, failClosed: failClosed, margin: margin, storeHealth: storeHealth{log: log,
 		downMsg: "groq: the quota store does not answer; pacing at this process's share of the limits until it does",
 		upMsg:   "groq: the quota store answers again; what was sent meanwhile is charged to it; limits are shared again"}}
 }
 
-// sharedName is a quota's name in a QuotaStore. s.mu is held.
-func (s *scheduler) sharedName(q *quota) string {
-	if q.shared == "" {
+// storeName is q's name in a QuotaStore, made on first use. s.mu is held.
+func (s *scheduler) storeName(q *quota) string {
+	if q.storeName == "" {
 		if strings.HasPrefix(q.name, "key#") && len(q.keys) == 1 {
 			sum := sha256.Sum256([]byte(s.keys[q.keys[0]]))
-			q.shared = "key:" + hex.EncodeToString(sum[:8])
+			q.storeName = "key:" + hex.EncodeToString(sum[:8])
 		} else {
-			q.shared = "org:" + q.name
+			q.storeName = "org:" + q.name
 		}
 	}
-	return q.shared
+	return q.storeName
 }
 
-// sharedAdmit asks the store to admit g, just before it is sent. It returns nil to
-// send; a failure with requeue when the store (or, while it does not answer, this
-// process's share) refused: g's quota is held back in this process for the wait
-// (the call then settles g as never sent); a final failure when the store could not answer and the client
-// fails closed. What this process sent while the store did not answer is charged
-// to it before it is asked again.
+func (ss *storeSync) request(s *scheduler, q *quota, b *modelBuckets, w *waiter) QuotaRequest {
+	r := QuotaRequest{Quota: s.storeName(q), Model: w.model, Limits: b.limits(), Burst: b.bursts(),
+		Tokens: w.tokens, Priority: w.priority}
+	if next := s.groups[w.model]; next != nil && len(next.q) > 0 {
+		r.NextPriority = next.q[0].priority
+	}
+	return r
+}
+
+// sharedAdmit asks the processes that share g's quota (its QuotaStore) to admit
+// g, just before it is sent: nil to send it (always, without a store), else the
+// failure to return (see storeSync.admit). g is passed to the store by value:
+// through the interface a pointer would put every call's grant on the heap.
 func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
-	sh := c.sched.shared
+	admitted, owed, f := c.sched.store.admit(ctx, c, *g)
+	g.storeAdmitted, g.owed = admitted, owed
+	return f
+}
+
+// admit returns no failure to send g; a failure with requeue when the store (or,
+// while it does not answer, this process's share) refused: g's quota is held
+// back in this process for the wait (the call then settles g as never sent); a final failure when the store
+// could not answer and the client fails closed. What this process sent while the
+// store did not answer is charged to it before it is asked again.
+func (ss *storeSync) admit(ctx context.Context, c *Client, g grant) (bool, *owed, *failure) {
 	var d QuotaDecision
 	var op string
 	var err error
-	if sh.outage.pending.Load() {
-		op, err = sh.outage.chargeBack(context.Background(), sh.store)
+	if ss.outage.pending.Load() {
+		op, err = ss.outage.chargeBack(context.Background(), ss.store)
 	}
 	if err == nil {
 		op = "Take"
-		d, err = sh.store.Take(ctx, g.sharedReq)
+		d, err = ss.store.Take(ctx, g.storeReq)
 	}
 	if err != nil && ctx.Err() != nil { // the caller gave up: not the store's failure
-		return &failure{err: c.ctxError(ctx, g.model, nil), final: true}
+		return false, nil, &failure{err: c.ctxError(ctx, g.model, nil), final: true}
 	}
 	if err != nil {
-		sh.failed(op, err)
-		if sh.failClosed {
-			return &failure{err: &QuotaStoreError{Op: op, Err: err}, final: true}
+		ss.failed(op, err)
+		if ss.failClosed {
+			return false, nil, &failure{err: &QuotaStoreError{Op: op, Err: err}, final: true}
 		}
-		return c.outageAdmit(g)
+		owed, f := ss.outageAdmit(c.sched, g)
+		return false, owed, f
 	}
-	sh.answered()
-	sh.outage.counted(g.sharedReq, d.Members)
+	ss.answered()
+	ss.outage.counted(g.storeReq, d.Members)
 	if d.Spent != nil {
-		c.sched.members(*g, *d.Spent)
+		c.sched.members(g, *d.Spent)
 	}
 	if d.OK {
-		g.sharedOK = true
-		return nil
+		return true, nil, nil
 	}
 	// Hold the quota before the call settles g, so that giving the slot back admits
 	// no other call on it.
-	c.sched.coolNow(*g, time.Now().Add(d.Wait+sh.margin), false)
-	return &failure{requeue: true}
+	c.sched.coolNow(g, time.Now().Add(d.Wait+ss.margin), false)
+	return false, nil, &failure{requeue: true}
 }
 
 // outageAdmit admits g at this process's share of its quota while the store does
-// not answer (g's request and tokens are then owed to the store), or holds the
-// quota back in this process until the share could take it and requeues g.
-func (c *Client) outageAdmit(g *grant) *failure {
-	sh := c.sched.shared
-	wait, d := sh.outage.admit(time.Now(), g.sharedReq)
+// not answer (g's request and tokens are then owed to the store under the owed it
+// returns), or holds the quota back in this process until the share could take it
+// and requeues g.
+func (ss *storeSync) outageAdmit(s *scheduler, g grant) (*owed, *failure) {
+	wait, d := ss.outage.admit(time.Now(), g.storeReq)
 	if d != nil {
-		g.owed = d
-		return nil
+		return d, nil
 	}
-	c.sched.coolNow(*g, time.Now().Add(wait+sh.margin), false)
-	return &failure{requeue: true}
+	s.coolNow(g, time.Now().Add(wait+ss.margin), false)
+	return nil, &failure{requeue: true}
 }
 
-// shareCoolDown tells the store to hold g's quota and model back until t in
-// every process; when it cannot, the cooldown is told once it answers again.
-func (s *scheduler) shareCoolDown(g grant, t time.Time) {
-	if err := s.shared.store.CoolDown(context.Background(), g.sharedReq.Quota, g.model, time.Until(t)); err != nil {
-		s.shared.failed("CoolDown", err)
-		s.shared.outage.cooled(g.sharedReq, t)
+// coolDown tells the store to hold g's quota and model back until t in every
+// process; when it cannot, the cooldown is told once it answers again.
+func (ss *storeSync) coolDown(g grant, t time.Time) {
+	if err := ss.store.CoolDown(context.Background(), g.storeReq.Quota, g.model, time.Until(t)); err != nil {
+		ss.failed("CoolDown", err)
+		ss.outage.cooled(g.storeReq, t)
 	}
 }
 
@@ -309,27 +364,60 @@ func (s *scheduler) members(g grant, spent QuotaSpent) {
 	s.tellOthers(name, g.model, changed, &f)
 }
 
-// sharedSettle tells the store what became of an admitted request.
-func (s *scheduler) sharedSettle(g grant, o outcome) {
-	sh := s.shared
-	ctx := context.Background()
-	used := 0
-	if o.counted {
-		used = o.used
+// settle settles g in the store (or what it owes the store, when it was sent while
+// the store did not answer), then shares a cooldown that was not shared when it
+// was set, then teaches the store the depth l learnt.
+func (ss *storeSync) settle(g grant, o outcome, l lesson) {
+	if g.storeAdmitted {
+		ss.settleAdmitted(g, o)
+	} else if g.owed != nil {
+		ss.settleOwed(g, o)
 	}
-	if err := sh.store.Settle(ctx, g.sharedReq, QuotaSettlement{Reserved: g.reserved, Used: used, Counted: o.counted, Headers: o.info}); err != nil {
-		sh.failed("Settle", err)
+	if o.shareCool && !o.coolUntil.IsZero() {
+		// A 429 whose wait came from its message or from backoff (a header's wait
+		// was shared as soon as it was read): every process waits it too.
+		ss.coolDown(g, o.coolUntil)
+	}
+	if l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
+		if err := ss.store.Learn(context.Background(), g.storeReq.Quota, g.model, l.kind.String(), l.burst); err != nil {
+			ss.failed("Learn", err)
+		}
 	}
 }
 
-// owedSettle corrects what was owed for g, a request sent while the store did not
-// answer; once that was charged to the store, the store is settled instead.
-func (s *scheduler) owedSettle(g grant, o outcome) {
+// settleAdmitted tells the store what became of a request it admitted.
+func (ss *storeSync) settleAdmitted(g grant, o outcome) {
 	used := 0
 	if o.counted {
 		used = o.used
 	}
-	if !s.shared.outage.settled(time.Now(), g.owed, g.reserved, used, o.counted) {
-		s.sharedSettle(g, o)
+	if err := ss.store.Settle(context.Background(), g.storeReq, QuotaSettlement{Reserved: g.reserved, Used: used, Counted: o.counted, Headers: o.info}); err != nil {
+		ss.failed("Settle", err)
+	}
+}
+
+// settleOwed corrects what was owed for g, a request sent while the store did not
+// answer; once that was charged to the store, the store is settled instead.
+func (ss *storeSync) settleOwed(g grant, o outcome) {
+	used := 0
+	if o.counted {
+		used = o.used
+	}
+	if !ss.outage.settled(time.Now(), g.owed, g.reserved, used, o.counted) {
+		ss.settleAdmitted(g, o)
+	}
+}
+
+func (ss *storeSync) appendName(names []string, s *scheduler, q *quota) []string {
+	return append(names, s.storeName(q))
+}
+
+// usage asks the store, with a background context; a quota it cannot tell about
+// is left without.
+func (ss *storeSync) usage(model string, names []string, quotas []QuotaSnapshot) {
+	for i, name := range names {
+		if u, err := ss.store.Usage(context.Background(), name, model, quotas[i].Limits); err == nil {
+			quotas[i].Shared = &u
+		}
 	}
 }

@@ -12,11 +12,13 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// This file is the scheduler: its state, admission (acquire), and the settling of
-// an admitted request (finish), which is where a response teaches the buckets.
+// This file is the scheduler: its state, admission (acquire), the settling of an
+// admitted request (finish), which is where a response teaches the buckets, the
+// bound on requests in flight, and the snapshot of a model's capacity.
 
 // scheduler admits calls: it decides who goes next (priority.go), to which quota
-// (keymanager.go) and when (tokenbucket.go). It is safe for concurrent use.
+// (keymanager.go) and when (tokenbucket.go), and keeps its quotas in step with
+// other processes through store (quotastore.go). It is safe for concurrent use.
 type scheduler struct {
 	mu       sync.Mutex
 	groups   map[string]*group // waiters by model; a group is deleted when empty
@@ -41,7 +43,7 @@ type scheduler struct {
 	clock    time.Time // the latest time the buckets were given (see now)
 	log      *slog.Logger
 	obs      *observing // nil in tests that build a scheduler alone
-	shared   *shared    // nil without a QuotaStore
+	store    quotaSync  // the QuotaStore's side, or noStore without one
 }
 
 // now is the scheduler's time for its buckets: the clock read under s.mu, and never
@@ -68,7 +70,7 @@ func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
 	}
 	return &scheduler{
 		keys: keys, quotas: quotas, slots: slots, adaptive: adaptive, sem: semaphore.NewWeighted(int64(slots)), groups: map[string]*group{},
-		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger,
+		maxQueue: cfg.maxQueue, aging: cfg.aging, maxWait: cfg.maxRetryDelay, urls: map[string]string{}, log: cfg.logger, store: noStore{},
 	}
 }
 
@@ -76,18 +78,18 @@ func newScheduler(keys []string, quotas []*quota, cfg *settings) *scheduler {
 // reserved. It is settled once: by finish, called from one place (call.settle),
 // or by the scheduler itself for a waiter that gave up as it was admitted.
 type grant struct {
-	quota     int
-	keyIndex  int
-	key       string // the secret itself, for the Authorization header only
-	url       string // where to send the request
-	model     string
-	reserved  int
-	quotaName string       // for events and logs
-	sent      sendLevels   // the buckets before the reservation, for learning from a 429
-	sharedReq QuotaRequest // with a QuotaStore: the request to it
-	sharedOK  bool         // the QuotaStore admitted it: settle it there too
-	owed      *owed        // sent while the QuotaStore did not answer: what it owes the store
-	free      bool         // no quota counts it (files, batches, models): nothing to settle or cool
+	quota         int
+	keyIndex      int
+	key           string // the secret itself, for the Authorization header only
+	url           string // where to send the request
+	model         string
+	reserved      int
+	quotaName     string       // for events and logs
+	sent          sendLevels   // the buckets before the reservation, for learning from a 429
+	storeReq      QuotaRequest // with a QuotaStore: the request to it
+	storeAdmitted bool         // the QuotaStore admitted it: settle it there too
+	owed          *owed        // sent while the QuotaStore did not answer: what it owes the store
+	free          bool         // no quota counts it (files, batches, models): nothing to settle or cool
 }
 
 // check refuses at once a request of need tokens that no quota could ever admit,
@@ -321,7 +323,7 @@ type outcome struct {
 	limited   *limitSignal  // a 429 that named its limit
 	coolUntil time.Time     // a cooldown to set (zero: none)
 	fitsIn    time.Duration // a 429's message: when the request fits the bucket, when sooner than coolUntil (0: coolUntil)
-	shareCool bool          // with a QuotaStore: share coolUntil (not shared when the header was read)
+	shareCool bool          // with a QuotaStore: tell it coolUntil (not told yet: it was not read from a header)
 }
 
 // wrote tells g's buckets that its request was written to the server now (see
@@ -336,50 +338,61 @@ func (s *scheduler) wrote(g grant) {
 
 // finish settles an admitted request and frees its slot.
 func (s *scheduler) finish(g grant, o outcome) {
+	name, l := s.settleBuckets(g, o)
+	s.store.settle(g, o, l)
+	s.tellLearned(name, g.model, l)
+	s.tellOthers(name, g.model, l.seen, l.others)
+	s.logAboveTable(name, g.model, o, l)
+	s.logLearned(name, g.model, o, l)
+}
+
+// settleBuckets settles g in its quota's buckets with o and frees its slot (see
+// settle); it returns the quota's name and what the buckets learnt. s.mu is not
+// held.
+func (s *scheduler) settleBuckets(g grant, o outcome) (string, lesson) {
 	s.mu.Lock()
-	now := s.now()
-	l := s.settle(now, g, o)
-	name := s.quotas[g.quota].name
-	s.mu.Unlock()
-	if g.sharedOK {
-		s.sharedSettle(g, o)
-	} else if g.owed != nil {
-		s.owedSettle(g, o)
-	}
-	if s.shared != nil && o.shareCool && !o.coolUntil.IsZero() {
-		// A 429 whose wait came from its message or from backoff (a header's wait
-		// was shared as soon as it was read): every process waits it too.
-		s.shareCoolDown(g, o.coolUntil)
-	}
-	if s.shared != nil && l.burst > 0 && (l.kind == kindRPM || l.kind == kindTPM) {
-		if err := s.shared.store.Learn(context.Background(), g.sharedReq.Quota, g.model, l.kind.String(), l.burst); err != nil {
-			s.shared.failed("Learn", err)
-		}
-	}
+	defer s.mu.Unlock()
+	l := s.settle(s.now(), g, o)
+	return s.quotas[g.quota].name, l
+}
+
+// tellLearned tells the observer what the buckets of quota and model learnt: a
+// depth, a pacing margin, or a refusal that was another program's spending.
+func (s *scheduler) tellLearned(quota, model string, l lesson) {
 	if s.obs != nil && (l.burst > 0 || l.margin > 0 || l.foreign) {
-		e := LearnedEvent{Quota: name, Model: g.model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
+		e := LearnedEvent{Quota: quota, Model: model, Limit: l.kind.String(), Burst: l.burst, Margin: l.margin, Others: l.foreign}
 		if l.others != nil {
 			e.Foreign = *l.others
 		}
 		s.obs.learned(e)
 	}
-	s.tellOthers(name, g.model, l.seen, l.others)
-	ctx := context.Background()
-	if l.aboveTable { // the headers of this answer showed it
-		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
-			slog.String("quota", name), slog.String("model", g.model),
-			slog.Int("rpd", o.info.RequestsPerDay), slog.Int("tpm", o.info.TokensPerMinute))
+}
+
+// logAboveTable logs that the headers of an answer (o) showed the organization's
+// limits above the built-in table.
+func (s *scheduler) logAboveTable(quota, model string, o outcome, l lesson) {
+	if !l.aboveTable {
+		return
 	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "groq: this organization's limits are above the built-in table (Groq's free plan); pacing at what its headers and 429s say",
+		slog.String("quota", quota), slog.String("model", model),
+		slog.Int("rpd", o.info.RequestsPerDay), slog.Int("tpm", o.info.TokensPerMinute))
+}
+
+// logLearned logs what a 429 (o) taught the buckets of quota and model: a depth,
+// a pacing margin, or that the refusal was another program's spending.
+func (s *scheduler) logLearned(quota, model string, o outcome, l lesson) {
+	ctx := context.Background()
 	switch {
 	case l.burst > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's bucket is shallower than its limit; using the burst it showed",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()), slog.Int("burst", l.burst))
 	case l.margin > 0:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: the server's refill runs behind; pacing margin widened",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()), slog.Duration("margin", l.margin))
 	case l.foreign:
 		s.log.LogAttrs(ctx, slog.LevelInfo, "groq: another program spent this quota; waiting the server's time (nothing learnt of the bucket)",
-			slog.String("quota", name), slog.String("model", g.model), slog.String("limit", l.kind.String()),
+			slog.String("quota", quota), slog.String("model", model), slog.String("limit", l.kind.String()),
 			slog.Int("used", o.limited.used), slog.Int("of", o.limited.limit))
 	}
 }
@@ -549,9 +562,7 @@ func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 		qs := q.buckets.of(now, model).snapshot(now)
 		qs.Name, qs.Keys = q.name, append([]int(nil), q.keys...)
 		snap.Quotas = append(snap.Quotas, qs)
-		if s.shared != nil {
-			names = append(names, s.sharedName(q))
-		}
+		names = s.store.appendName(names, s, q)
 	}
 	for p, n := range s.byPrio {
 		if n > 0 {
@@ -559,11 +570,7 @@ func (s *scheduler) snapshot(model string) RateLimitSnapshot {
 		}
 	}
 	s.mu.Unlock()
-	for i, name := range names { // the store is asked outside the lock
-		if u, err := s.shared.store.Usage(context.Background(), name, model, snap.Quotas[i].Limits); err == nil {
-			snap.Quotas[i].Shared = &u
-		}
-	}
+	s.store.usage(model, names, snap.Quotas) // outside the lock
 	return snap
 }
 

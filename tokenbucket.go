@@ -8,7 +8,8 @@ import (
 )
 
 // This file holds one quota's buckets for one model: their limiters, what a request
-// reserves and gives back, and when the next request can go. What the buckets
+// reserves and gives back, when the next request can go, its cooldown and its
+// snapshot; and a quota's buckets by model (bucketSet). What the buckets
 // learn from the server (their depth, the pacing margin, others' spending, limits
 // above the built-in table) is in learn.go.
 
@@ -16,7 +17,8 @@ import (
 // whole request.
 const tokenEpsilon = 1e-6
 
-// limitKind names one of a model's four limits.
+// limitKind names one of a model's limits: requests and tokens per minute and per
+// day, and audio seconds per hour and per day.
 type limitKind int
 
 const (
@@ -525,13 +527,13 @@ func (b *modelBuckets) level(now time.Time, k limitKind) float64 {
 type bucketSet struct {
 	limitsFor func(model string) limitSpec
 	margin    time.Duration
-	shared    bool    // a QuotaStore is in use: its members' spending is not foreign
+	withStore bool    // a QuotaStore is in use: its members' spending is not foreign
 	plan      orgPlan // the organization's plan, as its answers showed it
 	models    map[string]*modelBuckets
 }
 
-func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, shared bool) *bucketSet {
-	return &bucketSet{limitsFor: limitsFor, margin: margin, shared: shared, models: map[string]*modelBuckets{}}
+func newBucketSet(limitsFor func(string) limitSpec, margin time.Duration, withStore bool) *bucketSet {
+	return &bucketSet{limitsFor: limitsFor, margin: margin, withStore: withStore, models: map[string]*modelBuckets{}}
 }
 
 // of is model's buckets.
@@ -539,7 +541,7 @@ func (m *bucketSet) of(now time.Time, model string) *modelBuckets {
 	b, ok := m.models[model]
 	if !ok {
 		b = newModelBuckets(now, m.limitsFor(model), &m.plan, m.margin)
-		b.members.store = m.shared
+		b.members.store = m.withStore
 		m.models[model] = b
 	}
 	return b
