@@ -396,7 +396,7 @@ func (k *call) clear(g *grant) *failure {
 	case !c.sched.handOver(*g): // another call's 429 arrived since this one was admitted
 		return &failure{requeue: true}
 	}
-	return c.sharedAdmit(k.ctx, g) // the QuotaStore's buckets must admit it too
+	return c.storeAdmit(k.ctx, g) // the QuotaStore's buckets must admit it too
 }
 
 // send makes the attempt with g. It returns the answer (or, for a stream, nil

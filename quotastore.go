@@ -207,7 +207,7 @@ type quotaSync interface {
 	// quota q (b: its buckets for w's model). s.mu is held.
 	request(s *scheduler, q *quota, b *modelBuckets, w *waiter) QuotaRequest
 	// admit asks the store to admit g just before it is sent (see
-	// Client.sharedAdmit). admitted: the store admitted g; owed: g is sent under
+	// Client.storeAdmit). admitted: the store admitted g; owed: g is sent under
 	// what is owed to the store while it does not answer.
 	admit(ctx context.Context, c *Client, g grant) (admitted bool, owed *owed, f *failure)
 	// settle tells the store what became of g, after the buckets of this process
@@ -274,11 +274,11 @@ func (ss *storeSync) request(s *scheduler, q *quota, b *modelBuckets, w *waiter)
 	return r
 }
 
-// sharedAdmit asks the processes that share g's quota (its QuotaStore) to admit
+// storeAdmit asks the processes that share g's quota (its QuotaStore) to admit
 // g, just before it is sent: nil to send it (always, without a store), else the
 // failure to return (see storeSync.admit). g is passed to the store by value:
 // through the interface a pointer would put every call's grant on the heap.
-func (c *Client) sharedAdmit(ctx context.Context, g *grant) *failure {
+func (c *Client) storeAdmit(ctx context.Context, g *grant) *failure {
 	admitted, owed, f := c.sched.store.admit(ctx, c, *g)
 	g.storeAdmitted, g.owed = admitted, owed
 	return f

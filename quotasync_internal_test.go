@@ -46,7 +46,7 @@ func TestNoStoreCostsNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		h := g
 		h.storeReq = s.store.request(s, q, b, w)
-		if f := c.sharedAdmit(ctx, &h); f != nil {
+		if f := c.storeAdmit(ctx, &h); f != nil {
 			t.Fatalf("noStore refused a call: %+v", f)
 		}
 		s.store.settle(h, outcome{counted: true}, lesson{burst: 1, kind: kindRPM})
