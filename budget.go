@@ -3,7 +3,6 @@ package groq
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -20,21 +19,6 @@ type BudgetStatus struct {
 	Remaining int64     // Limit - Used - Reserved, never negative
 	ResetAt   time.Time // the next midnight in the budget's zone
 }
-
-// BudgetError is a call refused, before any network call, because its estimated
-// tokens would pass the daily token budget. It matches ErrBudgetExceeded.
-type BudgetError struct {
-	Used, Reserved, Requested, Limit int64
-	ResetAt                          time.Time
-}
-
-func (e *BudgetError) Error() string {
-	return fmt.Sprintf("groq: daily token budget exceeded: %d used and %d reserved of %d, this call needs about %d; the budget resets at %s",
-		e.Used, e.Reserved, e.Limit, e.Requested, e.ResetAt.Format(time.RFC3339))
-}
-
-// Is matches ErrBudgetExceeded.
-func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
 
 // budget is a soft cap on tokens per day across all keys. Each call reserves its
 // estimate before it is sent and settles with its real usage afterwards. The day
@@ -289,7 +273,3 @@ func (b *budget) close() {
 		b.lock = nil
 	}
 }
-
-// Budget reports the daily token budget: used, reserved, remaining and when it
-// resets. It is zero when no budget was set (WithDailyTokenBudget).
-func (c *Client) Budget() BudgetStatus { return c.budget.status(time.Now()) }

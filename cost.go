@@ -139,3 +139,8 @@ func countedTokens(u *Usage, reserved int) int {
 	}
 	return max(n, 0)
 }
+
+// maxRequestTokens bounds what one request can have cost when its model's context
+// window is unknown (the largest context windows are about 2M tokens): a usage
+// figure above it is a server's (or a proxy's) error.
+const maxRequestTokens = 1 << 21

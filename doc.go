@@ -15,26 +15,33 @@
 //
 // # A call, file by file
 //
-// Client.Chat (client.go) makes one call value (call.go) that carries the request
-// through its life, in this order:
+// Every endpoint goes through one pipeline. Client.Chat (client.go) makes one
+// call value (call.go) that carries the request through its life; the call's
+// endpoint (endpoint.go: a chat completion or a chat stream; audio.go: speech to
+// text and text to speech; rest.go: models, files and batches) says what the
+// request costs, what an attempt sends and how a 2xx answer is read. In order:
 //
 //   - newCall: check the context, the request and the options (a *RequestError
 //     before any network call), and tell the observer (observer.go);
 //   - lookup: ask the cache (cache.go, cachefile.go); identical calls in flight
 //     share one request (dedup.go);
-//   - plan: the cost (tokens.go, cost.go: the local estimate corrected by what the
-//     server counted), the context window, the daily budget (budget.go), and whether
-//     any quota can ever admit it;
+//   - plan (the endpoint's): the cost (tokens.go, cost.go: the local estimate
+//     corrected by what the server counted), the context window, the daily budget
+//     (budget.go), and whether any quota can ever admit it; models, files and
+//     batches cost nothing that is counted and are admitted at once;
 //   - admit: wait in the model's queue (priority.go) until the scheduler
 //     (scheduler.go) finds a quota (keymanager.go) whose buckets admit it
 //     (tokenbucket.go, with what others are seen to spend: foreign.go) and a slot
-//     of the concurrency semaphore is free; with a QuotaStore (quotastore.go), the
+//     of the concurrency semaphore is free. The scheduler always holds a quota
+//     store: noStore, which does nothing, or with a QuotaStore (quotastore.go) the
 //     shared buckets too, or while the store does not answer, this process's share
 //     of the limits, charged to the store once it answers (outage.go);
-//   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), decode
-//     the answer (types.go) or open the stream (stream.go, sse.go), or read the
-//     refusal (errors.go, retryafter.go), and settle the admission with what the
-//     server said (scheduler.go's finish; what the buckets learn from it, learn.go);
+//   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), then
+//     the endpoint reads the answer (types.go) or opens the stream (stream.go,
+//     sse.go), or the call reads the refusal (errors.go, retryafter.go); call.settle,
+//     the one place that settles a grant, settles it with what the server said
+//     (what the buckets learn from it: learn.go). A stream handed over settles it
+//     when it ends;
 //   - pause: before the next attempt, wait as the server asked or back off
 //     (backoff.go); a 429's wait is its quota's cooldown, which admission enforces;
 //   - end: once, however the call ended: settle the budget, learn the cost, store
@@ -43,8 +50,12 @@
 //
 // ChatCompletion is the same path for a full request, ChatStream and
 // ChatCompletionStream for a stream, and ChatBatch (chatbatch.go) runs
-// ChatCompletion per request. Models, files and batches (models.go, files.go,
-// batches.go) go through rest.go: no chat limit, the same retry rules.
+// ChatCompletion per request.
+//
+// The files whose code one chat call runs (a cache miss with a file cache,
+// answered; the client warmed by a first call) are listed by
+// `go test -v -run TestOneChatCallWalk ./internal/callwalk`, which measures them
+// with coverage: WALKFILES.
 //
 // # Rate limits: how the client paces itself
 //

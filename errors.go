@@ -323,3 +323,18 @@ func quoteAll(xs []string) []string {
 	}
 	return out
 }
+
+// BudgetError is a call refused, before any network call, because its estimated
+// tokens would pass the daily token budget. It matches ErrBudgetExceeded.
+type BudgetError struct {
+	Used, Reserved, Requested, Limit int64
+	ResetAt                          time.Time
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("groq: daily token budget exceeded: %d used and %d reserved of %d, this call needs about %d; the budget resets at %s",
+		e.Used, e.Reserved, e.Limit, e.Requested, e.ResetAt.Format(time.RFC3339))
+}
+
+// Is matches ErrBudgetExceeded.
+func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }

@@ -287,3 +287,9 @@ func (m *memberSpend) report(requests, tokens int64) (foreign [2]int) {
 	}
 	return foreign
 }
+
+// Units of spending, as memberSpend counts them.
+const (
+	unitRequests = iota
+	unitTokens
+)

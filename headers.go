@@ -9,25 +9,6 @@ import (
 	"github.com/groqkit/groq/internal/retry"
 )
 
-// RateLimitInfo is what Groq's x-ratelimit-* headers said on one response, with
-// Groq's meanings: the request figures are per day (RPD), the token figures per
-// minute (TPM). OpenAI's headers of the same names mean per-minute requests; these
-// do not. A figure the response did not carry is -1 (counts) or 0 (durations), and
-// Present is false when none of the headers was there.
-type RateLimitInfo struct {
-	Present bool
-
-	RequestsPerDay     int           // x-ratelimit-limit-requests
-	RequestsLeftToday  int           // x-ratelimit-remaining-requests
-	RequestsResetIn    time.Duration // x-ratelimit-reset-requests: until the RPD bucket is full
-	TokensPerMinute    int           // x-ratelimit-limit-tokens
-	TokensLeftInMinute int           // x-ratelimit-remaining-tokens
-	TokensResetIn      time.Duration // x-ratelimit-reset-tokens: until the TPM bucket is full
-
-	// ObservedAt is when the response carrying these values arrived.
-	ObservedAt time.Time
-}
-
 // parseRateLimitHeaders reads Groq's x-ratelimit-* headers. Values that do not parse
 // are left unknown rather than guessed.
 func parseRateLimitHeaders(h http.Header, now time.Time) RateLimitInfo {

@@ -26,12 +26,6 @@ const (
 	burstRecovery   = time.Minute
 )
 
-// Units of spending, as memberSpend counts them.
-const (
-	unitRequests = iota
-	unitTokens
-)
-
 // wrote corrects the per-minute buckets for a request admitted at sent and written
 // to the server only now. The server's bucket starts refilling when the request
 // arrives, the local one when it was admitted: a bucket that was full, or nearly,
@@ -522,3 +516,25 @@ func (b *modelBuckets) settled(now time.Time) bool {
 // that has sent a wave of its own should not wait for its own refusals to know it.
 // Like a learnt burst, it grows back after quiet minutes.
 func (b *modelBuckets) hintBurst(now time.Time, k limitKind, n int) { b.lowerBurst(now, k, n) }
+
+// peek is what the meter holds at now, refilled at lim's rate, without changing it.
+func (m *spendMeter) peek(now time.Time, lim *rate.Limiter) float64 {
+	if m.used > 0 && now.After(m.at) {
+		return max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+	}
+	return m.used
+}
+
+// add refills the meter at lim's rate up to now, adds n (negative: given back)
+// and returns what it held before n.
+func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
+	if now.After(m.at) {
+		if m.used > 0 {
+			m.used = max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
+		}
+		m.at = now
+	}
+	before := m.used
+	m.used = max(0, m.used+n)
+	return before
+}

@@ -1,6 +1,10 @@
 package groq
 
-import "github.com/groqkit/groq/internal/limits"
+import (
+	"time"
+
+	"github.com/groqkit/groq/internal/limits"
+)
 
 // Limits are one model's rate limits for one quota (an organization, or a key that
 // stands alone). A zero field means unlimited or unknown: the client then learns
@@ -97,4 +101,55 @@ type LimitSources struct {
 type limitSpec struct {
 	Limits
 	table [numKinds]bool
+}
+
+// tokenEpsilon absorbs float rounding when a limiter's tokens are compared with a
+// whole request.
+const tokenEpsilon = 1e-6
+
+// limitKind names one of a model's limits: requests and tokens per minute and per
+// day, and audio seconds per hour and per day.
+type limitKind int
+
+const (
+	kindRPM limitKind = iota
+	kindRPD
+	kindTPM
+	kindTPD
+	kindASH // audio seconds per hour
+	kindASD // audio seconds per day
+	numKinds
+)
+
+var kindNames = [numKinds]string{"RPM", "RPD", "TPM", "TPD", "ASH", "ASD"}
+
+func (k limitKind) String() string { return kindNames[k] }
+
+// period is how long the limit's bucket takes to refill from empty.
+func (k limitKind) period() time.Duration {
+	switch k {
+	case kindRPM, kindTPM:
+		return time.Minute
+	case kindASH:
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// cost is what a request of tokens takes from this limit's bucket. A request's
+// tokens are in its model's unit: tokens for a chat model, seconds of audio for a
+// transcription model (whose limits are RPM, RPD, ASH and ASD).
+func (k limitKind) cost(tokens int) int {
+	if k == kindRPM || k == kindRPD {
+		return 1
+	}
+	return tokens
+}
+
+func (l Limits) of(k limitKind) int {
+	return [numKinds]int{l.RPM, l.RPD, l.TPM, l.TPD, l.ASH, l.ASD}[k]
+}
+
+func (l *Limits) set(k limitKind, n int) {
+	*[numKinds]*int{&l.RPM, &l.RPD, &l.TPM, &l.TPD, &l.ASH, &l.ASD}[k] = n
 }

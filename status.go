@@ -307,3 +307,7 @@ func (r *recentEvents) read(model string, now time.Time) (limited, retries int, 
 	slices.SortFunc(marks, func(a, b StatusMark) int { return a.Time.Compare(b.Time) })
 	return limited, retries, marks
 }
+
+// Budget reports the daily token budget: used, reserved, remaining and when it
+// resets. It is zero when no budget was set (WithDailyTokenBudget).
+func (c *Client) Budget() BudgetStatus { return c.budget.status(time.Now()) }

@@ -13,57 +13,6 @@ import (
 // learn from the server (their depth, the pacing margin, others' spending, limits
 // above the built-in table) is in learn.go.
 
-// tokenEpsilon absorbs float rounding when a limiter's tokens are compared with a
-// whole request.
-const tokenEpsilon = 1e-6
-
-// limitKind names one of a model's limits: requests and tokens per minute and per
-// day, and audio seconds per hour and per day.
-type limitKind int
-
-const (
-	kindRPM limitKind = iota
-	kindRPD
-	kindTPM
-	kindTPD
-	kindASH // audio seconds per hour
-	kindASD // audio seconds per day
-	numKinds
-)
-
-var kindNames = [numKinds]string{"RPM", "RPD", "TPM", "TPD", "ASH", "ASD"}
-
-func (k limitKind) String() string { return kindNames[k] }
-
-// period is how long the limit's bucket takes to refill from empty.
-func (k limitKind) period() time.Duration {
-	switch k {
-	case kindRPM, kindTPM:
-		return time.Minute
-	case kindASH:
-		return time.Hour
-	}
-	return 24 * time.Hour
-}
-
-// cost is what a request of tokens takes from this limit's bucket. A request's
-// tokens are in its model's unit: tokens for a chat model, seconds of audio for a
-// transcription model (whose limits are RPM, RPD, ASH and ASD).
-func (k limitKind) cost(tokens int) int {
-	if k == kindRPM || k == kindRPD {
-		return 1
-	}
-	return tokens
-}
-
-func (l Limits) of(k limitKind) int {
-	return [numKinds]int{l.RPM, l.RPD, l.TPM, l.TPD, l.ASH, l.ASD}[k]
-}
-
-func (l *Limits) set(k limitKind, n int) {
-	*[numKinds]*int{&l.RPM, &l.RPD, &l.TPM, &l.TPD, &l.ASH, &l.ASD}[k] = n
-}
-
 // modelBuckets holds one quota's limiters for one model, shaped like Groq's: each
 // refills continuously at its period's rate and holds one period's worth (a minute
 // for RPM and TPM, a day for RPD and TPD) unless a refusal showed the server's
@@ -474,11 +423,6 @@ func chargeFraction(lim *rate.Limiter, now time.Time, x float64) {
 	lim.ReserveN(now.Add(-time.Duration((1-f)/float64(lim.Limit())*float64(time.Second))), 1)
 }
 
-// maxRequestTokens bounds what one request can have cost when its model's context
-// window is unknown (the largest context windows are about 2M tokens): a usage
-// figure above it is a server's (or a proxy's) error.
-const maxRequestTokens = 1 << 21
-
 // saneUsed is what a request that reserved tokens can have used, read from a
 // server's usage: not negative, and no more than a request can be (the model's
 // context window, else maxRequestTokens; never less than the reservation). A long
@@ -490,28 +434,6 @@ func (b *modelBuckets) saneUsed(reserved, used int) int {
 		bound = min(bound, cw)
 	}
 	return min(max(used, 0), max(bound, reserved))
-}
-
-// peek is what the meter holds at now, refilled at lim's rate, without changing it.
-func (m *spendMeter) peek(now time.Time, lim *rate.Limiter) float64 {
-	if m.used > 0 && now.After(m.at) {
-		return max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
-	}
-	return m.used
-}
-
-// add refills the meter at lim's rate up to now, adds n (negative: given back)
-// and returns what it held before n.
-func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
-	if now.After(m.at) {
-		if m.used > 0 {
-			m.used = max(0, m.used-now.Sub(m.at).Seconds()*float64(lim.Limit()))
-		}
-		m.at = now
-	}
-	before := m.used
-	m.used = max(0, m.used+n)
-	return before
 }
 
 // level is what limit k's bucket holds now (+Inf when it has no limit).
