@@ -130,7 +130,7 @@ type Speech struct {
 // audioEndpoint is an audio endpoint (speech to text, text to speech) as a call sees it:
 // where it goes, how its body is sent, its cost, and what to do with the answer.
 type audioEndpoint struct {
-	chat               // named and retried as a chat call is
+	chatCall           // named and retried as a chat call is
 	path        string // under the base URL
 	contentType string
 	accept      string

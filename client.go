@@ -2,14 +2,11 @@ package groq
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 )
 
 // maxResponseBytes bounds the body the client will read from one response.
@@ -437,65 +434,11 @@ func (c *Client) models(req *ChatRequest, cc *callConfig) (string, []string, err
 // modified.
 var defaultCall = callConfig{priority: DefaultPriority}
 
-// Validate checks r as the client does before any network call (roles, content,
-// sampling ranges, max tokens, stop sequences, tools) and returns a *RequestError
-// naming the first field that is wrong. An empty model is allowed: the client's
-// default model applies to it.
-func (r *ChatRequest) Validate() error {
-	if strings.TrimSpace(r.Model) == "" {
-		cp := *r
-		cp.Model = DefaultModel
-		return validateRequest(&cp)
+// CountTokens estimates the prompt tokens of msgs for model with the client's
+// Tokenizer (WithTokenizer; EstimateTokens by default). It makes no network call.
+func (c *Client) CountTokens(model string, msgs []Message) int {
+	if model == "" {
+		model = c.cfg.defaultModel
 	}
-	return validateRequest(r)
-}
-
-func validateRequest(r *ChatRequest) error {
-	if strings.TrimSpace(r.Model) == "" {
-		return &RequestError{Field: "model", Reason: "empty"}
-	}
-	if len(r.Messages) == 0 {
-		return &RequestError{Field: "messages", Reason: "no messages"}
-	}
-	for i, m := range r.Messages {
-		switch m.Role {
-		case RoleSystem, RoleUser, RoleAssistant, RoleTool:
-		case "":
-			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: "empty role"}
-		default:
-			return &RequestError{Field: fmt.Sprintf("messages[%d].role", i), Reason: fmt.Sprintf("unknown role %q", m.Role)}
-		}
-		if (m.Role == RoleUser || m.Role == RoleSystem) && strings.TrimSpace(m.Content) == "" && len(m.Parts) == 0 {
-			return &RequestError{Field: fmt.Sprintf("messages[%d].content", i), Reason: "empty " + m.Role + " message"}
-		}
-		if m.Role == RoleTool && m.ToolCallID == "" {
-			return &RequestError{Field: fmt.Sprintf("messages[%d].tool_call_id", i), Reason: "a tool message needs the id of the call it answers"}
-		}
-		// JSON would send U+FFFD for each bad byte while the cache key kept them:
-		// refused, so that what is sent, cached and billed is what was written.
-		if !utf8.ValidString(m.Content) {
-			return &RequestError{Field: fmt.Sprintf("messages[%d].content", i), Reason: "not valid UTF-8"}
-		}
-		for j, p := range m.Parts {
-			if !utf8.ValidString(p.Text) {
-				return &RequestError{Field: fmt.Sprintf("messages[%d].content[%d].text", i, j), Reason: "not valid UTF-8"}
-			}
-		}
-	}
-	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) {
-		return &RequestError{Field: "temperature", Reason: fmt.Sprintf("%v is outside [0, 2]", *r.Temperature)}
-	}
-	if r.TopP != nil && !(*r.TopP >= 0 && *r.TopP <= 1) {
-		return &RequestError{Field: "top_p", Reason: fmt.Sprintf("%v is outside [0, 1]", *r.TopP)}
-	}
-	if n := r.completionLimit(); n < 0 || (n == 0 && (r.MaxCompletionTokens != nil || r.MaxTokens != nil)) {
-		return &RequestError{Field: "max_completion_tokens", Reason: fmt.Sprintf("%d is not positive", n)}
-	}
-	if len(r.Stop) > 4 {
-		return &RequestError{Field: "stop", Reason: fmt.Sprintf("%d stop sequences; Groq takes at most 4", len(r.Stop))}
-	}
-	if len(r.Tools) > 128 {
-		return &RequestError{Field: "tools", Reason: fmt.Sprintf("%d tools; Groq takes at most 128", len(r.Tools))}
-	}
-	return nil
+	return c.cfg.tokenizer.CountTokens(model, msgs)
 }

@@ -449,68 +449,6 @@ func WithConfig(cfg *Config) Option {
 	}
 }
 
-// applyRouting gives the scheduler a configuration's keys, models and URLs: new
-// keys get quotas of their own, keys no longer configured are retired (their
-// requests in flight still settle), except the first pinned quotas (given by
-// options), which serve every model whatever the file says; the limits of every
-// bucket are changed in place with SetLimit and SetBurst. s.mu is held.
-func (s *scheduler) applyRouting(now time.Time, rt routing, pinned int, newBuckets func() *bucketSet) {
-	byOption := map[*quota]bool{}
-	for _, q := range s.quotas[:min(pinned, len(s.quotas))] {
-		byOption[q] = true
-	}
-	index := map[string]int{}
-	for i, k := range s.keys {
-		index[k] = i
-	}
-	quotaOf := map[int]*quota{}
-	for _, q := range s.quotas {
-		for _, k := range q.keys {
-			quotaOf[k] = q
-		}
-	}
-	live := map[*quota]bool{}
-	for _, k := range rt.keys {
-		i, ok := index[k]
-		if !ok {
-			i = len(s.keys)
-			s.keys = append(s.keys, k)
-			index[k] = i
-		}
-		q, existed := quotaOf[i]
-		if !existed {
-			q = &quota{name: fmt.Sprintf("key#%d", i), keys: []int{i}, buckets: newBuckets(), models: map[string]bool{}}
-			s.quotas = append(s.quotas, q)
-			quotaOf[i] = q
-		}
-		switch {
-		case byOption[q]:
-			// also given by an option (WithAPIKeys, the environment,
-			// WithOrganization): it keeps serving every model
-		case !live[q]:
-			q.models = map[string]bool{}
-			fallthrough
-		default:
-			for _, m := range rt.keyModels[k] {
-				q.models[m] = true
-			}
-		}
-		q.retired = false
-		live[q] = true
-	}
-	for _, q := range s.quotas {
-		if !live[q] && !byOption[q] {
-			q.retired = true
-		}
-	}
-	s.urls = rt.urls
-	for _, q := range s.quotas {
-		q.buckets.reconfigure(now)
-	}
-	s.changed("")
-	s.dispatch(now)
-}
-
 // Reload swaps the client's keys, per-model limits and base URLs for cfg's while
 // it runs. Calls queued or in flight are neither lost nor failed: new limits apply
 // to the limiters in place (SetLimit, SetBurst), keys no longer listed stop being

@@ -33,15 +33,15 @@ type endpoint interface {
 // server did answer. The call's error is the one it wraps.
 type finalError struct{ error }
 
-// chat names a chat call (and an audio call: its errors read as a chat's).
-type chat struct{}
+// chatCall names a chat call (and an audio call: its errors read as a chat's).
+type chatCall struct{}
 
-func (chat) what(k *call) string { return "chat " + k.model }
+func (chatCall) what(k *call) string { return "chat " + k.model }
 
-func (chat) creating() bool { return false }
+func (chatCall) creating() bool { return false }
 
 // completion is the chat completions endpoint, answered whole.
-type completion struct{ chat }
+type completion struct{ chatCall }
 
 func (completion) plan(k *call) (*callPlan, error) { return k.planChat() }
 
@@ -79,7 +79,7 @@ func (completion) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatRes
 
 // chatStream is the chat completions endpoint, streamed: an attempt succeeds once
 // the first event has arrived, and the stream settles the grant when it ends.
-type chatStream struct{ chat }
+type chatStream struct{ chatCall }
 
 func (chatStream) plan(k *call) (*callPlan, error) { return k.planChat() }
 

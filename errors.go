@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -338,3 +339,48 @@ func (e *BudgetError) Error() string {
 
 // Is matches ErrBudgetExceeded.
 func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
+
+// closest returns up to n of names nearest to target: those within an edit
+// distance of a third of its length (at least 2), or that contain it or are
+// contained in it, nearest first.
+func closest(target string, names []string, n int) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cs []cand
+	lt := strings.ToLower(target)
+	for _, name := range names {
+		ln := strings.ToLower(name)
+		d := editDistance(lt, ln)
+		if d <= max(2, len(target)/3) || strings.Contains(ln, lt) || strings.Contains(lt, ln) {
+			cs = append(cs, cand{name, d})
+		}
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return a.d - b.d })
+	var out []string
+	for i := 0; i < len(cs) && i < n; i++ {
+		out = append(out, cs[i].name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -608,3 +608,24 @@ func WithPriority(p int) CallOption {
 		return nil
 	}
 }
+
+// WithQuotaStore shares the client's rate-limit state with other processes
+// through s (see QuotaStore). Without it each client paces itself alone.
+func WithQuotaStore(s QuotaStore) Option {
+	return func(c *settings) error {
+		if s == nil {
+			return optErr("WithQuotaStore", "nil store")
+		}
+		c.quotaStore = s
+		return nil
+	}
+}
+
+// WithQuotaStoreFailClosed makes a call fail with a *QuotaStoreError when the
+// QuotaStore cannot answer, instead of admitting on the in-memory buckets.
+func WithQuotaStoreFailClosed() Option {
+	return func(c *settings) error {
+		c.quotaStoreFailClosed = true
+		return nil
+	}
+}

@@ -1,8 +1,6 @@
 package groq
 
 import (
-	"container/heap"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -238,175 +236,29 @@ func (q *waitQueue) Pop() any {
 	return w
 }
 
-// enqueue puts w in its model's group, or an owner's entries in theirs, with the
-// owner's place. s.mu is held.
-func (s *scheduler) enqueue(w *waiter) {
-	if w.tag == 0 { // a first attempt: a retry keeps its turn
-		w.tag = s.fair.tag(w.caller, w.priority)
-	}
-	w.ready, w.armed = time.Time{}, time.Time{}
-	s.waiting++
-	s.byPrio[w.priority]++
-	w.counted = true
+// next is the head (w, or one of an owner's entries) whose ready time w's timer
+// is set for: the earliest, when every head w has waits for a time; nil when w
+// heads no queue (it is woken when it comes to head one) or a head of w is ready
+// now (it waits for a slot, or defers to an earlier model ready now: either way
+// a dispatch that admits or frees something wakes it). s.mu is held.
+func (w *waiter) next(now time.Time) *waiter {
 	if w.list == nil {
-		s.push(w)
-		return
+		if w.index != 0 || !w.ready.After(now) {
+			return nil
+		}
+		return w
 	}
+	var h *waiter
 	for _, e := range w.list.alts {
-		e.key, e.tag, e.seq, e.caller = w.key, w.tag, w.seq, w.caller
-		e.ready, e.armed = time.Time{}, time.Time{}
-		s.push(e)
-	}
-}
-
-// push puts w in its model's group. s.mu is held.
-func (s *scheduler) push(w *waiter) {
-	g := s.groups[w.model]
-	if g == nil {
-		g = &group{}
-		s.groups[w.model] = g
-	}
-	heap.Push(&g.q, w)
-	g.byPrio[w.priority]++
-}
-
-// remove takes w (or an owner's every entry) out of its group. s.mu is held.
-func (s *scheduler) remove(w *waiter) {
-	if w.counted {
-		w.counted = false
-		s.waiting--
-		s.byPrio[w.priority]--
-	}
-	for _, e := range w.entries() {
-		s.pop(e)
-	}
-	s.pop(w)
-}
-
-// pop takes w out of its group. s.mu is held.
-func (s *scheduler) pop(w *waiter) {
-	if w.index < 0 {
-		return
-	}
-	g := s.groups[w.model]
-	heap.Remove(&g.q, w.index)
-	if g.q.Len() == 0 {
-		delete(s.groups, w.model)
-	}
-	g.byPrio[w.priority]--
-}
-
-// leave takes w out of the queue (its context ended or it gave up) and lets the
-// next waiter of its model move up. s.mu is held.
-func (s *scheduler) leave(w *waiter) {
-	s.remove(w)
-	s.dispatch(s.now())
-}
-
-// dispatch admits, while concurrency slots are free, the most urgent group head
-// that is ready now, and wakes every head whose ready time changed so that it sets
-// its timer again. s.mu is held.
-func (s *scheduler) dispatch(now time.Time) {
-	for {
-		var best *waiter
-		dropped := false
-		for _, g := range s.groups {
-			h := g.q[0]
-			if h.ready.After(now) && h.epoch == g.epoch && h.rank == 0 {
-				continue // nothing changed: still not ready, its timer is set
-			}
-			qi, at, ok := s.pick(now, h)
-			if !ok {
-				// The limits changed under it (Reload, a learnt limit): it can never
-				// be admitted. Its group's next head is looked at on the next round.
-				s.drop(h)
-				dropped = true
-				continue
-			}
-			if h.rank > 0 && !at.After(now) {
-				var waits bool
-				if at, waits = s.preferred(now, h, at); waits && !at.After(now) {
-					h.ready, h.quota, h.epoch = at, qi, g.epoch
-					continue // an earlier model of its list takes it now
-				}
-			}
-			h.ready, h.quota, h.epoch = at, qi, g.epoch
-			if at.After(now) {
-				if !h.armed.Equal(at) {
-					h.signal()
-				}
-				continue
-			}
-			if best == nil || h.before(best) {
-				best = h
-			}
-		}
-		if best == nil || s.held >= s.bound(now, best.model) || !s.sem.TryAcquire(1) {
-			if dropped {
-				continue
-			}
-			return
-		}
-		s.held++
-		w := best
-		if best.owner != nil {
-			w = best.owner
-		}
-		s.remove(w)
-		s.fair.admitted(best)
-		g := s.take(now, best, best.quota)
-		w.grant = &g
-		w.signal()
-	}
-}
-
-// drop fails w, which can never be admitted: a call of one model, or the last
-// entry of a list, gets ErrRequestTooLarge; another entry only leaves its list.
-// s.mu is held.
-func (s *scheduler) drop(w *waiter) {
-	err := fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
-	if o := w.owner; o != nil {
-		s.pop(w)
-		o.list.left = append(o.list.left, modelFailure{w.model, err})
-		o.list.remove(func(e *waiter) bool { return e == w })
-		if len(o.list.alts) > 0 {
-			o.signal() // its wait may have changed
-			return
-		}
-		w = o
-	}
-	s.remove(w)
-	w.err = err
-	w.signal()
-}
-
-// preferred is when entry h, ready at at (now or before), may be admitted: an
-// earlier model of its owner's list that heads its queue and can take the call
-// within the owner's WithFallbackAfter is waited for (waits; h holds its own
-// queue meanwhile, for at most that long); else at. s.mu is held.
-func (s *scheduler) preferred(now time.Time, h *waiter, at time.Time) (time.Time, bool) {
-	for _, e := range h.owner.list.alts[:h.rank] {
 		if e.index != 0 {
-			continue // others go first there: its wait is not known
+			continue
 		}
-		if _, t, ok := s.pick(now, e); ok && t.Sub(now) <= h.owner.list.after {
-			return t, true
+		if !e.ready.After(now) {
+			return nil
+		}
+		if h == nil || e.ready.Before(h.ready) {
+			h = e
 		}
 	}
-	return at, false
-}
-
-// waitingAhead is how many calls wait for model with priority p or more urgent.
-func (s *scheduler) waitingAhead(model string, p int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.groups[model]
-	if g == nil {
-		return 0
-	}
-	n := 0
-	for prio := 1; prio <= min(max(p, 1), 10); prio++ {
-		n += g.byPrio[prio]
-	}
-	return n
+	return h
 }

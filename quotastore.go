@@ -2,12 +2,9 @@ package groq
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -156,27 +153,6 @@ func (e *QuotaStoreError) Is(target error) bool { return target == ErrQuotaStore
 // Unwrap returns the store's error.
 func (e *QuotaStoreError) Unwrap() error { return e.Err }
 
-// WithQuotaStore shares the client's rate-limit state with other processes
-// through s (see QuotaStore). Without it each client paces itself alone.
-func WithQuotaStore(s QuotaStore) Option {
-	return func(c *settings) error {
-		if s == nil {
-			return optErr("WithQuotaStore", "nil store")
-		}
-		c.quotaStore = s
-		return nil
-	}
-}
-
-// WithQuotaStoreFailClosed makes a call fail with a *QuotaStoreError when the
-// QuotaStore cannot answer, instead of admitting on the in-memory buckets.
-func WithQuotaStoreFailClosed() Option {
-	return func(c *settings) error {
-		c.quotaStoreFailClosed = true
-		return nil
-	}
-}
-
 // storeHealth logs when a shared store (quotas, budget) stops and starts
 // answering: the first failure after a success at Warn, the first success after a
 // failure at Info. Safe for concurrent use.
@@ -250,19 +226,6 @@ func newStoreSync(store QuotaStore, failClosed bool, margin time.Duration, log *
 	return &storeSync{store: store, failClosed: failClosed, margin: margin, storeHealth: storeHealth{log: log,
 		downMsg: "groq: the quota store does not answer; pacing at this process's share of the limits until it does",
 		upMsg:   "groq: the quota store answers again; what was sent meanwhile is charged to it; limits are shared again"}}
-}
-
-// storeName is q's name in a QuotaStore, made on first use. s.mu is held.
-func (s *scheduler) storeName(q *quota) string {
-	if q.storeName == "" {
-		if strings.HasPrefix(q.name, "key#") && len(q.keys) == 1 {
-			sum := sha256.Sum256([]byte(s.keys[q.keys[0]]))
-			q.storeName = "key:" + hex.EncodeToString(sum[:8])
-		} else {
-			q.storeName = "org:" + q.name
-		}
-	}
-	return q.storeName
 }
 
 func (ss *storeSync) request(s *scheduler, q *quota, b *modelBuckets, w *waiter) QuotaRequest {
@@ -345,23 +308,6 @@ func (ss *storeSync) coolDown(g grant, t time.Time) {
 		ss.failed("CoolDown", err)
 		ss.outage.cooled(g.storeReq, t)
 	}
-}
-
-// members records a QuotaStore's count of its members' spending on g's quota and
-// model, and tells when another program started or stopped being seen.
-func (s *scheduler) members(g grant, spent QuotaSpent) {
-	s.mu.Lock()
-	now := s.now()
-	b := s.quotas[g.quota].buckets.of(now, g.model)
-	changed := b.membersCounted(now, spent.Requests, spent.Tokens)
-	var f ForeignSpending
-	if len(changed) > 0 {
-		f = b.foreign.snapshot(now, b.bursts())
-		s.changed(g.model)
-	}
-	name := s.quotas[g.quota].name
-	s.mu.Unlock()
-	s.tellOthers(name, g.model, changed, &f)
 }
 
 // settle settles g in the store (or what it owes the store, when it was sent while

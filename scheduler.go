@@ -1,12 +1,18 @@
 package groq
 
 import (
+	"container/heap"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http/httptrace"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -288,33 +294,6 @@ func (s *scheduler) arm(ctx context.Context, w *waiter, now time.Time, timer **t
 	return (*timer).C, nil
 }
 
-// next is the head (w, or one of an owner's entries) whose ready time w's timer
-// is set for: the earliest, when every head w has waits for a time; nil when w
-// heads no queue (it is woken when it comes to head one) or a head of w is ready
-// now (it waits for a slot, or defers to an earlier model ready now: either way
-// a dispatch that admits or frees something wakes it). s.mu is held.
-func (w *waiter) next(now time.Time) *waiter {
-	if w.list == nil {
-		if w.index != 0 || !w.ready.After(now) {
-			return nil
-		}
-		return w
-	}
-	var h *waiter
-	for _, e := range w.list.alts {
-		if e.index != 0 {
-			continue
-		}
-		if !e.ready.After(now) {
-			return nil
-		}
-		if h == nil || e.ready.Before(h.ready) {
-			h = e
-		}
-	}
-	return h
-}
-
 // outcome is what became of an admitted request.
 type outcome struct {
 	counted   bool          // the server counted the request
@@ -594,3 +573,429 @@ type RateLimitSnapshot struct {
 // inFlight is how many slots of the semaphore are held. Slots are taken
 // (dispatch) and given back (settle) only under s.mu, which is held.
 func (s *scheduler) inFlight() int { return s.held }
+
+// enqueue puts w in its model's group, or an owner's entries in theirs, with the
+// owner's place. s.mu is held.
+func (s *scheduler) enqueue(w *waiter) {
+	if w.tag == 0 { // a first attempt: a retry keeps its turn
+		w.tag = s.fair.tag(w.caller, w.priority)
+	}
+	w.ready, w.armed = time.Time{}, time.Time{}
+	s.waiting++
+	s.byPrio[w.priority]++
+	w.counted = true
+	if w.list == nil {
+		s.push(w)
+		return
+	}
+	for _, e := range w.list.alts {
+		e.key, e.tag, e.seq, e.caller = w.key, w.tag, w.seq, w.caller
+		e.ready, e.armed = time.Time{}, time.Time{}
+		s.push(e)
+	}
+}
+
+// push puts w in its model's group. s.mu is held.
+func (s *scheduler) push(w *waiter) {
+	g := s.groups[w.model]
+	if g == nil {
+		g = &group{}
+		s.groups[w.model] = g
+	}
+	heap.Push(&g.q, w)
+	g.byPrio[w.priority]++
+}
+
+// remove takes w (or an owner's every entry) out of its group. s.mu is held.
+func (s *scheduler) remove(w *waiter) {
+	if w.counted {
+		w.counted = false
+		s.waiting--
+		s.byPrio[w.priority]--
+	}
+	for _, e := range w.entries() {
+		s.pop(e)
+	}
+	s.pop(w)
+}
+
+// pop takes w out of its group. s.mu is held.
+func (s *scheduler) pop(w *waiter) {
+	if w.index < 0 {
+		return
+	}
+	g := s.groups[w.model]
+	heap.Remove(&g.q, w.index)
+	if g.q.Len() == 0 {
+		delete(s.groups, w.model)
+	}
+	g.byPrio[w.priority]--
+}
+
+// leave takes w out of the queue (its context ended or it gave up) and lets the
+// next waiter of its model move up. s.mu is held.
+func (s *scheduler) leave(w *waiter) {
+	s.remove(w)
+	s.dispatch(s.now())
+}
+
+// dispatch admits, while concurrency slots are free, the most urgent group head
+// that is ready now, and wakes every head whose ready time changed so that it sets
+// its timer again. s.mu is held.
+func (s *scheduler) dispatch(now time.Time) {
+	for {
+		var best *waiter
+		dropped := false
+		for _, g := range s.groups {
+			h := g.q[0]
+			if h.ready.After(now) && h.epoch == g.epoch && h.rank == 0 {
+				continue // nothing changed: still not ready, its timer is set
+			}
+			qi, at, ok := s.pick(now, h)
+			if !ok {
+				// The limits changed under it (Reload, a learnt limit): it can never
+				// be admitted. Its group's next head is looked at on the next round.
+				s.drop(h)
+				dropped = true
+				continue
+			}
+			if h.rank > 0 && !at.After(now) {
+				var waits bool
+				if at, waits = s.preferred(now, h, at); waits && !at.After(now) {
+					h.ready, h.quota, h.epoch = at, qi, g.epoch
+					continue // an earlier model of its list takes it now
+				}
+			}
+			h.ready, h.quota, h.epoch = at, qi, g.epoch
+			if at.After(now) {
+				if !h.armed.Equal(at) {
+					h.signal()
+				}
+				continue
+			}
+			if best == nil || h.before(best) {
+				best = h
+			}
+		}
+		if best == nil || s.held >= s.bound(now, best.model) || !s.sem.TryAcquire(1) {
+			if dropped {
+				continue
+			}
+			return
+		}
+		s.held++
+		w := best
+		if best.owner != nil {
+			w = best.owner
+		}
+		s.remove(w)
+		s.fair.admitted(best)
+		g := s.take(now, best, best.quota)
+		w.grant = &g
+		w.signal()
+	}
+}
+
+// drop fails w, which can never be admitted: a call of one model, or the last
+// entry of a list, gets ErrRequestTooLarge; another entry only leaves its list.
+// s.mu is held.
+func (s *scheduler) drop(w *waiter) {
+	err := fmt.Errorf("%w: model %s: %d tokens exceed every quota's limits", ErrRequestTooLarge, w.model, w.tokens)
+	if o := w.owner; o != nil {
+		s.pop(w)
+		o.list.left = append(o.list.left, modelFailure{w.model, err})
+		o.list.remove(func(e *waiter) bool { return e == w })
+		if len(o.list.alts) > 0 {
+			o.signal() // its wait may have changed
+			return
+		}
+		w = o
+	}
+	s.remove(w)
+	w.err = err
+	w.signal()
+}
+
+// preferred is when entry h, ready at at (now or before), may be admitted: an
+// earlier model of its owner's list that heads its queue and can take the call
+// within the owner's WithFallbackAfter is waited for (waits; h holds its own
+// queue meanwhile, for at most that long); else at. s.mu is held.
+func (s *scheduler) preferred(now time.Time, h *waiter, at time.Time) (time.Time, bool) {
+	for _, e := range h.owner.list.alts[:h.rank] {
+		if e.index != 0 {
+			continue // others go first there: its wait is not known
+		}
+		if _, t, ok := s.pick(now, e); ok && t.Sub(now) <= h.owner.list.after {
+			return t, true
+		}
+	}
+	return at, false
+}
+
+// waitingAhead is how many calls wait for model with priority p or more urgent.
+func (s *scheduler) waitingAhead(model string, p int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[model]
+	if g == nil {
+		return 0
+	}
+	n := 0
+	for prio := 1; prio <= min(max(p, 1), 10); prio++ {
+		n += g.byPrio[prio]
+	}
+	return n
+}
+
+// coolNow holds g's quota and model back until t: as soon as a 429's header is
+// read (the grant is settled later; share tells the QuotaStore too, when there is
+// one), or for the wait a QuotaStore asked for.
+func (s *scheduler) coolNow(g grant, t time.Time, share bool) {
+	s.mu.Lock()
+	s.quotas[g.quota].buckets.of(s.now(), g.model).coolDown(t)
+	s.changed(g.model)
+	s.mu.Unlock()
+	if share {
+		s.store.coolDown(g, t)
+	}
+}
+
+// handOver reports whether g's request may go to the transport now: not when its
+// quota and model are cooling down (another call's 429 arrived since it was
+// admitted). When it may, its buckets note that it is leaving: a 429 read from
+// now on may have been caused by it in part.
+func (s *scheduler) handOver(g grant) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	b := s.quotas[g.quota].buckets.of(now, g.model)
+	if b.coolUntil.After(now) {
+		return false
+	}
+	b.handedOver(g.sent.seq)
+	return true
+}
+
+// pick chooses, among the quotas that serve w's model, the one that can admit w
+// soonest; ties go round-robin from s.rr. ok is false when none can ever admit it.
+// s.mu is held.
+func (s *scheduler) pick(now time.Time, w *waiter) (qi int, at time.Time, ok bool) {
+	qi = -1
+	n := len(s.quotas)
+	for k := 0; k < n; k++ {
+		i := (s.rr + k) % n
+		if !s.quotas[i].serves(w.model) {
+			continue
+		}
+		t, fits := s.quotas[i].buckets.of(now, w.model).readyAt(now, w.tokens)
+		if !fits {
+			continue
+		}
+		if qi < 0 || t.Before(at) {
+			qi, at = i, t
+		}
+	}
+	return qi, at, qi >= 0
+}
+
+// urlFor is where requests for model are sent.
+func (s *scheduler) urlFor(model string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.urlLocked(model)
+}
+
+func (s *scheduler) urlLocked(model string) string {
+	if url, ok := s.urls[model]; ok {
+		return url
+	}
+	return s.defURL
+}
+
+// take reserves w's cost in quota qi and chooses the key that sends it: the
+// quota's keys take turns. The next choice among quotas starts after qi. s.mu is
+// held.
+func (s *scheduler) take(now time.Time, w *waiter, qi int) grant {
+	q := s.quotas[qi]
+	b := q.buckets.of(now, w.model)
+	sent := b.reserve(now, w.tokens)
+	b.pending(sent, w.tokens)
+	s.changed(w.model)
+	s.rr = (qi + 1) % len(s.quotas)
+	key := q.keys[q.nextKey%len(q.keys)]
+	q.nextKey++
+	g := grant{quota: qi, keyIndex: key, key: s.keys[key], url: s.urlLocked(w.model), model: w.model, quotaName: q.name, reserved: w.tokens, sent: sent}
+	g.storeReq = s.store.request(s, q, b, w)
+	return g
+}
+
+// orgKey is the key for calls that no chat limit governs and that are about the
+// organization's objects (models, files, batches): the first quota's keys in turn,
+// so that a file uploaded by one call is found by the next (keys of one quota
+// belong to one organization).
+func (s *scheduler) orgKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.quotas {
+		if !q.retired && len(q.keys) > 0 {
+			k := q.keys[q.nextKey%len(q.keys)]
+			q.nextKey++
+			return s.keys[k]
+		}
+	}
+	return ""
+}
+
+// storeName is q's name in a QuotaStore, made on first use. s.mu is held.
+func (s *scheduler) storeName(q *quota) string {
+	if q.storeName == "" {
+		if strings.HasPrefix(q.name, "key#") && len(q.keys) == 1 {
+			sum := sha256.Sum256([]byte(s.keys[q.keys[0]]))
+			q.storeName = "key:" + hex.EncodeToString(sum[:8])
+		} else {
+			q.storeName = "org:" + q.name
+		}
+	}
+	return q.storeName
+}
+
+// members records a QuotaStore's count of its members' spending on g's quota and
+// model, and tells when another program started or stopped being seen.
+func (s *scheduler) members(g grant, spent QuotaSpent) {
+	s.mu.Lock()
+	now := s.now()
+	b := s.quotas[g.quota].buckets.of(now, g.model)
+	changed := b.membersCounted(now, spent.Requests, spent.Tokens)
+	var f ForeignSpending
+	if len(changed) > 0 {
+		f = b.foreign.snapshot(now, b.bursts())
+		s.changed(g.model)
+	}
+	name := s.quotas[g.quota].name
+	s.mu.Unlock()
+	s.tellOthers(name, g.model, changed, &f)
+}
+
+// applyRouting gives the scheduler a configuration's keys, models and URLs: new
+// keys get quotas of their own, keys no longer configured are retired (their
+// requests in flight still settle), except the first pinned quotas (given by
+// options), which serve every model whatever the file says; the limits of every
+// bucket are changed in place with SetLimit and SetBurst. s.mu is held.
+func (s *scheduler) applyRouting(now time.Time, rt routing, pinned int, newBuckets func() *bucketSet) {
+	byOption := map[*quota]bool{}
+	for _, q := range s.quotas[:min(pinned, len(s.quotas))] {
+		byOption[q] = true
+	}
+	index := map[string]int{}
+	for i, k := range s.keys {
+		index[k] = i
+	}
+	quotaOf := map[int]*quota{}
+	for _, q := range s.quotas {
+		for _, k := range q.keys {
+			quotaOf[k] = q
+		}
+	}
+	live := map[*quota]bool{}
+	for _, k := range rt.keys {
+		i, ok := index[k]
+		if !ok {
+			i = len(s.keys)
+			s.keys = append(s.keys, k)
+			index[k] = i
+		}
+		q, existed := quotaOf[i]
+		if !existed {
+			q = &quota{name: fmt.Sprintf("key#%d", i), keys: []int{i}, buckets: newBuckets(), models: map[string]bool{}}
+			s.quotas = append(s.quotas, q)
+			quotaOf[i] = q
+		}
+		switch {
+		case byOption[q]:
+			// also given by an option (WithAPIKeys, the environment,
+			// WithOrganization): it keeps serving every model
+		case !live[q]:
+			q.models = map[string]bool{}
+			fallthrough
+		default:
+			for _, m := range rt.keyModels[k] {
+				q.models[m] = true
+			}
+		}
+		q.retired = false
+		live[q] = true
+	}
+	for _, q := range s.quotas {
+		if !live[q] && !byOption[q] {
+			q.retired = true
+		}
+	}
+	s.urls = rt.urls
+	for _, q := range s.quotas {
+		q.buckets.reconfigure(now)
+	}
+	s.changed("")
+	s.dispatch(now)
+}
+
+// statusModels is the models to describe (every model a quota has buckets for,
+// every model with waiters, and def), sorted, and the queue by priority and
+// the requests in flight across all models.
+func (s *scheduler) statusModels(def string) (models []string, queued map[int]int, inFlight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{def: def != ""}
+	for _, q := range s.quotas {
+		for m := range q.buckets.models {
+			seen[m] = true
+		}
+	}
+	for m := range s.groups {
+		seen[m] = true
+	}
+	for m, ok := range seen {
+		if ok {
+			models = append(models, m)
+		}
+	}
+	slices.Sort(models)
+	queued = map[int]int{}
+	for p, n := range s.byPrio {
+		if n > 0 {
+			queued[p] = n
+		}
+	}
+	return models, queued, s.held
+}
+
+// modelLoad is model's waiters by priority and its requests in flight.
+func (s *scheduler) modelLoad(model string) (queued map[int]int, inFlight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queued = map[int]int{}
+	if g := s.groups[model]; g != nil {
+		for p, n := range g.byPrio {
+			if n > 0 {
+				queued[p] = n
+			}
+		}
+	}
+	for _, q := range s.quotas {
+		if b := q.buckets.models[model]; b != nil {
+			inFlight += b.inFlight
+		}
+	}
+	return queued, inFlight
+}
+
+// writeTrace reports the first successful write of g's request to the scheduler
+// (a transport that retries a request on a fresh connection writes it again).
+// Only http.Transport calls it; a RoundTripper of another kind never does.
+func (s *scheduler) writeTrace(g grant) *httptrace.ClientTrace {
+	var once atomic.Bool
+	return &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil && once.CompareAndSwap(false, true) {
+			s.wrote(g)
+		}
+	}}
+}

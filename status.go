@@ -176,56 +176,6 @@ func quotaStatus(q QuotaSnapshot) QuotaStatus {
 	return out
 }
 
-// statusModels is the models to describe (every model a quota has buckets for,
-// every model with waiters, and def), sorted, and the queue by priority and
-// the requests in flight across all models.
-func (s *scheduler) statusModels(def string) (models []string, queued map[int]int, inFlight int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{def: def != ""}
-	for _, q := range s.quotas {
-		for m := range q.buckets.models {
-			seen[m] = true
-		}
-	}
-	for m := range s.groups {
-		seen[m] = true
-	}
-	for m, ok := range seen {
-		if ok {
-			models = append(models, m)
-		}
-	}
-	slices.Sort(models)
-	queued = map[int]int{}
-	for p, n := range s.byPrio {
-		if n > 0 {
-			queued[p] = n
-		}
-	}
-	return models, queued, s.held
-}
-
-// modelLoad is model's waiters by priority and its requests in flight.
-func (s *scheduler) modelLoad(model string) (queued map[int]int, inFlight int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	queued = map[int]int{}
-	if g := s.groups[model]; g != nil {
-		for p, n := range g.byPrio {
-			if n > 0 {
-				queued[p] = n
-			}
-		}
-	}
-	for _, q := range s.quotas {
-		if b := q.buckets.models[model]; b != nil {
-			inFlight += b.inFlight
-		}
-	}
-	return queued, inFlight
-}
-
 // recentEvents counts 429s and retries by model in a ring of one-second slots
 // covering StatusWindow. The zero value is ready; it is safe for concurrent use.
 type recentEvents struct {

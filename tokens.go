@@ -99,12 +99,3 @@ func estimateTools(tools []Tool) int {
 	}
 	return n
 }
-
-// CountTokens estimates the prompt tokens of msgs for model with the client's
-// Tokenizer (WithTokenizer; EstimateTokens by default). It makes no network call.
-func (c *Client) CountTokens(model string, msgs []Message) int {
-	if model == "" {
-		model = c.cfg.defaultModel
-	}
-	return c.cfg.tokenizer.CountTokens(model, msgs)
-}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -121,18 +120,6 @@ func (c *Client) post(ctx context.Context, g grant, w wireRequest) (*attemptResu
 		return nil, fmt.Errorf("groq: reading the error response (status %d): %w", resp.StatusCode, err)
 	}
 	return res, nil
-}
-
-// writeTrace reports the first successful write of g's request to the scheduler
-// (a transport that retries a request on a fresh connection writes it again).
-// Only http.Transport calls it; a RoundTripper of another kind never does.
-func (s *scheduler) writeTrace(g grant) *httptrace.ClientTrace {
-	var once atomic.Bool
-	return &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
-		if i.Err == nil && once.CompareAndSwap(false, true) {
-			s.wrote(g)
-		}
-	}}
 }
 
 // neverSent reports whether a failed attempt cannot have reached the server: no
