@@ -72,7 +72,7 @@ func (c *Client) newCall(ctx context.Context, req *ChatRequest, opts []CallOptio
 	if cc == nil {
 		return nil, err
 	}
-	k := &call{c: c, ctx: ctx, ep: completion{}, r: r, cc: cc, stream: stream, start: time.Now()}
+	k := &call{c: c, ctx: ctx, ep: chatComplete{}, r: r, cc: cc, stream: stream, start: time.Now()}
 	if stream {
 		k.ep = chatStream{}
 	}

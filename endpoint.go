@@ -8,8 +8,9 @@ import (
 // endpoint is one of the API's services as a call sees it: what its request
 // costs, what an attempt sends and how a 2xx answer is read. Everything else
 // (the queue, admission, the retry loop, settling, the end) is the call's, the
-// same for every endpoint (call.go). The endpoints are a chat completion, a chat
-// stream (stream.go) and the audio services (audio.go).
+// same for every endpoint (call.go). The endpoints are a chat completion
+// (chatComplete) and a chat stream (chatStream, here), the audio services
+// (audioEndpoint, audio.go), and models, files and batches (restCall, rest.go).
 type endpoint interface {
 	// plan is step 1: what the request costs, refused when no quota could ever
 	// admit it. The budget hold it takes is the call's to settle.
@@ -40,17 +41,17 @@ func (chatCall) what(k *call) string { return "chat " + k.model }
 
 func (chatCall) creating() bool { return false }
 
-// completion is the chat completions endpoint, answered whole.
-type completion struct{ chatCall }
+// chatComplete is the chat completions endpoint, answered whole.
+type chatComplete struct{ chatCall }
 
-func (completion) plan(k *call) (*callPlan, error) { return k.planChat() }
+func (chatComplete) plan(k *call) (*callPlan, error) { return k.planChat() }
 
-func (completion) wire(k *call, g *grant) wireRequest {
+func (chatComplete) wire(k *call, g *grant) wireRequest {
 	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: "application/json"}
 }
 
 // read decodes a complete answer.
-func (completion) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+func (chatComplete) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
 	data, err := res.readAll()
 	if err != nil {
 		return nil, outcome{}, false, err // a body cut mid-way: a transport failure, retried

@@ -166,12 +166,6 @@ func (e *FallbackError) Error() string {
 // Unwrap returns each model's error.
 func (e *FallbackError) Unwrap() []error { return e.Errs }
 
-// modelFailure is a model a call left, and why.
-type modelFailure struct {
-	model string
-	err   error
-}
-
 // planList is step 1 for a call that accepts several models: each model is
 // planned as a call of one (cost, context window, limits) and one that cannot
 // take the request is left out. The budget holds the most any model left would

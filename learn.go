@@ -538,3 +538,23 @@ func (m *spendMeter) add(now time.Time, lim *rate.Limiter, n float64) float64 {
 	m.used = max(0, m.used+n)
 	return before
 }
+
+// limitSignal is what a 429's message says about the limit that was hit. Groq
+// writes "… on tokens per minute (TPM): Limit 6000, Used 5990, Requested 120.
+// Please try again in 1.2s.", with "Requested ~12903" when its count is an
+// estimate. Figures the message lacks are -1; ok is false when it names no limit.
+type limitSignal struct {
+	kind      limitKind
+	limit     int
+	used      int
+	requested int
+}
+
+// serverCost is the token count (or, for ASH and ASD, the seconds of audio) the
+// server charged a refused request, from a TPM, TPD, ASH or ASD message's "Requested N" (0 when it gave none): the truth a retry reserves.
+func (sig limitSignal) serverCost() int {
+	if sig.kind != kindRPM && sig.kind != kindRPD && sig.requested > 0 {
+		return sig.requested
+	}
+	return 0
+}

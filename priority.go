@@ -262,3 +262,9 @@ func (w *waiter) next(now time.Time) *waiter {
 	}
 	return h
 }
+
+// modelFailure is a model a call left, and why.
+type modelFailure struct {
+	model string
+	err   error
+}
