@@ -30,8 +30,9 @@
 //     (budget.go), and whether any quota can ever admit it; models, files and
 //     batches cost nothing that is counted and are admitted at once;
 //   - admit: wait in the model's queue (priority.go) until the scheduler
-//     (scheduler.go) finds a quota (keymanager.go) whose buckets admit it
-//     (tokenbucket.go, with what others are seen to spend: foreign.go) and a slot
+//     (scheduler.go) finds a quota (a key or an organization's keys: keymanager.go)
+//     whose buckets admit it (tokenbucket.go, the limits and their kinds in
+//     limits.go, what others are seen to spend in foreign.go) and a slot
 //     of the concurrency semaphore is free. The scheduler always holds a quota
 //     store: noStore, which does nothing, or with a QuotaStore (quotastore.go) the
 //     shared buckets too, or while the store does not answer, this process's share
@@ -55,7 +56,15 @@
 // The files whose code one chat call runs (a cache miss with a file cache,
 // answered; the client warmed by a first call) are listed by
 // `go test -v -run TestOneChatCallWalk ./internal/callwalk`, which measures them
-// with coverage: WALKFILES.
+// with coverage. They are 23: the ten of the pipeline's stages above (client.go,
+// call.go, endpoint.go, cache.go, budget.go, priority.go, scheduler.go,
+// keymanager.go, tokenbucket.go, transport.go), the stages' neighbours that a file
+// cache, de-duplication and a list of models add (cachefile.go, filelock_unix.go,
+// dedup.go, fallback.go), and the leaves they call: the wire types and their
+// unknown fields (types.go, extra.go), the cost (tokens.go, cost.go), the limits
+// (limits.go), what the answer's headers say and teach (headers.go, learn.go,
+// foreign.go) and the quota store that does nothing without a QuotaStore
+// (quotastore.go).
 //
 // # Rate limits: how the client paces itself
 //
