@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -685,4 +686,126 @@ func endedError(ctx context.Context, what string, last error) error {
 		return fmt.Errorf("groq: %s: %w (last failure: %v)", what, ctx.Err(), last)
 	}
 	return fmt.Errorf("groq: %s: %w", what, ctx.Err())
+}
+
+// planList is step 1 for a call that accepts several models: each model is
+// planned as a call of one (cost, context window, limits) and one that cannot
+// take the request is left out. The budget holds the most any model left would
+// use. The call's waiter gets one entry per model left.
+func (k *call) planList() (*callPlan, error) {
+	c := k.c
+	k.plans, k.bodies = map[string]*callPlan{}, map[string][]byte{}
+	var first *callPlan
+	cost := 0
+	for _, m := range k.r.Models {
+		p, err := c.planModel(k.r, m)
+		body := k.body // encode's, for the list's first model
+		if err == nil && (m != k.r.Model || body == nil) {
+			// Encoded now, not when the call moves on: a move to the next model
+			// never fails to encode.
+			body, err = k.encodeFor(m)
+		}
+		if err != nil {
+			k.tried = append(k.tried, modelFailure{m, err})
+			continue
+		}
+		k.plans[m], k.bodies[m] = p, body
+		if first == nil {
+			first = p
+			k.w = newWaiter(k.cc.priority, m, p.reserve)
+		} else {
+			k.w.addModel(m, p.reserve)
+			k.w.list.after = k.cc.fallbackAfter
+		}
+		cost = max(cost, p.cost)
+	}
+	if first == nil {
+		return nil, k.failed(nil)
+	}
+	k.model, k.body = first.model, k.bodies[first.model]
+	var err error
+	if first.budgetHold, err = c.budget.reserve(time.Now(), int64(cost)); err != nil {
+		return nil, err
+	}
+	return first, nil
+}
+
+// serve makes model the call's: its plan (which takes the budget hold) and body.
+func (k *call) serve(model string) {
+	p := k.plans[model]
+	if p == nil || p == k.plan {
+		return
+	}
+	p.budgetHold, k.plan.budgetHold = k.plan.budgetHold, budgetHold{}
+	k.plan, k.model, k.body = p, model, k.bodies[model]
+}
+
+// movesOn says whether failure f of an attempt leaves the call's model for the
+// next of its list: a 429 whose wait is past WithFallbackAfter's tolerance, a
+// model that is not found or decommissioned, a request larger than the model's
+// limits or context window. A call of one model never moves on.
+func (k *call) movesOn(f *failure) bool {
+	if k.w.choices() < 2 {
+		return false
+	}
+	status, code := 0, ""
+	var apiErr *APIError
+	if errors.As(f.err, &apiErr) {
+		status, code = apiErr.StatusCode, apiErr.Code
+	}
+	switch {
+	case f.cooled:
+		if rl, ok := f.err.(*RateLimitError); ok && rl.RetryAfter <= k.w.list.after {
+			return false
+		}
+	case status == http.StatusNotFound, status == http.StatusRequestEntityTooLarge:
+	case status == http.StatusBadRequest && (code == "model_decommissioned" || code == "context_length_exceeded"):
+	default:
+		return false
+	}
+	k.leave(f.err)
+	return true
+}
+
+// leave takes the call's model out of its list for err, and starts the count of
+// attempts again for the models left.
+func (k *call) leave(err error) {
+	c := k.c
+	c.log.LogAttrs(k.ctx, slog.LevelInfo, "groq: moving on to the next model", slog.String("model", k.model), slog.String("error", err.Error()))
+	c.recent.add(k.model, time.Now(), eventRetry)
+	if c.obs.on {
+		e := RetryEvent{Model: k.model, Attempt: k.attempt, Reason: "next_model"}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			e.Status = apiErr.StatusCode
+		}
+		c.obs.retry(k.ctx, e)
+	}
+	k.tried = append(k.tried, modelFailure{k.model, err})
+	k.w.dropModel(k.model)
+	k.attempt, k.backoff, k.last429, k.lastErr = 0, 0, nil, nil
+	k.serve(k.w.model)
+}
+
+// failed is the error a call ends with: err itself for a call that left no
+// model or that ended for a reason of its own (its context, Close, a full
+// queue), else a *FallbackError with each model's error (err, when not nil, the
+// last model's).
+func (k *call) failed(err error) error {
+	var left []modelFailure // dropped while queued: their limits changed
+	if k.w != nil && k.w.list != nil {
+		left = k.w.list.left
+	}
+	if len(k.tried)+len(left) == 0 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrClientClosed) || errors.Is(err, ErrQueueFull) {
+		return err // not a model's failure: the call itself ended
+	}
+	fe := &FallbackError{}
+	for _, t := range append(slices.Clone(k.tried), left...) {
+		fe.Models, fe.Errs = append(fe.Models, t.model), append(fe.Errs, t.err)
+	}
+	if err != nil && (len(left) == 0 || err != left[len(left)-1].err) {
+		fe.Models, fe.Errs = append(fe.Models, k.model), append(fe.Errs, err)
+	}
+	return fe
 }

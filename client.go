@@ -264,7 +264,7 @@ func (c *Client) ChatCompletion(ctx context.Context, req *ChatRequest, opts ...C
 	if k.key == "" {
 		return k.do()
 	}
-	return k.shared()
+	return c.flights.run(k)
 }
 
 // ChatStream sends msgs as a streamed request and returns the open stream once its

@@ -60,14 +60,14 @@ func (fs *flights) land(key string, f *flight, resp *ChatResponse, err error) {
 // panicked.
 var errLeaderPanicked = errors.New("groq: the identical call this one waited for panicked")
 
-// shared runs the call once for every identical call in flight at the same time.
+// run runs k once for every identical call in flight at the same time (k's key).
 // The leader's end stores the answer in the cache, then lands the flight, so that
 // a call arriving later finds one or the other. A waiter whose context has not
 // ended, given the leader's context error, runs the call itself.
-func (k *call) shared() (*ChatResponse, error) {
-	f, leads := k.c.flights.join(k.key)
+func (fs *flights) run(k *call) (*ChatResponse, error) {
+	f, leads := fs.join(k.key)
 	if leads {
-		k.landing = func(resp *ChatResponse, err error) { k.c.flights.land(k.key, f, resp, err) }
+		k.landing = func(resp *ChatResponse, err error) { fs.land(k.key, f, resp, err) }
 		defer func() { // a panic must not leave the waiters waiting
 			if k.landing != nil {
 				k.landing(nil, errLeaderPanicked)

@@ -1,6 +1,7 @@
 package groq
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -9,7 +10,7 @@ import (
 // costs, what an attempt sends and how a 2xx answer is read. Everything else
 // (the queue, admission, the retry loop, settling, the end) is the call's, the
 // same for every endpoint (call.go). The endpoints are a chat completion
-// (chatComplete) and a chat stream (chatStream, here), the audio services
+// (chatComplete) and a chat stream (chatStream), here; the audio services
 // (audioEndpoint, audio.go), and models, files and batches (restCall, rest.go).
 type endpoint interface {
 	// plan is step 1: what the request costs, refused when no quota could ever
@@ -29,17 +30,6 @@ type endpoint interface {
 	// may have reached the server, it is not sent again.
 	creating() bool
 }
-
-// finalError marks an error from reading an answer that is not retried: the
-// server did answer. The call's error is the one it wraps.
-type finalError struct{ error }
-
-// chatCall names a chat call (and an audio call: its errors read as a chat's).
-type chatCall struct{}
-
-func (chatCall) what(k *call) string { return "chat " + k.model }
-
-func (chatCall) creating() bool { return false }
 
 // chatComplete is the chat completions endpoint, answered whole.
 type chatComplete struct{ chatCall }
@@ -78,6 +68,51 @@ func (chatComplete) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatR
 	return resp, outcome{counted: true, used: countedTokens(resp.Usage, reserved), info: res.info}, false, nil
 }
 
+// finalError marks an error from reading an answer that is not retried: the
+// server did answer. The call's error is the one it wraps.
+type finalError struct{ error }
+
+// chatCall names a chat call (and an audio call: its errors read as a chat's).
+type chatCall struct{}
+
+func (chatCall) what(k *call) string { return "chat " + k.model }
+
+func (chatCall) creating() bool { return false }
+
+// open reads the first event of a 2xx streamed answer into k.st. An error
+// here (the connection broke, the body ended) is returned for the retry loop,
+// which then settles the grant; an error event is the stream's own error, not
+// retried.
+//
+// The stream ends the call when it ends, which can be here already (an answer of
+// one event).
+func (chatStream) open(k *call, res *attemptResult, meta ResponseMeta) error {
+	c, model := k.c, k.model
+	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), reserved: k.held.reserved, start: k.start, Meta: meta, model: model, call: k}
+	chunk, done, err := st.read()
+	res.firstByte()
+	if err == nil && c.obs.on {
+		c.obs.streamFirst(k.ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(k.start)})
+	}
+	var se *StreamError
+	if err != nil && !errors.As(err, &se) {
+		res.resp.Body.Close()
+		res.release()
+		return err
+	}
+	k.st, k.requestID = st, meta.RequestID
+	switch {
+	case err != nil:
+		st.fail(err)
+	case done:
+		st.done = true
+		st.end()
+	default:
+		st.first = chunk
+	}
+	return nil
+}
+
 // chatStream is the chat completions endpoint, streamed: an attempt succeeds once
 // the first event has arrived, and the stream settles the grant when it ends.
 type chatStream struct{ chatCall }
@@ -88,9 +123,9 @@ func (chatStream) wire(k *call, g *grant) wireRequest {
 	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: "text/event-stream", stream: true}
 }
 
-func (chatStream) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+func (ep chatStream) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
 	meta.Queued = k.waited
-	if err := k.openStream(res, meta); err != nil {
+	if err := ep.open(k, res, meta); err != nil {
 		return nil, outcome{}, false, err
 	}
 	return nil, outcome{}, true, nil

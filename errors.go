@@ -384,3 +384,27 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// FallbackError is the error of a call that accepted several models when every
+// model it tried failed: Errs holds each model's error, in the order tried
+// (Models[i] failed with Errs[i]). errors.Is and errors.As look into each, so
+// that errors.As(err, &rateLimitErr) finds a model's 429.
+type FallbackError struct {
+	Models []string
+	Errs   []error
+}
+
+func (e *FallbackError) Error() string {
+	var b strings.Builder
+	b.WriteString("groq: every model failed:")
+	for i, err := range e.Errs {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		fmt.Fprintf(&b, " %s: %v", e.Models[i], err)
+	}
+	return b.String()
+}
+
+// Unwrap returns each model's error.
+func (e *FallbackError) Unwrap() []error { return e.Errs }

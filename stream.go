@@ -89,40 +89,6 @@ type Stream struct {
 // errNoDone is a stream that ended without data: [DONE].
 var errNoDone = errors.New("groq: stream ended before [DONE]")
 
-// openStream reads the first event of a 2xx streamed answer into k.st. An error
-// here (the connection broke, the body ended) is returned for the retry loop,
-// which then settles the grant; an error event is the stream's own error, not
-// retried.
-//
-// The stream ends the call when it ends, which can be here already (an answer of
-// one event).
-func (k *call) openStream(res *attemptResult, meta ResponseMeta) error {
-	c, model := k.c, k.model
-	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), reserved: k.held.reserved, start: k.start, Meta: meta, model: model, call: k}
-	chunk, done, err := st.read()
-	res.firstByte()
-	if err == nil && c.obs.on {
-		c.obs.streamFirst(k.ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(k.start)})
-	}
-	var se *StreamError
-	if err != nil && !errors.As(err, &se) {
-		res.resp.Body.Close()
-		res.release()
-		return err
-	}
-	k.st, k.requestID = st, meta.RequestID
-	switch {
-	case err != nil:
-		st.fail(err)
-	case done:
-		st.done = true
-		st.end()
-	default:
-		st.first = chunk
-	}
-	return nil
-}
-
 // read returns the next chunk, or done at [DONE]. A failure to read is returned
 // as is; an error event as a *StreamError.
 func (s *Stream) read() (*ChatChunk, bool, error) {
