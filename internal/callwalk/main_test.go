@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,6 +44,14 @@ func TestOneChatCallWalk(t *testing.T) {
 	t.Logf("one chat call runs code in %d files of the root package: %s", len(files), strings.Join(files, ", "))
 	require.NotEmpty(t, files, "no file of the root package ran: the profile is not the call's")
 	require.LessOrEqual(t, len(files), maxFiles, "one chat call's code runs in these files: %v", files)
+	doc, err := os.ReadFile("../../doc.go")
+	require.NoError(t, err)
+	_, walk, ok := strings.Cut(string(doc), "// # A call, file by file")
+	require.True(t, ok, "doc.go has no section \"A call, file by file\"")
+	walk, _, _ = strings.Cut(walk, "\n// # ")
+	for _, f := range files {
+		assert.Contains(t, walk, f, "doc.go's walk of a call does not name %s, whose code one chat call runs", f)
+	}
 }
 
 // walked lists the root package's files with a block that ran in a coverage
