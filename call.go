@@ -136,7 +136,7 @@ func (k *call) encodeFor(model string) ([]byte, error) {
 // settleBudget settles the plan's budget hold with used tokens. A plan that holds
 // none (audio holds no token budget) settles nothing.
 func (p *callPlan) settleBudget(c *Client, used int) {
-	if p != nil && p.budgetHold != (budgetHold{}) {
+	if p != nil && p.budgeted {
 		c.budget.settle(time.Now(), p.budgetHold, int64(used))
 	}
 }
@@ -149,6 +149,7 @@ type callPlan struct {
 	reserve    int  // tokens to reserve in the buckets
 	cost       int  // tokens the daily budget holds
 	budgetHold budgetHold
+	budgeted   bool // a chat plan: its hold is settled at the end, even one of 0 tokens
 	free       bool // no quota counts the request: admitted at once, with the organization's key
 }
 
@@ -175,7 +176,7 @@ func (c *Client) plan(r *ChatRequest) (*callPlan, error) {
 // planModel is step 1 for r sent to model, but for the budget: its cost, its
 // context window and its limits.
 func (c *Client) planModel(r *ChatRequest, model string) (*callPlan, error) {
-	p := &callPlan{model: model, estimate: c.cfg.tokenizer.CountTokens(model, r.Messages) + estimateTools(r.Tools)}
+	p := &callPlan{model: model, estimate: c.cfg.tokenizer.CountTokens(model, r.Messages) + estimateTools(r.Tools), budgeted: true}
 	prompt, asked := c.costs.prompt(model, p.estimate), r.completionLimit()
 	// Compared without adding, so that no max tokens (math.MaxInt, say) can wrap
 	// the sum negative and pass every check.
@@ -207,6 +208,7 @@ type failure struct {
 	limit      *RateLimitError // with serverWait: the error if the wait is refused
 	requeue    bool            // not sent: a 429 cooled the quota after admission
 	keyIndex   int             // the index of the key the attempt used
+	logged     []slog.Attr     // "attempt failed"'s attributes, logged once the grant is settled
 }
 
 // run takes the call through steps 1 to 4 and the retry loop. A streamed call
@@ -286,6 +288,9 @@ func (k *call) admit() error {
 	}
 	g, err := c.sched.acquire(k.ctx, k.w)
 	k.waited += time.Since(queued)
+	if err == nil {
+		k.held = g // held from here on: a panic's cleanup settles it
+	}
 	if err == nil && g.model != k.model {
 		k.serve(g.model)
 		model = k.model
@@ -295,7 +300,6 @@ func (k *call) admit() error {
 			c.obs.admitted(k.ctx, AdmittedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt, QueueWait: time.Since(queued),
 				Quota: g.quotaName, KeyIndex: g.keyIndex})
 		}
-		k.held = g
 		return nil
 	}
 	var local *RateLimitError
@@ -332,6 +336,9 @@ func (k *call) settle(o outcome) {
 func (k *call) retry(f *failure) error {
 	c := k.c
 	if k.ctx.Err() != nil && !f.final {
+		if k.quiet { // files, batches, models named the attempt that just failed
+			return k.ctxError(f.err)
+		}
 		return k.ctxError(k.lastErr)
 	}
 	k.lastErr = f.err
@@ -361,6 +368,13 @@ func (k *call) try() (*ChatResponse, *failure) {
 	resp, o, f, open := k.send(g)
 	if !open {
 		k.settle(o)
+	}
+	switch { // logged once the grant is settled, after what settling it logs
+	case f != nil && f.logged != nil:
+		k.c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", f.logged...)
+	case resp != nil:
+		k.c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", g.keyIndex),
+			slog.Int("attempts", k.attempt), slog.String("request_id", resp.Meta.RequestID))
 	}
 	if f != nil {
 		f.keyIndex = g.keyIndex
@@ -422,12 +436,12 @@ func (k *call) send(g *grant) (*ChatResponse, outcome, *failure, bool) {
 		err = rerr // nothing reached the caller yet: retried
 	}
 	if err != nil { // the connection failed: the server may have counted it, unless it never got it
-		if !k.quiet {
-			c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error()))
-		}
 		// A call that creates something is not sent again once it may have arrived.
-		final := k.ep.creating() && !neverConnected(err) && k.ctx.Err() == nil
-		return nil, outcome{counted: !neverSent(err), used: g.reserved}, &failure{err: err, final: final}, false
+		f := &failure{err: err, final: k.ep.creating() && !neverConnected(err) && k.ctx.Err() == nil}
+		if !k.quiet {
+			f.logged = []slog.Attr{slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error())}
+		}
+		return nil, outcome{counted: !neverSent(err), used: g.reserved}, f, false
 	}
 	o, f := k.refused(*g, res)
 	return nil, o, f, false
@@ -467,8 +481,8 @@ func (k *call) refused(g grant, res *attemptResult) (outcome, *failure) {
 		}
 	}
 	if !k.quiet {
-		c.log.LogAttrs(k.ctx, slog.LevelWarn, "groq: attempt failed", slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
-			slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait))
+		f.logged = []slog.Attr{slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
+			slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait)}
 	}
 	return o, f
 }
@@ -539,7 +553,11 @@ func (k *call) pause(f *failure) error {
 	case f.serverWait > 0:
 		announce("server_wait", f.serverWait)
 		f.limit.KeyIndex = f.keyIndex
-		return c.sleep(k.ctx, f.serverWait, k.ep.what(k), f.limit)
+		err := c.sleep(k.ctx, f.serverWait, k.ep.what(k), f.limit)
+		if k.quiet && err != nil && !errors.Is(err, ErrClientClosed) && k.ctx.Err() != nil {
+			return k.ctxError(f.err) // as the rest loop did
+		}
+		return err
 	}
 	k.backoff = decorrelatedJitter(k.backoff, c.cfg.backoffBase, c.cfg.backoffMax, c.cfg.randN)
 	reason := "transport"

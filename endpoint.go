@@ -2,7 +2,6 @@ package groq
 
 import (
 	"errors"
-	"log/slog"
 	"time"
 )
 
@@ -63,8 +62,6 @@ func (chatComplete) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatR
 	}
 	resp.Meta, k.requestID = meta, meta.RequestID
 	resp.body = data
-	k.c.log.LogAttrs(k.ctx, slog.LevelDebug, "groq: chat ok", slog.String("model", k.model), slog.Int("key", k.held.keyIndex),
-		slog.Int("attempts", k.attempt), slog.String("request_id", meta.RequestID))
 	return resp, outcome{counted: true, used: countedTokens(resp.Usage, reserved), info: res.info}, false, nil
 }
 
@@ -100,7 +97,7 @@ func (chatStream) open(k *call, res *attemptResult, meta ResponseMeta) error {
 		res.release()
 		return err
 	}
-	k.st, k.requestID = st, meta.RequestID
+	k.st, k.requestID = st, st.Meta.RequestID // an x_groq id read with the first event too
 	switch {
 	case err != nil:
 		st.fail(err)
