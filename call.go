@@ -39,7 +39,6 @@ type call struct {
 	r      *ChatRequest // a chat call's request, validated, with the call options applied
 	cc     *callConfig
 	stream bool // the answer is read as it arrives
-	quiet  bool // no quota counts it: the observer, the logs and Status do not follow it
 	start  time.Time
 	body   []byte               // the request's JSON, sent on every attempt
 	bodies map[string][]byte    // with a list of models: each model's body, once encoded
@@ -318,6 +317,10 @@ func (k *call) admit() error {
 	return err
 }
 
+// quiet says that no quota counts the call (files, batches, models): the
+// observer, the logs and Status do not follow it.
+func (k *call) quiet() bool { return k.plan.free }
+
 // settle is where an attempt's grant is settled with what became of it (never
 // sent, answered, failed), whatever the endpoint: after the attempt, or when a
 // stream handed over open ends, or by a panic's cleanup. It takes the grant the
@@ -336,7 +339,7 @@ func (k *call) settle(o outcome) {
 func (k *call) retry(f *failure) error {
 	c := k.c
 	if k.ctx.Err() != nil && !f.final {
-		if k.quiet { // files, batches, models named the attempt that just failed
+		if k.quiet() { // files, batches, models named the attempt that just failed
 			return k.ctxError(f.err)
 		}
 		return k.ctxError(k.lastErr)
@@ -382,7 +385,7 @@ func (k *call) try() (*ChatResponse, *failure) {
 			k.toldLimited(g, o, f)
 		}
 	}
-	if !k.c.obs.on || k.quiet || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
+	if !k.c.obs.on || k.quiet() || (f != nil && f.requeue) { // a requeue is not an attempt: nothing was sent
 		return resp, f
 	}
 	e := AttemptEvent{Model: k.model, Attempt: k.attempt, Duration: time.Since(sent), Quota: g.quotaName, KeyIndex: g.keyIndex}
@@ -438,7 +441,7 @@ func (k *call) send(g *grant) (*ChatResponse, outcome, *failure, bool) {
 	if err != nil { // the connection failed: the server may have counted it, unless it never got it
 		// A call that creates something is not sent again once it may have arrived.
 		f := &failure{err: err, final: k.ep.creating() && !neverConnected(err) && k.ctx.Err() == nil}
-		if !k.quiet {
+		if !k.quiet() {
 			f.logged = []slog.Attr{slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex), slog.String("error", err.Error())}
 		}
 		return nil, outcome{counted: !neverSent(err), used: g.reserved}, f, false
@@ -480,7 +483,7 @@ func (k *call) refused(g grant, res *attemptResult) (outcome, *failure) {
 			f.limit = &RateLimitError{APIError: *apiErr, RetryAfter: wait, RateLimit: res.info, Model: model, KeyIndex: g.keyIndex}
 		}
 	}
-	if !k.quiet {
+	if !k.quiet() {
 		f.logged = []slog.Attr{slog.Int("attempt", k.attempt), slog.Int("key", g.keyIndex),
 			slog.Int("status", res.status), slog.String("request_id", apiErr.RequestID), slog.Duration("server_wait", wait)}
 	}
@@ -538,7 +541,7 @@ func (k *call) pause(f *failure) error {
 		status = apiErr.StatusCode
 	}
 	announce := func(reason string, d time.Duration) {
-		if k.quiet {
+		if k.quiet() {
 			return
 		}
 		c.recent.add(model, time.Now(), eventRetry)
@@ -554,7 +557,7 @@ func (k *call) pause(f *failure) error {
 		announce("server_wait", f.serverWait)
 		f.limit.KeyIndex = f.keyIndex
 		err := c.sleep(k.ctx, f.serverWait, k.ep.what(k), f.limit)
-		if k.quiet && err != nil && !errors.Is(err, ErrClientClosed) && k.ctx.Err() != nil {
+		if k.quiet() && err != nil && !errors.Is(err, ErrClientClosed) && k.ctx.Err() != nil {
 			return k.ctxError(f.err) // as the rest loop did
 		}
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -39,7 +38,7 @@ func (c *Client) rest(ctx context.Context, r restCall, out any) ([]byte, error) 
 		return nil, err
 	}
 	r.out = out
-	k := &call{c: c, ctx: ctx, ep: &r, cc: &defaultCall, quiet: true, start: time.Now()}
+	k := &call{c: c, ctx: ctx, ep: &r, cc: &defaultCall, start: time.Now()}
 	if _, err := k.run(); err != nil {
 		return nil, err
 	}
@@ -60,13 +59,11 @@ func (r *restCall) wire(k *call, _ *grant) wireRequest {
 
 // read reads a 2xx answer within the call's limit and decodes it into r.out.
 func (r *restCall) read(_ *call, res *attemptResult, _ ResponseMeta) (*ChatResponse, outcome, bool, error) {
-	defer res.release()
-	defer res.resp.Body.Close()
 	what, limit := r.what(nil), r.limit
 	if limit <= 0 {
 		limit = maxResponseBytes
 	}
-	data, err := io.ReadAll(io.LimitReader(res.resp.Body, limit+1))
+	data, err := res.read(limit + 1)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("groq: reading the answer to %s (status %d): %w", what, res.status, err)

@@ -47,13 +47,19 @@ type attemptResult struct {
 
 // readAll reads and closes the body of a 2xx answer.
 func (r *attemptResult) readAll() ([]byte, error) {
-	defer r.release()
-	defer r.resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(r.resp.Body, maxResponseBytes))
+	data, err := r.read(maxResponseBytes)
 	if err != nil {
 		return nil, fmt.Errorf("groq: reading the response (status %d): %w", r.status, err)
 	}
 	return data, nil
+}
+
+// read reads at most limit bytes of a 2xx answer's body, closes it and ends the
+// attempt.
+func (r *attemptResult) read(limit int64) ([]byte, error) {
+	defer r.release()
+	defer r.resp.Body.Close()
+	return io.ReadAll(io.LimitReader(r.resp.Body, limit))
 }
 
 // post makes one HTTP attempt with the key at keyIndex. The attempt timeout covers
