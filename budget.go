@@ -4,12 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"os"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/groqkit/groq/internal/atomicfile"
 )
+
+// This file is the budget stage of a call: the daily token budget a call's
+// tokens are held against, what those tokens are (the local estimate, Tokenizer
+// and EstimateTokens, corrected by what the server counted before: costModel),
+// which the call's plan also checks against the model's context window.
 
 // BudgetStatus is the daily token budget's state.
 type BudgetStatus struct {
@@ -272,4 +280,236 @@ func (b *budget) close() {
 		b.lock.Close()
 		b.lock = nil
 	}
+}
+
+// Tokenizer counts the prompt tokens of messages for a model. The client reserves
+// tokens against the rate limits and checks the context window with it before a
+// request is sent, so a count should err on the high side. Implementations must be
+// safe for concurrent use.
+type Tokenizer interface {
+	CountTokens(model string, msgs []Message) int
+}
+
+// TokenizerFunc adapts a function to the Tokenizer interface.
+type TokenizerFunc func(model string, msgs []Message) int
+
+// CountTokens calls f.
+func (f TokenizerFunc) CountTokens(model string, msgs []Message) int { return f(model, msgs) }
+
+// EstimateTokens is the default token count (TokenizerFunc(EstimateTokens) is the
+// default Tokenizer): a cheap estimate that overestimates on ordinary text and
+// code (the package documentation's "Token estimation" says how far off it is
+// against real BPE vocabularies). It counts per message a fixed overhead plus,
+// for the text, the larger of bytes/3 and words plus punctuation, so that dense
+// code and non-Latin scripts are not underestimated. It is safe for concurrent
+// use.
+func EstimateTokens(model string, msgs []Message) int { return estimateMessages(model, msgs) }
+
+const (
+	tokensPerMessage = 4 // role and separators
+	tokensPerReply   = 3 // the assistant's reply priming
+	imageTokens      = 1024
+)
+
+// estimateText bounds the tokens of s from above for ordinary BPE vocabularies.
+func estimateText(s string) int {
+	if s == "" {
+		return 0
+	}
+	byBytes := (len(s) + 2) / 3
+	// Words, punctuation and symbols each tend to be at least one token.
+	pieces, inWord := 0, false
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			// Two-byte runes (Latin accents, Cyrillic, Greek) merge into words;
+			// three- and four-byte runes (CJK, emoji) often take two tokens each.
+			_, size := utf8.DecodeRuneInString(s[i:])
+			if size >= 3 {
+				pieces += 2
+				inWord = false
+			} else if !inWord {
+				pieces++
+				inWord = true
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+			inWord = false
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_':
+			if !inWord {
+				pieces++
+				inWord = true
+			}
+		default: // punctuation and symbols
+			pieces++
+			inWord = false
+		}
+		i++
+	}
+	return max(byBytes, pieces)
+}
+
+func estimateMessages(_ string, msgs []Message) int {
+	n := tokensPerReply
+	for i := range msgs {
+		m := &msgs[i]
+		n += tokensPerMessage + estimateText(m.Content) + estimateText(m.Reasoning)
+		for _, p := range m.Parts {
+			n += estimateText(p.Text)
+			if p.ImageURL != nil {
+				n += imageTokens // Groq publishes no image cost; reserve generously
+			}
+		}
+		for _, tc := range m.ToolCalls {
+			n += tokensPerMessage + estimateText(tc.Function.Name) + estimateText(tc.Function.Arguments)
+		}
+	}
+	return n
+}
+
+// estimateTools estimates the prompt tokens that tool definitions add.
+func estimateTools(tools []Tool) int {
+	n := 0
+	for _, t := range tools {
+		n += tokensPerMessage + estimateText(t.Function.Name) + estimateText(t.Function.Description) +
+			estimateText(string(t.Function.Parameters))
+	}
+	return n
+}
+
+// What a request really costs. The client learns, per model, how the server's
+// prompt count compares with the local estimate, and how long answers run when a
+// call sets no max tokens; the scheduler reserves what it learns.
+
+const (
+	// costWindow is how many recent answers the completion reserve is taken from.
+	costWindow = 64
+	// costMinSamples answers are needed before the reserve leaves its default.
+	costMinSamples = 8
+	// completionPercentile of the recent answers' completion tokens is reserved.
+	completionPercentile = 0.95
+	// promptRatioWeight is the weight of a new answer in the prompt ratio's
+	// moving average.
+	promptRatioWeight = 0.2
+)
+
+// costModel holds what is learnt of each model's costs. It is safe for concurrent
+// use.
+type costModel struct {
+	mu             sync.Mutex
+	defaultReserve int
+	models         map[string]*modelCost
+}
+
+type modelCost struct {
+	ratio       float64 // server prompt tokens / local estimate; 0 before the first answer
+	completions [costWindow]int
+	n, next     int
+	reserve     int // the percentile of completions; 0 when it must be computed
+}
+
+func newCostModel(defaultReserve int) *costModel {
+	return &costModel{defaultReserve: defaultReserve, models: map[string]*modelCost{}}
+}
+
+func (m *costModel) model(name string) *modelCost {
+	mc := m.models[name]
+	if mc == nil {
+		mc = &modelCost{}
+		m.models[name] = mc
+	}
+	return mc
+}
+
+// prompt corrects a local prompt estimate with the model's learnt ratio.
+func (m *costModel) prompt(model string, estimate int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc := m.models[model]
+	if mc == nil || mc.ratio == 0 {
+		return estimate
+	}
+	return max(1, int(math.Ceil(float64(estimate)*mc.ratio)))
+}
+
+// completionReserve is what a call that sets no max tokens reserves for its answer:
+// the default until costMinSamples answers have come, then the 95th percentile of
+// the last costWindow answers' completion tokens.
+func (m *costModel) completionReserve(model string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc := m.models[model]
+	if mc == nil || mc.n < costMinSamples {
+		return m.defaultReserve
+	}
+	if mc.reserve == 0 {
+		recent := slices.Clone(mc.completions[:mc.n])
+		slices.Sort(recent)
+		i := int(math.Ceil(completionPercentile*float64(len(recent)))) - 1
+		mc.reserve = max(1, recent[max(0, i)])
+	}
+	return mc.reserve
+}
+
+// observe learns from a complete answer: estimate is the local (uncorrected) prompt
+// estimate, and openEnded says the call set no max tokens, so that its completion
+// shows how long this model's answers run.
+func (m *costModel) observe(model string, estimate int, u *Usage, openEnded bool) {
+	if u == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc := m.model(model)
+	if estimate > 0 && u.PromptTokens > 0 {
+		r := min(5, max(0.2, float64(u.PromptTokens)/float64(estimate)))
+		if mc.ratio == 0 {
+			mc.ratio = r
+		} else {
+			mc.ratio += promptRatioWeight * (r - mc.ratio)
+		}
+	}
+	if openEnded && u.CompletionTokens >= 0 {
+		mc.completions[mc.next] = min(u.CompletionTokens, maxRequestTokens)
+		mc.next = (mc.next + 1) % costWindow
+		mc.n = min(mc.n+1, costWindow)
+		mc.reserve = 0
+	}
+}
+
+// learnt returns the model's prompt ratio (0 before the first answer) and
+// completion reserve.
+func (m *costModel) learnt(model string) (ratio float64, reserve int) {
+	reserve = m.completionReserve(model)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mc := m.models[model]; mc != nil {
+		ratio = mc.ratio
+	}
+	return ratio, reserve
+}
+
+// usedTokens is what a request that reserved tokens used, by the server's usage
+// (the reservation when there is none), bounded as a request can be: a poisoned
+// figure (9223372036854775807) must not spend a day's budget or years of a
+// bucket. The buckets bound it further by the model's context window.
+func usedTokens(u *Usage, reserved int) int {
+	if u == nil {
+		return reserved
+	}
+	return min(max(u.TotalTokens, 0), max(reserved, maxRequestTokens))
+}
+
+// countedTokens is what a request took from Groq's token limits: its usage less
+// the prompt tokens Groq's prompt cache served (prompt_tokens_details.
+// cached_tokens), which do not count toward them.
+func countedTokens(u *Usage, reserved int) int {
+	n := usedTokens(u, reserved)
+	if u != nil && u.PromptTokensDetails != nil {
+		n -= min(max(u.PromptTokensDetails.CachedTokens, 0), max(u.PromptTokens, 0))
+	}
+	return max(n, 0)
 }

@@ -442,3 +442,32 @@ func (c *Client) CountTokens(model string, msgs []Message) int {
 	}
 	return c.cfg.tokenizer.CountTokens(model, msgs)
 }
+
+// listFor is the list a call for model may be served from: WithModels', else
+// the request's models (with model first when it is set, is not among them and
+// is not a route), else the route model names; nil for a call of one model.
+func (c *Client) listFor(model string, models []string, cc *callConfig) ([]string, error) {
+	switch {
+	case cc.models != nil:
+		return cc.models, nil
+	case len(models) > 0:
+		list := models
+		if model != "" && c.route(model) == nil && !slices.Contains(list, model) {
+			list = append([]string{model}, list...)
+		}
+		if err := checkModels("models", list); err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+	return c.route(model), nil
+}
+
+// route is the list the route name stands for; nil when name is no route.
+// Safe for concurrent use with Reload.
+func (c *Client) route(name string) []string {
+	if m := c.routes.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
+}

@@ -17,32 +17,35 @@
 //
 // Every endpoint goes through one pipeline. Client.Chat (client.go) makes one
 // call value (call.go) that carries the request through its life; the call's
-// endpoint (endpoint.go: a chat completion or a chat stream; audio.go: speech to
-// text and text to speech; rest.go: models, files and batches) says what the
-// request costs, what an attempt sends and how a 2xx answer is read. In order:
+// endpoint (the chat completion and the chat stream, at the end of call.go;
+// audio.go: speech to text and text to speech; rest.go: models, files and
+// batches) says what the request costs, what an attempt sends and how a 2xx
+// answer is read. In order:
 //
-//   - newCall: check the context, the request and the options (a *RequestError
-//     before any network call), and tell the observer (observer.go);
-//   - lookup: ask the cache (cache.go, cachefile.go); identical calls in flight
-//     share one request (dedup.go);
-//   - plan (the endpoint's): the cost (tokens.go, cost.go: the local estimate
-//     corrected by what the server counted), the context window, the daily budget
-//     (budget.go), and whether any quota can ever admit it; models, files and
-//     batches cost nothing that is counted and are admitted at once;
-//   - admit: wait in the model's queue (priority.go) until the scheduler
-//     (scheduler.go) finds a quota (a key or an organization's keys: keymanager.go)
-//     whose buckets admit it (tokenbucket.go, the limits and their kinds in
-//     limits.go, what others are seen to spend in foreign.go) and a slot
+//   - newCall (client.go): check the context, the request and the options (a
+//     *RequestError before any network call), and the list of models the call may
+//     be served from; tell the observer (observer.go) when one is set;
+//   - lookup: ask the cache (cache.go; its JSON file: cachefile.go, written whole
+//     under a file lock: filelock_unix.go, internal/atomicfile); identical calls
+//     in flight share one request (flights, cache.go);
+//   - plan (the endpoint's): the cost (budget.go: the local estimate corrected by
+//     what the server counted), the context window, the daily budget (budget.go),
+//     and whether any quota can ever admit it; models, files and batches cost
+//     nothing that is counted and are admitted at once;
+//   - admit: wait in the model's queue (priority.go) until the scheduler finds a
+//     quota (a key or an organization's keys: keymanager.go holds both) whose
+//     buckets admit it (tokenbucket.go, with the limits they enforce) and a slot
 //     of the concurrency semaphore is free. The scheduler always holds a quota
-//     store: noStore, which does nothing, or with a QuotaStore (quotastore.go) the
-//     shared buckets too, or while the store does not answer, this process's share
-//     of the limits, charged to the store once it answers (outage.go);
-//   - try: send (transport.go; headers.go reads the x-ratelimit-* headers), then
-//     the endpoint reads the answer (types.go) or opens the stream (stream.go,
-//     sse.go), or the call reads the refusal (errors.go, retryafter.go); call.settle,
-//     the one place that settles a grant, settles it with what the server said
-//     (what the buckets learn from it: learn.go). A stream handed over settles it
-//     when it ends;
+//     store: noStore (keymanager.go), which does nothing, or with a QuotaStore
+//     (quotastore.go) the shared buckets too, or while the store does not answer,
+//     this process's share of the limits, charged to the store once it answers
+//     (outage.go);
+//   - try: send (transport.go), then the endpoint reads the answer (types.go, with
+//     the x-ratelimit-* headers) or opens the stream (stream.go, sse.go), or the
+//     call reads the refusal (errors.go, retryafter.go); call.settle, the one place
+//     that settles a grant, settles it with what the server said (what the buckets
+//     learn from it, others' spending included: learn.go). A stream handed over
+//     settles it when it ends;
 //   - pause: before the next attempt, wait as the server asked or back off
 //     (backoff.go); a 429's wait is its quota's cooldown, which admission enforces;
 //   - end: once, however the call ended: settle the budget, learn the cost, store
@@ -53,18 +56,15 @@
 // ChatCompletionStream for a stream, and ChatBatch (chatbatch.go) runs
 // ChatCompletion per request.
 //
-// The files whose code one chat call runs (a cache miss with a file cache,
-// answered; the client warmed by a first call) are listed by
-// `go test -v -run TestOneChatCallWalk ./internal/callwalk`, which measures them
-// with coverage. They are 23: the ten of the pipeline's stages above (client.go,
-// call.go, endpoint.go, cache.go, budget.go, priority.go, scheduler.go,
-// keymanager.go, tokenbucket.go, transport.go), the stages' neighbours that a file
-// cache, de-duplication and a list of models add (cachefile.go, filelock_unix.go,
-// dedup.go, fallback.go), and the leaves they call: the wire types and their
-// unknown fields (types.go, extra.go), the cost (tokens.go, cost.go), the limits
-// (limits.go), what the answer's headers say and teach (headers.go, learn.go,
-// foreign.go) and the quota store that does nothing without a QuotaStore
-// (quotastore.go).
+// The files whose code one chat call runs (answered, the client warmed by a
+// first call) are listed by `go test -v -run TestOneChatCallWalk
+// ./internal/callwalk`, which measures them with coverage of the whole module.
+// With the library's defaults they are nine: client.go, call.go, budget.go,
+// priority.go, keymanager.go, tokenbucket.go, transport.go, types.go and
+// learn.go. A file cache (WithCacheFile) adds four: cache.go, cachefile.go,
+// filelock_unix.go and internal/atomicfile/atomicfile.go. The other files above
+// are those of the options a call did not use (an observer, a QuotaStore, a list
+// of models) and of the paths it did not take (a refusal, a retry, a stream).
 //
 // # Rate limits: how the client paces itself
 //
@@ -162,7 +162,7 @@
 // that accepts several models (`WithModels(a, b, c)`, `ChatRequest.Models`, or a
 // route: `WithRoute("fast", a, b)` or the config file's "routes") is sent to the
 // one that can serve it now, so that the quotas of all of them are spent together
-// and no request goes to a model whose day is gone (fallback.go):
+// and no request goes to a model whose day is gone (fallback.go, call.go):
 //
 //   - plan: each model is planned as a call of one; a model whose context window
 //     or limits cannot take the request is left out before any network call;
@@ -542,7 +542,7 @@
 // # Every field passes through
 //
 // Types that Groq's answers and requests grow keep what they do not declare in an
-// `Extra` map (extra.go): `ChatRequest`, `ChatResponse`, `Choice` and `Message`. A
+// `Extra` map (types.go): `ChatRequest`, `ChatResponse`, `Choice` and `Message`. A
 // decode costs one key scan per object beside the usual decoding (the map is built
 // only when a key is unknown); an encode appends the extra fields after the declared
 // ones, in name order. `SetExtra` sets one by hand; the cache key includes them.

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// This file is a call that accepts several models: the list it may be served
-// from, the options that give it, and the error of a call every model failed.
+// This file is a call that accepts several models: the options that give the
+// list it may be served from (each call works its list out in Client.listFor,
+// client.go) and their checks.
 // The choice itself is made by admission (priority.go): a call with a list
 // waits in the queue of each of its models, and is admitted on the first model
 // that can take it now.
@@ -105,35 +106,6 @@ func checkModels(field string, models []string) error {
 		if slices.Index(models, m) < i {
 			return &RequestError{Field: field, Reason: fmt.Sprintf("model %q is given twice", m)}
 		}
-	}
-	return nil
-}
-
-// listFor is the list a call for model may be served from: WithModels', else
-// the request's models (with model first when it is set, is not among them and
-// is not a route), else the route model names; nil for a call of one model.
-func (c *Client) listFor(model string, models []string, cc *callConfig) ([]string, error) {
-	switch {
-	case cc.models != nil:
-		return cc.models, nil
-	case len(models) > 0:
-		list := models
-		if model != "" && c.route(model) == nil && !slices.Contains(list, model) {
-			list = append([]string{model}, list...)
-		}
-		if err := checkModels("models", list); err != nil {
-			return nil, err
-		}
-		return list, nil
-	}
-	return c.route(model), nil
-}
-
-// route is the list the route name stands for; nil when name is no route.
-// Safe for concurrent use with Reload.
-func (c *Client) route(name string) []string {
-	if m := c.routes.Load(); m != nil {
-		return (*m)[name]
 	}
 	return nil
 }

@@ -198,20 +198,6 @@ type quotaSync interface {
 	usage(model string, names []string, quotas []QuotaSnapshot)
 }
 
-// noStore is quotaSync without a QuotaStore: this process paces alone and has
-// nothing to tell anyone. Each method returns at once, with no allocation and no
-// lock: a call without a store pays one interface call per step.
-type noStore struct{}
-
-func (noStore) request(*scheduler, *quota, *modelBuckets, *waiter) QuotaRequest {
-	return QuotaRequest{}
-}
-func (noStore) admit(context.Context, *Client, grant) (bool, *owed, *failure) { return false, nil, nil }
-func (noStore) settle(grant, outcome, lesson)                                 {}
-func (noStore) coolDown(grant, time.Time)                                     {}
-func (noStore) appendName(names []string, _ *scheduler, _ *quota) []string    { return names }
-func (noStore) usage(string, []string, []QuotaSnapshot)                       {}
-
 // storeSync is quotaSync through a QuotaStore, and the only code that calls one
 // (through its outage too, when the store answers again).
 type storeSync struct {
@@ -235,16 +221,6 @@ func (ss *storeSync) request(s *scheduler, q *quota, b *modelBuckets, w *waiter)
 		r.NextPriority = next.q[0].priority
 	}
 	return r
-}
-
-// storeAdmit asks the processes that share g's quota (its QuotaStore) to admit
-// g, just before it is sent: nil to send it (always, without a store), else the
-// failure to return (see storeSync.admit). g is passed to the store by value:
-// through the interface a pointer would put every call's grant on the heap.
-func (c *Client) storeAdmit(ctx context.Context, g *grant) *failure {
-	admitted, owed, f := c.sched.store.admit(ctx, c, *g)
-	g.storeAdmitted, g.owed = admitted, owed
-	return f
 }
 
 // admit returns no failure to send g; a failure with requeue when the store (or,

@@ -4,11 +4,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/groqkit/groq/internal/retry"
 )
+
+// This file holds the wire types: what a chat request, its answer and a model
+// are in JSON, with their checks (Validate); the x-ratelimit-* headers read into
+// RateLimitInfo; and, at its end, the JSON fields a type does not declare, which
+// pass through in its Extra map.
 
 // Roles a Message may carry.
 const (
@@ -695,4 +706,240 @@ func validateRequest(r *ChatRequest) error {
 		return &RequestError{Field: "tools", Reason: fmt.Sprintf("%d tools; Groq takes at most 128", len(r.Tools))}
 	}
 	return nil
+}
+
+// parseRateLimitHeaders reads Groq's x-ratelimit-* headers. Values that do not parse
+// are left unknown rather than guessed.
+func parseRateLimitHeaders(h http.Header, now time.Time) RateLimitInfo {
+	info := RateLimitInfo{
+		RequestsPerDay: -1, RequestsLeftToday: -1,
+		TokensPerMinute: -1, TokensLeftInMinute: -1,
+		ObservedAt: now,
+	}
+	num := func(name string, dst *int) {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			return
+		}
+		info.Present = true
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			*dst = n
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			return
+		}
+		info.Present = true
+		if d, ok := parseResetDuration(v); ok {
+			*dst = d
+		}
+	}
+	num("X-Ratelimit-Limit-Requests", &info.RequestsPerDay)
+	num("X-Ratelimit-Remaining-Requests", &info.RequestsLeftToday)
+	dur("X-Ratelimit-Reset-Requests", &info.RequestsResetIn)
+	num("X-Ratelimit-Limit-Tokens", &info.TokensPerMinute)
+	num("X-Ratelimit-Remaining-Tokens", &info.TokensLeftInMinute)
+	dur("X-Ratelimit-Reset-Tokens", &info.TokensResetIn)
+	return info
+}
+
+// parseResetDuration reads Groq's reset values ("2m59.56s", "7.66s", "150ms"); a
+// bare number is taken as seconds.
+func parseResetDuration(v string) (time.Duration, bool) {
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d, true
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && retry.SaneSeconds(s) {
+		return retry.SecondsToDuration(s), true
+	}
+	return 0, false
+}
+
+// Unknown fields. The client keeps the JSON fields that its types do not
+// declare, so that a request decoded from JSON and sent, or a response decoded
+// and encoded again, loses nothing: a field Groq adds next month passes through.
+// A type that keeps them has an Extra map of the field names to their raw JSON.
+
+// knownFields are the JSON names a struct type declares, by type.
+var knownFields sync.Map // reflect.Type -> map[string]bool
+
+// known is t's declared JSON field names (embedded structs' included).
+func known(t reflect.Type) map[string]bool {
+	if m, ok := knownFields.Load(t); ok {
+		return m.(map[string]bool)
+	}
+	m := map[string]bool{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "":
+			for k := range known(f.Type) {
+				m[k] = true
+			}
+		case name != "":
+			m[name] = true
+		case f.IsExported():
+			m[f.Name] = true
+		}
+	}
+	knownFields.Store(t, m)
+	return m
+}
+
+// decodeKeeping decodes data into v (a struct without its own UnmarshalJSON) and
+// returns the fields T does not declare (nil when there are none). The common
+// case, no such field, costs a scan of the object's keys beside the decoding.
+func decodeKeeping[T any](data []byte, v *T) (map[string]json.RawMessage, error) {
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, err
+	}
+	k := known(reflect.TypeFor[T]())
+	if !hasUnknownKey(data, k) {
+		return nil, nil
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	for name := range all {
+		if k[name] {
+			delete(all, name)
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return all, nil
+}
+
+// hasUnknownKey reports whether the JSON object data (already decoded, so
+// valid) has a key that is not in known. A key written with an escape counts as
+// unknown: the slow path then reads it properly.
+func hasUnknownKey(data []byte, known map[string]bool) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return false // "}" or the end
+		}
+		start := i + 1
+		end := start
+		for end < len(data) && data[end] != '"' {
+			if data[end] == '\\' {
+				return true
+			}
+			end++
+		}
+		if end >= len(data) {
+			return false
+		}
+		if !known[string(data[start:end])] { // no allocation: the compiler looks the bytes up as they are
+			return true
+		}
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipValue(data, skipSpace(data, i+1))
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ',' {
+			return false
+		}
+		i++
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value at i.
+func skipValue(data []byte, i int) int {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			i++
+			for i < len(data) && data[i] != '"' {
+				if data[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// encodeKeeping encodes v (a struct without its own MarshalJSON), then extra's
+// fields that T does not declare.
+func encodeKeeping[T any](v T, extra map[string]json.RawMessage) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(data, extra, reflect.TypeFor[T]())
+}
+
+// withExtra appends extra's fields (those t does not declare) to data, the JSON
+// object of a value of type t, in name order.
+func withExtra(data []byte, extra map[string]json.RawMessage, t reflect.Type) ([]byte, error) {
+	if len(extra) == 0 {
+		return data, nil
+	}
+	k := known(t)
+	names := make([]string, 0, len(extra))
+	for name := range extra {
+		if !k[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	out := bytes.TrimRight(data, " \n")
+	if len(out) == 0 || out[len(out)-1] != '}' {
+		return nil, fmt.Errorf("groq: %s did not encode as a JSON object", t)
+	}
+	out = out[:len(out)-1]
+	for _, name := range names {
+		v := extra[name]
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("groq: extra field %q is not valid JSON", name)
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		key, _ := json.Marshal(name)
+		out = append(append(append(out, key...), ':'), v...)
+	}
+	return append(out, '}'), nil
 }

@@ -1,14 +1,17 @@
-// Command callwalk makes one Chat call (a cache miss with a file cache, answered
-// by the in-memory simulator) after a first call has warmed the client, and,
-// when built with coverage, writes the counters of that one call alone to
-// $GOCOVERDIR. Its test builds it with coverage of the root package and lists
-// the files whose code the call ran (doc.go's "The walk of a call"):
+// Command callwalk makes one Chat call, answered by the in-memory simulator,
+// after a first call has warmed the client, and, when built with coverage,
+// writes the counters of that one call alone to $GOCOVERDIR. With no argument
+// the client has the library's defaults; with -cache it also has a file cache
+// (WithCacheFile) and the measured call is a cache miss. Its test builds it with
+// coverage of the module and lists the files whose code the call ran (doc.go's
+// "A call, file by file"):
 //
 //	go test -v ./internal/callwalk
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,21 +23,26 @@ import (
 )
 
 func main() {
-	if err := run(os.Getenv("GOCOVERDIR")); err != nil {
+	cache := flag.Bool("cache", false, "give the client a file cache")
+	flag.Parse()
+	if err := run(os.Getenv("GOCOVERDIR"), *cache); err != nil {
 		fmt.Fprintln(os.Stderr, "callwalk:", err)
 		os.Exit(1)
 	}
 }
 
-func run(coverDir string) error {
-	tmp, err := os.MkdirTemp("", "callwalk")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
+func run(coverDir string, cache bool) error {
 	srv := groqtest.NewUnstartedServer()
-	c, err := groq.NewClient(groq.WithAPIKeys("gsk_walk_key"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client()),
-		groq.WithCacheFile(filepath.Join(tmp, "cache.json"), time.Hour))
+	opts := []groq.Option{groq.WithAPIKeys("gsk_walk_key"), groq.WithBaseURL(srv.URL()), groq.WithHTTPClient(srv.Client())}
+	if cache {
+		tmp, err := os.MkdirTemp("", "callwalk")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		opts = append(opts, groq.WithCacheFile(filepath.Join(tmp, "cache.json"), time.Hour))
+	}
+	c, err := groq.NewClient(opts...)
 	if err != nil {
 		return err
 	}
