@@ -282,6 +282,8 @@ func (b *budget) close() {
 	}
 }
 
+// The local token estimate: what the client counts before it sends.
+
 // Tokenizer counts the prompt tokens of messages for a model. The client reserves
 // tokens against the rate limits and checks the context window with it before a
 // request is sent, so a count should err on the high side. Implementations must be

@@ -473,6 +473,8 @@ func (m *MemoryCache) Len() int {
 // Close does nothing; it is there to satisfy Cache.
 func (m *MemoryCache) Close() error { return nil }
 
+// In-flight de-duplication.
+
 // flights de-duplicates identical calls in flight: the first call with a key runs,
 // and the calls that arrive with the same key while it runs wait for its answer
 // (each until its own context ends). A response is shared as a copy.

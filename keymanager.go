@@ -88,6 +88,8 @@ func buildQuotas(keys []string, orgs []orgDecl, newBuckets func() *bucketSet) ([
 	return all, quotas, nil
 }
 
+// The scheduler.
+
 // scheduler admits calls: it decides who goes next (priority.go), to which quota
 // and when (tokenbucket.go), and keeps its quotas in step with
 // other processes through store (quotastore.go). It is safe for concurrent use.

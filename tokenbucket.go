@@ -552,6 +552,8 @@ func (b *modelBuckets) coolDown(t time.Time) {
 	}
 }
 
+// The limits the buckets enforce.
+
 // Limits are one model's rate limits for one quota (an organization, or a key that
 // stands alone). A zero field means unlimited or unknown: the client then learns
 // what it can from Groq's x-ratelimit-* headers and 429 messages.

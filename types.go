@@ -708,6 +708,8 @@ func validateRequest(r *ChatRequest) error {
 	return nil
 }
 
+// The rate-limit headers.
+
 // parseRateLimitHeaders reads Groq's x-ratelimit-* headers. Values that do not parse
 // are left unknown rather than guessed.
 func parseRateLimitHeaders(h http.Header, now time.Time) RateLimitInfo {
