@@ -28,10 +28,10 @@
 //   - lookup: ask the cache (cache.go; its JSON file: cachefile.go, written whole
 //     under a file lock: filelock_unix.go, internal/atomicfile); identical calls
 //     in flight share one request (flights, cache.go);
-//   - plan (the endpoint's): the cost (budget.go: the local estimate corrected by
-//     what the server counted), the context window, the daily budget (budget.go),
-//     and whether any quota can ever admit it; models, files and batches cost
-//     nothing that is counted and are admitted at once;
+//   - plan (the endpoint's): the cost (the local estimate, budget.go, corrected
+//     by what the server counted, learn.go), the context window, the daily
+//     budget (budget.go), and whether any quota can ever admit it; models, files
+//     and batches cost nothing that is counted and are admitted at once;
 //   - admit: wait in the model's queue (priority.go) until the scheduler finds a
 //     quota (a key or an organization's keys: keymanager.go holds both) whose
 //     buckets admit it (tokenbucket.go, with the limits they enforce) and a slot
