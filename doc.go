@@ -32,9 +32,9 @@
 //     by what the server counted, learn.go), the context window, the daily
 //     budget (budget.go), and whether any quota can ever admit it; models, files
 //     and batches cost nothing that is counted and are admitted at once;
-//   - admit: wait in the model's queue (priority.go) until the scheduler finds a
-//     quota (a key or an organization's keys: keymanager.go holds both) whose
-//     buckets admit it (tokenbucket.go, with the limits they enforce) and a slot
+//   - admit: wait in the model's queue (priority.go) until the scheduler
+//     (keymanager.go, with the quotas: a key or an organization's keys) finds a
+//     quota whose buckets admit it (tokenbucket.go, with the limits they enforce) and a slot
 //     of the concurrency semaphore is free. The scheduler always holds a quota
 //     store: noStore (keymanager.go), which does nothing, or with a QuotaStore
 //     (quotastore.go) the shared buckets too, or while the store does not answer,
