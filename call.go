@@ -314,12 +314,10 @@ func (k *call) admit() error {
 	k.waited += time.Since(queued)
 	if err == nil {
 		k.held = g // held from here on: a panic's cleanup settles it
-	}
-	if err == nil && g.model != k.model {
-		k.serve(g.model)
-		model = k.model
-	}
-	if err == nil {
+		if g.model != k.model {
+			k.serve(g.model)
+			model = k.model
+		}
 		if c.obs.on {
 			c.obs.admitted(k.ctx, AdmittedEvent{Model: model, Priority: k.cc.priority, Attempt: k.attempt, QueueWait: time.Since(queued),
 				Quota: g.quotaName, KeyIndex: g.keyIndex})
@@ -914,40 +912,6 @@ func (chatCall) what(k *call) string { return "chat " + k.model }
 
 func (chatCall) creating() bool { return false }
 
-// open reads the first event of a 2xx streamed answer into k.st. An error
-// here (the connection broke, the body ended) is returned for the retry loop,
-// which then settles the grant; an error event is the stream's own error, not
-// retried.
-//
-// The stream ends the call when it ends, which can be here already (an answer of
-// one event).
-func (chatStream) open(k *call, res *attemptResult, meta ResponseMeta) error {
-	c, model := k.c, k.model
-	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), reserved: k.held.reserved, start: k.start, Meta: meta, model: model, call: k}
-	chunk, done, err := st.read()
-	res.firstByte()
-	if err == nil && c.obs.on {
-		c.obs.streamFirst(k.ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(k.start)})
-	}
-	var se *StreamError
-	if err != nil && !errors.As(err, &se) {
-		res.resp.Body.Close()
-		res.release()
-		return err
-	}
-	k.st, k.requestID = st, st.Meta.RequestID // an x_groq id read with the first event too
-	switch {
-	case err != nil:
-		st.fail(err)
-	case done:
-		st.done = true
-		st.end()
-	default:
-		st.first = chunk
-	}
-	return nil
-}
-
 // chatStream is the chat completions endpoint, streamed: an attempt succeeds once
 // the first event has arrived, and the stream settles the grant when it ends.
 type chatStream struct{ chatCall }
@@ -958,10 +922,37 @@ func (chatStream) wire(k *call, g *grant) wireRequest {
 	return wireRequest{url: g.url, body: k.body, contentType: "application/json", accept: "text/event-stream", stream: true}
 }
 
-func (ep chatStream) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+// read reads the first event of a 2xx streamed answer into k.st and hands the
+// answer over open: the stream settles the grant when it ends. An error here
+// (the connection broke, the body ended) is returned for the retry loop, which
+// then settles the grant; an error event is the stream's own error, not retried.
+//
+// The stream ends the call when it ends, which can be here already (an answer of
+// one event).
+func (chatStream) read(k *call, res *attemptResult, meta ResponseMeta) (*ChatResponse, outcome, bool, error) {
+	c, model := k.c, k.model
 	meta.Queued = k.waited
-	if err := ep.open(k, res, meta); err != nil {
+	st := &Stream{c: c, ctx: k.ctx, res: res, sse: newSSEReader(res.resp.Body), reserved: k.held.reserved, start: k.start, Meta: meta, model: model, call: k}
+	chunk, done, err := st.read()
+	res.firstByte()
+	if err == nil && c.obs.on {
+		c.obs.streamFirst(k.ctx, StreamFirstEvent{Model: model, TimeToFirstChunk: time.Since(k.start)})
+	}
+	var se *StreamError
+	if err != nil && !errors.As(err, &se) {
+		res.resp.Body.Close()
+		res.release()
 		return nil, outcome{}, false, err
+	}
+	k.st, k.requestID = st, st.Meta.RequestID // an x_groq id read with the first event too
+	switch {
+	case err != nil:
+		st.fail(err)
+	case done:
+		st.done = true
+		st.end()
+	default:
+		st.first = chunk
 	}
 	return nil, outcome{}, true, nil
 }
