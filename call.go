@@ -735,6 +735,8 @@ func (c *Client) ctxError(ctx context.Context, model string, last error) error {
 // ctxError is the error of k when its context ended, with its last failure.
 func (k *call) ctxError(last error) error { return endedError(k.ctx, k.ep.what(k), last) }
 
+// endedError is the error of the call named what (see endpoint.what) whose
+// context ended, with its last failure when there was one.
 func endedError(ctx context.Context, what string, last error) error {
 	if last != nil {
 		return fmt.Errorf("groq: %s: %w (last failure: %v)", what, ctx.Err(), last)

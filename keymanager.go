@@ -373,6 +373,15 @@ type outcome struct {
 	shareCool bool          // with a QuotaStore: tell it coolUntil (not told yet: it was not read from a header)
 }
 
+// countedUsed is the tokens the server counted: used, or 0 when it did not count
+// the request.
+func (o outcome) countedUsed() int {
+	if o.counted {
+		return o.used
+	}
+	return 0
+}
+
 // wrote tells g's buckets that its request was written to the server now (see
 // modelBuckets.wrote). Only a grant whose buckets were nearly full asks.
 func (s *scheduler) wrote(g grant) {

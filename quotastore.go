@@ -309,11 +309,7 @@ func (ss *storeSync) settle(g grant, o outcome, l lesson) {
 
 // settleAdmitted tells the store what became of a request it admitted.
 func (ss *storeSync) settleAdmitted(g grant, o outcome) {
-	used := 0
-	if o.counted {
-		used = o.used
-	}
-	if err := ss.store.Settle(context.Background(), g.storeReq, QuotaSettlement{Reserved: g.reserved, Used: used, Counted: o.counted, Headers: o.info}); err != nil {
+	if err := ss.store.Settle(context.Background(), g.storeReq, QuotaSettlement{Reserved: g.reserved, Used: o.countedUsed(), Counted: o.counted, Headers: o.info}); err != nil {
 		ss.failed("Settle", err)
 	}
 }
@@ -321,11 +317,7 @@ func (ss *storeSync) settleAdmitted(g grant, o outcome) {
 // settleOwed corrects what was owed for g, a request sent while the store did not
 // answer; once that was charged to the store, the store is settled instead.
 func (ss *storeSync) settleOwed(g grant, o outcome) {
-	used := 0
-	if o.counted {
-		used = o.used
-	}
-	if !ss.outage.settled(time.Now(), g.owed, g.reserved, used, o.counted) {
+	if !ss.outage.settled(time.Now(), g.owed, g.reserved, o.countedUsed(), o.counted) {
 		ss.settleAdmitted(g, o)
 	}
 }
